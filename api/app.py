@@ -1,0 +1,54 @@
+"""The FastAPI application factory; the engine pool lives for the lifespan of the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from api import errors
+from api.routers import discover
+from gis.db import engine_from_settings, session_factory
+from gis.settings import Settings, get_settings
+
+DESCRIPTION = """
+gridmap answers which grid (网格), micro-grid (微网格) and police beat (警格) cover a place, takes in
+incidents (事件) and assigns them automatically, and serves the command-centre maps of a county.
+Coordinates may be WGS-84, GCJ-02 (Amap) or BD-09 (Baidu).
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    owns_engine = engine is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        eng = engine or engine_from_settings(settings)
+        app.state.engine = eng
+        app.state.session_factory = session_factory(eng)
+        for hook in app.state.startup_hooks:
+            hook(app)
+        try:
+            yield
+        finally:
+            for hook in app.state.shutdown_hooks:
+                hook(app)
+            if owns_engine:
+                eng.dispose()
+
+    app = FastAPI(title="gridmap", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    errors.install(app)
+    for module in discover():
+        setup = getattr(module, "setup", None)
+        if setup is not None:
+            setup(app)
+        router = getattr(module, "router", None)
+        if router is not None:
+            app.include_router(router)
+    return app

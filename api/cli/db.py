@@ -1,0 +1,60 @@
+"""``gridmap db ...``: the local cluster, migrations, backups."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from gis import cluster, db
+from gis.settings import get_settings
+
+out = Console(soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(no_args_is_help=True, help="the database: local cluster, migrations")
+    app.add_typer(group, name="db")
+
+    @group.command("up")
+    def up() -> None:
+        """Create (once) and start the local PostGIS cluster, create the database, run migrations."""
+        settings = get_settings()
+        url = db.prepare(settings)
+        where = "local cluster" if settings.uses_local_cluster else "configured server"
+        out.print(f"database ready ({where}): {url}", highlight=False)
+
+    @group.command("down")
+    def down() -> None:
+        """Stop this checkout's local cluster (no other server is touched)."""
+        settings = get_settings()
+        if not settings.uses_local_cluster:
+            out.print("GRIDMAP_DATABASE_URL points at an external server; nothing to stop")
+            return
+        out.print("stopped" if cluster.stop(settings) else "not running")
+
+    @group.command("status")
+    def status() -> None:
+        """Say whether the local cluster runs, where its data and socket are."""
+        settings = get_settings()
+        if not settings.uses_local_cluster:
+            out.print(f"external database: {settings.database_url}", highlight=False)
+            return
+        out.print(cluster.status(settings), highlight=False)
+
+    @group.command("url")
+    def url() -> None:
+        """Print the SQLAlchemy URL to use."""
+        typer.echo(db.database_url(get_settings()))
+
+    @group.command("migrate")
+    def migrate(revision: str = typer.Argument("head", help="target revision")) -> None:
+        """Apply migrations up to REVISION (default: head)."""
+        url = db.database_url(get_settings())
+        db.migrate(url, revision)
+        out.print(f"migrated to {revision}")
+
+    @group.command("downgrade")
+    def downgrade(revision: str = typer.Argument(..., help="target revision, e.g. base")) -> None:
+        """Revert migrations down to REVISION."""
+        db.downgrade(db.database_url(get_settings()), revision)
+        out.print(f"downgraded to {revision}")

@@ -1,0 +1,1 @@
+"""Boundary layers: importers, validation, publishing and the Jiashan demo data."""

@@ -1,0 +1,135 @@
+"""Writing boundary generations: a new generation opens new rows and closes the rows it replaces.
+
+Nothing is overwritten: a replaced row keeps its geometry and gets ``gen_to`` set, so every past
+generation stays queryable. Publishing sends ``NOTIFY gridmap_boundaries`` so that processes
+holding in-memory indexes (gis.assign.AssignerCache) rebuild them after commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+
+import geopandas as gpd
+import shapely
+import sqlalchemy as sa
+from shapely.geometry import MultiPolygon, Polygon
+
+from gis.areas import Conn, check_layer
+from gis.models import SRID
+
+NOTIFY_CHANNEL = "gridmap_boundaries"
+
+
+class BoundaryDataError(ValueError):
+    """A layer to store is malformed; the message names the row and the field."""
+
+
+def as_multipolygon(geom: object, where: str) -> MultiPolygon:
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    if isinstance(geom, MultiPolygon):
+        return geom
+    kind = getattr(geom, "geom_type", type(geom).__name__)
+    raise BoundaryDataError(f"{where}: geometry is {kind}, expected Polygon or MultiPolygon")
+
+
+def new_generation(conn: Conn, layers: Iterable[str], *, note: str, author: str, based_on: int | None = None) -> int:
+    names = ",".join(sorted({check_layer(layer) for layer in layers}))
+    return int(
+        conn.execute(
+            sa.text("INSERT INTO generations (layers, note, author, based_on) VALUES (:l, :n, :a, :b) RETURNING id"),
+            {"l": names, "n": note, "a": author, "b": based_on},
+        ).scalar_one()
+    )
+
+
+def mark_published(conn: Conn, generation: int, published_at: dt.datetime | None = None) -> None:
+    conn.execute(
+        sa.text("UPDATE generations SET published_at = coalesce(:at, now()) WHERE id = :g"),
+        {"at": published_at, "g": generation},
+    )
+    conn.execute(
+        sa.text("SELECT pg_notify(:ch, :payload)"),
+        {"ch": NOTIFY_CHANNEL, "payload": json.dumps({"generation": generation})},
+    )
+
+
+def close_rows(conn: Conn, layer: str, codes: Iterable[str] | None, generation: int) -> int:
+    """Close the rows in force of ``layer`` (all of them when ``codes`` is None) as of ``generation``."""
+    if codes is None:
+        result = conn.execute(
+            sa.text("UPDATE areas SET gen_to = :g WHERE layer = :layer AND gen_to IS NULL AND gen_from < :g"),
+            {"g": generation, "layer": check_layer(layer)},
+        )
+    else:
+        result = conn.execute(
+            sa.text(
+                "UPDATE areas SET gen_to = :g WHERE layer = :layer AND gen_to IS NULL AND gen_from < :g "
+                "AND code = ANY(:codes)"
+            ),
+            {"g": generation, "layer": check_layer(layer), "codes": list(codes)},
+        )
+    return int(result.rowcount or 0)
+
+
+def insert_rows(conn: Conn, layer: str, gdf: gpd.GeoDataFrame, generation: int) -> int:
+    """Insert a layer's polygons (EPSG:4326) as rows valid from ``generation``."""
+    check_layer(layer)
+    if gdf.crs is not None and gdf.crs.to_epsg() != SRID:
+        raise BoundaryDataError(f"layer {layer}: CRS is {gdf.crs}, expected EPSG:{SRID} (convert at the edge)")
+    missing = {"code", "name"} - set(gdf.columns)
+    if missing:
+        raise BoundaryDataError(f"layer {layer}: missing column(s) {', '.join(sorted(missing))}")
+    rows = []
+    for i, rec in enumerate(gdf.itertuples(index=False)):
+        where = f"layer {layer} row {i} (code {getattr(rec, 'code', '?')})"
+        code = getattr(rec, "code", None)
+        if not isinstance(code, str) or not code.strip():
+            raise BoundaryDataError(f"{where}: code is empty")
+        geom = as_multipolygon(rec.geometry, where)
+        if geom.is_empty:
+            raise BoundaryDataError(f"{where}: geometry is empty")
+        households = getattr(rec, "households", None)
+        attrs = getattr(rec, "attrs", None)
+        rows.append(
+            {
+                "layer": layer,
+                "code": code,
+                "name": str(rec.name),
+                "g": generation,
+                "parent": getattr(rec, "parent_code", None) or None,
+                "hh": None if households is None or households != households else int(households),
+                "attrs": json.dumps(attrs if isinstance(attrs, Mapping) else {}, ensure_ascii=False),
+                "wkb": shapely.to_wkb(geom),
+            }
+        )
+    if rows:
+        conn.execute(
+            sa.text(
+                "INSERT INTO areas (layer, code, name, parent_code, households, attrs, geom, gen_from) "
+                "VALUES (:layer, :code, :name, :parent, :hh, CAST(:attrs AS jsonb), "
+                "ST_GeomFromWKB(:wkb, 4326), :g)"
+            ),
+            rows,
+        )
+    return len(rows)
+
+
+def publish_layers(
+    conn: Conn,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    note: str,
+    author: str,
+    published_at: dt.datetime | None = None,
+    based_on: int | None = None,
+) -> int:
+    """Replace whole layers in one new generation (the caller's transaction makes it atomic)."""
+    generation = new_generation(conn, layers.keys(), note=note, author=author, based_on=based_on)
+    for layer, gdf in layers.items():
+        close_rows(conn, layer, None, generation)
+        insert_rows(conn, layer, gdf, generation)
+    mark_published(conn, generation, published_at)
+    return generation

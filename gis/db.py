@@ -1,0 +1,134 @@
+"""Engines, sessions and database preparation (create database, extensions, migrations)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.config import Config
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gis import cluster
+from gis.settings import Settings, get_settings
+
+REQUIRED_EXTENSIONS = ("postgis", "pg_trgm")
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseError(RuntimeError):
+    """The database is unusable for gridmap; the message names the problem and the fix."""
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """The configured URL, or the local cluster's (starting nothing: see ``cluster.start``)."""
+    settings = settings or get_settings()
+    return settings.database_url or cluster.url(settings)
+
+
+def make_engine(url: str | URL, *, pool_size: int = 10, max_overflow: int = 10, **kw: object) -> Engine:
+    # pool_pre_ping lets the pool drop connections that died with a database restart, so the
+    # service recovers by itself once the database is back.
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_recycle=1800, **kw
+    )
+
+
+def engine_from_settings(settings: Settings | None = None) -> Engine:
+    settings = settings or get_settings()
+    return make_engine(database_url(settings), pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A session whose work commits at the end of the block, or rolls back on any error."""
+    with session_factory(engine)() as session, session.begin():
+        yield session
+
+
+def _describe_operational(exc: OperationalError, url: URL) -> str:
+    text = str(exc.orig or exc).strip().splitlines()[0] if (exc.orig or exc) else "unknown error"
+    where = url.host or url.query.get("host") or "localhost"
+    return f"cannot connect to PostgreSQL at {where}:{url.port or 5432} database {url.database!r}: {text}"
+
+
+def ensure_database(url_text: str) -> None:
+    """Create the database named in the URL if it does not exist, and the extensions gridmap needs."""
+    url = make_url(url_text)
+    admin = make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database})
+            if not exists:
+                # CREATE DATABASE takes no bound parameters; the name is validated by the settings pattern.
+                conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
+    except OperationalError as exc:
+        raise DatabaseError(_describe_operational(exc, url)) from None
+    finally:
+        admin.dispose()
+    ensure_extensions(url_text)
+
+
+def ensure_extensions(url_text: str) -> None:
+    url = make_url(url_text)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with engine.begin() as conn:
+            for ext in REQUIRED_EXTENSIONS:
+                available = conn.scalar(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = :n"), {"n": ext})
+                if not available:
+                    raise DatabaseError(
+                        f"the PostgreSQL server has no {ext} extension: install it on the server "
+                        f"(Debian: postgresql-<version>-postgis-3 for postgis, postgresql-contrib for pg_trgm)"
+                    )
+                conn.execute(sa.text(f"CREATE EXTENSION IF NOT EXISTS {ext}"))
+    except OperationalError as exc:
+        raise DatabaseError(_describe_operational(exc, url)) from None
+    except ProgrammingError as exc:
+        raise DatabaseError(f"cannot create extensions in {url.database!r}: {exc.orig}") from None
+    finally:
+        engine.dispose()
+
+
+def alembic_config(url_text: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url_text.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url_text: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url_text), revision)
+
+
+def downgrade(url_text: str, revision: str = "base") -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url_text), revision)
+
+
+def prepare(settings: Settings | None = None) -> str:
+    """Everything `gridmap db up` does: the local cluster if configured, database, extensions, migrations."""
+    settings = settings or get_settings()
+    url_text = settings.database_url or cluster.start(settings)
+    ensure_database(url_text)
+    migrate(url_text)
+    return url_text
+
+
+def versions(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT current_setting('server_version') AS pg, postgis_full_version() AS postgis")
+        ).one()
+    postgis = str(row.postgis).split('"')[1] if '"' in str(row.postgis) else str(row.postgis)
+    return {"postgresql": str(row.pg), "postgis": postgis}

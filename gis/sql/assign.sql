@@ -1,0 +1,139 @@
+-- Assignment inside the database: every point row gets its town, village, grid, micro-grid,
+-- police station and beat from the boundary generation in force at its time.
+--
+-- The edge rule (the same in gis/assign.py): a point covered by several polygons of a layer
+-- (it lies on their shared edge or vertex) goes to the one with the smallest code. Containment
+-- includes the boundary (ST_Intersects), so no point on an edge falls between polygons.
+--
+-- Only the finest administrative layer present is searched (micro-grid, else grid, village,
+-- town); coarser units come from parent codes, which publishing keeps nested. Beats are
+-- searched on their own (they are an independent overlay); the station is the beat's parent.
+
+CREATE OR REPLACE FUNCTION gridmap_generation_at(at timestamptz) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    -- Before the first publication (e.g. history loaded with the first boundaries) the
+    -- earliest published generation applies.
+    SELECT coalesce(
+        (SELECT max(id) FROM generations WHERE published_at IS NOT NULL AND published_at <= coalesce(at, now())),
+        (SELECT min(id) FROM generations WHERE published_at IS NOT NULL))
+$$;
+
+CREATE OR REPLACE FUNCTION gridmap_area_covering(p geometry, lyr text, g integer) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT code FROM areas
+    WHERE layer = lyr AND gen_from <= g AND (gen_to IS NULL OR gen_to > g) AND ST_Intersects(geom, p)
+    ORDER BY code LIMIT 1
+$$;
+
+-- The nearest polygon of a layer within tol metres (geodesic), ties by code; NULL when none.
+CREATE OR REPLACE FUNCTION gridmap_area_nearest(p geometry, lyr text, g integer, tol double precision,
+                                                OUT code text, OUT distance_m double precision)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT a.code, ST_Distance(a.geom::geography, p::geography) AS d
+    FROM areas a
+    WHERE a.layer = lyr AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
+      AND a.geom && ST_Expand(p, tol / 90000.0)
+      AND ST_DWithin(a.geom::geography, p::geography, tol)
+    ORDER BY d, a.code LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION gridmap_parent(lyr text, c text, g integer) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT parent_code FROM areas
+    WHERE layer = lyr AND code = c AND gen_from <= g AND (gen_to IS NULL OR gen_to > g)
+    LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION gridmap_snap_tolerance() RETURNS double precision
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('gridmap.snap_tolerance_m', true), '')::double precision, 50.0)
+$$;
+
+CREATE OR REPLACE FUNCTION gridmap_assign(
+    p geometry, at timestamptz,
+    OUT town_code text, OUT village_code text, OUT grid_code text, OUT micro_grid_code text,
+    OUT station_code text, OUT beat_code text, OUT generation_id integer, OUT assign_status text,
+    OUT snap_distance_m double precision)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    g integer := gridmap_generation_at(at);
+    tol double precision := gridmap_snap_tolerance();
+    lyr text;
+    found_code text;
+    near record;
+BEGIN
+    IF g IS NULL OR p IS NULL THEN
+        RETURN;  -- no boundaries published yet: nothing to assign against
+    END IF;
+    generation_id := g;
+    assign_status := 'inside';
+    FOREACH lyr IN ARRAY ARRAY['micro_grid', 'grid', 'village', 'town'] LOOP
+        found_code := gridmap_area_covering(p, lyr, g);
+        EXIT WHEN found_code IS NOT NULL;
+    END LOOP;
+    IF found_code IS NULL THEN
+        FOREACH lyr IN ARRAY ARRAY['micro_grid', 'grid', 'village', 'town'] LOOP
+            SELECT * INTO near FROM gridmap_area_nearest(p, lyr, g, tol);
+            found_code := near.code;
+            EXIT WHEN found_code IS NOT NULL;
+            -- a layer with rows but nothing near: stop here rather than try a coarser layer
+            EXIT WHEN EXISTS (SELECT 1 FROM areas WHERE layer = lyr AND gen_from <= g
+                                                   AND (gen_to IS NULL OR gen_to > g));
+        END LOOP;
+        IF found_code IS NULL THEN
+            assign_status := 'outside_jurisdiction';
+            RETURN;
+        END IF;
+        assign_status := 'snapped';
+        snap_distance_m := near.distance_m;
+    END IF;
+    IF lyr = 'micro_grid' THEN
+        micro_grid_code := found_code;
+        found_code := gridmap_parent('micro_grid', found_code, g);
+        lyr := 'grid';
+    END IF;
+    IF lyr = 'grid' THEN
+        grid_code := found_code;
+        found_code := gridmap_parent('grid', found_code, g);
+        lyr := 'village';
+    END IF;
+    IF lyr = 'village' THEN
+        village_code := found_code;
+        found_code := gridmap_parent('village', found_code, g);
+    END IF;
+    town_code := found_code;
+
+    beat_code := gridmap_area_covering(p, 'beat', g);
+    IF beat_code IS NULL THEN
+        beat_code := (gridmap_area_nearest(p, 'beat', g, tol)).code;
+    END IF;
+    IF beat_code IS NOT NULL THEN
+        station_code := gridmap_parent('beat', beat_code, g);
+    END IF;
+END
+$$;
+
+-- Row triggers: a plain INSERT by any system is assigned. The bulk loader assigns in process
+-- (same rule) and sets gridmap.bulk = 'on' for its transaction so the trigger stays out of its way.
+CREATE OR REPLACE FUNCTION gridmap_assign_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    a record;
+    at timestamptz := now();
+BEGIN
+    IF TG_TABLE_NAME = 'incidents' THEN
+        at := NEW.reported_at;
+    END IF;
+    a := gridmap_assign(NEW.geom, at);
+    NEW.town_code := a.town_code;
+    NEW.village_code := a.village_code;
+    NEW.grid_code := a.grid_code;
+    NEW.micro_grid_code := a.micro_grid_code;
+    NEW.station_code := a.station_code;
+    NEW.beat_code := a.beat_code;
+    NEW.generation_id := a.generation_id;
+    NEW.assign_status := a.assign_status;
+    NEW.snap_distance_m := a.snap_distance_m;
+    RETURN NEW;
+END
+$$;
