@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=10, ge=1, le=200)
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
 
+    auth_enabled: bool = Field(default=True, description="require API keys (disable only on closed test benches)")
+    open_coordinate_lookups: bool = Field(default=False, description="coordinate lookups need no key (intranet)")
+    rate_limit_per_minute: int = Field(default=6000, ge=0, description="requests per key per minute; 0 = unlimited")
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

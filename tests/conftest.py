@@ -195,3 +195,19 @@ def mini_county(connection: Connection) -> MiniCounty:
     return MiniCounty(
         gen, layers["town"], layers["village"], layers["grid"], layers["micro_grid"], layers["beat"], layers["station"]
     )
+
+
+@pytest.fixture
+def make_key(connection: Connection):  # type: ignore[no-untyped-def]
+    """Create an API key of a role inside the test transaction; returns the headers to send."""
+    from gis.keys import create_key
+
+    def _make(role: str = "admin", name: str | None = None) -> dict[str, str]:
+        return {"X-API-Key": create_key(connection, role, name or f"test-{role}")}
+
+    return _make
+
+
+@pytest.fixture
+def admin_headers(make_key) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return make_key("admin")

@@ -1,0 +1,83 @@
+"""Authentication by API key and role checks, as typed dependencies.
+
+Roles are ordered viewer < reporter < dispatcher < planner < admin; an endpoint names the least
+role it needs. Keys come in ``X-API-Key`` or ``Authorization: Bearer``. Verified keys are cached
+for a few seconds so that hot endpoints do not query the key table on every request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from threading import Lock
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from api.deps import SessionDep
+from gis.keys import Principal, verify_key
+from gis.privacy import ROLE_RANK
+
+CACHE_SECONDS = 5.0
+_cache: dict[str, tuple[float, Principal | None]] = {}
+_lock = Lock()
+
+# When auth is disabled (a setting for closed test benches) every caller acts as this principal.
+ANONYMOUS_ADMIN = Principal(0, "anonymous", "admin")
+
+
+def _presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return None
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def current_principal(request: Request, session: SessionDep) -> Principal:
+    settings = request.app.state.settings
+    if not getattr(settings, "auth_enabled", True):
+        return ANONYMOUS_ADMIN
+    key = _presented_key(request)
+    if not key:
+        raise HTTPException(401, "an API key is required (header X-API-Key)", headers={"WWW-Authenticate": "Bearer"})
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and hit[0] > now:
+        principal = hit[1]
+    else:
+        principal = verify_key(session, key)
+        with _lock:
+            if len(_cache) > 10_000:
+                _cache.clear()
+            _cache[key] = (now + CACHE_SECONDS, principal)
+    if principal is None:
+        raise HTTPException(401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
+    request.state.principal = principal
+    return principal
+
+
+def require(role: str) -> Callable[..., Principal]:
+    need = ROLE_RANK[role]
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if ROLE_RANK.get(principal.role, -1) < need:
+            raise HTTPException(403, f"role {principal.role!r} may not do this; it needs {role!r} or above")
+        return principal
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Reporter = Annotated[Principal, Depends(require("reporter"))]
+Dispatcher = Annotated[Principal, Depends(require("dispatcher"))]
+Planner = Annotated[Principal, Depends(require("planner"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -1,0 +1,54 @@
+"""``gridmap keys ...``: API keys and their roles."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gis import audit, keys
+from gis.db import engine_from_settings, transaction
+from gis.models import ROLES
+
+out = Console(soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke")
+    app.add_typer(group, name="keys")
+
+    @group.command("create")
+    def create(
+        role: str = typer.Option(..., help=f"one of {', '.join(ROLES)}"),
+        name: str = typer.Option(..., help="who or what uses the key"),
+    ) -> None:
+        """Create a key; it is printed once and only its hash is stored."""
+        engine = engine_from_settings()
+        with transaction(engine) as session:
+            key = keys.create_key(session, role, name)
+            audit.record(session, "cli", "key.create", name, role=role)
+        typer.echo(key)
+
+    @group.command("list")
+    def list_() -> None:
+        """List keys (never the secrets)."""
+        engine = engine_from_settings()
+        with transaction(engine) as session:
+            rows = keys.list_keys(session)
+        table = Table("id", "name", "role", "prefix", "created", "revoked")
+        for r in rows:
+            table.add_row(str(r["id"]), str(r["name"]), str(r["role"]), str(r["prefix"]),
+                          f"{r['created_at']:%Y-%m-%d %H:%M}", f"{r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "")
+        out.print(table)
+
+    @group.command("revoke")
+    def revoke(key_id: int = typer.Argument(..., help="the key's id from `gridmap keys list`")) -> None:
+        """Revoke a key; requests with it get 401 from then on."""
+        engine = engine_from_settings()
+        with transaction(engine) as session:
+            done = keys.revoke_key(session, key_id)
+            if done:
+                audit.record(session, "cli", "key.revoke", str(key_id))
+        if not done:
+            raise ValueError(f"no active key with id {key_id}")
+        out.print(f"revoked key {key_id}")

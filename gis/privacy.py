@@ -1,0 +1,65 @@
+"""Masking of personal data (PIPL): phone numbers, ID-card numbers and names of tenants, landlords
+and reporters are masked for roles below ``dispatcher`` wherever they leave the service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+ROLE_RANK = {"viewer": 0, "reporter": 1, "dispatcher": 2, "planner": 3, "admin": 4}
+SEES_PERSONAL_DATA = ROLE_RANK["dispatcher"]
+
+# Field names holding personal data, by kind. Every module that emits such fields uses these names.
+PHONE_FIELDS = frozenset({"phone", "landlord_phone", "reporter_phone"})
+ID_CARD_FIELDS = frozenset({"id_card", "landlord_id_card"})
+NAME_FIELDS = frozenset({"landlord_name", "reporter_name", "tenant_name"})
+
+
+def role_sees_personal_data(role: str | None) -> bool:
+    return role is not None and ROLE_RANK.get(role, -1) >= SEES_PERSONAL_DATA
+
+
+def mask_phone(value: str | None) -> str | None:
+    """138****5678: keeps the carrier prefix and the last four digits."""
+    if not value:
+        return value
+    if len(value) < 7:
+        return "*" * len(value)
+    return f"{value[:3]}{'*' * (len(value) - 7)}{value[-4:]}"
+
+
+def mask_id_card(value: str | None) -> str | None:
+    """330421********1234: keeps the region code and the last four characters."""
+    if not value:
+        return value
+    if len(value) < 10:
+        return "*" * len(value)
+    return f"{value[:6]}{'*' * (len(value) - 10)}{value[-4:]}"
+
+
+def mask_name(value: str | None) -> str | None:
+    """张** : keeps the surname only."""
+    if not value:
+        return value
+    return value[0] + "*" * (len(value) - 1)
+
+
+def mask_record(record: Mapping[str, Any], role: str | None) -> dict[str, Any]:
+    """A copy of ``record`` with its personal fields masked unless ``role`` may see them."""
+    out = dict(record)
+    if role_sees_personal_data(role):
+        return out
+    for key, value in record.items():
+        if not isinstance(value, str):
+            continue
+        if key in PHONE_FIELDS:
+            out[key] = mask_phone(value)
+        elif key in ID_CARD_FIELDS:
+            out[key] = mask_id_card(value)
+        elif key in NAME_FIELDS:
+            out[key] = mask_name(value)
+    return out
+
+
+def mask_records(records: Iterable[Mapping[str, Any]], role: str | None) -> list[dict[str, Any]]:
+    return [mask_record(r, role) for r in records]
