@@ -132,3 +132,82 @@ def versions(engine: Engine) -> dict[str, str]:
         ).one()
     postgis = str(row.postgis).split('"')[1] if '"' in str(row.postgis) else str(row.postgis)
     return {"postgresql": str(row.pg), "postgis": postgis}
+
+
+def _libpq_args(url_text: str) -> tuple[list[str], dict[str, str]]:
+    """Connection arguments for pg_dump/pg_restore from a SQLAlchemy URL (password via environment)."""
+    url = make_url(url_text)
+    args = ["--dbname", str(url.database)]
+    host = url.host or url.query.get("host")
+    if host:
+        args += ["--host", str(host)]
+    port = url.port or url.query.get("port")
+    if port:
+        args += ["--port", str(port)]
+    if url.username:
+        args += ["--username", url.username]
+    env = {"PGPASSWORD": url.password} if url.password else {}
+    return args, env
+
+
+def _pg_tool(name: str) -> str:
+    import shutil
+
+    # Prefer the server's own version of the tool: pg_dump refuses servers newer than itself.
+    versions = sorted(p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / name).exists())
+    if versions:
+        return str(versions[-1] / name)
+    found = shutil.which(name)
+    if not found:
+        raise DatabaseError(f"{name} is not installed (Debian: postgresql-client)")
+    return found
+
+
+def backup(url_text: str, path: Path) -> None:
+    """Dump the whole database (custom format, compressed) to ``path``; a partial file never remains."""
+    import os
+    import subprocess
+
+    args, env = _libpq_args(url_text)
+    tmp = path.with_name(path.name + ".partial")
+    proc = subprocess.run(
+        [_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(tmp), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=3600,
+    )
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise DatabaseError(f"pg_dump failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+    tmp.replace(path)
+
+
+def restore(url_text: str, path: Path) -> None:
+    """Replace the database's contents with a dump made by ``backup`` (one transaction)."""
+    import os
+    import subprocess
+
+    if not path.is_file():
+        raise DatabaseError(f"no backup file at {path}")
+    args, env = _libpq_args(url_text)
+    # --clean --if-exists drops what the dump will recreate; --single-transaction makes it all or nothing.
+    proc = subprocess.run(
+        [
+            _pg_tool("pg_restore"),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            "--exit-on-error",
+            *args,
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=3600,
+    )
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise DatabaseError(f"pg_restore failed (database unchanged): {lines[-1] if lines else proc.returncode}")

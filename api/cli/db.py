@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -52,6 +54,23 @@ def register(app: typer.Typer) -> None:
         url = db.database_url(get_settings())
         db.migrate(url, revision)
         out.print(f"migrated to {revision}")
+
+    @group.command("backup")
+    def backup(path: Path = typer.Argument(..., help="file to write (pg_dump custom format)")) -> None:
+        """Back up the whole database to FILE."""
+        db.backup(db.database_url(get_settings()), path)
+        out.print(f"backed up to {path} ({path.stat().st_size / 1e6:.1f} MB)", highlight=False)
+
+    @group.command("restore")
+    def restore(
+        path: Path = typer.Argument(..., help="a file written by `gridmap db backup`"),
+        yes: bool = typer.Option(False, "--yes", help="do not ask before replacing the database's contents"),
+    ) -> None:
+        """Restore the database from FILE (replaces its contents, all or nothing)."""
+        if not yes:
+            typer.confirm("This replaces the database's contents. Continue?", abort=True)
+        db.restore(db.database_url(get_settings()), path)
+        out.print(f"restored from {path}", highlight=False)
 
     @group.command("downgrade")
     def downgrade(revision: str = typer.Argument(..., help="target revision, e.g. base")) -> None:
