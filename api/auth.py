@@ -39,6 +39,7 @@ def _presented_key(request: Request) -> str | None:
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+    _limiter.reset()
 
 
 def current_principal(request: Request, session: SessionDep) -> Principal:
@@ -61,7 +62,47 @@ def current_principal(request: Request, session: SessionDep) -> Principal:
     if principal is None:
         raise HTTPException(401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = principal
+    limit = getattr(settings, "rate_limit_per_minute", 0)
+    if limit:
+        wait = _limiter.take(principal.key_id, limit)
+        if wait > 0:
+            raise HTTPException(
+                429,
+                f"rate limit of {limit} requests a minute exceeded for this key",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
     return principal
+
+
+class TokenBucket:
+    """Per-key token buckets refilled continuously at ``limit`` a minute, burst up to ``limit``.
+
+    Kept in process: with several uvicorn workers each enforces the limit on its own share of
+    the traffic, which is the usual trade-off against a shared store (no extra moving part)."""
+
+    def __init__(self) -> None:
+        self._state: dict[int, tuple[float, float]] = {}
+        self._lock = Lock()
+
+    def take(self, key_id: int, limit: int) -> float:
+        """Take one token; return 0 when allowed, else the seconds until a token is available."""
+        rate = limit / 60.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._state.get(key_id, (float(limit), now))
+            tokens = min(float(limit), tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._state[key_id] = (tokens - 1.0, now)
+                return 0.0
+            self._state[key_id] = (tokens, now)
+            return (1.0 - tokens) / rate
+
+    def reset(self) -> None:
+        with self._lock:
+            self._state.clear()
+
+
+_limiter = TokenBucket()
 
 
 def require(role: str) -> Callable[..., Principal]:
