@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(ASSETS): maps/assets/package.json
-	@if [ -f maps/assets/package-lock.json ]; then npm ci --silent --no-audit --no-fund --prefix maps/assets; \
-	 else npm install --silent --no-audit --no-fund --prefix maps/assets; fi
+	@if [ -f maps/assets/package-lock.json ]; then npm ci --silent --ignore-scripts --no-audit --no-fund --prefix maps/assets; \
+	 else npm install --silent --ignore-scripts --no-audit --no-fund --prefix maps/assets; fi
 	rm -f maps/assets/node_modules/.installed-*
 	touch $(ASSETS)
 
