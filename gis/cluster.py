@@ -120,6 +120,9 @@ def _owner_can_reach(path: Path) -> bool:
 
 def layout(settings: Settings) -> Layout:
     root = settings.var_dir / "pg"
+    # Paths handed to the server must be reachable by its owner: follow the link, if any.
+    if root.is_symlink():
+        root = root.resolve()
     run = root / "run"
     # Unix socket paths are limited to ~107 bytes; a deep checkout falls back to a short folder.
     if len(str(run)) > 80:
@@ -228,8 +231,8 @@ def _configured_port(lay: Layout) -> int | None:
 def start(settings: Settings) -> str:
     """Create (once) and start the cluster; return its SQLAlchemy URL. Safe to call when already running."""
     bindir = ensure_installed()
+    _prepare_root(layout(settings))
     lay = layout(settings)
-    _prepare_root(lay)
     if not (lay.data / "PG_VERSION").exists():
         _initdb(bindir, lay, settings)
     if _configured_port(lay) != settings.pg_port:
