@@ -1,8 +1,8 @@
 """Test fixtures: a real PostGIS database, and each test inside a transaction that is rolled back.
 
-The database is ``<name>_test`` (one per xdist worker) on the configured server, or on the local
-cluster that ``gridmap db up`` runs; ``GRIDMAP_TEST_DATABASE_URL`` overrides it. It is dropped and
-migrated afresh once per session.
+The database is ``<name>_test_<pid>`` (one per pytest process) on the configured server, or on the
+local cluster that ``gridmap db up`` runs; ``GRIDMAP_TEST_DATABASE_URL`` overrides it. It is created
+and migrated afresh once per session and dropped at the end.
 """
 
 from __future__ import annotations
@@ -33,22 +33,42 @@ def _test_url() -> str:
 
         cluster.start(settings)
     url = make_url(base)
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    name = f"{url.database}_test" + (f"_{worker}" if worker else "")
+    # One database per pytest process, so that parallel runs (xdist workers, several developers'
+    # runs on one server) never drop each other's database.
+    name = f"{url.database}_test_{os.getpid()}"
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_stale_test_databases(admin: Engine, prefix: str) -> None:
+    """Drop test databases left by pytest processes that no longer run (killed runs)."""
+    names = (
+        admin.connect()
+        .execute(sa.text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": f"{prefix}%"})
+        .scalars()
+    )
+    for name in list(names):
+        pid = name.rsplit("_", 1)[-1]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url() -> Iterator[str]:
     url_text = _test_url()
     url = make_url(url_text)
     admin = db.make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    if not os.environ.get("GRIDMAP_TEST_DATABASE_URL"):
+        _drop_stale_test_databases(admin, str(url.database).rsplit("_", 1)[0] + "_")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
     db.ensure_database(url_text)
     db.migrate(url_text)
-    return url_text
+    yield url_text
+    if not os.environ.get("GRIDMAP_TEST_DATABASE_URL"):
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
