@@ -41,12 +41,10 @@ def _test_url() -> str:
 
 def _drop_stale_test_databases(admin: Engine, prefix: str) -> None:
     """Drop test databases left by pytest processes that no longer run (killed runs)."""
-    names = (
-        admin.connect()
-        .execute(sa.text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": f"{prefix}%"})
-        .scalars()
-    )
-    for name in list(names):
+    with admin.connect() as conn:
+        query = sa.text("SELECT datname FROM pg_database WHERE datname LIKE :p")
+        names = conn.execute(query, {"p": f"{prefix}%"}).scalars().all()
+    for name in names:
         pid = name.rsplit("_", 1)[-1]
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
             with admin.connect() as conn:
