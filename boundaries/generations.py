@@ -58,20 +58,13 @@ def mark_published(conn: Conn, generation: int, published_at: dt.datetime | None
 
 def close_rows(conn: Conn, layer: str, codes: Iterable[str] | None, generation: int) -> int:
     """Close the rows in force of ``layer`` (all of them when ``codes`` is None) as of ``generation``."""
-    if codes is None:
-        result = conn.execute(
-            sa.text("UPDATE areas SET gen_to = :g WHERE layer = :layer AND gen_to IS NULL AND gen_from < :g"),
-            {"g": generation, "layer": check_layer(layer)},
-        )
-    else:
-        result = conn.execute(
-            sa.text(
-                "UPDATE areas SET gen_to = :g WHERE layer = :layer AND gen_to IS NULL AND gen_from < :g "
-                "AND code = ANY(:codes)"
-            ),
-            {"g": generation, "layer": check_layer(layer), "codes": list(codes)},
-        )
-    return int(result.rowcount or 0)
+    sql = "UPDATE areas SET gen_to = :g WHERE layer = :layer AND gen_to IS NULL AND gen_from < :g"
+    params: dict[str, object] = {"g": generation, "layer": check_layer(layer)}
+    if codes is not None:
+        sql += " AND code = ANY(:codes)"
+        params["codes"] = list(codes)
+    closed = conn.execute(sa.text(sql + " RETURNING id"), params).scalars().all()
+    return len(closed)
 
 
 def insert_rows(conn: Conn, layer: str, gdf: gpd.GeoDataFrame, generation: int) -> int:

@@ -45,8 +45,19 @@ class Settings(BaseSettings):
 
     # Assignment: points this close outside every grid are snapped to the nearest one (GPS error).
     snap_tolerance_m: float = Field(default=50.0, ge=0, le=5000)
+    # Address lookups: a fuzzy match scoring below this is not presented as a match (404 + candidates).
+    geocode_min_score: float = Field(
+        default=0.75, gt=0, le=1, description="least confidence (0-1] for an address match to be returned"
+    )
     duplicate_radius_m: float = Field(default=150.0, ge=0, le=10000)
     duplicate_window_hours: float = Field(default=3.0, ge=0, le=720)
+    deadline_hours: dict[str, float] = Field(
+        default_factory=dict,
+        description='handling deadline per incident category in hours, overriding the defaults, e.g. {"fire": 2}',
+    )
+    escalation_interval_s: float = Field(
+        default=60.0, ge=0, le=86400, description="how often the API escalates overdue incidents; 0 = never"
+    )
 
     # Maps: above this many points the heat layer is aggregated on the server.
     heat_point_threshold: int = Field(default=50_000, ge=1)
@@ -54,6 +65,14 @@ class Settings(BaseSettings):
     tile_attribution: str = ""
     tile_crs: Literal["wgs84", "gcj02"] = Field(default="wgs84", description="gcj02 for Amap-style tiles")
     realtime_interval_ms: int = Field(default=10_000, ge=1000)
+
+    # Boundary planning (boundaries/validate.py, api/routers/boundaries.py).
+    boundary_upload_max_mb: float = Field(default=100.0, gt=0, le=4096, description="largest boundary upload accepted")
+    boundary_sliver_m2: float = Field(default=100.0, ge=0, description="polygons or gaps smaller than this are slivers")
+    grid_households_min: int = Field(default=300, ge=0, description="fewest households a grid should hold")
+    grid_households_max: int = Field(default=500, ge=0, description="most households a grid should hold")
+    micro_grid_households_min: int = Field(default=50, ge=0, description="fewest households a micro-grid should hold")
+    micro_grid_households_max: int = Field(default=80, ge=0, description="most households a micro-grid should hold")
 
     @field_validator("database_url")
     @classmethod
@@ -70,6 +89,13 @@ class Settings(BaseSettings):
             # psycopg 3 is the driver we install; plain postgresql:// would look for psycopg2.
             url = url.set(drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)
+
+    @field_validator("deadline_hours")
+    @classmethod
+    def _check_deadlines(cls, value: dict[str, float]) -> dict[str, float]:
+        from gis.incident_rules import check_deadline_overrides
+
+        return check_deadline_overrides(value)
 
     @property
     def uses_local_cluster(self) -> bool:
