@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 ASSETS := maps/assets/node_modules/.installed-$(shell cat maps/assets/package-lock.json 2>/dev/null | md5sum | cut -c1-8)
-APT_PKGS := python3-venv nodejs npm gdal-bin chromium
 PYTEST_ARGS ?=
 
 .PHONY: install system assets db demo serve test lint bench clean
@@ -16,6 +15,7 @@ system:
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v ogrinfo >/dev/null || missing="$$missing gdal-bin"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  if ! command -v apt-get >/dev/null; then echo "please install:$$missing"; exit 1; fi; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \

@@ -273,6 +273,22 @@ CDN_ASSETS: dict[str, Asset] = {
     ),
 }
 
+# Files of our own that pages load by served name (not via a folium CDN URL):
+# the client code of the command-centre pages (maps/layers.py adds it).
+OWN_ASSETS: dict[str, Asset] = {
+    "gridmap-maps.js": Asset("gridmap", "gridmap-maps.js"),
+    "gridmap-maps.css": Asset("gridmap", "gridmap-maps.css"),
+}
+
+
+def own_url(file: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The URL of one of OWN_ASSETS under ``prefix``."""
+    asset = OWN_ASSETS.get(file)
+    if asset is None:
+        raise OfflineAssetError(f"{file!r} is not one of gridmap's own assets ({', '.join(OWN_ASSETS)})")
+    return f"{_clean_prefix(prefix)}/{asset.name}"
+
+
 # Absolute URLs found *inside* installed CSS files (leaflet-timedimension's
 # control CSS declares the glyphicons font from a CDN): URL prefix -> local
 # folder whose file of the same name replaces it.
@@ -398,7 +414,7 @@ def locate(name: str) -> Path:
                 f"served name {name!r} asks for {package}@{version}; gridmap pins {wanted}"
             )
         return asset_root() / package / rest
-    for asset in CDN_ASSETS.values():
+    for asset in (*CDN_ASSETS.values(), *OWN_ASSETS.values()):
         if asset.root != "npm" and asset.name == name:
             return asset.file
     raise OfflineAssetError(f"served name {name!r} is not a mapped asset")

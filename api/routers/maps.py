@@ -1,0 +1,246 @@
+"""Map pages (HTML) and the GeoJSON they fetch, plus the local JS/CSS they load (/static/vendor).
+
+Browsers cannot send headers when navigating, so map pages and their data endpoints also accept
+the API key as ``?key=``; the pages pass it on to every URL they fetch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.routing import Mount
+
+from api.auth import ANONYMOUS_ADMIN, current_principal
+from api.deps import SessionDep, SettingsDep
+from gis import mapdata
+from gis.keys import Principal, verify_key
+from gis.mapdata import IncidentFilter, MapQueryError
+from gis.privacy import ROLE_RANK
+from maps import beat_page, command_center, grid_dashboard, heat_time, offline
+from maps.i18n import UnknownLanguageError
+from maps.page import PageContext, render
+
+router = APIRouter(prefix="/maps", tags=["maps"])
+VENDOR_PREFIX = offline.DEFAULT_PREFIX
+LIVE_HOURS = 3.0
+LIVE_LIMIT = 200
+
+
+def setup(app: FastAPI) -> None:
+    """Serve the pages' scripts and styles from this server (offline intranets)."""
+    if not any(isinstance(r, Mount) and r.path == VENDOR_PREFIX for r in app.router.routes):
+        app.mount(VENDOR_PREFIX, offline.static_files_app(), name="vendor")
+
+
+def map_viewer(
+    request: Request, session: SessionDep, key: Annotated[str | None, Query(description="API key (map pages)")] = None
+) -> Principal:
+    """Viewer or above, by ``X-API-Key``/Bearer header or by ``?key=``."""
+    settings = request.app.state.settings
+    if not getattr(settings, "auth_enabled", True):
+        return ANONYMOUS_ADMIN
+    if key and not (request.headers.get("x-api-key") or request.headers.get("authorization")):
+        principal = verify_key(session, key)
+        if principal is None:
+            raise HTTPException(401, "the API key is unknown or revoked")
+    else:
+        principal = current_principal(request, session)
+    if ROLE_RANK.get(principal.role, -1) < ROLE_RANK["viewer"]:
+        raise HTTPException(403, f"role {principal.role!r} may not view maps")
+    return principal
+
+
+MapViewer = Annotated[Principal, Depends(map_viewer)]
+
+
+def _filter(
+    window: str | None = Query(None, description="today, 7d, 30d, 90d, 365d or custom"),
+    start: str | None = Query(None, alias="from", description="custom window start, YYYY-MM-DD"),
+    end: str | None = Query(None, alias="to", description="custom window end (inclusive), YYYY-MM-DD"),
+    category: str | None = Query(None, description="comma-separated incident categories"),
+    source: str | None = Query(None, description="comma-separated sources"),
+    status: str | None = Query(None, description="comma-separated statuses"),
+) -> IncidentFilter:
+    try:
+        return mapdata.parse_filter(window, start, end, category, source, status)
+    except MapQueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+Filter = Annotated[IncidentFilter, Depends(_filter)]
+
+
+def _context(request: Request, settings: Any, principal: Principal, key: str | None, lang: str | None,
+             flt: IncidentFilter | None = None, **extra: str) -> PageContext:
+    query = {**(flt.query() if flt else {}), **extra}
+    try:
+        return PageContext.from_settings(
+            settings,
+            lang=lang or "zh",
+            role=principal.role,
+            key=key,
+            base_url=request.scope.get("root_path", ""),
+            extra_query=query,
+        )
+    except (UnknownLanguageError, MapQueryError) as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _page(build: Any) -> HTMLResponse:
+    try:
+        m, ctx = build()
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return HTMLResponse(render(m, ctx), headers={"Cache-Control": "no-store"})
+
+
+Lang = Annotated[str | None, Query(description="zh (default) or en")]
+Key = Annotated[str | None, Query(description="API key, for browsers")]
+
+
+@router.get("/command-center", response_class=HTMLResponse, summary="Command-centre map (指挥中心综合态势图)")
+def command_center_page(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: Filter,
+    lang: Lang = None, key: Key = None,
+) -> HTMLResponse:
+    ctx = _context(request, settings, principal, key, lang, flt)
+    return _page(lambda: (command_center.build(session, ctx, flt), ctx))
+
+
+@router.get("/heatmap/time", response_class=HTMLResponse, summary="Incident heat animated by hour or day")
+def heat_time_page(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: MapViewer,
+    window: str | None = Query(None), start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"), category: str | None = None, source: str | None = None,
+    status: str | None = None, by: str = Query("hour", description="hour (of day) or day"),
+    lang: Lang = None, key: Key = None,
+) -> HTMLResponse:
+    try:
+        flt = mapdata.parse_filter(window or ("custom" if start or end else "30d"), start, end, category, source,
+                                   status)
+    except MapQueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+    ctx = _context(request, settings, principal, key, lang, flt, by=by)
+    return _page(lambda: (heat_time.build(session, ctx, flt, by), ctx))
+
+
+@router.get("/grids/{code}", response_class=HTMLResponse, summary="One grid's dashboard")
+def grid_page(
+    code: str, request: Request, session: SessionDep, settings: SettingsDep, principal: MapViewer,
+    window: str | None = Query(None), start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"), category: str | None = None, source: str | None = None,
+    status: str | None = None, lang: Lang = None, key: Key = None,
+) -> HTMLResponse:
+    try:
+        flt = mapdata.parse_filter(window or ("custom" if start or end else "90d"), start, end, category, source,
+                                   status)
+    except MapQueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+    ctx = _context(request, settings, principal, key, lang, flt)
+    return _page(lambda: (_found(grid_dashboard.build(session, ctx, code, flt), "grid", code), ctx))
+
+
+@router.get("/beats/{code}", response_class=HTMLResponse, summary="A police beat and the grids it overlaps")
+def beat_page_view(
+    code: str, request: Request, session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: Filter,
+    lang: Lang = None, key: Key = None,
+) -> HTMLResponse:
+    ctx = _context(request, settings, principal, key, lang, flt)
+    return _page(lambda: (_found(beat_page.build(session, ctx, code, flt), "beat", code), ctx))
+
+
+def _found(m: Any, kind: str, code: str) -> Any:
+    if m is None:
+        raise HTTPException(404, f"no {kind} with code {code!r} in the boundaries in force")
+    return m
+
+
+# --- data the pages fetch ----------------------------------------------------------------------
+
+
+def _display_crs(settings: Any) -> str:
+    return str(settings.tile_crs) if settings.tile_url else "wgs84"
+
+
+def _geojson(fetch: Any, media_type: str = "application/geo+json") -> Response:
+    # Bad arguments (unknown layer, bad filter value) are ValueErrors naming the field.
+    try:
+        data = fetch()
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    return Response(body, media_type=media_type, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/data/layers/{layer}.geojson", summary="A boundary layer in force, simplified for display")
+def layer_data(layer: str, session: SessionDep, settings: SettingsDep, principal: MapViewer,
+               parent: str | None = Query(None, description="only units with this parent code")) -> Response:
+    return _geojson(lambda: mapdata.layer_geojson(
+        session, layer, parent_codes=[parent] if parent else None, display_crs=_display_crs(settings)))
+
+
+@router.get("/data/incidents/live.geojson", summary="Incidents received in the last hours (live layer)")
+def live_incidents(
+    session: SessionDep, settings: SettingsDep, principal: MapViewer,
+    category: str | None = None, source: str | None = None,
+    hours: float = Query(LIVE_HOURS, gt=0, le=24 * 7, description="how far back"),
+) -> Response:
+    now = dt.datetime.now(dt.UTC)
+    since = now - dt.timedelta(hours=hours)
+
+    def fetch() -> dict[str, Any]:
+        # "Live" means received in the last hours; a report time up to a day older is a late upload.
+        flt = mapdata.parse_filter("custom", since - dt.timedelta(days=1), now + dt.timedelta(minutes=5),
+                                   category, source)
+        return mapdata.recent_incidents(session, flt, created_since=since, limit=LIVE_LIMIT, role=principal.role,
+                                        display_crs=_display_crs(settings))
+
+    return _geojson(fetch)
+
+
+@router.get("/data/incidents/overdue.geojson", summary="Open incidents past their deadline")
+def overdue_data(session: SessionDep, settings: SettingsDep, principal: MapViewer,
+                 category: str | None = None, source: str | None = None) -> Response:
+    def fetch() -> dict[str, Any]:
+        flt = mapdata.parse_filter("today", category=category, source=source)
+        return mapdata.overdue_incidents(session, flt, limit=command_center.OVERDUE_LIMIT, role=principal.role,
+                                         display_crs=_display_crs(settings))
+
+    return _geojson(fetch)
+
+
+@router.get("/data/buildings.geojson", summary="Rental buildings with inspection results, by risk")
+def buildings_data(session: SessionDep, settings: SettingsDep, principal: MapViewer,
+                   risk: str | None = Query(None, description="comma-separated: high, medium, low"),
+                   grid: str | None = None) -> Response:
+    levels = [r for r in (risk or "").split(",") if r]
+    return _geojson(lambda: mapdata.rental_buildings(
+        session, risk_levels=levels, grid_code=grid, role=principal.role, display_crs=_display_crs(settings)))
+
+
+@router.get("/data/hazards.geojson", summary="Hazard points by category and status")
+def hazards_data(session: SessionDep, settings: SettingsDep, principal: MapViewer,
+                 category: str | None = None, status: str | None = None, grid: str | None = None) -> Response:
+    return _geojson(lambda: mapdata.hazard_points(
+        session, categories=[c for c in (category or "").split(",") if c],
+        statuses=[s for s in (status or "").split(",") if s], grid_code=grid, display_crs=_display_crs(settings)))
+
+
+@router.get("/data/heat.json", summary="Heat points [lat, lon, weight] (aggregated above the threshold)")
+def heat_data(session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: Filter) -> Response:
+    def fetch() -> dict[str, Any]:
+        heat = mapdata.heat_data(session, flt, settings.heat_point_threshold, display_crs=_display_crs(settings))
+        return {"total": heat.total, "aggregated": heat.aggregated, "cell_m": heat.cell_m, "points": heat.points}
+
+    return _geojson(fetch, "application/json")
+
+
+@router.get("/data/grids/stats.json", summary="Per-grid counts, staff and households for the window")
+def grid_stats_data(session: SessionDep, principal: MapViewer, flt: Filter,
+                    grid: str | None = Query(None, description="comma-separated grid codes")) -> Response:
+    codes = [c for c in (grid or "").split(",") if c] or None
+    return _geojson(lambda: mapdata.grid_stats(session, flt, codes=codes, role=principal.role), "application/json")

@@ -1,0 +1,279 @@
+/* gridmap: client code of the command-centre map pages (maps/layers.py puts it on each page).
+   Defines window.gridmap only; nothing touches Leaflet until a page calls in, so the file may load
+   before or after leaflet.js. Layers loaded "lazily" are fetched from the server the first time
+   they are switched on, which keeps the page itself small; standalone files pass the data inline. */
+(function () {
+  "use strict";
+  var G = (window.gridmap = window.gridmap || {});
+  G.labels = {};
+  G.links = {};
+  G.layers = {};
+  G.loaded = {};
+  G.data = G.data || {};
+
+  function t(key) {
+    return Object.prototype.hasOwnProperty.call(G.labels, key) ? G.labels[key] : key.split(".").slice(1).join(".") || key;
+  }
+  function esc(value) {
+    if (value === null || value === undefined) return "";
+    return String(value).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  G.t = t;
+  G.esc = esc;
+
+  G.setup = function (map, options) {
+    G.map = map;
+    G.labels = options.labels || {};
+    G.links = options.links || {};
+    if (map.attributionControl) {
+      // Leaflet's default prefix links to leafletjs.com: no links off the intranet.
+      map.attributionControl.setPrefix("Leaflet");
+      if (options.attribution) map.attributionControl.addAttribution(options.attribution);
+    }
+    // Village and grid labels only when zoomed in far enough to read them.
+    var container = map.getContainer();
+    function zoomClass() {
+      var z = map.getZoom();
+      container.classList.toggle("gm-z13", z >= 13);
+      container.classList.toggle("gm-z15", z >= 15);
+    }
+    map.on("zoomend", zoomClass);
+    zoomClass();
+  };
+
+  G.register = function (key, layer) {
+    G.layers[key] = layer;
+    return layer;
+  };
+
+  /* ---- popups -------------------------------------------------------------------------- */
+
+  function row(key, value) {
+    if (value === null || value === undefined || value === "") return "";
+    return "<tr><th>" + esc(t("f." + key)) + "</th><td>" + esc(value) + "</td></tr>";
+  }
+  function table(rows) {
+    return '<table class="gm-popup">' + rows.join("") + "</table>";
+  }
+  function link(kind, code) {
+    var pattern = G.links[kind];
+    if (!pattern) return "";
+    var href = pattern.replace("{code}", encodeURIComponent(code));
+    return '<div class="gm-link"><a href="' + esc(href) + '" target="_blank">' + esc(t(kind + ".open_dashboard")) + "</a></div>";
+  }
+  function dateText(value) {
+    return value ? String(value).replace("T", " ").slice(0, 16) : "";
+  }
+
+  G.areaPopup = function (p) {
+    var rows = [row("name", p.name), row("code", p.code), row("households", p.households)];
+    if (p.share !== undefined) rows.push(row("share", Math.round(p.share * 1000) / 10 + "%"));
+    if (p.stats) {
+      var s = p.stats;
+      var staff = (s.staff || []).map(function (m) {
+        return esc(t("role." + m.role)) + " " + esc(m.name) + (m.phone ? " " + esc(m.phone) : "");
+      });
+      rows.push("<tr><th>" + esc(t("f.staff")) + "</th><td>" + (staff.join("<br>") || "-") + "</td></tr>");
+      ["incidents", "open", "done", "overdue", "rentals", "hazards_open"].forEach(function (k) {
+        rows.push(row(k, s[k] || 0));
+      });
+    }
+    return table(rows) + (p.layer === "grid" ? link("grid", p.code) : "");
+  };
+
+  G.incidentPopup = function (p) {
+    return table([
+      row("category", t("category." + p.category)),
+      row("status", t("status." + p.status)),
+      row("source", t("source." + p.source)),
+      row("reported_at", dateText(p.reported_at)),
+      row("deadline_at", dateText(p.deadline_at)),
+      row("escalation_level", p.escalation_level ? t("escalation." + p.escalation_level) : ""),
+      row("address_text", p.address_text),
+      row("reporter_name", p.reporter_name),
+      row("reporter_phone", p.reporter_phone),
+      row("grid_code", p.grid_code),
+    ]);
+  };
+
+  G.buildingPopup = function (p) {
+    return table([
+      row("name", p.name || p.code),
+      row("risk_level", t("risk." + (p.risk_level || "none"))),
+      row("tenants", p.tenants),
+      row("rooms", p.rooms),
+      row("escape_window", p.escape_window ? t("inspection." + p.escape_window) : ""),
+      row("ebike_charging", p.ebike_charging ? t("inspection." + p.ebike_charging) : ""),
+      row("wiring", p.wiring ? t("inspection." + p.wiring) : ""),
+      row("last_inspected_at", dateText(p.last_inspected_at)),
+      row("landlord_name", p.landlord_name),
+      row("landlord_phone", p.landlord_phone),
+      row("grid_code", p.grid_code),
+    ]);
+  };
+
+  G.hazardPopup = function (p) {
+    return table([
+      row("category", t("hazard." + p.category)),
+      row("severity", t("severity." + p.severity)),
+      row("status", t("hstatus." + p.status)),
+      row("found_at", dateText(p.found_at)),
+      row("rectify_by", dateText(p.rectify_by)),
+      row("description", p.description),
+      row("grid_code", p.grid_code),
+    ]);
+  };
+
+  /* ---- styles --------------------------------------------------------------------------- */
+
+  var AREA_STYLES = {
+    county: { color: "#222", weight: 3, fill: false },
+    town: { color: "#6a3d9a", weight: 2.4, fill: false },
+    village: { color: "#1f78b4", weight: 1.4, fill: false },
+    grid: { color: "#33a02c", weight: 0.9, fillColor: "#33a02c", fillOpacity: 0.03 },
+    micro_grid: { color: "#8fbf7f", weight: 0.6, fill: false, dashArray: "2 3" },
+    station: { color: "#e31a1c", weight: 2.4, fill: false },
+    beat: { color: "#ff7f00", weight: 1.3, fill: false, dashArray: "6 4" },
+  };
+  G.RISK_COLORS = { high: "#d7191c", medium: "#fdae61", low: "#1a9641", none: "#888888" };
+  G.HAZARD_STATUS_COLORS = { open: "#d7191c", overdue: "#7b0000", rectifying: "#fdae61", rectified: "#1a9641" };
+
+  var LABEL_LAYERS = { town: true, village: true, grid: true, beat: true };
+
+  G.areas = function (data, kind, style) {
+    var base = L.extend({}, AREA_STYLES[kind] || AREA_STYLES.grid, style || {});
+    return L.geoJSON(data, {
+      style: function (f) {
+        return f.properties && f.properties.style ? L.extend({}, base, f.properties.style) : base;
+      },
+      onEachFeature: function (feature, layer) {
+        var p = feature.properties || {};
+        layer.bindPopup(function () {
+          return G.areaPopup(p);
+        });
+        if (kind === "grid" && !p.stats && G.links.stats) {
+          // Served pages fetch a grid's staff and counts when its popup opens.
+          layer.on("popupopen", function (e) {
+            if (p.stats) return;
+            fetch(G.links.stats.replace("{code}", encodeURIComponent(p.code)), { credentials: "same-origin" })
+              .then(function (r) {
+                if (!r.ok) throw new Error("HTTP " + r.status);
+                return r.json();
+              })
+              .then(function (all) {
+                p.stats = all[p.code] || {};
+                e.popup.setContent(G.areaPopup(p));
+              })
+              .catch(function (err) {
+                console.warn("gridmap: no figures for grid " + p.code + ": " + err.message);
+              });
+          });
+        }
+        if (LABEL_LAYERS[kind] && p.name) {
+          layer.bindTooltip(esc(p.name), { permanent: true, direction: "center", className: "gm-label gm-label-" + kind });
+        }
+      },
+    });
+  };
+
+  function dot(latlng, color, radius, extra) {
+    return L.circleMarker(latlng, L.extend({ radius: radius, color: "#fff", weight: 1, fillColor: color, fillOpacity: 0.9 }, extra || {}));
+  }
+
+  G.incidentMarker = function (feature, latlng) {
+    return dot(latlng, "#b10026", 6, { color: "#000", weight: 1.5 }).bindPopup(G.incidentPopup(feature.properties || {}));
+  };
+  G.liveMarker = function (feature, latlng) {
+    var marker = dot(latlng, "#ff00aa", 8, { color: "#fff", weight: 2, className: "gm-live" });
+    marker.bindPopup(G.incidentPopup(feature.properties || {}));
+    return marker;
+  };
+  G.buildingMarker = function (feature, latlng) {
+    var p = feature.properties || {};
+    return dot(latlng, G.RISK_COLORS[p.risk_level] || G.RISK_COLORS.none, 5).bindPopup(function () {
+      return G.buildingPopup(p);
+    });
+  };
+  G.hazardMarker = function (feature, latlng) {
+    var p = feature.properties || {};
+    return dot(latlng, G.HAZARD_STATUS_COLORS[p.status] || "#555", 5, { color: "#222" }).bindPopup(function () {
+      return G.hazardPopup(p);
+    });
+  };
+
+  /* ---- filling layers ------------------------------------------------------------------- */
+
+  function points(data, toLayer) {
+    var out = [];
+    (data.features || []).forEach(function (f) {
+      if (!f.geometry || f.geometry.type !== "Point") return;
+      var c = f.geometry.coordinates;
+      out.push(toLayer(f, L.latLng(c[1], c[0])));
+    });
+    return out;
+  }
+  function addAll(group, layers) {
+    if (typeof group.addLayers === "function") group.addLayers(layers);
+    else layers.forEach(function (l) { group.addLayer(l); });
+  }
+
+  G.builders = {
+    areas: function (kind, style) {
+      return function (data, group) { group.addLayer(G.areas(data, kind, style)); };
+    },
+    incidents: function (data, group) { addAll(group, points(data, G.incidentMarker)); },
+    buildings: function (data, group) { addAll(group, points(data, G.buildingMarker)); },
+    hazards: function (data, group) { addAll(group, points(data, G.hazardMarker)); },
+  };
+
+  /* Fill ``group`` with ``data`` now, or fetch ``url`` the first time the group is on the map. */
+  G.fill = function (key, group, builder, data, url) {
+    if (data) {
+      builder(data, group);
+      G.loaded[key] = true;
+      return;
+    }
+    var state = "idle";
+    function load() {
+      if (state !== "idle") return;
+      state = "loading";
+      fetch(url, { credentials: "same-origin" })
+        .then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.json();
+        })
+        .then(function (json) {
+          builder(json, group);
+          state = "done";
+          G.loaded[key] = true;
+        })
+        .catch(function (err) {
+          state = "idle";
+          console.warn("gridmap: could not load " + key + ": " + err.message);
+        });
+    }
+    group.on("add", load);
+    if (group._map) load();
+  };
+
+  /* The filter form: a custom window shows the date inputs. */
+  G.form = function (formId) {
+    var form = document.getElementById(formId);
+    if (!form) return;
+    var windowSelect = form.querySelector("select[name=window]");
+    var dates = form.querySelector(".gm-dates");
+    function sync() {
+      if (windowSelect && dates) dates.style.display = windowSelect.value === "custom" ? "" : "none";
+    }
+    if (windowSelect) windowSelect.addEventListener("change", sync);
+    sync();
+    // Drop empty fields so the URL stays readable and shareable.
+    form.addEventListener("submit", function () {
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.name && !el.value) el.disabled = true;
+      });
+    });
+  };
+})();

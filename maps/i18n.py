@@ -1,0 +1,216 @@
+"""Chinese (default) and English labels for the map pages: layer names, legend, popups, form.
+
+Codes stored in the database (categories, sources, statuses, risk levels, staff roles) are shown
+through these tables; a code without an entry is shown as it is, so new categories still appear.
+"""
+
+from __future__ import annotations
+
+from gis import incident_rules
+
+LANGS = ("zh", "en")
+
+
+class UnknownLanguageError(ValueError):
+    pass
+
+
+def check_lang(lang: str | None) -> str:
+    value = (lang or "zh").strip().lower()
+    if value in ("zh-cn", "cn", "zh_cn"):
+        value = "zh"
+    if value not in LANGS:
+        raise UnknownLanguageError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
+    return value
+
+
+# key: (Chinese, English)
+_TEXT: dict[str, tuple[str, str]] = {
+    # page titles
+    "title.command_center": ("指挥中心综合态势图", "Command centre overview"),
+    "title.heat_time": ("事件热力时间动画", "Incident heat over time"),
+    "title.grid": ("网格详情", "Grid dashboard"),
+    "title.beat": ("警格与网格", "Police beat and its grids"),
+    # layer tree
+    "tree.boundaries": ("行政区划与网格", "Boundaries and grids"),
+    "tree.police": ("公安", "Police"),
+    "tree.buildings": ("出租房屋", "Rental buildings"),
+    "tree.hazards": ("隐患点", "Hazards"),
+    "tree.incidents": ("事件", "Incidents"),
+    "layer.county": ("县界", "County"),
+    "layer.town": ("镇(街道)", "Towns"),
+    "layer.village": ("村(社区)", "Villages"),
+    "layer.grid": ("网格", "Grids"),
+    "layer.micro_grid": ("微网格", "Micro-grids"),
+    "layer.station": ("派出所辖区", "Police stations"),
+    "layer.beat": ("警格", "Police beats"),
+    "layer.rentals": ("出租房屋(按风险)", "Rental buildings (by risk)"),
+    "layer.buildings": ("房屋", "Buildings"),
+    "layer.heat": ("事件热力图", "Incident heatmap"),
+    "layer.overdue": ("超期事件", "Overdue incidents"),
+    "layer.live": ("实时事件", "Live incidents"),
+    "layer.recent": ("近期事件", "Recent incidents"),
+    "layer.hazards_all": ("全部隐患", "All hazards"),
+    "layer.grids_overlapping": ("相交网格", "Overlapping grids"),
+    # popup fields
+    "f.code": ("编码", "Code"),
+    "f.name": ("名称", "Name"),
+    "f.households": ("户数", "Households"),
+    "f.staff": ("网格力量", "Staff"),
+    "f.incidents": ("事件数(时段内)", "Incidents (window)"),
+    "f.open": ("待处置", "Open"),
+    "f.done": ("已办结", "Done"),
+    "f.overdue": ("超期", "Overdue"),
+    "f.rentals": ("出租房屋", "Rental buildings"),
+    "f.hazards_open": ("未整改隐患", "Open hazards"),
+    "f.category": ("类别", "Category"),
+    "f.source": ("来源", "Source"),
+    "f.status": ("状态", "Status"),
+    "f.reported_at": ("上报时间", "Reported"),
+    "f.deadline_at": ("处置时限", "Deadline"),
+    "f.escalation_level": ("督办层级", "Escalated to"),
+    "f.address_text": ("地址", "Address"),
+    "f.reporter_name": ("上报人", "Reporter"),
+    "f.reporter_phone": ("上报人电话", "Reporter phone"),
+    "f.grid_code": ("所属网格", "Grid"),
+    "f.risk_level": ("风险等级", "Risk"),
+    "f.tenants": ("租住人数", "Tenants"),
+    "f.rooms": ("出租间数", "Rooms"),
+    "f.escape_window": ("逃生窗", "Escape window"),
+    "f.ebike_charging": ("电动车充电", "E-bike charging"),
+    "f.wiring": ("电气线路", "Wiring"),
+    "f.last_inspected_at": ("最近检查", "Last inspected"),
+    "f.landlord_name": ("房东", "Landlord"),
+    "f.landlord_phone": ("房东电话", "Landlord phone"),
+    "f.severity": ("严重程度", "Severity"),
+    "f.found_at": ("发现时间", "Found"),
+    "f.rectify_by": ("整改期限", "Rectify by"),
+    "f.description": ("描述", "Description"),
+    "f.share": ("落在本警格的比例", "Share inside this beat"),
+    "f.parent_code": ("上级编码", "Parent code"),
+    # form
+    "form.window": ("时段", "Window"),
+    "form.from": ("起", "From"),
+    "form.to": ("止", "To"),
+    "form.apply": ("查询", "Apply"),
+    "form.all": ("全部", "All"),
+    "form.by": ("动画方式", "Animate by"),
+    "form.by.hour": ("按小时(一天内)", "Hour of day"),
+    "form.by.day": ("按天", "Day"),
+    "form.lang": ("English", "中文"),
+    "window.today": ("今天", "Today"),
+    "window.7d": ("近7天", "Last 7 days"),
+    "window.30d": ("近30天", "Last 30 days"),
+    "window.90d": ("近90天", "Last 90 days"),
+    "window.365d": ("近一年", "Last year"),
+    "window.custom": ("自定义", "Custom"),
+    # legend, notes
+    "legend.title": ("图例", "Legend"),
+    "legend.heat": ("事件密度 低→高", "Incident density low → high"),
+    "legend.heat_cells": ("已在服务器按{cell}米方格聚合", "aggregated on the server into {cell} m cells"),
+    "legend.heat_raw": ("逐点显示", "one point per incident"),
+    "legend.incidents_total": ("时段内事件 {n} 起", "{n} incidents in the window"),
+    "legend.overdue": ("超期事件 {n} 起(地图最多标注 {limit} 起)", "{n} overdue incidents (map marks up to {limit})"),
+    "legend.synthetic": ("边界为合成演示数据", "Boundaries are synthetic (demo data)"),
+    "legend.snapshot": ("离线快照,生成于 {at}", "Offline snapshot made {at}"),
+    "legend.live": ("实时图层每{s}秒刷新", "live layer refreshes every {s} s"),
+    "attribution": ("gridmap · 网格边界为合成演示数据(非官方)", "gridmap · grid boundaries are synthetic demo data"),
+    "risk.high": ("高风险", "High risk"),
+    "risk.medium": ("中风险", "Medium risk"),
+    "risk.low": ("低风险", "Low risk"),
+    "risk.none": ("未评估", "Not assessed"),
+    "chart.weekly": ("每周事件数(按类别)", "Incidents per week by category"),
+    "chart.closure": ("每周办结率", "Closure rate per week"),
+    "chart.none": ("所选时段内无事件", "No incidents in the chosen period"),
+    "grid.open_dashboard": ("打开网格详情", "Open grid dashboard"),
+    "beat.grids": ("与本警格相交的网格", "Grids overlapping this beat"),
+    "beat.station": ("所属派出所", "Police station"),
+    "frames.cells": ("{cell}米方格, 共{n}起", "{cell} m cells, {n} incidents"),
+    # staff roles
+    "role.grid_leader": ("网格长", "Grid leader"),
+    "role.grid_worker": ("专职网格员", "Grid worker"),
+    "role.aux_police": ("网格辅警", "Auxiliary police"),
+    "role.community_police": ("社区民警", "Community police"),
+    # incident statuses
+    "status.reported": ("上报", "Reported"),
+    "status.accepted": ("立案", "Accepted"),
+    "status.rejected": ("不予立案", "Rejected"),
+    "status.dispatched": ("派遣", "Dispatched"),
+    "status.in_progress": ("处置中", "In progress"),
+    "status.handled": ("处置完成", "Handled"),
+    "status.verified": ("核查", "Verified"),
+    "status.closed": ("结案", "Closed"),
+    # hazard statuses
+    "hstatus.open": ("待整改", "Open"),
+    "hstatus.rectifying": ("整改中", "Rectifying"),
+    "hstatus.rectified": ("已整改", "Rectified"),
+    "hstatus.overdue": ("逾期未改", "Overdue"),
+    # sources
+    "source.patrol": ("网格员巡查", "Grid-worker patrol"),
+    "source.grid_patrol": ("网格员巡查", "Grid-worker patrol"),
+    "source.app": ("群众APP", "Residents' app"),
+    "source.resident_app": ("群众APP", "Residents' app"),
+    "source.110": ("110", "110 police line"),
+    "source.12345": ("12345", "12345 hotline"),
+    "source.hotline_110": ("110", "110 police line"),
+    "source.hotline_12345": ("12345", "12345 hotline"),
+    # incident categories (the four big risks and everyday matters)
+    "category.stability": ("社会稳定", "Social stability"),
+    "category.dispute": ("矛盾纠纷", "Dispute"),
+    "category.neighbour_dispute": ("邻里纠纷", "Neighbour dispute"),
+    "category.family_dispute": ("家庭纠纷", "Family dispute"),
+    "category.labour_dispute": ("劳资纠纷", "Labour dispute"),
+    "category.homicide_risk": ("命案防范", "Homicide prevention"),
+    "category.homicide_prevention": ("命案防范", "Homicide prevention"),
+    "category.fire": ("消防安全", "Fire safety"),
+    "category.fire_safety": ("消防安全", "Fire safety"),
+    "category.production_safety": ("安全生产", "Production safety"),
+    "category.public_security": ("治安", "Public order"),
+    "category.environment": ("环境卫生", "Environment"),
+    "category.traffic": ("交通", "Traffic"),
+    "category.city_management": ("城市管理", "City management"),
+    "category.other": ("其他", "Other"),
+    # hazard categories
+    "hazard.private_wiring": ("私拉乱接电线", "Private wiring"),
+    "hazard.ebike_flyline": ("电动车飞线充电", "E-bike fly-line charging"),
+    "hazard.ebike_charging": ("电动车违规充电", "E-bike charging"),
+    "hazard.blocked_escape": ("堵塞消防通道", "Blocked fire escape"),
+    "hazard.blocked_fire_escape": ("堵塞消防通道", "Blocked fire escape"),
+    "hazard.ebike_parking": ("电动车违规停放", "Illegal e-bike parking"),
+    "hazard.illegal_ebike_parking": ("电动车违规停放", "Illegal e-bike parking"),
+    "hazard.gas": ("燃气隐患", "Gas"),
+    "severity.high": ("高", "High"),
+    "severity.medium": ("中", "Medium"),
+    "severity.low": ("低", "Low"),
+    "inspection.ok": ("合格", "OK"),
+    "inspection.pass": ("合格", "Pass"),
+    "inspection.fail": ("不合格", "Fail"),
+    "inspection.missing": ("缺失", "Missing"),
+    "escalation.grid": ("网格", "Grid"),
+    "escalation.village": ("村(社区)", "Village"),
+    "escalation.town": ("镇(街道)指挥中心", "Town centre"),
+    "escalation.county": ("县指挥中心", "County centre"),
+}
+
+
+def _rule_labels() -> dict[str, tuple[str, str]]:
+    """Incident categories, sources and statuses as named by the intake rules (one source of truth)."""
+    out = {f"category.{c.code}": (c.zh, c.en.capitalize()) for c in incident_rules.CATEGORIES.values()}
+    out |= {f"source.{code}": (zh, en.capitalize()) for code, (zh, en) in incident_rules.SOURCES.items()}
+    return out
+
+
+_TEXT.update(_rule_labels())
+
+
+def label(key: str, lang: str = "zh", **values: object) -> str:
+    """The text for ``key``; an unknown key shows the part after the first dot (the raw code)."""
+    pair = _TEXT.get(key)
+    text = (pair[0] if lang == "zh" else pair[1]) if pair else key.split(".", 1)[-1]
+    return text.format(**values) if values else text
+
+
+def labels(lang: str = "zh", prefixes: tuple[str, ...] = ()) -> dict[str, str]:
+    """All labels of ``lang`` (or those whose key starts with one of ``prefixes``), for the client."""
+    index = 0 if check_lang(lang) == "zh" else 1
+    return {k: v[index] for k, v in _TEXT.items() if not prefixes or k.startswith(prefixes)}
