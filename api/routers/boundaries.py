@@ -1,0 +1,404 @@
+"""Boundary planning: drafts, uploads, edit operations, validation, impact, publishing, history,
+and the map editor page (``/maps/boundaries/drafts/{id}``).
+
+Reads need a Viewer key, writes a Planner key. Uploads are sent as the raw request body
+(``curl --data-binary @grids.zip``) so the size limit is enforced while reading, before anything
+is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import geopandas as gpd
+import shapely
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from shapely.geometry import mapping
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Mount
+
+from api.auth import ANONYMOUS_ADMIN, Planner, Viewer, current_principal
+from api.deps import SessionDep, SettingsDep
+from api.schemas.boundaries import (
+    DraftCreate,
+    DraftOut,
+    FeatureCollectionIn,
+    GenerationOut,
+    Operation,
+    PublishIn,
+    RestoreIn,
+)
+from boundaries import drafts, edits, fileio, history
+from boundaries.impact import preview_impact
+from boundaries.publish import PublishBlockedError, StaleDraftError, publish_draft, restore_generation
+from boundaries.validate import Rules, validate_draft
+from gis.keys import Principal, verify_key
+from gis.privacy import ROLE_RANK
+from maps import offline
+from maps.editor import editor_page
+
+router = APIRouter(tags=["boundaries"])
+PREFIX = "/boundaries"
+
+
+def setup(app: FastAPI) -> None:
+    """The editor page loads Leaflet and Geoman from this server (offline intranets)."""
+    if not any(isinstance(r, Mount) and r.path == offline.DEFAULT_PREFIX for r in app.router.routes):
+        app.mount(offline.DEFAULT_PREFIX, offline.static_files_app(), name="vendor")
+
+
+def _fail(exc: Exception) -> HTTPException:
+    if isinstance(exc, (drafts.DraftNotFoundError, history.GenerationNotFoundError)):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, (StaleDraftError, drafts.DraftClosedError)):
+        return HTTPException(409, str(exc))
+    return HTTPException(422, str(exc))
+
+
+def _draft_out(info: drafts.DraftInfo) -> DraftOut:
+    return DraftOut(**info.__dict__)
+
+
+def _feature_collection(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
+    features = []
+    for rec in gdf.to_dict("records"):
+        geom = rec.pop("geometry")
+        households = rec.get("households")
+        rec["households"] = None if households is None or households != households else int(households)
+        features.append({"type": "Feature", "properties": rec, "geometry": mapping(geom)})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _from_geojson(fc: FeatureCollectionIn) -> gpd.GeoDataFrame:
+    rows, geoms = [], []
+    for i, feature in enumerate(fc.features):
+        props = dict(feature.get("properties") or {})
+        if not feature.get("geometry"):
+            raise HTTPException(422, f"feature {i + 1} has no geometry")
+        try:
+            geom = shapely.geometry.shape(feature["geometry"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise HTTPException(422, f"feature {i + 1}: unreadable geometry ({exc})") from None
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise HTTPException(422, f"feature {i + 1} ({props.get('code')}): {geom.geom_type} is not a polygon")
+        if not props.get("code"):
+            raise HTTPException(422, f"feature {i + 1} has no 'code' property")
+        attrs = props.get("attrs")
+        rows.append(
+            {
+                "code": str(props["code"]),
+                "name": props.get("name"),
+                "parent_code": props.get("parent_code"),
+                "households": props.get("households"),
+                "attrs": attrs if isinstance(attrs, dict) else {},
+            }
+        )
+        geoms.append(geom)
+    return gpd.GeoDataFrame(rows, geometry=geoms, crs=4326)
+
+
+@router.post(f"{PREFIX}/drafts", status_code=201, response_model=DraftOut)
+def create_draft(body: DraftCreate, session: SessionDep, who: Planner) -> DraftOut:
+    """Open a draft of one layer in a scope, copied from the generation in force."""
+    try:
+        draft_id = drafts.create_draft(session, body.layer, body.scope_code, author=who.name, note=body.note)
+        return _draft_out(drafts.get_draft(session, draft_id))
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+@router.get(f"{PREFIX}/drafts", response_model=list[DraftOut])
+def list_drafts(session: SessionDep, who: Viewer, status: str | None = None) -> list[DraftOut]:
+    return [_draft_out(d) for d in drafts.list_drafts(session, status)]
+
+
+@router.get(f"{PREFIX}/drafts/{{draft_id}}", response_model=DraftOut)
+def get_draft(draft_id: int, session: SessionDep, who: Viewer) -> DraftOut:
+    try:
+        return _draft_out(drafts.get_draft(session, draft_id))
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+@router.get(f"{PREFIX}/drafts/{{draft_id}}/features")
+def draft_features(draft_id: int, session: SessionDep, who: Viewer) -> dict[str, Any]:
+    """The draft's polygons as GeoJSON (EPSG:4326)."""
+    try:
+        drafts.get_draft(session, draft_id)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    return _feature_collection(drafts.load_features(session, draft_id))
+
+
+@router.put(f"{PREFIX}/drafts/{{draft_id}}/features")
+def save_features(
+    draft_id: int,
+    body: FeatureCollectionIn,
+    session: SessionDep,
+    who: Planner,
+    mode: Annotated[str, Query(pattern="^(replace|upsert)$")] = "replace",
+) -> dict[str, int]:
+    """Save polygons edited elsewhere (the map editor posts here)."""
+    gdf = _from_geojson(body)
+    try:
+        return drafts.replace_features(session, draft_id, gdf, actor=who.name, mode=mode, source="save")
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"upload of {declared} bytes is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"upload is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/upload")
+async def upload(
+    draft_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    who: Planner,
+    filename: Annotated[str, Query(description="original file name; its extension picks the format")],
+    crs: Annotated[str | None, Query(description="declare wgs84, gcj02 or bd09 for data without a usable CRS")] = None,
+    code_column: Annotated[str | None, Query(description="attribute holding the code (default: code/编码)")] = None,
+    encoding: Annotated[str | None, Query(description="attribute encoding of a Shapefile without .cpg")] = None,
+    mode: Annotated[str, Query(pattern="^(replace|upsert)$")] = "replace",
+) -> dict[str, Any]:
+    """Upload GeoJSON, GeoPackage, KML or a zipped Shapefile into a draft (raw request body)."""
+    limit = int(settings.boundary_upload_max_mb * 1024 * 1024)
+    data = await _read_limited(request, limit)
+
+    def store() -> dict[str, int]:
+        gdf = fileio.read_upload(
+            data,
+            filename,
+            declared_crs=crs,
+            code_column=code_column,
+            encoding=encoding,
+            limits=fileio.UploadLimits(max_bytes=limit),
+        )
+        return drafts.replace_features(session, draft_id, gdf, actor=who.name, mode=mode, source="upload")
+
+    try:
+        result = await run_in_threadpool(store)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    return {"draft": draft_id, "file": filename, **result}
+
+
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/operations")
+def operation(draft_id: int, op: Operation, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """Apply one edit: split, merge, move_micro_grid, move_edge, rename or delete."""
+    try:
+        result = _apply(session, draft_id, op, who.name)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    return {"draft": draft_id, "op": op.op, "result": result}
+
+
+def _need(value: Any, name: str, op: str) -> Any:
+    if value in (None, "", []):
+        raise edits.EditError(f"operation {op} needs {name!r}")
+    return value
+
+
+def _apply(session: SessionDep, draft_id: int, op: Operation, actor: str) -> Any:
+    if op.op == "split":
+        return edits.split_polygon(
+            session,
+            draft_id,
+            _need(op.line, "line", op.op),
+            actor=actor,
+            code=op.code,
+            new_code=_need(op.new_code, "new_code", op.op),
+            new_name=op.new_name,
+        )
+    if op.op == "merge":
+        return edits.merge_polygons(session, draft_id, _need(op.codes, "codes", op.op), actor=actor, into=op.into)
+    if op.op == "move_micro_grid":
+        return edits.move_micro_grid(
+            session,
+            draft_id,
+            _need(op.micro_grid, "micro_grid", op.op),
+            _need(op.to_grid, "to_grid", op.op),
+            actor=actor,
+        )
+    if op.op == "move_edge":
+        edits.move_shared_edge(
+            session,
+            draft_id,
+            _need(op.code, "code", op.op),
+            _need(op.code_b, "code_b", op.op),
+            _need(op.line, "line", op.op),
+            actor=actor,
+        )
+        return None
+    if op.op == "rename":
+        return edits.rename(
+            session,
+            draft_id,
+            _need(op.code, "code", op.op),
+            actor=actor,
+            new_code=op.new_code,
+            name=op.name,
+            parent_code=op.parent_code,
+            households=op.households,
+        )
+    edits.delete_polygon(session, draft_id, _need(op.code, "code", op.op), actor=actor, successor=op.successor)
+    return None
+
+
+@router.get(f"{PREFIX}/drafts/{{draft_id}}/validate")
+def validate(draft_id: int, session: SessionDep, settings: SettingsDep, who: Viewer) -> dict[str, Any]:
+    """Findings with their locations; errors block publishing, warnings do not."""
+    try:
+        return validate_draft(session, draft_id, Rules.from_settings(settings)).to_dict()
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+@router.get(f"{PREFIX}/drafts/{{draft_id}}/impact")
+def impact(draft_id: int, session: SessionDep, who: Viewer) -> dict[str, Any]:
+    """What moves from which unit to which if the draft is published."""
+    try:
+        return preview_impact(session, draft_id)
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/publish", response_model=None)
+def publish(
+    draft_id: int, body: PublishIn, session: SessionDep, settings: SettingsDep, who: Planner
+) -> dict[str, Any] | JSONResponse:
+    """Publish as a new generation in force from now; 409 if the draft's base is no longer current."""
+    try:
+        result = publish_draft(
+            session,
+            draft_id,
+            actor=who.name,
+            note=body.note,
+            rules=Rules.from_settings(settings),
+            snap_tolerance_m=settings.snap_tolerance_m,
+        )
+    except PublishBlockedError as exc:
+        return JSONResponse({"detail": str(exc), "report": exc.report.to_dict()}, status_code=422)
+    except StaleDraftError as exc:
+        return JSONResponse(
+            {"detail": str(exc), "base_generation": exc.base, "superseded_by": exc.superseded_by}, status_code=409
+        )
+    except ValueError as exc:
+        raise _fail(exc) from None
+    return result.to_dict()
+
+
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/rebase")
+def rebase(draft_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """Move the draft onto the generation in force; conflicting codes keep the planner's version."""
+    try:
+        return drafts.rebase_draft(session, draft_id, actor=who.name)
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/discard", response_model=DraftOut)
+def discard(draft_id: int, session: SessionDep, who: Planner) -> DraftOut:
+    try:
+        drafts.discard_draft(session, draft_id, actor=who.name)
+        return _draft_out(drafts.get_draft(session, draft_id))
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+@router.get(f"{PREFIX}/drafts/{{draft_id}}/export")
+def export(
+    draft_id: int,
+    session: SessionDep,
+    who: Viewer,
+    format: Annotated[str, Query(pattern="^(gpkg|geojson)$")] = "gpkg",
+) -> Response:
+    """The draft as a GeoPackage or GeoJSON file, to edit in QGIS and upload again."""
+    try:
+        info = drafts.get_draft(session, draft_id)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    data = fileio.write_features(drafts.load_features(session, draft_id), format, f"{info.layer}_draft{draft_id}")
+    media = "application/geopackage+sqlite3" if format == "gpkg" else "application/geo+json"
+    name = f"draft{draft_id}_{info.layer}.{format}"
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get(f"{PREFIX}/generations", response_model=list[GenerationOut])
+def list_generations(session: SessionDep, who: Viewer) -> list[dict[str, Any]]:
+    return history.generations(session)
+
+
+@router.get(f"{PREFIX}/generations/{{a}}/diff/{{b}}")
+def diff(a: int, b: int, session: SessionDep, who: Viewer) -> dict[str, Any]:
+    """Polygons added, removed and changed per layer from generation a to b, with area change."""
+    try:
+        return history.diff_generations(session, a, b)
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+@router.post(f"{PREFIX}/generations/{{generation}}/restore")
+def restore(
+    generation: int, body: RestoreIn, session: SessionDep, settings: SettingsDep, who: Planner
+) -> dict[str, Any]:
+    """Roll back: publish an earlier generation's polygons again, as a new generation."""
+    try:
+        return restore_generation(
+            session, generation, actor=who.name, note=body.note, snap_tolerance_m=settings.snap_tolerance_m
+        ).to_dict()
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+def page_viewer(
+    request: Request, session: SessionDep, key: Annotated[str | None, Query(description="API key")] = None
+) -> Principal:
+    """Viewer or above by header, or by ``?key=`` (browsers send no headers when navigating)."""
+    if not getattr(request.app.state.settings, "auth_enabled", True):
+        return ANONYMOUS_ADMIN
+    if key and not request.headers.get("x-api-key"):
+        principal = verify_key(session, key)
+        if principal is None:
+            raise HTTPException(401, "the API key is unknown or revoked")
+    else:
+        principal = current_principal(request, session)
+    if ROLE_RANK.get(principal.role, -1) < ROLE_RANK["viewer"]:
+        raise HTTPException(403, f"role {principal.role!r} may not view maps")
+    return principal
+
+
+@router.get("/maps/boundaries/drafts/{draft_id}", response_class=HTMLResponse)
+def editor(
+    draft_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    who: Annotated[Principal, Depends(page_viewer)],
+    key: str | None = None,
+) -> HTMLResponse:
+    """The map editor for a draft (open with ``?key=``; saving needs a Planner key)."""
+    try:
+        info = drafts.get_draft(session, draft_id)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    html = editor_page(
+        info.id,
+        info.layer,
+        info.scope_code,
+        key=key,
+        tile_url=settings.tile_url,
+        tile_attribution=settings.tile_attribution,
+    )
+    return HTMLResponse(html)
