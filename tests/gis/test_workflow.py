@@ -1,0 +1,194 @@
+"""The closed loop: legal and illegal transitions, history and audit, manual and timed escalation,
+and the periodic escalation thread against a database of its own (it commits for real)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from gis import db
+from gis import incident_rules as rules
+from gis.incidents import create_incident, get_incident
+from gis.settings import Settings
+from gis.workflow import (
+    IllegalTransition,
+    IncidentNotFound,
+    PeriodicEscalation,
+    UnknownActionError,
+    escalate,
+    escalate_overdue,
+    transition,
+)
+
+T0 = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC)
+
+
+def _new(conn, category: str = "dispute", lon: float = 120.905) -> int:  # type: ignore[no-untyped-def]
+    data = {"lon": lon, "lat": 30.832, "category": category, "source": "resident_app", "reported_at": T0}
+    incident, _ = create_incident(conn, data, "reporter", settings=Settings(), now=T0)
+    return int(incident["id"])
+
+
+def test_the_whole_loop_writes_history_and_audit_and_closes(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    iid = _new(connection)
+    steps = ["accept", "dispatch", "start", "handle", "verify", "close"]
+    for n, action in enumerate(steps, start=1):
+        transition(connection, iid, action, "disp", note=f"step {n}", now=T0 + dt.timedelta(hours=n))
+    incident = get_incident(connection, iid)
+    assert incident is not None
+    assert incident["status"] == "closed" and incident["closed_at"] == T0 + dt.timedelta(hours=6)
+    history = [(e["action"], e["from_status"], e["to_status"], e["actor"], e["note"]) for e in incident["history"]]
+    assert history == [
+        ("report", None, "reported", "reporter", "source=resident_app"),
+        ("accept", "reported", "accepted", "disp", "step 1"),
+        ("dispatch", "accepted", "dispatched", "disp", "step 2"),
+        ("start", "dispatched", "in_progress", "disp", "step 3"),
+        ("handle", "in_progress", "handled", "disp", "step 4"),
+        ("verify", "handled", "verified", "disp", "step 5"),
+        ("close", "verified", "closed", "disp", "step 6"),
+    ]
+    assert incident["history"][3]["at"] == T0 + dt.timedelta(hours=3)
+    audit = connection.execute(
+        sa.text(
+            "SELECT detail->>'from', detail->>'to' FROM audit_log "
+            "WHERE action = 'incident.transition' AND target = :t ORDER BY id"
+        ),
+        {"t": f"incident/{iid}"},
+    ).all()
+    assert audit[0] == ("reported", "accepted") and audit[-1] == ("verified", "closed") and len(audit) == 6
+
+
+def test_statuses_are_accepted_as_actions_and_a_failed_check_sends_back(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    iid = _new(connection)
+    for status in ("accepted", "dispatched", "in_progress", "handled"):
+        transition(connection, iid, status, "disp")
+    assert transition(connection, iid, "send_back", "disp", "photos missing")["status"] == "in_progress"
+
+
+def test_an_illegal_transition_names_the_allowed_next_states(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    iid = _new(connection)
+    with pytest.raises(IllegalTransition) as err:
+        transition(connection, iid, "close", "disp")
+    assert err.value.current == "reported" and err.value.allowed == ("accepted", "rejected")
+    assert "allowed next: accepted, rejected" in str(err.value)
+    events = connection.execute(sa.text("SELECT count(*) FROM incident_events WHERE incident_id = :i"), {"i": iid})
+    assert events.scalar_one() == 1  # only the report
+
+
+def test_rejecting_ends_the_incident(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    iid = _new(connection)
+    rejected = transition(connection, iid, "reject", "disp", "not our matter", now=T0 + dt.timedelta(hours=1))
+    assert rejected["status"] == "rejected" and rejected["closed_at"] == T0 + dt.timedelta(hours=1)
+    with pytest.raises(IllegalTransition) as err:
+        transition(connection, iid, "accept", "disp")
+    assert err.value.allowed == () and "final" in str(err.value)
+
+
+def test_unknown_actions_and_incidents(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    iid = _new(connection)
+    with pytest.raises(UnknownActionError, match="unknown action 'approve'"):
+        transition(connection, iid, "approve", "disp")
+    with pytest.raises(IncidentNotFound):
+        transition(connection, 10**12, "accept", "disp")
+
+
+def _level(conn, iid: int) -> tuple[str, dt.datetime]:  # type: ignore[no-untyped-def]
+    row = conn.execute(sa.text("SELECT escalation_level, deadline_at FROM incidents WHERE id = :i"), {"i": iid}).one()
+    return row[0], row[1]
+
+
+def test_overdue_incidents_escalate_one_level_per_deadline(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    iid = _new(connection, "fire")  # default deadline: 4 h
+    done = _new(connection, "fire", lon=120.935)
+    for action in ("accept", "dispatch", "start", "handle"):
+        transition(connection, done, action, "disp")
+    deadline = T0 + dt.timedelta(hours=rules.CATEGORIES["fire"].deadline_hours)
+
+    assert escalate_overdue(connection, deadline - dt.timedelta(minutes=1)) == 0
+    t1 = deadline + dt.timedelta(minutes=1)
+    assert escalate_overdue(connection, t1) == 1  # the handled one no longer runs against a deadline
+    assert _level(connection, iid) == ("village", t1 + dt.timedelta(hours=rules.ESCALATION_HOURS["village"]))
+    assert escalate_overdue(connection, t1) == 0  # the new deadline is in the future
+
+    t2 = t1 + dt.timedelta(hours=25)
+    assert escalate_overdue(connection, t2) == 1
+    assert _level(connection, iid) == ("town", t2 + dt.timedelta(hours=12))
+    t3 = t2 + dt.timedelta(hours=13)
+    assert escalate_overdue(connection, t3) == 1
+    assert _level(connection, iid)[0] == "county"
+    assert escalate_overdue(connection, t3 + dt.timedelta(days=10)) == 0  # the top: it stays there
+
+    incident = get_incident(connection, iid)
+    assert incident is not None
+    notes = [e["note"] for e in incident["history"] if e["action"] == "escalate"]
+    assert notes == ["overdue: grid → village", "overdue: village → town", "overdue: town → county"]
+    assert _level(connection, done)[0] == "grid"
+    audit = connection.execute(
+        sa.text("SELECT count(*) FROM audit_log WHERE action = 'incident.escalate' AND target = :t"),
+        {"t": f"incident/{iid}"},
+    )
+    assert audit.scalar_one() == 3
+
+
+def test_manual_escalation_moves_up_and_stops_at_the_county(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    iid = _new(connection)
+    now = T0 + dt.timedelta(hours=1)
+    up = escalate(connection, iid, "disp", "involves two villages", now=now)
+    assert up["escalation_level"] == "village" and up["escalated_at"] == now
+    assert up["deadline_at"] == now + dt.timedelta(hours=24)
+    assert up["history"][-1]["note"] == "grid → village: involves two villages"
+    escalate(connection, iid, "disp")
+    escalate(connection, iid, "disp")
+    with pytest.raises(IllegalTransition, match="already at the county"):
+        escalate(connection, iid, "disp")
+    closed = _new(connection, lon=120.935)
+    transition(connection, closed, "reject", "disp")
+    with pytest.raises(IllegalTransition, match="not escalated"):
+        escalate(connection, closed, "disp")
+
+
+@pytest.fixture
+def own_database(database_url: str):  # type: ignore[no-untyped-def]
+    """A migrated database of its own: the escalation thread commits in its own connections."""
+    url = make_url(database_url)
+    name = f"{url.database}_wf"
+    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    scratch = url.set(database=name).render_as_string(hide_password=False)
+    db.ensure_database(scratch)
+    db.migrate(scratch)
+    engine = db.make_engine(scratch, pool_size=2, max_overflow=2)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_the_periodic_thread_escalates_committed_overdue_incidents(own_database) -> None:  # type: ignore[no-untyped-def]
+    from boundaries.generations import publish_layers
+    from tests.conftest import build_mini_county
+
+    with db.transaction(own_database) as session:
+        publish_layers(session.connection(), build_mini_county(), note="mini", author="tests", published_at=T0)
+        iid = _new(session)  # reported in 2024: long overdue
+    runner = PeriodicEscalation(own_database, interval_s=0.2)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while runner.escalated == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        runner.stop()
+    assert runner.escalated == 1 and runner.runs >= 1
+    with own_database.connect() as conn:
+        level = conn.execute(sa.text("SELECT escalation_level FROM incidents WHERE id = :i"), {"i": iid}).scalar()
+    assert level == "village"
+    assert runner._thread is None  # stopped and joined
