@@ -8,13 +8,15 @@ for a few seconds so that hot endpoints do not query the key table on every requ
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from threading import Lock
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep
+from api.deps import request_session
+from gis.areas import Conn
 from gis.keys import Principal, verify_key
 from gis.privacy import ROLE_RANK
 
@@ -42,23 +44,65 @@ def clear_cache() -> None:
     _limiter.reset()
 
 
-def current_principal(request: Request, session: SessionDep) -> Principal:
-    settings = request.app.state.settings
-    if not getattr(settings, "auth_enabled", True):
-        return ANONYMOUS_ADMIN
+def _cached(key: str) -> tuple[bool, Principal | None]:
+    hit = _cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return True, hit[1]
+    return False, None
+
+
+def _remember(key: str, principal: Principal | None) -> None:
+    with _lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[key] = (time.monotonic() + CACHE_SECONDS, principal)
+
+
+def _lookup(request: Request, key: str, conn: Conn | None) -> Principal | None:
+    found, principal = _cached(key)
+    if found:
+        return principal
+    if conn is not None:
+        principal = verify_key(conn, key)
+    else:
+        with request_session(request) as session:
+            principal = verify_key(session, key)
+    _remember(key, principal)
+    return principal
+
+
+def _presented_or_401(request: Request) -> str | None:
+    """The key presented, None when auth is disabled; 401 when a key is needed and missing."""
+    if not getattr(request.app.state.settings, "auth_enabled", True):
+        return None
     key = _presented_key(request)
     if not key:
         raise HTTPException(401, "an API key is required (header X-API-Key)", headers={"WWW-Authenticate": "Bearer"})
-    now = time.monotonic()
-    hit = _cache.get(key)
-    if hit is not None and hit[0] > now:
-        principal = hit[1]
-    else:
-        principal = verify_key(session, key)
-        with _lock:
-            if len(_cache) > 10_000:
-                _cache.clear()
-            _cache[key] = (now + CACHE_SECONDS, principal)
+    return key
+
+
+def authenticate(request: Request, conn: Conn | None = None) -> Principal:
+    """The caller's principal, for code that runs in a worker thread already (sync)."""
+    key = _presented_or_401(request)
+    if key is None:
+        return ANONYMOUS_ADMIN
+    return _admit(request, _lookup(request, key, conn))
+
+
+async def current_principal(request: Request) -> Principal:
+    """The dependency form: async, and the database is touched only on a cache miss, so a hot
+    endpoint pays neither a worker-thread hop nor a query for authentication."""
+    key = _presented_or_401(request)
+    if key is None:
+        return ANONYMOUS_ADMIN
+    found, principal = _cached(key)
+    if not found:
+        principal = await run_in_threadpool(_lookup, request, key, None)
+    return _admit(request, principal)
+
+
+def _admit(request: Request, principal: Principal | None) -> Principal:
+    settings = request.app.state.settings
     if principal is None:
         raise HTTPException(401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = principal
@@ -105,13 +149,18 @@ class TokenBucket:
 _limiter = TokenBucket()
 
 
-def require(role: str) -> Callable[..., Principal]:
-    need = ROLE_RANK[role]
+def check_role(principal: Principal, role: str) -> Principal:
+    if ROLE_RANK.get(principal.role, -1) < ROLE_RANK[role]:
+        raise HTTPException(403, f"role {principal.role!r} may not do this; it needs {role!r} or above")
+    return principal
 
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if ROLE_RANK.get(principal.role, -1) < need:
-            raise HTTPException(403, f"role {principal.role!r} may not do this; it needs {role!r} or above")
-        return principal
+
+def require(role: str) -> Callable[..., Awaitable[Principal]]:
+    if role not in ROLE_RANK:  # fail when the route is declared, not per request
+        raise ValueError(f"unknown role {role!r}")
+
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        return check_role(principal, role)
 
     dependency.__name__ = f"require_{role}"
     return dependency

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -32,6 +33,24 @@ def get_session(request: Request) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def request_session(request: Request) -> Iterator[Session]:
+    """A session from the same provider as ``SessionDep`` (or its override in tests, so that both
+    see one transaction), for code that needs the database only sometimes and so does not declare
+    the dependency (FastAPI runs a sync dependency in a worker thread, twice per request)."""
+    override = request.app.dependency_overrides.get(get_session)
+    gen = override() if override is not None else get_session(request)
+    session = next(gen)
+    try:
+        yield session
+    except BaseException as exc:
+        with suppress(BaseException):
+            gen.throw(exc)
+        raise
+    else:
+        next(gen, None)
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -18,7 +18,7 @@ from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 
-from api.auth import ANONYMOUS_ADMIN, Planner, Viewer, current_principal
+from api.auth import ANONYMOUS_ADMIN, Planner, Viewer, authenticate
 from api.deps import SessionDep, SettingsDep
 from api.schemas.boundaries import (
     DraftCreate,
@@ -40,6 +40,14 @@ from maps.editor import editor_page
 
 router = APIRouter(tags=["boundaries"])
 PREFIX = "/boundaries"
+# Declared in the OpenAPI document; 401/403/404/429/503 are declared for every route in api.errors.
+_CLOSED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the draft is published or discarded, or its base is no longer current"}
+}
+_UPLOAD: dict[int | str, dict[str, Any]] = {
+    **_CLOSED,
+    413: {"description": "the upload is over the size limit (GRIDMAP_BOUNDARY_UPLOAD_MAX_MB)"},
+}
 
 
 def setup(app: FastAPI) -> None:
@@ -82,6 +90,10 @@ def _from_geojson(fc: FeatureCollectionIn) -> gpd.GeoDataFrame:
             raise HTTPException(422, f"feature {i + 1}: unreadable geometry ({exc})") from None
         if geom.geom_type not in ("Polygon", "MultiPolygon"):
             raise HTTPException(422, f"feature {i + 1} ({props.get('code')}): {geom.geom_type} is not a polygon")
+        try:
+            fileio.check_lonlat_bounds(geom, f"feature {i + 1} ({props.get('code')})")
+        except fileio.UploadError as exc:
+            raise HTTPException(422, str(exc)) from None
         if not props.get("code"):
             raise HTTPException(422, f"feature {i + 1} has no 'code' property")
         attrs = props.get("attrs")
@@ -131,7 +143,7 @@ def draft_features(draft_id: int, session: SessionDep, who: Viewer) -> dict[str,
     return _feature_collection(drafts.load_features(session, draft_id))
 
 
-@router.put(f"{PREFIX}/drafts/{{draft_id}}/features")
+@router.put(f"{PREFIX}/drafts/{{draft_id}}/features", responses=_CLOSED)
 def save_features(
     draft_id: int,
     body: FeatureCollectionIn,
@@ -160,7 +172,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post(f"{PREFIX}/drafts/{{draft_id}}/upload")
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/upload", responses=_UPLOAD)
 async def upload(
     draft_id: int,
     request: Request,
@@ -195,7 +207,7 @@ async def upload(
     return {"draft": draft_id, "file": filename, **result}
 
 
-@router.post(f"{PREFIX}/drafts/{{draft_id}}/operations")
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/operations", responses=_CLOSED)
 def operation(draft_id: int, op: Operation, session: SessionDep, who: Planner) -> dict[str, Any]:
     """Apply one edit: split, merge, move_micro_grid, move_edge, rename or delete."""
     try:
@@ -275,7 +287,7 @@ def impact(draft_id: int, session: SessionDep, who: Viewer) -> dict[str, Any]:
         raise _fail(exc) from None
 
 
-@router.post(f"{PREFIX}/drafts/{{draft_id}}/publish", response_model=None)
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/publish", response_model=None, responses=_CLOSED)
 def publish(
     draft_id: int, body: PublishIn, session: SessionDep, settings: SettingsDep, who: Planner
 ) -> dict[str, Any] | JSONResponse:
@@ -300,7 +312,7 @@ def publish(
     return result.to_dict()
 
 
-@router.post(f"{PREFIX}/drafts/{{draft_id}}/rebase")
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/rebase", responses=_CLOSED)
 def rebase(draft_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
     """Move the draft onto the generation in force; conflicting codes keep the planner's version."""
     try:
@@ -309,7 +321,7 @@ def rebase(draft_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
         raise _fail(exc) from None
 
 
-@router.post(f"{PREFIX}/drafts/{{draft_id}}/discard", response_model=DraftOut)
+@router.post(f"{PREFIX}/drafts/{{draft_id}}/discard", response_model=DraftOut, responses=_CLOSED)
 def discard(draft_id: int, session: SessionDep, who: Planner) -> DraftOut:
     try:
         drafts.discard_draft(session, draft_id, actor=who.name)
@@ -374,7 +386,7 @@ def page_viewer(
         if principal is None:
             raise HTTPException(401, "the API key is unknown or revoked")
     else:
-        principal = current_principal(request, session)
+        principal = authenticate(request, session)
     if ROLE_RANK.get(principal.role, -1) < ROLE_RANK["viewer"]:
         raise HTTPException(403, f"role {principal.role!r} may not view maps")
     return principal

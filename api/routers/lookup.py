@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from api.auth import current_principal, require
+from api.auth import authenticate, check_role, require
 from api.deps import SessionDep, get_session
 from api.schemas.lookup import BatchOut, LookupOut, NotFoundOut
 from gis.address_text import AddressError
@@ -250,7 +250,7 @@ def _caller(request: Request, db: LazySession, *, by_address: bool) -> Principal
     settings = request.app.state.settings
     if settings.open_coordinate_lookups and not by_address and not _has_key(request):
         return None
-    principal: Principal = require("viewer")(current_principal(request, db.as_conn()))
+    principal: Principal = check_role(authenticate(request, db.as_conn()), "viewer")
     return principal
 
 

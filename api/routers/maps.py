@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.routing import Mount
 
-from api.auth import ANONYMOUS_ADMIN, current_principal
+from api.auth import ANONYMOUS_ADMIN, authenticate
 from api.deps import SessionDep, SettingsDep
 from gis import mapdata
 from gis.keys import Principal, verify_key
@@ -48,7 +48,7 @@ def map_viewer(
         if principal is None:
             raise HTTPException(401, "the API key is unknown or revoked")
     else:
-        principal = current_principal(request, session)
+        principal = authenticate(request, session)
     if ROLE_RANK.get(principal.role, -1) < ROLE_RANK["viewer"]:
         raise HTTPException(403, f"role {principal.role!r} may not view maps")
     return principal
@@ -166,6 +166,26 @@ def _display_crs(settings: Any) -> str:
     return str(settings.tile_crs) if settings.tile_url else "wgs84"
 
 
+class GeoJSONResponse(Response):
+    """Declares ``application/geo+json`` in the OpenAPI document, as these endpoints answer."""
+
+    media_type = "application/geo+json"
+
+
+FEATURE_COLLECTION = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": {"type": "object"}}},
+}
+GEOJSON_OK: dict[int | str, dict[str, Any]] = {
+    200: {"description": "a FeatureCollection", "content": {"application/geo+json": {"schema": FEATURE_COLLECTION}}}
+}
+
+
+def geojson_get(path: str, summary: str) -> Any:
+    return router.get(path, response_class=GeoJSONResponse, responses=GEOJSON_OK, summary=summary)
+
+
 def _geojson(fetch: Any, media_type: str = "application/geo+json") -> Response:
     # Bad arguments (unknown layer, bad filter value) are ValueErrors naming the field.
     try:
@@ -176,14 +196,14 @@ def _geojson(fetch: Any, media_type: str = "application/geo+json") -> Response:
     return Response(body, media_type=media_type, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/data/layers/{layer}.geojson", summary="A boundary layer in force, simplified for display")
+@geojson_get("/data/layers/{layer}.geojson", summary="A boundary layer in force, simplified for display")
 def layer_data(layer: str, session: SessionDep, settings: SettingsDep, principal: MapViewer,
                parent: str | None = Query(None, description="only units with this parent code")) -> Response:
     return _geojson(lambda: mapdata.layer_geojson(
         session, layer, parent_codes=[parent] if parent else None, display_crs=_display_crs(settings)))
 
 
-@router.get("/data/incidents/live.geojson", summary="Incidents received in the last hours (live layer)")
+@geojson_get("/data/incidents/live.geojson", summary="Incidents received in the last hours (live layer)")
 def live_incidents(
     session: SessionDep, settings: SettingsDep, principal: MapViewer,
     category: str | None = None, source: str | None = None,
@@ -202,7 +222,7 @@ def live_incidents(
     return _geojson(fetch)
 
 
-@router.get("/data/incidents/overdue.geojson", summary="Open incidents past their deadline")
+@geojson_get("/data/incidents/overdue.geojson", summary="Open incidents past their deadline")
 def overdue_data(session: SessionDep, settings: SettingsDep, principal: MapViewer,
                  category: str | None = None, source: str | None = None) -> Response:
     def fetch() -> dict[str, Any]:
@@ -213,7 +233,7 @@ def overdue_data(session: SessionDep, settings: SettingsDep, principal: MapViewe
     return _geojson(fetch)
 
 
-@router.get("/data/buildings.geojson", summary="Rental buildings with inspection results, by risk")
+@geojson_get("/data/buildings.geojson", summary="Rental buildings with inspection results, by risk")
 def buildings_data(session: SessionDep, settings: SettingsDep, principal: MapViewer,
                    risk: str | None = Query(None, description="comma-separated: high, medium, low"),
                    grid: str | None = None) -> Response:
@@ -222,7 +242,7 @@ def buildings_data(session: SessionDep, settings: SettingsDep, principal: MapVie
         session, risk_levels=levels, grid_code=grid, role=principal.role, display_crs=_display_crs(settings)))
 
 
-@router.get("/data/hazards.geojson", summary="Hazard points by category and status")
+@geojson_get("/data/hazards.geojson", summary="Hazard points by category and status")
 def hazards_data(session: SessionDep, settings: SettingsDep, principal: MapViewer,
                  category: str | None = None, status: str | None = None, grid: str | None = None) -> Response:
     return _geojson(lambda: mapdata.hazard_points(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Annotated
 
 import asyncpg
@@ -20,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from tipg import errors as tipg_errors
 
-from api.auth import ANONYMOUS_ADMIN, current_principal
+from api.auth import ANONYMOUS_ADMIN, authenticate
 from api.deps import SessionDep
 from gis.keys import Principal, verify_key
 from gis.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool
@@ -37,7 +38,7 @@ def principal_from_header_or_query(request: Request, session: SessionDep) -> Pri
     query_key = request.query_params.get("key")
     has_header = "x-api-key" in request.headers or "authorization" in request.headers
     if query_key is None or has_header:
-        return current_principal(request, session)
+        return authenticate(request, session)
     if not getattr(request.app.state.settings, "auth_enabled", True):
         return ANONYMOUS_ADMIN
     principal = verify_key(session, query_key)
@@ -101,8 +102,23 @@ async def _ogc_ready(request: Request) -> None:
         ) from None
 
 
+def _bbox_numbers(request: Request) -> None:
+    """tipg turns ``bbox`` into floats unchecked (``bbox=x`` would be a 500): refuse it first."""
+    raw = request.query_params.get("bbox")
+    if not raw:
+        return
+    for part in raw.split(","):
+        try:
+            ok = math.isfinite(float(part))
+        except ValueError:
+            ok = False
+        if not ok:
+            msg = f"bbox must be 4 or 6 comma-separated finite numbers (minx,miny,maxx,maxy); {part!r} is not one"
+            raise HTTPException(422, [{"type": "value_error", "loc": ["query", "bbox"], "msg": msg, "input": raw}])
+
+
 _endpoints = make_endpoints(PREFIX)
-router = APIRouter(prefix=PREFIX, dependencies=[Depends(_viewer), Depends(_ogc_ready)])
+router = APIRouter(prefix=PREFIX, dependencies=[Depends(_viewer), Depends(_bbox_numbers), Depends(_ogc_ready)])
 router.include_router(_endpoints.router)
 
 
