@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager, suppress
 from typing import Annotated
 
@@ -23,7 +23,7 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def get_session(request: Request) -> Generator[Session, None, None]:
     """One session per request; commits when the handler returns normally, rolls back on error."""
     factory = request.app.state.session_factory
     with factory() as session:
@@ -41,7 +41,7 @@ def request_session(request: Request) -> Iterator[Session]:
     see one transaction), for code that needs the database only sometimes and so does not declare
     the dependency (FastAPI runs a sync dependency in a worker thread, twice per request)."""
     override = request.app.dependency_overrides.get(get_session)
-    gen = override() if override is not None else get_session(request)
+    gen: Generator[Session, None, None] = override() if override is not None else get_session(request)
     session = next(gen)
     try:
         yield session

@@ -141,7 +141,7 @@ def require_open(conn: Conn, draft_id: int, *, lock: bool = False) -> DraftInfo:
 
 def list_drafts(conn: Conn, status: str | None = None) -> list[DraftInfo]:
     ids = conn.execute(
-        sa.text("SELECT id FROM drafts WHERE (:s IS NULL OR status = :s) ORDER BY id"), {"s": status}
+        sa.text("SELECT id FROM drafts WHERE (CAST(:s AS text) IS NULL OR status = :s) ORDER BY id"), {"s": status}
     ).scalars()
     return [get_draft(conn, int(i)) for i in ids]
 

@@ -13,6 +13,7 @@ so the uploader must declare it; it is then converted with gis.crs.
 from __future__ import annotations
 
 import io
+import math
 import stat
 import tempfile
 import zipfile
@@ -28,6 +29,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
 
 from gis.crs import InputCRS, geometry_to_wgs84, parse_crs
 
@@ -252,6 +254,18 @@ def _column(gdf: pd.DataFrame, wanted: str | None, aliases: tuple[str, ...]) -> 
     return None
 
 
+def check_lonlat_bounds(geom: BaseGeometry, where: str) -> None:
+    """Refuse a geometry whose coordinates are not finite WGS-84 longitudes and latitudes."""
+    minx, miny, maxx, maxy = geom.bounds
+    finite = all(math.isfinite(v) for v in (minx, miny, maxx, maxy))
+    if not finite or minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        box_text = ", ".join(f"{v:.6g}" for v in (minx, miny, maxx, maxy))
+        raise UploadError(
+            f"{where}: coordinates out of range (bounds {box_text}); longitudes must lie in [-180, 180] and "
+            "latitudes in [-90, 90] (EPSG:4326, or declare the file's CRS)"
+        )
+
+
 def _normalise(gdf: gpd.GeoDataFrame, filename: str, code_column: str | None) -> gpd.GeoDataFrame:
     if gdf.geometry.isna().all():
         raise UploadError(f"{filename}: no features with a geometry")
@@ -277,6 +291,7 @@ def _normalise(gdf: gpd.GeoDataFrame, filename: str, code_column: str | None) ->
             geom = MultiPolygon([geom])
         if not isinstance(geom, MultiPolygon):
             raise UploadError(f"{where}: geometry is {geom.geom_type}, expected Polygon or MultiPolygon")
+        check_lonlat_bounds(geom, where)
         if not code:
             raise UploadError(f"{where}: the code column {code_col!r} is empty")
         households = rec.get(hh_col) if hh_col else None
