@@ -18,10 +18,9 @@ import orjson
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from api.auth import Dispatcher, Reporter, Viewer
-from api.deps import SessionDep
+from api.deps import SessionDep, get_session, request_session
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
 from gis import incident_rules as rules
 from gis.incidents import IncidentFilter, IncidentInputError, create_incident, get_incident, list_incidents, parse_bbox
@@ -101,17 +100,16 @@ def _out(incident: dict[str, Any], role: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _intake_connection(session: Session) -> Iterator[Connection]:
-    """An autocommit connection for intake. A session bound to a connection rather than an engine
-    (the tests' outer transaction) is used as it is, so its work stays inside that transaction.
-
-    Not a dependency: every sync dependency costs a thread-pool hop, which at this rate is
-    measurable; the endpoint already runs in the pool."""
-    bind = session.get_bind()
-    if isinstance(bind, Connection):
-        yield session.connection()
+def _intake_connection(request: Request) -> Iterator[Connection]:
+    """An autocommit connection for intake, taken straight from the pool. Not a dependency:
+    every sync dependency costs worker-thread hops, which at this rate is measurable. When the
+    session is overridden (the tests' outer transaction), its connection is used as it is, so
+    the work stays inside that transaction."""
+    if get_session in request.app.dependency_overrides:
+        with request_session(request) as session:
+            yield session.connection()
         return
-    with bind.connect() as conn:
+    with request.app.state.engine.connect() as conn:
         yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
@@ -128,7 +126,6 @@ def _intake_connection(session: Session) -> Iterator[Connection]:
 def post_incident(
     body: IncidentIn,
     principal: Reporter,
-    session: SessionDep,
     request: Request,
     idempotency_key: Annotated[
         str | None,
@@ -144,7 +141,7 @@ def post_incident(
     category. The same `(source, external_id)` or `Idempotency-Key` again returns the first
     incident with 200 instead of 201. A report of the same category near an open one in time and
     space is stored and flagged with `possible_duplicate_of`."""
-    with _intake_connection(session) as conn:
+    with _intake_connection(request) as conn:
         incident, created = create_incident(
             conn, body.model_dump(), principal.name, idempotency_key, request.app.state.settings
         )
