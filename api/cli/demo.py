@@ -5,10 +5,48 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from gis import db
-from gis.settings import get_settings
+from gis import audit, db, keys
+from gis.models import ROLES
+from gis.settings import Settings, get_settings
 
 out = Console(soft_wrap=True)
+
+
+def load_demo_if_empty(settings: Settings) -> bool:
+    """Load the Jiashan demo when no boundary generation is published; True when it was loaded."""
+    from api.cli.seed import run_seed
+    from boundaries.jiashan.load import has_published_generation
+
+    engine = db.engine_from_settings(settings)
+    try:
+        with engine.connect() as conn:
+            if has_published_generation(conn):
+                return False
+    finally:
+        engine.dispose()
+    out.print("the database has no boundaries yet: loading the Jiashan demo (about a minute)")
+    run_seed(42, None, force=False)
+    write_demo_keys(settings)
+    return True
+
+
+def write_demo_keys(settings: Settings) -> None:
+    """One API key per role, printed and kept in var/demo-keys.txt (mode 0600): keys are shown only once."""
+    path = settings.var_dir / "demo-keys.txt"
+    engine = db.engine_from_settings(settings)
+    try:
+        with db.transaction(engine) as session:
+            created = {role: keys.create_key(session, role, f"demo-{role}") for role in ROLES}
+            audit.record(session, "demo", "key.create", "demo keys", roles=list(ROLES))
+    finally:
+        engine.dispose()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text("".join(f"{role}\t{key}\n" for role, key in created.items()))
+    out.print(f"API keys for each role (send as X-API-Key), also in {path}:", highlight=False)
+    for role, key in created.items():
+        out.print(f"  {role:<11} {key}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -22,6 +60,10 @@ def register(app: typer.Typer) -> None:
 
         settings = get_settings()
         db.prepare(settings)
+        if not load_demo_if_empty(settings):
+            keys_file = settings.var_dir / "demo-keys.txt"
+            if keys_file.exists():
+                out.print(f"demo API keys: {keys_file}", highlight=False)
         base = f"http://{settings.host}:{settings.port}"
         out.print(f"gridmap is starting on {base}", highlight=False)
         for path, what in (("/health", "health"), ("/docs", "API documentation")):
