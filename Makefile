@@ -52,11 +52,11 @@ serve: db
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy gis
+	$(BIN)/mypy gis api boundaries maps
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy gis
+	$(BIN)/mypy gis api boundaries maps
 	$(BIN)/gridmap db up
 	$(BIN)/pytest $(PYTEST_ARGS)
 
