@@ -218,7 +218,10 @@ class TableWriter:
         if strategy == "rebuild":
             writer._prepare_rebuild()
         else:
-            conn.execute(sa.text("SET LOCAL temp_buffers = '256MB'"))
+            # temp_buffers can only change before the session's first temporary table; a session
+            # that imports twice (a long-lived connection) keeps the size it started with.
+            if not conn.execute(sa.text("SELECT pg_my_temp_schema() <> 0")).scalar():
+                conn.execute(sa.text("SET LOCAL temp_buffers = '256MB'"))
             conn.execute(
                 sa.text(
                     f"CREATE TEMP TABLE gridmap_stage ON COMMIT DROP AS "  # noqa: S608
