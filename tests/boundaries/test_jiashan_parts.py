@@ -150,3 +150,14 @@ def test_category_table_covers_the_four_big_risks() -> None:
 def test_build_dataset_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(DatasetArgumentError, match=message):
         build_dataset(**kwargs)  # type: ignore[arg-type]
+
+
+def test_generator_draws_categories_and_sources_from_the_product_tables() -> None:
+    from boundaries.jiashan.incidents import INCIDENT_CATEGORIES, INCIDENT_SOURCES
+    from gis.incident_rules import CATEGORIES, SOURCES
+
+    assert {c.code for c in INCIDENT_CATEGORIES} <= set(CATEGORIES)
+    assert set(INCIDENT_SOURCES) <= set(SOURCES)
+    # the four big risks are all represented
+    groups = {CATEGORIES[c.code].risk_group for c in INCIDENT_CATEGORIES}
+    assert {"stability", "conflict", "fire", "production_safety"} <= groups
