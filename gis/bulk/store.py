@@ -218,10 +218,14 @@ class TableWriter:
         if strategy == "rebuild":
             writer._prepare_rebuild()
         else:
-            # temp_buffers can only change before the session's first temporary table; a session
-            # that imports twice (a long-lived connection) keeps the size it started with.
-            if not conn.execute(sa.text("SELECT pg_my_temp_schema() <> 0")).scalar():
-                conn.execute(sa.text("SET LOCAL temp_buffers = '256MB'"))
+            # temp_buffers can only change before the session first touches a temporary table
+            # (even in a transaction that rolled back); a long-lived connection that imports again
+            # keeps the size it has. The savepoint keeps a refusal from aborting the import.
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.text("SET LOCAL temp_buffers = '256MB'"))
+            except sa.exc.DBAPIError:
+                pass
             conn.execute(
                 sa.text(
                     f"CREATE TEMP TABLE gridmap_stage ON COMMIT DROP AS "  # noqa: S608
