@@ -37,6 +37,7 @@ from gis.keys import Principal, verify_key
 from gis.privacy import ROLE_RANK
 from maps import offline
 from maps.editor import editor_page
+from maps.impact_map import impact_map_page
 
 router = APIRouter(tags=["boundaries"])
 PREFIX = "/boundaries"
@@ -414,3 +415,21 @@ def editor(
         tile_attribution=settings.tile_attribution,
     )
     return HTMLResponse(html)
+
+
+@router.get("/maps/boundaries/drafts/{draft_id}/impact", response_class=HTMLResponse)
+def impact_map(
+    draft_id: int,
+    session: SessionDep,
+    who: Annotated[Principal, Depends(page_viewer)],
+) -> HTMLResponse:
+    """The impact preview as a before/after map (open with ``?key=``)."""
+    try:
+        info = drafts.get_draft(session, draft_id)
+        report = preview_impact(session, draft_id)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    report["base_generation"] = info.base_generation
+    base = drafts.base_features(session, info)
+    features = drafts.load_features(session, draft_id)
+    return HTMLResponse(impact_map_page(base, features, report))

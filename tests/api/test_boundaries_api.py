@@ -134,3 +134,33 @@ def test_editor_page_takes_the_key_from_the_url(client: TestClient, make_key, mi
     assert "unpkg.com" not in html and key in html
     asset = client.get("/static/vendor/npm/@geoman-io/leaflet-geoman-free@2.20.2/dist/leaflet-geoman.js")
     assert asset.status_code == 200
+
+
+def test_impact_preview_as_a_before_after_map(
+    client: TestClient, make_key, mini_county, connection: Connection
+) -> None:
+    import re
+
+    planner, viewer = make_key("planner"), make_key("viewer")
+    d = _draft(client, planner)
+    moved = client.post(
+        f"/boundaries/drafts/{d}/operations",
+        headers=planner,
+        json={"op": "move_micro_grid", "micro_grid": "33042100100100102", "to_grid": G2},
+    )
+    assert moved.status_code == 200, moved.text
+    connection.execute(
+        sa.text("INSERT INTO buildings (code, households, geom) VALUES ('b', 60, ST_Point(120.905, 30.837, 4326))")
+    )
+    assert client.get(f"/maps/boundaries/drafts/{d}/impact").status_code == 401
+    page = client.get(f"/maps/boundaries/drafts/{d}/impact", params={"key": viewer["X-API-Key"]})
+    assert page.status_code == 200
+    body = page.text
+    # both states of each changed grid are drawn, with what moves in and out
+    assert "影响预览 impact" in body  # the legend
+    assert "before (generation" in body and "after (draft)" in body  # the two layers (names JSON-escaped)
+    assert body.count(G1) >= 2 and body.count(G2) >= 2
+    assert "户数 60" in body
+    # served offline: no script or stylesheet from outside the server
+    assert not re.findall(r"""(?:src|href)=["']https?://""", body)
+    assert client.get("/maps/boundaries/drafts/9999/impact", params={"key": viewer["X-API-Key"]}).status_code == 404
