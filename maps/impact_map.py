@@ -33,15 +33,18 @@ def _popup(code: str, name: str, state: str, moves: dict[str, dict[str, int]] | 
     return "<br>".join(rows)
 
 
-def _add(group: folium.FeatureGroup, frame: gpd.GeoDataFrame, style: dict[str, Any], state: str,
-         polygons: dict[str, Any]) -> None:
+def _add(
+    group: folium.FeatureGroup, frame: gpd.GeoDataFrame, style: dict[str, Any], state: str, polygons: dict[str, Any]
+) -> None:
     for rec in frame.itertuples(index=False):
-        folium.GeoJson(
+        shape = folium.GeoJson(
             rec.geometry.__geo_interface__,
             style_function=lambda _f, s=style: s,
             tooltip=html.escape(f"{rec.code} {rec.name}"),
-            popup=folium.Popup(_popup(rec.code, rec.name, state, polygons.get(rec.code)), max_width=320),
-        ).add_to(group)
+        )
+        # A plain Popup (not GeoJsonPopup): the text is built here, not from feature properties.
+        shape.add_child(folium.Popup(_popup(rec.code, rec.name, state, polygons.get(rec.code)), max_width=320))
+        shape.add_to(group)
 
 
 def impact_map_page(
@@ -78,6 +81,7 @@ def impact_map_page(
         f"<span style='color:#c0392b'>- - 变更前 before</span> &nbsp; "
         f"<span style='color:#1f5fa8'>■ 变更后 after</span></div>"
     )
-    fmap.get_root().html.add_child(folium.Element(legend))
+    root: Any = fmap.get_root()  # a branca Figure, typed as Element
+    root.html.add_child(folium.Element(legend))
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap.get_root().render()
