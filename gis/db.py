@@ -211,3 +211,24 @@ def restore(url_text: str, path: Path) -> None:
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         raise DatabaseError(f"pg_restore failed (database unchanged): {lines[-1] if lines else proc.returncode}")
+
+
+@contextmanager
+def scratch_database(base_url: str, suffix: str) -> Iterator[str]:
+    """A freshly created, migrated database beside ``base_url``'s (named ``<db>_<suffix>``), dropped
+    afterwards: for tests and benchmarks whose work must commit for real."""
+    url = make_url(base_url)
+    name = f"{url.database}_{suffix}"
+    admin = make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    drop = sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        with admin.connect() as conn:
+            conn.execute(drop)
+        scratch = url.set(database=name).render_as_string(hide_password=False)
+        ensure_database(scratch)
+        migrate(scratch)
+        yield scratch
+    finally:
+        with admin.connect() as conn:
+            conn.execute(drop)
+        admin.dispose()

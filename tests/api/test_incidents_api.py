@@ -256,26 +256,14 @@ def test_openapi_documents_the_intake(client) -> None:  # type: ignore[no-untype
 @pytest.fixture
 def own_engine(database_url: str):  # type: ignore[no-untyped-def]
     """A migrated database of its own, for the intake path that commits in autocommit."""
-    from sqlalchemy.engine import make_url
-
     from gis import db
 
-    url = make_url(database_url)
-    name = f"{url.database}_intake"
-    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    db.ensure_database(scratch)
-    db.migrate(scratch)
-    engine = db.make_engine(scratch, pool_size=2, max_overflow=2)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with db.scratch_database(database_url, "intake") as url:
+        engine = db.make_engine(url, pool_size=2, max_overflow=2)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def test_intake_commits_on_its_own_connection(own_engine) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from shapely.geometry import box
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 
 from boundaries.generations import publish_layers
 from boundaries.sample import X0, X1, XM, Y0, Y1, YM, build_mini_county
@@ -190,22 +190,13 @@ def test_parse_as_of() -> None:
 
 @pytest.fixture
 def scratch_engine(database_url: str) -> Iterator[Engine]:
-    url = make_url(database_url)
-    name = f"{url.database}_lookup_notify"
-    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    db.ensure_database(scratch)
-    db.migrate(scratch)
-    engine = db.make_engine(scratch, pool_size=2, max_overflow=2)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """A migrated database of its own: NOTIFY needs committed publications."""
+    with db.scratch_database(database_url, "lookup_notify") as url:
+        engine = db.make_engine(url, pool_size=2, max_overflow=2)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def _wait(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from gis import db
 from gis import incident_rules as rules
@@ -154,22 +153,12 @@ def test_manual_escalation_moves_up_and_stops_at_the_county(connection, mini_cou
 @pytest.fixture
 def own_database(database_url: str):  # type: ignore[no-untyped-def]
     """A migrated database of its own: the escalation thread commits in its own connections."""
-    url = make_url(database_url)
-    name = f"{url.database}_wf"
-    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    db.ensure_database(scratch)
-    db.migrate(scratch)
-    engine = db.make_engine(scratch, pool_size=2, max_overflow=2)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with db.scratch_database(database_url, "wf") as url:
+        engine = db.make_engine(url, pool_size=2, max_overflow=2)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def test_the_periodic_thread_escalates_committed_overdue_incidents(own_database) -> None:  # type: ignore[no-untyped-def]
