@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api import errors
+from api.body_limit import BodyLimit
 from api.routers import discover
 from gis.db import engine_from_settings, session_factory
 from gis.settings import Settings, get_settings
@@ -52,4 +53,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         router = getattr(module, "router", None)
         if router is not None:
             app.include_router(router)
+    # Added last, so outermost: the limit holds for the fast paths too.
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     return app

@@ -44,7 +44,8 @@ def clear_cache() -> None:
     _limiter.reset()
 
 
-def _cached(key: str) -> tuple[bool, Principal | None]:
+def cached_principal(key: str) -> tuple[bool, Principal | None]:
+    """(found, principal) from the short key cache, without touching the database."""
     hit = _cache.get(key)
     if hit is not None and hit[0] > time.monotonic():
         return True, hit[1]
@@ -59,7 +60,7 @@ def _remember(key: str, principal: Principal | None) -> None:
 
 
 def _lookup(request: Request, key: str, conn: Conn | None) -> Principal | None:
-    found, principal = _cached(key)
+    found, principal = cached_principal(key)
     if found:
         return principal
     if conn is not None:
@@ -95,7 +96,7 @@ async def current_principal(request: Request) -> Principal:
     key = _presented_or_401(request)
     if key is None:
         return ANONYMOUS_ADMIN
-    found, principal = _cached(key)
+    found, principal = cached_principal(key)
     if not found:
         principal = await run_in_threadpool(_lookup, request, key, None)
     return _admit(request, principal)
@@ -108,7 +109,7 @@ def _admit(request: Request, principal: Principal | None) -> Principal:
     request.state.principal = principal
     limit = getattr(settings, "rate_limit_per_minute", 0)
     if limit:
-        wait = _limiter.take(principal.key_id, limit)
+        wait = take_token(principal, limit)
         if wait > 0:
             raise HTTPException(
                 429,
@@ -147,6 +148,11 @@ class TokenBucket:
 
 
 _limiter = TokenBucket()
+
+
+def take_token(principal: Principal, limit: int) -> float:
+    """Count one request against the key's rate limit; 0 when allowed, else seconds to wait."""
+    return _limiter.take(principal.key_id, limit)
 
 
 def check_role(principal: Principal, role: str) -> Principal:

@@ -7,7 +7,7 @@ from contextlib import contextmanager, suppress
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from gis.settings import Settings
@@ -51,6 +51,20 @@ def request_session(request: Request) -> Iterator[Session]:
         raise
     else:
         next(gen, None)
+
+
+@contextmanager
+def intake_connection(request: Request) -> Iterator[Connection]:
+    """An autocommit connection for intake, taken straight from the pool. Not a dependency:
+    every sync dependency costs worker-thread hops, which at this rate is measurable. When the
+    session is overridden (the tests' outer transaction), its connection is used as it is, so
+    the work stays inside that transaction."""
+    if get_session in request.app.dependency_overrides:
+        with request_session(request) as session:
+            yield session.connection()
+        return
+    with request.app.state.engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

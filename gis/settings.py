@@ -12,8 +12,6 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +66,9 @@ class Settings(BaseSettings):
 
     # Boundary planning (boundaries/validate.py, api/routers/boundaries.py).
     boundary_upload_max_mb: float = Field(default=100.0, gt=0, le=4096, description="largest boundary upload accepted")
+    max_body_mb: float = Field(
+        default=16.0, gt=0, le=4096, description="largest request body of other endpoints (JSON, CSV): 413 above"
+    )
     boundary_sliver_m2: float = Field(default=100.0, ge=0, description="polygons or gaps smaller than this are slivers")
     grid_households_min: int = Field(default=300, ge=0, description="fewest households a grid should hold")
     grid_households_max: int = Field(default=500, ge=0, description="most households a grid should hold")
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
+        # Imported only when a URL is configured: the CLI reads settings for commands that never
+        # touch SQLAlchemy.
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(value.strip())
         except ArgumentError as exc:

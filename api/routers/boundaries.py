@@ -173,6 +173,8 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# Exempt from the app-wide body limit (api.body_limit): this route enforces
+# GRIDMAP_BOUNDARY_UPLOAD_MAX_MB itself.
 @router.post(f"{PREFIX}/drafts/{{draft_id}}/upload", responses=_UPLOAD)
 async def upload(
     draft_id: int,

@@ -10,17 +10,15 @@ connection (no BEGIN/COMMIT round trips), and it answers with pre-serialised JSO
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.engine import Connection
 
 from api.auth import Dispatcher, Reporter, Viewer
-from api.deps import SessionDep, get_session, request_session
+from api.deps import SessionDep, intake_connection
+from api.fastpath import IntakeFastPath
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
 from gis import incident_rules as rules
 from gis.incidents import IncidentFilter, IncidentInputError, create_incident, get_incident, list_incidents, parse_bbox
@@ -75,7 +73,9 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
 
 
 def setup(app: FastAPI) -> None:
-    """Error mapping, and the escalation of overdue incidents running in the API process."""
+    """Error mapping, the intake fast path, and the escalation of overdue incidents running in
+    the API process."""
+    app.add_middleware(IntakeFastPath)
     for kind in (IncidentInputError, StatsInputError, UnknownActionError):
         app.add_exception_handler(kind, _input_error)
     app.add_exception_handler(IllegalTransition, _conflict)
@@ -97,20 +97,6 @@ def setup(app: FastAPI) -> None:
 
 def _out(incident: dict[str, Any], role: str) -> dict[str, Any]:
     return mask_record(incident, role)
-
-
-@contextmanager
-def _intake_connection(request: Request) -> Iterator[Connection]:
-    """An autocommit connection for intake, taken straight from the pool. Not a dependency:
-    every sync dependency costs worker-thread hops, which at this rate is measurable. When the
-    session is overridden (the tests' outer transaction), its connection is used as it is, so
-    the work stays inside that transaction."""
-    if get_session in request.app.dependency_overrides:
-        with request_session(request) as session:
-            yield session.connection()
-        return
-    with request.app.state.engine.connect() as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @router.post(
@@ -141,7 +127,7 @@ def post_incident(
     category. The same `(source, external_id)` or `Idempotency-Key` again returns the first
     incident with 200 instead of 201. A report of the same category near an open one in time and
     space is stored and flagged with `possible_duplicate_of`."""
-    with _intake_connection(request) as conn:
+    with intake_connection(request) as conn:
         incident, created = create_incident(
             conn, body.model_dump(), principal.name, idempotency_key, request.app.state.settings
         )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import authenticate, check_role, require
 from api.deps import SessionDep, get_session
+from api.fastpath import LookupFastPath
 from api.schemas.lookup import BatchOut, LookupOut, NotFoundOut
 from gis.address_text import AddressError
 from gis.crs import to_wgs84
@@ -41,6 +42,8 @@ MAX_ADDRESS_CHARS = 2000
 def setup(app: FastAPI) -> None:
     service = LookupService(snap_tolerance_m=app.state.settings.snap_tolerance_m)
     app.state.lookup = service
+    # Warm coordinate lookups by cached keys are answered before FastAPI's routing (api.fastpath).
+    app.add_middleware(LookupFastPath)
 
     def start(app: FastAPI) -> None:
         def state(up: bool) -> None:
