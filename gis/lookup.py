@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from gis.areas import IN_GENERATION, Conn
 from gis.assign import ADMIN_CHAIN, Assigner, AssignerCache, Assignment
 from gis.crs import CoordinateError, InputCRS, check_lonlat, parse_crs, to_wgs84
-from gis.privacy import mask_name, mask_phone
+from gis.privacy import mask_staff
 
 COUNTY_TZ = ZoneInfo("Asia/Shanghai")
 MAX_CACHED_GENERATIONS = 8
@@ -148,8 +148,7 @@ class StaffBook:
         for r in rows:
             person = {"role": r.role, "name": r.name, "phone": r.phone}
             book.full.setdefault(r.grid_code, []).append(person)
-            hidden = {"role": r.role, "name": mask_name(r.name), "phone": mask_phone(r.phone)}
-            book.masked.setdefault(r.grid_code, []).append(hidden)
+            book.masked.setdefault(r.grid_code, []).append(mask_staff(person, False))
         return book
 
     def of(self, grid_code: str | None, sees_personal_data: bool) -> list[dict[str, Any]]:

@@ -1,9 +1,14 @@
 """Masking of personal data (PIPL): phone numbers, ID-card numbers and names of tenants, landlords
-and reporters are masked for roles below ``dispatcher`` wherever they leave the service."""
+and reporters are masked for roles below ``dispatcher`` wherever they leave the service.
+
+Grid staff (grid leaders, grid workers, auxiliary police) follow the same rule, name and phone,
+in every output alike (lookups, grid and beat details, map pages): ``mask_staff``. Their contacts
+are posted on the grids' public boards, but a bulk read of the whole county's staff list by the
+lowest role is still a personal-data export, so one rule for all people keeps it simple."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 ROLE_RANK = {"viewer": 0, "reporter": 1, "dispatcher": 2, "planner": 3, "admin": 4}
@@ -44,20 +49,34 @@ def mask_name(value: str | None) -> str | None:
     return value[0] + "*" * (len(value) - 1)
 
 
+def mask_staff(person: Mapping[str, Any], sees_personal_data: bool) -> dict[str, Any]:
+    """A staff member's entry (role, name, phone ...) with name and phone masked unless seen."""
+    out = dict(person)
+    if not sees_personal_data:
+        out["name"] = mask_name(out.get("name"))
+        out["phone"] = mask_phone(out.get("phone"))
+    return out
+
+
+def field_masker(key: str) -> Callable[[str | None], str | None] | None:
+    """The masking function for field ``key``, or None when the field holds no personal data."""
+    if key in PHONE_FIELDS:
+        return mask_phone
+    if key in ID_CARD_FIELDS:
+        return mask_id_card
+    if key in NAME_FIELDS:
+        return mask_name
+    return None
+
+
 def mask_record(record: Mapping[str, Any], role: str | None) -> dict[str, Any]:
     """A copy of ``record`` with its personal fields masked unless ``role`` may see them."""
     out = dict(record)
     if role_sees_personal_data(role):
         return out
     for key, value in record.items():
-        if not isinstance(value, str):
-            continue
-        if key in PHONE_FIELDS:
-            out[key] = mask_phone(value)
-        elif key in ID_CARD_FIELDS:
-            out[key] = mask_id_card(value)
-        elif key in NAME_FIELDS:
-            out[key] = mask_name(value)
+        if isinstance(value, str) and (masker := field_masker(key)) is not None:
+            out[key] = masker(value)
     return out
 
 

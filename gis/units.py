@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from gis.areas import IN_GENERATION, Conn
 from gis.crs import METRIC_EPSG
 from gis.lookup import STAFF_ROLES
-from gis.privacy import mask_name, mask_phone, role_sees_personal_data
+from gis.privacy import mask_staff, role_sees_personal_data
 
 # Below this share (in %), an intersection is numerical noise along a shared edge.
 MIN_SHARE_PCT = 0.01
@@ -59,13 +59,7 @@ def staff_of(
     ).all()
     sees = role_sees_personal_data(role)
     return [
-        {
-            "grid_code": r.grid_code,
-            "role": r.role,
-            "name": r.name if sees else mask_name(r.name),
-            "phone": r.phone if sees else mask_phone(r.phone),
-        }
-        for r in rows
+        mask_staff({"grid_code": r.grid_code, "role": r.role, "name": r.name, "phone": r.phone}, sees) for r in rows
     ]
 
 
