@@ -51,9 +51,31 @@ class LayerIndex:
         self.tree = shapely.STRtree(self.geoms)
         self._metric: npt.NDArray[np.object_] | None = None
         self.parent_of = dict(zip(self.codes.tolist(), self.parents.tolist(), strict=True))
+        # Prepared polygons answer point-in-polygon with an indexed locator; the buckets below
+        # find the few candidates per point by arithmetic, so no point objects are built at all.
+        shapely.prepare(self.geoms)
+        self._buckets = _Buckets(shapely.bounds(self.geoms)) if len(self.geoms) else None
+        self.parent_index = np.full(len(self.codes), -1, dtype=np.int64)  # set by Assigner
 
     def __len__(self) -> int:
         return len(self.codes)
+
+    def covering_xy(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """``covering`` for coordinates: the same answers without building point geometries."""
+        result = np.full(len(x), -1, dtype=np.int64)
+        if self._buckets is None or not len(x):
+            return result
+        pts, polys = self._buckets.candidates(x, y)
+        if not len(pts):
+            return result
+        hit = shapely.intersects_xy(self.geoms[polys], x[pts], y[pts])
+        pts, polys = pts[hit], polys[hit]
+        # Candidates come per point in ascending polygon index (= code rank): the first hit of a
+        # point is its smallest covering code, as in the SQL edge rule.
+        first = np.ones(len(pts), dtype=bool)
+        first[1:] = pts[1:] != pts[:-1]
+        result[pts[first]] = polys[first]
+        return result
 
     def covering(self, points: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
         """Index of the smallest-code polygon covering each point, -1 where none."""
@@ -91,6 +113,71 @@ class LayerIndex:
         idx[pts[first]] = polys[first]
         dist[pts[first]] = d[first]
         return idx, dist
+
+
+class _Buckets:
+    """A uniform grid over a layer's extent; each cell lists the polygons whose bounding box meets it.
+
+    A point's cell is found by arithmetic, and the cell's list (ascending polygon index) gives the
+    candidates, which are then cut to those whose bounding box holds the point. Cell numbers come
+    from the same monotone formula for points and boxes, so a point inside a box always lands in
+    a cell listed for that box, rounding included.
+    """
+
+    def __init__(self, bounds: npt.NDArray[np.float64]):
+        # An empty geometry has NaN bounds: it covers nothing, so it is listed in no cell.
+        usable: npt.NDArray[np.bool_] = np.asarray(np.isfinite(bounds).all(axis=1), dtype=bool)
+        self.bounds = np.where(usable[:, None], bounds, np.array([1.0, 1.0, -1.0, -1.0]))
+        self.minx, self.miny, self.maxx, self.maxy = (np.ascontiguousarray(self.bounds[:, i]) for i in range(4))
+        kept = np.flatnonzero(usable)
+        bounds = bounds[kept] if len(kept) else np.zeros((1, 4))
+        self.x0, self.y0 = float(bounds[:, 0].min()), float(bounds[:, 1].min())
+        width = np.maximum(bounds[:, 2] - bounds[:, 0], 0.0)
+        height = np.maximum(bounds[:, 3] - bounds[:, 1], 0.0)
+        # Cells of half a median polygon: few candidates per point, lists still short.
+        span_x = max(float(bounds[:, 2].max()) - self.x0, 1e-9)
+        span_y = max(float(bounds[:, 3].max()) - self.y0, 1e-9)
+        self.dx = max(float(np.median(width)) / 2, span_x / 4096, 1e-9)
+        self.dy = max(float(np.median(height)) / 2, span_y / 4096, 1e-9)
+        self.nx = int(span_x / self.dx) + 1
+        self.ny = int(span_y / self.dy) + 1
+        cx0, cy0 = self._cell(bounds[:, 0], bounds[:, 1])
+        cx1, cy1 = self._cell(bounds[:, 2], bounds[:, 3])
+        spans = (cx1 - cx0 + 1) * (cy1 - cy0 + 1)
+        if not len(kept):
+            spans = np.zeros(1, dtype=np.int64)
+        poly = np.repeat(kept if len(kept) else np.zeros(1, dtype=np.int64), spans)
+        offset = np.arange(len(poly), dtype=np.int64) - np.repeat(np.cumsum(spans) - spans, spans)
+        across = np.repeat(cx1 - cx0 + 1, spans)
+        cell = (np.repeat(cy0, spans) + offset // across) * self.nx + np.repeat(cx0, spans) + offset % across
+        order = np.lexsort((poly, cell))
+        self.members = poly[order]
+        self.start = np.searchsorted(cell[order], np.arange(self.nx * self.ny + 1, dtype=np.int64))
+
+    def _cell(
+        self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        with np.errstate(invalid="ignore"):
+            cx = np.clip(np.floor((x - self.x0) / self.dx), 0, self.nx - 1)
+            cy = np.clip(np.floor((y - self.y0) / self.dy), 0, self.ny - 1)
+        return cx.astype(np.int64), cy.astype(np.int64)
+
+    def candidates(
+        self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(point, polygon) pairs whose box holds the point, by point then polygon index."""
+        finite = np.isfinite(x) & np.isfinite(y)
+        cx, cy = self._cell(np.where(finite, x, self.x0), np.where(finite, y, self.y0))
+        cell = cy * self.nx + cx
+        first, count = self.start[cell], self.start[cell + 1] - self.start[cell]
+        count[~finite] = 0
+        pts = np.repeat(np.arange(len(x), dtype=np.int64), count)
+        within = np.arange(len(pts), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+        polys = self.members[np.repeat(first, count) + within]
+        px, py = x[pts], y[pts]
+        inside = (self.minx[polys] <= px) & (px <= self.maxx[polys])
+        inside &= (self.miny[polys] <= py) & (py <= self.maxy[polys])
+        return pts[inside], polys[inside]
 
 
 def _metric_xy(coords: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -160,58 +247,75 @@ class Assigner:
             snap_tolerance_m,
         )
 
+    def __post_init__(self) -> None:
+        # Each unit's parent as an index into the next layer up (-1 when that layer lacks it), so
+        # the chain is walked with array lookups instead of one dict lookup per point and layer.
+        for pos, layer in enumerate(ADMIN_CHAIN[:-1]):
+            upper = self.layers[ADMIN_CHAIN[pos + 1]]
+            rank = {c: i for i, c in enumerate(upper.codes.tolist())}
+            index = self.layers[layer]
+            index.parent_index = np.array([rank.get(c, -1) for c in index.parents.tolist()], dtype=np.int64)
+
     def assign(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> Assignment:
         lon = np.asarray(lon, dtype=np.float64)
         lat = np.asarray(lat, dtype=np.float64)
         n = len(lon)
-        points = shapely.points(lon, lat)
         codes = {layer: np.full(n, None, dtype=object) for layer in ADMIN_CHAIN}
         status = np.full(n, "inside", dtype=object)
         snap = np.full(n, np.nan)
         found_layer = np.full(n, -1, dtype=np.int8)  # position in ADMIN_CHAIN of the layer that matched
-        found_code = np.full(n, None, dtype=object)
+        found_idx = np.full(n, -1, dtype=np.int64)  # the unit's index in that layer
 
         todo = np.arange(n)
         for pos, layer in enumerate(ADMIN_CHAIN):
             if not len(todo):
                 break
-            hit = self.layers[layer].covering(points[todo])
+            hit = self.layers[layer].covering_xy(lon[todo], lat[todo])
             ok = hit >= 0
             found_layer[todo[ok]] = pos
-            found_code[todo[ok]] = self.layers[layer].codes[hit[ok]]
+            found_idx[todo[ok]] = hit[ok]
             todo = todo[~ok]
 
+        # Point geometries only for the few points that need a distance.
         if len(todo):
             finest = next((p for p, layer in enumerate(ADMIN_CHAIN) if len(self.layers[layer])), None)
             if finest is None:
                 status[todo] = "outside_jurisdiction"
             else:
                 index = self.layers[ADMIN_CHAIN[finest]]
-                hit, dist = index.nearest(points[todo], self.snap_tolerance_m)
+                hit, dist = index.nearest(shapely.points(lon[todo], lat[todo]), self.snap_tolerance_m)
                 ok = hit >= 0
                 found_layer[todo[ok]] = finest
-                found_code[todo[ok]] = index.codes[hit[ok]]
+                found_idx[todo[ok]] = hit[ok]
                 status[todo[ok]] = "snapped"
                 snap[todo[ok]] = dist[ok]
                 status[todo[~ok]] = "outside_jurisdiction"
 
-        # Walk up the parent chain from whatever layer matched.
+        # Walk up the parent chain from whatever layer matched. A parent code missing from the
+        # layer above is still written at that layer, and the chain stops there (index -1).
+        found_code = np.full(n, None, dtype=object)
         for pos, layer in enumerate(ADMIN_CHAIN):
-            at_layer = found_layer == pos
-            codes[layer][at_layer] = found_code[at_layer]
+            index = self.layers[layer]
+            here = np.flatnonzero(found_layer == pos)
+            known = found_idx[here] >= 0
+            found_code[here[known]] = index.codes[found_idx[here[known]]]
+            codes[layer][here] = found_code[here]
             if pos + 1 < len(ADMIN_CHAIN):
-                parent_of = self.layers[layer].parent_of
-                carry = at_layer
-                found_code[carry] = [parent_of.get(c) for c in found_code[carry]]
-                found_layer[carry] = pos + 1
+                parent = np.full(len(here), None, dtype=object)
+                parent[known] = index.parents[found_idx[here[known]]]
+                found_code[here] = parent
+                upper = np.full(len(here), -1, dtype=np.int64)
+                upper[known] = index.parent_index[found_idx[here[known]]]
+                found_idx[here] = upper
+                found_layer[here] = pos + 1
 
         beat = np.full(n, None, dtype=object)
         station = np.full(n, None, dtype=object)
         assigned = status != "outside_jurisdiction"
-        hit = self.beats.covering(points)
+        hit = self.beats.covering_xy(lon, lat)
         missing = np.flatnonzero((hit < 0) & assigned)
         if len(missing):
-            near, _ = self.beats.nearest(points[missing], self.snap_tolerance_m)
+            near, _ = self.beats.nearest(shapely.points(lon[missing], lat[missing]), self.snap_tolerance_m)
             hit[missing] = near
         hit[~assigned] = -1
         has = hit >= 0
