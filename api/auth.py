@@ -142,6 +142,13 @@ class TokenBucket:
             self._state[key_id] = (tokens, now)
             return (1.0 - tokens) / rate
 
+    def refund(self, key_id: int, limit: int) -> None:
+        """Give back a token taken for a request that another handler will count again."""
+        with self._lock:
+            state = self._state.get(key_id)
+            if state is not None:
+                self._state[key_id] = (min(float(limit), state[0] + 1.0), state[1])
+
     def reset(self) -> None:
         with self._lock:
             self._state.clear()
@@ -153,6 +160,10 @@ _limiter = TokenBucket()
 def take_token(principal: Principal, limit: int) -> float:
     """Count one request against the key's rate limit; 0 when allowed, else seconds to wait."""
     return _limiter.take(principal.key_id, limit)
+
+
+def refund_token(principal: Principal, limit: int) -> None:
+    _limiter.refund(principal.key_id, limit)
 
 
 def check_role(principal: Principal, role: str) -> Principal:

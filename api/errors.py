@@ -68,6 +68,16 @@ async def _bad_data(request: Request, exc: DataError) -> JSONResponse:
     return JSONResponse({"detail": items}, status_code=422)
 
 
+async def response_for_database_error(request: Request, exc: DBAPIError) -> JSONResponse | None:
+    """What the handlers below answer for ``exc``, for code that runs outside the routes (the
+    fast paths); None when they would not handle it (a 500)."""
+    if isinstance(exc, OperationalError):
+        return await _db_unavailable(request, exc)
+    if exc.connection_invalidated or isinstance(exc, DataError):
+        return await _dbapi(request, exc)
+    return None
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _db_unavailable)
     app.add_exception_handler(DBAPIError, _dbapi)

@@ -21,8 +21,9 @@ import pydantic
 import sqlalchemy.exc
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 
-from api import auth
+from api import auth, errors
 from api.deps import intake_connection
 from api.schemas.incidents import IncidentIn
 from gis.incidents import IncidentInputError, create_incident
@@ -78,8 +79,13 @@ class LookupFastPath:
     def _answer(self, scope: Scope) -> bytes | None:
         """The response body, or None when the normal route must handle the request."""
         try:
-            params = dict(parse_qsl(scope["query_string"].decode("latin-1"), strict_parsing=True))
+            pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True, strict_parsing=True)
         except ValueError:
+            return None
+        params = dict(pairs)
+        # Repeated or blank parameters have rules of their own in the route (the last one wins,
+        # a blank one is missing): hand them on rather than repeat those rules here.
+        if len(params) != len(pairs) or not all(params.values()):
             return None
         if not params.keys() <= FAST_PARAMS or "lon" not in params or "lat" not in params:
             return None
@@ -94,7 +100,7 @@ class LookupFastPath:
             return None
         try:
             answer = service.lookup_one(
-                _NO_DB, params["lon"], params["lat"], params.get("crs") or "wgs84", sees_personal_data=sees
+                _NO_DB, params["lon"], params["lat"], params.get("crs", "wgs84"), sees_personal_data=sees
             )
         except (LookupInputError, _NeedsDatabase):
             return None
@@ -110,11 +116,14 @@ class LookupFastPath:
     def _caller(scope: Scope, settings: Any) -> tuple[bool, Principal | None] | None:
         """Whether the caller sees personal data, and the key's principal (to rate-limit); None
         when the normal route must decide (no key, an unknown or uncached key, a low role)."""
+        # The route's order: open lookups first (a caller presenting no key at all), then auth.
+        if settings.open_coordinate_lookups and not _presents_any_key(scope):
+            return False, None
         if not settings.auth_enabled:
             return True, None  # the anonymous admin of closed test benches
         key = _presented_key(scope)
         if not key:
-            return (False, None) if settings.open_coordinate_lookups else None
+            return None
         principal = _cached_with_rank(key, VIEWER_RANK)
         if principal is None:
             return None
@@ -122,12 +131,19 @@ class LookupFastPath:
 
 
 def _presented_key(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-api-key":
-            return str(value.decode("latin-1"))
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return str(value[7:].decode("latin-1").strip())
+    """The key as api.auth reads it: a non-empty X-API-Key first, else a Bearer token."""
+    api_key = _header(scope, b"x-api-key")
+    if api_key:
+        return api_key.decode("latin-1")
+    authorization = _header(scope, b"authorization") or b""
+    if authorization[:7].lower() == b"bearer ":
+        return authorization[7:].decode("latin-1").strip()
     return None
+
+
+def _presents_any_key(scope: Scope) -> bool:
+    """As the lookup route's test: any non-empty X-API-Key or Authorization header counts."""
+    return bool(_header(scope, b"x-api-key") or _header(scope, b"authorization"))
 
 
 def _cached_with_rank(key: str, rank: int) -> Principal | None:
@@ -181,9 +197,14 @@ class IntakeFastPath:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)  # the app's body-size limit applies to this receive
+        if body is None:
+            return  # the client went away mid-body: nothing to store, nobody to answer
         result = await self._store(scope, receive, principal, body)
         if result is None:
             await self.app(scope, _replaying(body, receive), send)
+            return
+        if isinstance(result, Response):
+            await result(scope, receive, send)
             return
         incident, created = result
         self.answered += 1
@@ -194,8 +215,8 @@ class IntakeFastPath:
     @staticmethod
     def _principal(scope: Scope) -> Principal | None:
         settings = scope["app"].state.settings
-        content_type = _header(scope, b"content-type") or b""
-        if not settings.auth_enabled or not content_type.startswith(b"application/json"):
+        media_type = (_header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
+        if not settings.auth_enabled or media_type != b"application/json":
             return None
         key = _presented_key(scope)
         return _cached_with_rank(key, REPORTER_RANK) if key else None
@@ -203,9 +224,10 @@ class IntakeFastPath:
     @staticmethod
     async def _store(
         scope: Scope, receive: Receive, principal: Principal, body: bytes
-    ) -> tuple[dict[str, Any], bool] | None:
-        """(incident, created), or None to hand the request to the route (which then answers the
-        same request with its documented error, or stores it when the error was transient)."""
+    ) -> tuple[dict[str, Any], bool] | Response | None:
+        """(incident, created); an error response when the database failed; or None to hand the
+        request to the route, only while nothing can have been stored (the route then answers
+        with its documented error for the same request)."""
         idempotency_key = _header(scope, b"idempotency-key")
         if idempotency_key is not None and len(idempotency_key) > 128:
             return None
@@ -217,7 +239,7 @@ class IntakeFastPath:
         settings = app.state.settings
         limit = settings.rate_limit_per_minute
         if limit and auth.take_token(principal, limit) > 0:
-            return None  # the route answers 429 with Retry-After
+            return None  # the route answers 429 with Retry-After (and counts nothing more)
         request = Request(scope, _replaying(body, receive))
         key = None if idempotency_key is None else idempotency_key.decode("latin-1")
 
@@ -228,11 +250,20 @@ class IntakeFastPath:
         try:
             return await run_in_threadpool(store)
         except IncidentInputError:
-            return None  # nothing was written; the route answers the 422 naming the field
-        except sqlalchemy.exc.DBAPIError:
-            # The one statement failed, so nothing was committed; the route retries it once and
-            # maps a database that is down to 503 with Retry-After.
+            # Raised before the insert, or by an insert that inserted nothing (swapped lon/lat):
+            # the route answers the 422 naming the field. Its own check counts the request again.
+            if limit:
+                auth.refund_token(principal, limit)
             return None
+        except sqlalchemy.exc.DBAPIError as exc:
+            # Not handed on: a connection lost around the commit may have stored the row, and a
+            # second insert without an idempotency key would store it twice. The same answers as
+            # the route's handlers: 503 with Retry-After for an outage, 422 for refused data.
+            request._body = body  # the 422 for a NUL character names the body fields
+            response = await errors.response_for_database_error(request, exc)
+            if response is None:
+                raise
+            return response
 
 
 async def _send_json(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
@@ -241,13 +272,13 @@ async def _send_json(send: Send, status: int, body: bytes, *headers: tuple[bytes
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body; None when the client disconnects before sending all of it."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)

@@ -1,6 +1,6 @@
 """Mixed traffic for minutes: lookups, intake, map polls and listing at once, with memory watched.
 
-    .venv/bin/python bench/bench_mixed.py [--seconds 300] [--workers 2]
+    .venv/bin/python bench/bench_mixed.py [--seconds 300] [--workers 2] [--rates lookup_coord=2000,intake=500]
 
 What it does:
 1. Picks the database: the dev database (``gridmap db url``) when a boundary generation is
@@ -14,6 +14,11 @@ What it does:
    database), incident intake (a unique ``Idempotency-Key`` per request), polls of the live map
    layer (``/maps/data/incidents/live.geojson``) and incident listing (``GET /incidents``,
    with and without a grid filter). Every wrk reports its own throughput and latency.
+   By default every wrk sends back to back (closed loop: the server is saturated, and latency
+   is mostly queueing). With ``--rates KIND=R,...`` those kinds are paced instead: each of their
+   connections waits ``connections * 1000 / R`` ms before each request (wrk's ``delay()``),
+   so they offer about R requests/s, and their latency is what a client at that rate sees
+   while the other kinds keep the server busy.
 4. Samples the resident memory (RSS) of every uvicorn process every 5 s, and prints per kind:
    requests/s, p50 and p99 latency, errors (non-2xx and socket errors; must be 0), then the
    RSS series and whether it stayed flat over the last 3 minutes (growth at most 10%).
@@ -23,6 +28,7 @@ Incidents the benchmark posted into the dev database are deleted again at the en
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import re
@@ -185,9 +191,12 @@ def _lua_list(values: list[str]) -> str:
     return ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
 
 
-def lua_script(kind: str, key: str, target: Target, tag: str) -> str:
+def lua_script(kind: str, key: str, target: Target, tag: str, pace_ms: float = 0.0) -> str:
     minx, miny, maxx, maxy = target.extent
-    head = f"""
+    pacing = f"function delay() return {pace_ms:.3f} end\n" if pace_ms > 0 else ""
+    head = (
+        pacing
+        + f"""
 local key = "{key}"
 local minx, miny, maxx, maxy = {minx:.6f}, {miny:.6f}, {maxx:.6f}, {maxy:.6f}
 local counter = 0
@@ -199,6 +208,7 @@ function init(args)
 end
 local function point() return minx + math.random() * (maxx - minx), miny + math.random() * (maxy - miny) end
 """
+    )
     if kind == "lookup_coord":
         body = """
 function request()
@@ -244,6 +254,32 @@ function request()
 end
 """
     return head + body
+
+
+def parse_rates(text: str) -> dict[str, float]:
+    known = {kind for kind, _ in KINDS}
+    rates: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, _, value = item.partition("=")
+        if kind not in known:
+            raise SystemExit(f"--rates: unknown kind {kind!r}; kinds are {', '.join(sorted(known))}")
+        try:
+            rates[kind] = float(value)
+        except ValueError:
+            raise SystemExit(f"--rates: {item!r} needs a number of requests/s after '='") from None
+        if rates[kind] <= 0:
+            raise SystemExit(f"--rates: the rate of {kind} must be positive")
+    return rates
+
+
+def pacing(kind: str, connections: int, rates: dict[str, float]) -> tuple[int, float]:
+    """(connections, delay ms before each request) for a kind: back to back unless paced; a paced
+    kind gets enough connections that each waits at least 20 ms, so latency hardly slows it."""
+    rate = rates.get(kind)
+    if rate is None:
+        return connections, 0.0
+    connections = max(connections, math.ceil(rate * 0.02))
+    return connections, connections * 1000.0 / rate
 
 
 # --- server and measurement ---------------------------------------------------------------------------
@@ -372,7 +408,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=300, help="how long the mixed traffic runs")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--rates", default="", help="pace these kinds: KIND=requests/s,... (default: back to back)")
     args = parser.parse_args()
+    rates = parse_rates(args.rates)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
 
@@ -384,12 +422,15 @@ def main() -> None:
     server = serve(target.url, port, args.workers)
     folder = Path(tempfile.mkdtemp(prefix="gridmap-bench-mixed-"))
     procs: list[tuple[str, subprocess.Popen[str]]] = []
+    plan: list[tuple[str, int]] = []
     try:
         workers = _children(server.pid)
         warm_up(port, keys, target)
-        for kind, connections in KINDS:
+        for kind, default_connections in KINDS:
+            connections, pace_ms = pacing(kind, default_connections, rates)
+            plan.append((kind, connections))
             script = folder / f"{kind}.lua"
-            script.write_text(lua_script(kind, keys[kind], target, tag))
+            script.write_text(lua_script(kind, keys[kind], target, tag, pace_ms))
             cmd = ["wrk", "-t1", f"-c{connections}", f"-d{args.seconds}s", "--timeout", "10s", "--latency",
                    "-s", str(script), f"http://127.0.0.1:{port}"]  # fmt: skip
             procs.append((kind, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
@@ -422,13 +463,17 @@ def main() -> None:
     where = "the dev database" if not target.throwaway else f"a throwaway database ({THROWAWAY}: sample county)"
     print(f"\nmixed traffic for {duration:.0f} s on {os.cpu_count()} cores, {where}; uvicorn {args.workers} "
           f"workers; wrk on the same machine, one per kind")  # fmt: skip
-    print(f"{'kind':<16}{'conns':>6}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    columns = [("conns", 6), ("paced at", 10), ("requests", 10), ("req/s", 9)]
+    columns += [("p50 ms", 9), ("p99 ms", 9), ("errors", 8)]
+    print(f"{'kind':<16}" + "".join(f"{name:>{width}}" for name, width in columns))
     total = errors = 0
-    for (kind, connections), r in zip(KINDS, results, strict=True):
+    for (kind, connections), r in zip(plan, results, strict=True):
         total += r.requests
         errors += r.errors
-        print(f"{kind:<16}{connections:>6}{r.requests:>10}{r.rate:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}")
-    print(f"{'all':<16}{'':>6}{total:>10}{total / duration:>9.0f}{'':>18}{errors:>8}  error rate {errors / total:.4%}")
+        paced = f"{rates[kind]:.0f}/s" if kind in rates else "-"
+        print(f"{kind:<16}{connections:>6}{paced:>10}{r.requests:>10}{r.rate:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+              f"{r.errors:>8}")  # fmt: skip
+    print(f"{'all':<16}{'':>16}{total:>10}{total / duration:>9.0f}{'':>18}{errors:>8}  error rate {errors / total:.4%}")
     intake = next(r for r in results if r.kind == "intake")
     # wrk counts the answers received in time; requests still in flight at the end are stored too.
     print(f"intake: {intake.requests} answered within the run, {stored} stored with the run's idempotency keys")

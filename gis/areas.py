@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from gis.models import LAYERS, SRID
+from gis.names import LAYERS, SRID
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 Conn = Connection | Session
 
@@ -58,6 +60,11 @@ def list_generations(conn: Conn) -> list[GenerationInfo]:
 
 def load_layer(conn: Conn, layer: str, generation: int) -> gpd.GeoDataFrame:
     """All polygons of ``layer`` valid in ``generation``, sorted by code."""
+    # Imported here: geopandas (and pandas) take about a second to import, and most users of
+    # this module (the map pages, the CLI) only need the light helpers above.
+    import geopandas as gpd
+    import shapely
+
     check_layer(layer)
     rows = conn.execute(
         sa.text(

@@ -31,13 +31,15 @@ import enum
 import math
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
+
+if TYPE_CHECKING:
+    import pyproj
 
 FloatArray = npt.NDArray[np.float64]
 Coord = TypeVar("Coord", float, FloatArray)
@@ -329,7 +331,10 @@ def geometry_from_wgs84(geom: GeomT, crs: InputCRS | str) -> GeomT:
 
 @lru_cache(maxsize=1)
 def _metric_transformers() -> tuple[pyproj.Transformer, pyproj.Transformer]:
-    # Building a Transformer reads proj.db; do it once per process.
+    # Building a Transformer reads proj.db; do it once per process. pyproj is imported here, not
+    # at the top: the datum shifts above need only numpy, and pyproj adds to every CLI start.
+    import pyproj
+
     forward = pyproj.Transformer.from_crs(_WGS84_EPSG, METRIC_EPSG, always_xy=True)
     inverse = pyproj.Transformer.from_crs(METRIC_EPSG, _WGS84_EPSG, always_xy=True)
     return forward, inverse
@@ -337,6 +342,8 @@ def _metric_transformers() -> tuple[pyproj.Transformer, pyproj.Transformer]:
 
 @lru_cache(maxsize=1)
 def _geod() -> pyproj.Geod:
+    import pyproj
+
     return pyproj.Geod(ellps="WGS84")
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic.config import Config
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gis import cluster
 from gis.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 REQUIRED_EXTENSIONS = ("postgis", "pg_trgm")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -98,6 +101,9 @@ def ensure_extensions(url_text: str) -> None:
 
 
 def alembic_config(url_text: str) -> Config:
+    # Alembic is imported only here: it is a quarter of a second that only migrations need.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url_text.replace("%", "%%"))

@@ -27,15 +27,21 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 import orjson
-import pandas as pd
 import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gis import crs, incident_rules
-from gis.areas import IN_GENERATION, Conn, check_layer, current_generation, load_layer
-from gis.models import INCIDENT_STATUSES
-from gis.privacy import ID_CARD_FIELDS, NAME_FIELDS, PHONE_FIELDS, mask_record, role_sees_personal_data
+from gis.areas import IN_GENERATION, Conn, check_layer, current_generation
+from gis.names import INCIDENT_STATUSES
+from gis.privacy import (
+    ID_CARD_FIELDS,
+    NAME_FIELDS,
+    PHONE_FIELDS,
+    field_masker,
+    mask_staff,
+    role_sees_personal_data,
+)
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 WINDOWS = ("today", "7d", "30d", "90d", "365d", "custom")
@@ -190,8 +196,20 @@ def check_display_crs(value: str) -> str:
     return value
 
 
+def _float_columns(rows: Sequence[Sequence[Any]], width: int) -> list[FloatArray]:
+    """The columns of query rows as float arrays.
+
+    Through zip: numpy takes over a second to convert 50,000 SQLAlchemy rows directly (they are
+    not tuples), and attribute access per row and field is not much better.
+    """
+    if not rows:
+        return [np.empty(0, dtype=float) for _ in range(width)]
+    return [np.array(column, dtype=float) for column in zip(*rows, strict=True)]
+
+
 def _rounded(values: FloatArray, decimals: int = COORD_DECIMALS) -> list[float]:
-    return [float(v) for v in np.round(values, decimals)]
+    rounded: list[float] = np.round(np.asarray(values, dtype=float), decimals).tolist()
+    return rounded
 
 
 def point_features(rows: Iterable[dict[str, Any]], display_crs: str, role: str | None) -> dict[str, Any]:
@@ -199,24 +217,47 @@ def point_features(rows: Iterable[dict[str, Any]], display_crs: str, role: str |
     items = list(rows)
     if not items:
         return {"type": "FeatureCollection", "features": []}
-    lon, lat = _display(
-        np.array([r["lon"] for r in items], dtype=float), np.array([r["lat"] for r in items], dtype=float), display_crs
-    )
-    keys = [k for k in items[0] if k not in ("lon", "lat")]
-    # Decide per column once (tens of thousands of rows): which to mask, which are times.
-    personal = [] if role_sees_personal_data(role) else [k for k in keys if k in PERSONAL_FIELDS]
-    times = {k for k in keys if any(isinstance(r[k], dt.date) for r in items[:50])}
-    features = []
-    for row, x, y in zip(items, _rounded(lon), _rounded(lat), strict=True):
-        # Empty fields are left out: the pages poll these, and most rows have some.
-        props = {k: row[k] for k in keys if row[k] is not None}
-        if personal:
-            props.update(mask_record({k: props[k] for k in personal if k in props}, role))
-        for k in times:
-            if k in props:
-                props[k] = _jsonable(props[k])
-        features.append({"type": "Feature", "properties": props, "geometry": {"type": "Point", "coordinates": [x, y]}})
-    return {"type": "FeatureCollection", "features": features}
+    names = list(items[0])
+    return _point_collection(names, [tuple(r[k] for k in names) for r in items], display_crs, role)
+
+
+def _point_collection(
+    names: Sequence[str], rows: Sequence[Sequence[Any]], display_crs: str, role: str | None
+) -> dict[str, Any]:
+    """``point_features`` for rows given as tuples of the columns ``names`` (as a query returns them).
+
+    Works column by column: masking and time formatting are decided once per column, and no
+    mapping is built per row; the layers run to tens of thousands of rows.
+    """
+    if not rows:
+        return {"type": "FeatureCollection", "features": []}
+    columns = dict(zip(names, zip(*rows, strict=True), strict=True))
+    lon, lat = _display(np.array(columns["lon"], dtype=float), np.array(columns["lat"], dtype=float), display_crs)
+    keys = [k for k in names if k not in ("lon", "lat")]
+    sees = role_sees_personal_data(role)
+    values: list[Sequence[Any]] = []
+    for key in keys:
+        column: Sequence[Any] = columns[key]
+        masker = None if sees else field_masker(key)
+        if masker is not None:
+            # As mask_record: only text is masked; anything else passes unchanged.
+            column = [masker(v) if isinstance(v, str) else v for v in column]
+        elif any(isinstance(v, dt.date) for v in column[:50]):
+            column = [_jsonable(v) for v in column]
+        values.append(column)
+    records = zip(*values, strict=True) if values else [()] * len(rows)  # rows with no field but lon/lat
+    # Empty fields are left out: the pages poll these, and most rows have some.
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {k: v for k, v in zip(keys, row, strict=True) if v is not None},
+                "geometry": {"type": "Point", "coordinates": [x, y]},
+            }
+            for row, x, y in zip(records, _rounded(lon), _rounded(lat), strict=True)
+        ],
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -256,8 +297,16 @@ def _simplified_layer(conn: Conn, layer: str, generation: int, tolerance_m: floa
         hit = _layer_cache.get(key)
     if hit is not None:
         return hit
-    gdf = load_layer(conn, layer, generation)
-    geoms = gdf.geometry.to_numpy()
+    # Read straight into shapely (no GeoDataFrame, and not the attrs column, which the pages do
+    # not show): building the frame and decoding attrs cost more than the simplification.
+    rows = conn.execute(
+        sa.text(
+            "SELECT code, name, parent_code, households, ST_AsBinary(geom) AS wkb "  # noqa: S608
+            f"FROM areas WHERE layer = :layer AND {IN_GENERATION} ORDER BY code"
+        ),
+        {"layer": check_layer(layer), "g": generation},
+    ).all()
+    geoms = shapely.from_wkb([bytes(r[4]) for r in rows]) if rows else np.empty(0, dtype=object)
     if len(geoms) and tolerance_m > 0:
         # Simplified in degrees with the tolerance converted at the layer's latitude: for display
         # this matches a metric simplification, without projecting every vertex twice.
@@ -277,14 +326,12 @@ def _simplified_layer(conn: Conn, layer: str, generation: int, tolerance_m: floa
                 "code": code,
                 "name": name,
                 "parent_code": parent,
-                "households": None if pd.isna(hh) else int(hh),
+                "households": None if hh is None else int(hh),
                 "layer": layer,
             },
             "geometry": shape,
         }
-        for code, name, parent, hh, shape in zip(
-            gdf["code"], gdf["name"], gdf["parent_code"], gdf["households"], shapes, strict=True
-        )
+        for (code, name, parent, hh, _), shape in zip(rows, shapes, strict=True)
     ]
     collection = {"type": "FeatureCollection", "features": features}
     with _layer_lock:
@@ -407,12 +454,16 @@ def _cells_sql(where: str, frame_key: str | None = None) -> str:
     The subquery is fenced with OFFSET 0 so that ST_X/ST_Y run once per row, not once per use:
     on a year of incidents they are most of the cost. With ``frame_key`` (an SQL expression)
     cells are also split by it, returned as ``k``.
+
+    The mean is sum / count rather than avg(): avg() of float8 also accumulates the sum of
+    squares, which made it a third of the query; the sums are added in the same order, so the
+    result is the same to the last bit.
     """
     key_inner = f"{frame_key} AS k, " if frame_key else ""
     key_outer = "k, " if frame_key else ""
     key_group = ", k" if frame_key else ""
     return (
-        f"SELECT {key_outer}count(*) AS n, avg(x) AS x, avg(y) AS y FROM ("  # noqa: S608
+        f"SELECT {key_outer}count(*) AS n, sum(x) / count(*) AS x, sum(y) / count(*) AS y FROM ("  # noqa: S608
         f"SELECT {key_inner}ST_X(geom) AS x, ST_Y(geom) AS y FROM incidents WHERE {where} OFFSET 0) s "
         f"GROUP BY floor(x / :dx), floor(y / :dy){key_group}"
     )
@@ -461,21 +512,20 @@ def heat_data(
     found = count_incidents(conn, flt, limit=threshold)
     if found <= threshold:
         rows = conn.execute(
-            sa.text(f"SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM incidents WHERE {where}"), params  # noqa: S608
+            sa.text(f"SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM incidents WHERE {where}"),  # noqa: S608
+            params,
         ).all()
-        lon = np.array([r.x for r in rows], dtype=float)
-        lat = np.array([r.y for r in rows], dtype=float)
-        lon, lat = _display(lon, lat, display_crs)
-        points = [[a, b] for a, b in zip(_rounded(lat), _rounded(lon), strict=True)]
+        x, y = _float_columns(rows, 2)
+        lon, lat = _display(x, y, display_crs)
+        points = np.round(np.column_stack([lat, lon]), COORD_DECIMALS).tolist()
         return HeatData(points, len(points), False)
     dx, dy = cell_degrees(cell_m, _reference_lat(conn))
     rows = conn.execute(sa.text(_cells_sql(where)), {**params, "dx": dx, "dy": dy}).all()
-    n = np.array([r.n for r in rows], dtype=float)
-    lon = np.array([r.x for r in rows], dtype=float)
-    lat = np.array([r.y for r in rows], dtype=float)
-    lon, lat = _display(lon, lat, display_crs)
+    n, x, y = _float_columns(rows, 3)
+    lon, lat = _display(x, y, display_crs)
     # Four decimals (~10 m) are plenty for cells of 100 m, and keep the page a fifth smaller.
-    points = [[a, b, int(w)] for a, b, w in zip(_rounded(lat, 4), _rounded(lon, 4), n, strict=True)]
+    weights: list[int] = n.astype(np.int64).tolist()
+    points = [[a, b, w] for a, b, w in zip(_rounded(lat, 4), _rounded(lon, 4), weights, strict=True)]
     return HeatData(points, int(n.sum()), True, cell_m)
 
 
@@ -522,10 +572,8 @@ def heat_frames(
         labels = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
     dx, dy = cell_degrees(cell_m, _reference_lat(conn))
     rows = conn.execute(sa.text(_cells_sql(where, key)), {**params, "dx": dx, "dy": dy}).all()
-    k = np.array([r.k for r in rows], dtype=np.int64)
-    n = np.array([r.n for r in rows], dtype=float)
-    x = np.array([r.x for r in rows], dtype=float)
-    y = np.array([r.y for r in rows], dtype=float)
+    frame, n, x, y = _float_columns(rows, 4)
+    k = frame.astype(np.int64)
     size = cell_m
     while len(k) > budget:
         size *= 2
@@ -587,14 +635,18 @@ def overdue_incidents(
     if grid_code is not None:
         where.append("grid_code = :grid")
         params["grid"] = grid_code
+    # The filter runs in a fenced subquery (OFFSET 0) and is sorted afterwards: left to itself the
+    # planner walks the whole reported_at index hoping to meet `lim` overdue rows early, reading
+    # every incident (150 ms on a year of them) to return a couple of thousand. id breaks ties so
+    # that the order, and the page, do not depend on the plan.
     rows = conn.execute(
         sa.text(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(where)} "  # noqa: S608
-            "ORDER BY reported_at LIMIT :lim"
+            f"SELECT {_INCIDENT_COLUMNS} FROM (SELECT * FROM incidents WHERE {' AND '.join(where)} "  # noqa: S608
+            "OFFSET 0) AS incidents ORDER BY reported_at, id LIMIT :lim"
         ),
         params,
-    ).mappings()
-    return point_features((dict(r) for r in rows), display_crs, role)
+    )
+    return _point_collection(list(rows.keys()), rows.all(), display_crs, role)
 
 
 def count_overdue(conn: Conn, flt: IncidentFilter | None = None, *, now: dt.datetime | None = None) -> int:
@@ -634,8 +686,8 @@ def recent_incidents(
             "ORDER BY reported_at DESC, id DESC LIMIT :lim"
         ),
         {**params, "lim": limit},
-    ).mappings()
-    return point_features((dict(r) for r in rows), display_crs, role)
+    )
+    return _point_collection(list(rows.keys()), rows.all(), display_crs, role)
 
 
 RISK_LEVELS = ("high", "medium", "low")
@@ -669,8 +721,8 @@ def rental_buildings(
             f"FROM buildings WHERE {' AND '.join(where)} ORDER BY id LIMIT :lim"
         ),
         params,
-    ).mappings()
-    return point_features((dict(r) for r in rows), display_crs, role)
+    )
+    return _point_collection(list(rows.keys()), rows.all(), display_crs, role)
 
 
 def hazard_points(
@@ -698,8 +750,8 @@ def hazard_points(
             f"ST_X(geom) AS lon, ST_Y(geom) AS lat FROM hazards WHERE {' AND '.join(where)} ORDER BY id LIMIT :lim"
         ),
         params,
-    ).mappings()
-    return point_features((dict(r) for r in rows), display_crs, None)
+    )
+    return _point_collection(list(rows.keys()), rows.all(), display_crs, None)
 
 
 def hazard_categories(conn: Conn) -> list[str]:
@@ -784,7 +836,7 @@ def grid_stats(
     ).mappings()
     for person in staff:
         entry = {k: person[k] for k in ("role", "name", "phone")}
-        slot(person["grid_code"])["staff"].append(mask_record(entry, role))
+        slot(person["grid_code"])["staff"].append(mask_staff(entry, role_sees_personal_data(role)))
     return out
 
 

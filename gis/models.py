@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -33,7 +34,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
-SRID = 4326
+# Defined in gis.names (light to import); other modules still import them from here.
+from gis.names import (
+    ASSIGN_STATUSES,
+    ESCALATION_LEVELS,
+    INCIDENT_STATUSES,
+    LAYERS,
+    ROLES,
+    SRID,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -43,12 +52,19 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# Layers of the boundary table; order = nesting for the administrative/grid hierarchy.
-LAYERS = ("county", "town", "village", "grid", "micro_grid", "station", "beat")
-ASSIGN_STATUSES = ("inside", "snapped", "outside_jurisdiction")
-INCIDENT_STATUSES = ("reported", "accepted", "rejected", "dispatched", "in_progress", "handled", "verified", "closed")
-ESCALATION_LEVELS = ("grid", "village", "town", "county")
-ROLES = ("viewer", "reporter", "dispatcher", "planner", "admin")
+
+# Web Mercator position of a point as integer fractions of the world square (x west to east, y
+# north to south, both 0 .. 2**MERC_BITS). Tiles group incidents per screen pixel; with the
+# position stored, the pixel at zoom z is ``merc >> (MERC_BITS - 8 - z)``, valid up to zoom 22.
+# NULL outside the square (|lat| > 85.0511 degrees), which no tile shows. Migration 0007 holds a
+# frozen copy of these expressions.
+MERC_BITS = 30
+_MERC_INSIDE = "abs(ST_Y(geom)) <= 85.0511287798066 AND abs(ST_X(geom)) <= 180"
+MERC_X_SQL = f"CASE WHEN {_MERC_INSIDE} THEN floor((ST_X(geom) + 180) / 360 * {2**MERC_BITS})::integer END"
+MERC_Y_SQL = (
+    f"CASE WHEN {_MERC_INSIDE} THEN "
+    f"floor((0.5 - asinh(tan(radians(ST_Y(geom)))) / (2 * pi())) * {2**MERC_BITS})::integer END"
+)
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -238,7 +254,8 @@ class Incident(AssignedMixin, Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
-        Index("ix_incidents_reported_at", "reported_at"),
+        # No plain index on reported_at: ix_incidents_time_tiles (migrations 0004/0007) leads with it
+        # and serves the same time-window scans (migration 0008).
         Index("ix_incidents_open", "status", "deadline_at", postgresql_where=text("status <> 'closed'")),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -263,6 +280,8 @@ class Incident(AssignedMixin, Base):
     possible_duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = _now()
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=False)
+    merc_x: Mapped[int | None] = mapped_column(Integer, Computed(MERC_X_SQL, persisted=True))
+    merc_y: Mapped[int | None] = mapped_column(Integer, Computed(MERC_Y_SQL, persisted=True))
 
 
 class IncidentEvent(Base):

@@ -15,12 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from boundaries import drafts, fileio, history
-from boundaries.impact import preview_impact
-from boundaries.publish import publish_draft, restore_generation
-from boundaries.validate import Rules, validate_draft
-from gis.db import engine_from_settings, transaction
-from gis.settings import get_settings
+# The boundaries package, geopandas and the database modules are imported inside each command:
+# see api/cli/__init__.py.
 
 out = Console(soft_wrap=True)
 
@@ -44,6 +40,9 @@ def register(app: typer.Typer) -> None:
         note: str = typer.Option("", help="why"),
     ) -> None:
         """Open a draft from the generation in force; prints its id."""
+        from boundaries import drafts
+        from gis.db import engine_from_settings, transaction
+
         with transaction(engine_from_settings()) as session:
             draft_id = drafts.create_draft(session, layer, scope, author=_actor(), note=note)
             info = drafts.get_draft(session, draft_id)
@@ -59,6 +58,10 @@ def register(app: typer.Typer) -> None:
         mode: str = typer.Option("replace", help="replace (file = whole draft) or upsert"),
     ) -> None:
         """Load an edited layer into a draft."""
+        from boundaries import drafts, fileio
+        from gis.db import engine_from_settings, transaction
+        from gis.settings import get_settings
+
         settings = get_settings()
         limit = int(settings.boundary_upload_max_mb * 1024 * 1024)
         if file.stat().st_size > limit:
@@ -78,6 +81,10 @@ def register(app: typer.Typer) -> None:
     @group.command("validate")
     def validate(draft_id: int = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
         """List validation findings; exits 1 when there are errors."""
+        from boundaries.validate import Rules, validate_draft
+        from gis.db import engine_from_settings, transaction
+        from gis.settings import get_settings
+
         with transaction(engine_from_settings()) as session:
             report = validate_draft(session, draft_id, Rules.from_settings(get_settings()))
         if as_json:
@@ -94,12 +101,20 @@ def register(app: typer.Typer) -> None:
     @group.command("impact")
     def impact(draft_id: int = typer.Argument(...)) -> None:
         """What would move from which unit to which (JSON)."""
+        from boundaries.impact import preview_impact
+        from gis.db import engine_from_settings, transaction
+
         with transaction(engine_from_settings()) as session:
             _json(preview_impact(session, draft_id))
 
     @group.command("publish")
     def publish(draft_id: int = typer.Argument(...), note: str = typer.Option(..., help="why (audit log)")) -> None:
         """Publish a draft as a new generation in force from now."""
+        from boundaries.publish import publish_draft
+        from boundaries.validate import Rules
+        from gis.db import engine_from_settings, transaction
+        from gis.settings import get_settings
+
         settings = get_settings()
         with transaction(engine_from_settings(settings)) as session:
             result = publish_draft(
@@ -115,12 +130,18 @@ def register(app: typer.Typer) -> None:
     @group.command("rebase")
     def rebase(draft_id: int = typer.Argument(...)) -> None:
         """Move a draft onto the generation in force, keeping its edits."""
+        from boundaries import drafts
+        from gis.db import engine_from_settings, transaction
+
         with transaction(engine_from_settings()) as session:
             _json(drafts.rebase_draft(session, draft_id, actor=_actor()))
 
     @group.command("generations")
     def generations() -> None:
         """List boundary generations."""
+        from boundaries import history
+        from gis.db import engine_from_settings, transaction
+
         with transaction(engine_from_settings()) as session:
             rows = history.generations(session)
         table = Table("id", "layers", "published", "author", "note", "")
@@ -134,12 +155,19 @@ def register(app: typer.Typer) -> None:
     @group.command("diff")
     def diff(a: int = typer.Argument(...), b: int = typer.Argument(...)) -> None:
         """Polygons added, removed and changed from generation a to b (JSON)."""
+        from boundaries import history
+        from gis.db import engine_from_settings, transaction
+
         with transaction(engine_from_settings()) as session:
             _json(history.diff_generations(session, a, b))
 
     @group.command("restore")
     def restore(generation: int = typer.Argument(...), note: str = typer.Option("", help="why")) -> None:
         """Roll back: publish an earlier generation again as a new generation."""
+        from boundaries.publish import restore_generation
+        from gis.db import engine_from_settings, transaction
+        from gis.settings import get_settings
+
         settings = get_settings()
         with transaction(engine_from_settings(settings)) as session:
             result = restore_generation(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 
-from gis import audit, db, keys
-from gis.models import ROLES
-from gis.settings import Settings, get_settings
+if TYPE_CHECKING:
+    from gis.settings import Settings
+
+# The database modules are imported inside the functions: see api/cli/__init__.py.
 
 out = Console(soft_wrap=True)
 
@@ -16,6 +19,7 @@ def load_demo_if_empty(settings: Settings) -> bool:
     """Load the Jiashan demo when no boundary generation is published; True when it was loaded."""
     from api.cli.seed import run_seed
     from boundaries.jiashan.load import has_published_generation
+    from gis import db
 
     engine = db.engine_from_settings(settings)
     try:
@@ -32,6 +36,9 @@ def load_demo_if_empty(settings: Settings) -> bool:
 
 def write_demo_keys(settings: Settings) -> None:
     """One API key per role, printed and kept in var/demo-keys.txt (mode 0600): keys are shown only once."""
+    from gis import audit, db, keys
+    from gis.names import ROLES
+
     path = settings.var_dir / "demo-keys.txt"
     engine = db.engine_from_settings(settings)
     try:
@@ -57,6 +64,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Bring up the database, load the Jiashan demo when the database is empty, and serve."""
         import uvicorn
+
+        from gis import db
+        from gis.settings import get_settings
 
         settings = get_settings()
         db.prepare(settings)

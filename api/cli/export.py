@@ -7,9 +7,10 @@ from pathlib import Path
 
 import typer
 
-from gis import audit
-from gis.db import engine_from_settings, transaction
-from gis.export import LAYER_NAMES, export_layer, parse_export_crs, parse_format
+from api.cli._names import EXPORT_LAYERS
+
+# gis.export (geopandas, pandas) and the database modules are imported inside the command:
+# see api/cli/__init__.py.
 
 
 def _moment(value: str | None, option: str) -> dt.datetime | None:
@@ -26,7 +27,7 @@ def _moment(value: str | None, option: str) -> dt.datetime | None:
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export(
-        layer: str = typer.Argument(..., help=", ".join(LAYER_NAMES)),
+        layer: str = typer.Argument(..., help=", ".join(EXPORT_LAYERS)),
         format: str = typer.Option("gpkg", "--format", "-f", help="gpkg, geojson, shp (zipped), csv or xlsx"),
         out: Path = typer.Option(..., "--out", "-o", help="file to write (a .zip for shp)"),
         crs: str = typer.Option("wgs84", help="wgs84 (EPSG:4326), gcj02 or cgcs2000 (EPSG:4490)"),
@@ -38,6 +39,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Export a layer; personal data are masked unless --personal-data is given."""
+        from gis import audit
+        from gis.db import engine_from_settings, transaction
+        from gis.export import export_layer, parse_export_crs, parse_format
+
         fmt, out_crs = parse_format(format), parse_export_crs(crs)
         role = "admin" if personal_data else "viewer"
         engine = engine_from_settings()

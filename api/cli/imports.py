@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from gis.bulk import SPECS, ImportOptions, ImportRejected, import_file
-from gis.db import engine_from_settings
-from gis.settings import get_settings
+from api.cli._names import IMPORT_KINDS
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+# gis.bulk (pandas, geopandas, psycopg's COPY) and the database modules are imported inside the
+# command: see api/cli/__init__.py.
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -43,7 +47,7 @@ class _Bar:
 def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
-        kind: str = typer.Argument(..., help=f"what the file holds: {', '.join(SPECS)}"),
+        kind: str = typer.Argument(..., help=f"what the file holds: {', '.join(IMPORT_KINDS)}"),
         file: Path = typer.Argument(..., help="CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX, GeoJSON or GPKG"),
         map_: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map lon=经度 (repeatable)"),
         crs: str = typer.Option("wgs84", help="coordinate system of the coordinates: wgs84, gcj02 or bd09"),
@@ -55,6 +59,12 @@ def register(app: typer.Typer) -> None:
         show: int = typer.Option(20, min=0, help="how many problems to print"),
     ) -> None:
         """Import a file; by default all-or-nothing, with a report naming each bad row, field and reason."""
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from gis.bulk import ImportOptions, ImportRejected, import_file
+        from gis.db import engine_from_settings
+        from gis.settings import get_settings
+
         if strategy not in ("auto", "merge", "rebuild"):
             raise ValueError(f"--strategy {strategy!r}: expected auto, merge or rebuild")
         settings = get_settings()

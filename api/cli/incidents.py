@@ -8,10 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gis import incident_rules as rules
-from gis.db import engine_from_settings, transaction
-from gis.incidents import IncidentFilter, list_incidents
-from gis.workflow import escalate_overdue
+# The gis modules (SQLAlchemy, the ORM models) are imported inside the commands: see
+# api/cli/__init__.py.
 
 out = Console(soft_wrap=True)
 
@@ -27,6 +25,10 @@ def register(app: typer.Typer) -> None:
         """Escalate every pending incident past its deadline one level (grid → village → town → county).
 
         The API does this every GRIDMAP_ESCALATION_INTERVAL_S seconds; this runs it once, e.g. from cron."""
+        from gis import incident_rules as rules
+        from gis.db import engine_from_settings, transaction
+        from gis.workflow import escalate_overdue
+
         when = dt.datetime.now(dt.UTC)
         if now:
             try:
@@ -41,6 +43,9 @@ def register(app: typer.Typer) -> None:
     @group.command("outside")
     def outside(limit: int = typer.Option(50, min=1, max=1000, help="how many to show")) -> None:
         """List open incidents outside the jurisdiction, for a person to forward or correct."""
+        from gis.db import engine_from_settings, transaction
+        from gis.incidents import IncidentFilter, list_incidents
+
         engine = engine_from_settings()
         with transaction(engine) as session:
             items, total = list_incidents(

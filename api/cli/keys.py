@@ -6,9 +6,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gis import audit, keys
-from gis.db import engine_from_settings, transaction
-from gis.models import ROLES
+from gis.names import ROLES
+
+# The database modules are imported inside the commands: see api/cli/__init__.py.
 
 out = Console(soft_wrap=True)
 
@@ -23,6 +23,9 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option(..., help="who or what uses the key"),
     ) -> None:
         """Create a key; it is printed once and only its hash is stored."""
+        from gis import audit, keys
+        from gis.db import engine_from_settings, transaction
+
         engine = engine_from_settings()
         with transaction(engine) as session:
             key = keys.create_key(session, role, name)
@@ -32,18 +35,30 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_() -> None:
         """List keys (never the secrets)."""
+        from gis import keys
+        from gis.db import engine_from_settings, transaction
+
         engine = engine_from_settings()
         with transaction(engine) as session:
             rows = keys.list_keys(session)
         table = Table("id", "name", "role", "prefix", "created", "revoked")
         for r in rows:
-            table.add_row(str(r["id"]), str(r["name"]), str(r["role"]), str(r["prefix"]),
-                          f"{r['created_at']:%Y-%m-%d %H:%M}", f"{r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "")
+            table.add_row(
+                str(r["id"]),
+                str(r["name"]),
+                str(r["role"]),
+                str(r["prefix"]),
+                f"{r['created_at']:%Y-%m-%d %H:%M}",
+                f"{r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "",
+            )
         out.print(table)
 
     @group.command("revoke")
     def revoke(key_id: int = typer.Argument(..., help="the key's id from `gridmap keys list`")) -> None:
         """Revoke a key; requests with it get 401 from then on."""
+        from gis import audit, keys
+        from gis.db import engine_from_settings, transaction
+
         engine = engine_from_settings()
         with transaction(engine) as session:
             done = keys.revoke_key(session, key_id)

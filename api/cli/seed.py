@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from gis.db import engine_from_settings
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+# The loader and the database modules are imported inside run_seed: see api/cli/__init__.py.
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -27,7 +30,10 @@ class _Bar:
 
 def run_seed(seed: int, incidents: int | None, force: bool) -> None:
     """Generate and load the demo, printing per-stage times (also used by ``gridmap demo``)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from boundaries.jiashan.load import seed_jiashan
+    from gis.db import engine_from_settings
 
     engine = engine_from_settings()
     started = time.perf_counter()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from gis.settings import get_settings
-
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
@@ -16,6 +14,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the API, the docs (/docs) and the map pages."""
         import uvicorn
+
+        from gis.settings import get_settings
 
         settings = get_settings()
         uvicorn.run(

@@ -74,8 +74,15 @@ def _filter(
 Filter = Annotated[IncidentFilter, Depends(_filter)]
 
 
-def _context(request: Request, settings: Any, principal: Principal, key: str | None, lang: str | None,
-             flt: IncidentFilter | None = None, **extra: str) -> PageContext:
+def _context(
+    request: Request,
+    settings: Any,
+    principal: Principal,
+    key: str | None,
+    lang: str | None,
+    flt: IncidentFilter | None = None,
+    **extra: str,
+) -> PageContext:
     query = {**(flt.query() if flt else {}), **extra}
     try:
         return PageContext.from_settings(
@@ -104,8 +111,13 @@ Key = Annotated[str | None, Query(description="API key, for browsers")]
 
 @router.get("/command-center", response_class=HTMLResponse, summary="Command-centre map (指挥中心综合态势图)")
 def command_center_page(
-    request: Request, session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: Filter,
-    lang: Lang = None, key: Key = None,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    flt: Filter,
+    lang: Lang = None,
+    key: Key = None,
 ) -> HTMLResponse:
     ctx = _context(request, settings, principal, key, lang, flt)
     return _page(lambda: (command_center.build(session, ctx, flt), ctx))
@@ -113,15 +125,24 @@ def command_center_page(
 
 @router.get("/heatmap/time", response_class=HTMLResponse, summary="Incident heat animated by hour or day")
 def heat_time_page(
-    request: Request, session: SessionDep, settings: SettingsDep, principal: MapViewer,
-    window: str | None = Query(None), start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"), category: str | None = None, source: str | None = None,
-    status: str | None = None, by: str = Query("hour", description="hour (of day) or day"),
-    lang: Lang = None, key: Key = None,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    window: str | None = Query(None),
+    start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"),
+    category: str | None = None,
+    source: str | None = None,
+    status: str | None = None,
+    by: str = Query("hour", description="hour (of day) or day"),
+    lang: Lang = None,
+    key: Key = None,
 ) -> HTMLResponse:
     try:
-        flt = mapdata.parse_filter(window or ("custom" if start or end else "30d"), start, end, category, source,
-                                   status)
+        flt = mapdata.parse_filter(
+            window or ("custom" if start or end else "30d"), start, end, category, source, status
+        )
     except MapQueryError as exc:
         raise HTTPException(422, str(exc)) from None
     ctx = _context(request, settings, principal, key, lang, flt, by=by)
@@ -130,14 +151,24 @@ def heat_time_page(
 
 @router.get("/grids/{code}", response_class=HTMLResponse, summary="One grid's dashboard")
 def grid_page(
-    code: str, request: Request, session: SessionDep, settings: SettingsDep, principal: MapViewer,
-    window: str | None = Query(None), start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"), category: str | None = None, source: str | None = None,
-    status: str | None = None, lang: Lang = None, key: Key = None,
+    code: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    window: str | None = Query(None),
+    start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"),
+    category: str | None = None,
+    source: str | None = None,
+    status: str | None = None,
+    lang: Lang = None,
+    key: Key = None,
 ) -> HTMLResponse:
     try:
-        flt = mapdata.parse_filter(window or ("custom" if start or end else "90d"), start, end, category, source,
-                                   status)
+        flt = mapdata.parse_filter(
+            window or ("custom" if start or end else "90d"), start, end, category, source, status
+        )
     except MapQueryError as exc:
         raise HTTPException(422, str(exc)) from None
     ctx = _context(request, settings, principal, key, lang, flt)
@@ -146,8 +177,14 @@ def grid_page(
 
 @router.get("/beats/{code}", response_class=HTMLResponse, summary="A police beat and the grids it overlaps")
 def beat_page_view(
-    code: str, request: Request, session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: Filter,
-    lang: Lang = None, key: Key = None,
+    code: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    flt: Filter,
+    lang: Lang = None,
+    key: Key = None,
 ) -> HTMLResponse:
     ctx = _context(request, settings, principal, key, lang, flt)
     return _page(lambda: (_found(beat_page.build(session, ctx, code, flt), "beat", code), ctx))
@@ -197,16 +234,27 @@ def _geojson(fetch: Any, media_type: str = "application/geo+json") -> Response:
 
 
 @geojson_get("/data/layers/{layer}.geojson", summary="A boundary layer in force, simplified for display")
-def layer_data(layer: str, session: SessionDep, settings: SettingsDep, principal: MapViewer,
-               parent: str | None = Query(None, description="only units with this parent code")) -> Response:
-    return _geojson(lambda: mapdata.layer_geojson(
-        session, layer, parent_codes=[parent] if parent else None, display_crs=_display_crs(settings)))
+def layer_data(
+    layer: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    parent: str | None = Query(None, description="only units with this parent code"),
+) -> Response:
+    return _geojson(
+        lambda: mapdata.layer_geojson(
+            session, layer, parent_codes=[parent] if parent else None, display_crs=_display_crs(settings)
+        )
+    )
 
 
 @geojson_get("/data/incidents/live.geojson", summary="Incidents received in the last hours (live layer)")
 def live_incidents(
-    session: SessionDep, settings: SettingsDep, principal: MapViewer,
-    category: str | None = None, source: str | None = None,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    category: str | None = None,
+    source: str | None = None,
     hours: float = Query(LIVE_HOURS, gt=0, le=24 * 7, description="how far back"),
 ) -> Response:
     now = dt.datetime.now(dt.UTC)
@@ -214,40 +262,67 @@ def live_incidents(
 
     def fetch() -> dict[str, Any]:
         # "Live" means received in the last hours; a report time up to a day older is a late upload.
-        flt = mapdata.parse_filter("custom", since - dt.timedelta(days=1), now + dt.timedelta(minutes=5),
-                                   category, source)
-        return mapdata.recent_incidents(session, flt, created_since=since, limit=LIVE_LIMIT, role=principal.role,
-                                        display_crs=_display_crs(settings))
+        flt = mapdata.parse_filter(
+            "custom", since - dt.timedelta(days=1), now + dt.timedelta(minutes=5), category, source
+        )
+        return mapdata.recent_incidents(
+            session, flt, created_since=since, limit=LIVE_LIMIT, role=principal.role, display_crs=_display_crs(settings)
+        )
 
     return _geojson(fetch)
 
 
 @geojson_get("/data/incidents/overdue.geojson", summary="Open incidents past their deadline")
-def overdue_data(session: SessionDep, settings: SettingsDep, principal: MapViewer,
-                 category: str | None = None, source: str | None = None) -> Response:
+def overdue_data(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    category: str | None = None,
+    source: str | None = None,
+) -> Response:
     def fetch() -> dict[str, Any]:
         flt = mapdata.parse_filter("today", category=category, source=source)
-        return mapdata.overdue_incidents(session, flt, limit=command_center.OVERDUE_LIMIT, role=principal.role,
-                                         display_crs=_display_crs(settings))
+        return mapdata.overdue_incidents(
+            session, flt, limit=command_center.OVERDUE_LIMIT, role=principal.role, display_crs=_display_crs(settings)
+        )
 
     return _geojson(fetch)
 
 
 @geojson_get("/data/buildings.geojson", summary="Rental buildings with inspection results, by risk")
-def buildings_data(session: SessionDep, settings: SettingsDep, principal: MapViewer,
-                   risk: str | None = Query(None, description="comma-separated: high, medium, low"),
-                   grid: str | None = None) -> Response:
+def buildings_data(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    risk: str | None = Query(None, description="comma-separated: high, medium, low"),
+    grid: str | None = None,
+) -> Response:
     levels = [r for r in (risk or "").split(",") if r]
-    return _geojson(lambda: mapdata.rental_buildings(
-        session, risk_levels=levels, grid_code=grid, role=principal.role, display_crs=_display_crs(settings)))
+    return _geojson(
+        lambda: mapdata.rental_buildings(
+            session, risk_levels=levels, grid_code=grid, role=principal.role, display_crs=_display_crs(settings)
+        )
+    )
 
 
 @geojson_get("/data/hazards.geojson", summary="Hazard points by category and status")
-def hazards_data(session: SessionDep, settings: SettingsDep, principal: MapViewer,
-                 category: str | None = None, status: str | None = None, grid: str | None = None) -> Response:
-    return _geojson(lambda: mapdata.hazard_points(
-        session, categories=[c for c in (category or "").split(",") if c],
-        statuses=[s for s in (status or "").split(",") if s], grid_code=grid, display_crs=_display_crs(settings)))
+def hazards_data(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    category: str | None = None,
+    status: str | None = None,
+    grid: str | None = None,
+) -> Response:
+    return _geojson(
+        lambda: mapdata.hazard_points(
+            session,
+            categories=[c for c in (category or "").split(",") if c],
+            statuses=[s for s in (status or "").split(",") if s],
+            grid_code=grid,
+            display_crs=_display_crs(settings),
+        )
+    )
 
 
 @router.get("/data/heat.json", summary="Heat points [lat, lon, weight] (aggregated above the threshold)")
@@ -260,7 +335,11 @@ def heat_data(session: SessionDep, settings: SettingsDep, principal: MapViewer, 
 
 
 @router.get("/data/grids/stats.json", summary="Per-grid counts, staff and households for the window")
-def grid_stats_data(session: SessionDep, principal: MapViewer, flt: Filter,
-                    grid: str | None = Query(None, description="comma-separated grid codes")) -> Response:
+def grid_stats_data(
+    session: SessionDep,
+    principal: MapViewer,
+    flt: Filter,
+    grid: str | None = Query(None, description="comma-separated grid codes"),
+) -> Response:
     codes = [c for c in (grid or "").split(",") if c] or None
     return _geojson(lambda: mapdata.grid_stats(session, flt, codes=codes, role=principal.role), "application/json")

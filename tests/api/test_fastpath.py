@@ -211,3 +211,122 @@ def test_bodies_over_the_limit_get_413_and_store_nothing(
     )
     assert chunked.status_code == 413 and "over the limit" in chunked.json()["detail"]
     assert connection.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one() == count
+
+
+# --- cases found in review: each must get the route's answer ------------------------------------
+
+
+def test_blank_or_repeated_parameters_get_the_routes_answer(client: TestClient, make_key, staffed) -> None:  # type: ignore[no-untyped-def]
+    headers = make_key("viewer")
+    client.get("/lookup", params={"lon": XM, "lat": 30.834}, headers=headers)
+    blank = client.get(f"/lookup?lon={XM}&lat=30.834&lat=", headers=headers)
+    assert blank.status_code == 422 and blank.json()["detail"][0]["loc"] == ["query", "lat"]
+    with_address = client.get(f"/lookup?lon={XM}&lat=30.834&address=", headers=headers)
+    assert with_address.status_code == 422
+    lon, lat = from_wgs84(120.905, 30.834, "gcj02")
+    repeated = client.get(f"/lookup?lon={lon}&lat={lat}&crs=gcj02&crs=wgs84", headers=headers).json()
+    assert repeated["input"]["crs"] == "wgs84"  # the last one wins, as in the route
+
+
+def test_key_headers_are_read_as_the_route_reads_them(app: FastAPI, client: TestClient, make_key, staffed) -> None:  # type: ignore[no-untyped-def]
+    key = make_key("dispatcher")["X-API-Key"]
+    client.get("/lookup", params={"lon": XM, "lat": 30.834}, headers={"X-API-Key": key})  # cached now
+    both = client.get(
+        "/lookup",
+        params={"lon": XM, "lat": 30.834},
+        headers={"Authorization": f"Bearer {key}", "X-API-Key": "gm_00000000_unknown"},
+    )
+    assert both.status_code == 401  # X-API-Key decides when present
+    app.state.settings = app.state.settings.model_copy(update={"open_coordinate_lookups": True})
+    basic = client.get("/lookup", params={"lon": XM, "lat": 30.834}, headers={"Authorization": "Basic abc"})
+    assert basic.status_code == 401  # a header that is not a usable key is not "no key"
+    app.state.settings = app.state.settings.model_copy(update={"auth_enabled": False})
+    keyless = client.get("/lookup", params={"lon": 120.905, "lat": 30.834}).json()
+    assert keyless["staff"][0]["phone"] == "139****0001"  # open lookups are masked, auth or not
+
+
+def test_intake_content_types_and_rate_counting(
+    app: FastAPI, client: TestClient, make_key, connection, staffed
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import sqlalchemy as sa
+
+    reporter = make_key("reporter")
+    assert client.post("/incidents", json=_report(external_id="ct-0"), headers=reporter).status_code == 201
+    count = connection.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one()
+    jsonp = client.post(
+        "/incidents",
+        content=json.dumps(_report(external_id="ct-1")),
+        headers={**reporter, "Content-Type": "application/jsonp"},
+    )
+    assert jsonp.status_code == 422
+    charset = client.post(
+        "/incidents",
+        content=json.dumps(_report(external_id="ct-2")),
+        headers={**reporter, "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert charset.status_code == 201
+    assert connection.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one() == count + 1
+    app.state.settings = app.state.settings.model_copy(update={"rate_limit_per_minute": 4})
+    limited = make_key("reporter")
+    codes = [client.post("/incidents", json=_report(external_id="rl-0"), headers=limited).status_code]
+    codes += [client.post("/incidents", json=_report(category="alien"), headers=limited).status_code for _ in range(4)]
+    assert codes == [201, 422, 422, 422, 429]  # each request counted once
+
+
+def test_a_database_failure_after_the_insert_is_not_retried(
+    app: FastAPI, client: TestClient, make_key, connection, monkeypatch, staffed
+) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    import api.fastpath
+
+    reporter = make_key("reporter")
+    client.post("/incidents", json=_report(external_id="db-0"), headers=reporter)
+    real = api.fastpath.create_incident
+
+    def stored_then_lost(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(api.fastpath, "create_incident", stored_then_lost)
+    resp = client.post("/incidents", json=_report(description="no key, no external id"), headers=reporter)
+    assert resp.status_code == 503 and resp.headers["Retry-After"]
+    stored = connection.execute(
+        sa.text("SELECT count(*) FROM incidents WHERE description = 'no key, no external id'")
+    ).scalar_one()
+    assert stored == 1  # not inserted a second time by the route
+
+
+def test_a_client_gone_mid_body_stores_nothing(app: FastAPI, client: TestClient, make_key, connection, staffed) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import json
+
+    import sqlalchemy as sa
+
+    reporter = make_key("reporter")
+    client.post("/incidents", json=_report(external_id="gone-0"), headers=reporter)  # caches the key
+    body = json.dumps(_report(external_id="gone-1")).encode()
+    messages = [
+        {"type": "http.request", "body": body, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/incidents", "raw_path": b"/incidents", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"x-api-key", reporter["X-API-Key"].encode())],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "app": app,
+    }  # fmt: skip
+    asyncio.run(_fastpath(app, IntakeFastPath)(scope, receive, send))
+    assert sent == []
+    gone = connection.execute(sa.text("SELECT count(*) FROM incidents WHERE external_id = 'gone-1'")).scalar_one()
+    assert gone == 0

@@ -10,7 +10,16 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 
-from gis.tiles import CLUSTER_CELL, CLUSTER_MAX_ZOOM, EXTENT, TileRequest, render_tile
+from gis.tiles import (
+    BUFFER,
+    CLUSTER_CELL,
+    CLUSTER_MAX_ZOOM,
+    EXTENT,
+    SPATIAL_INDEX_MIN_ZOOM,
+    TileRequest,
+    render_tile,
+    tile_bounds,
+)
 
 UTC = dt.UTC
 
@@ -140,3 +149,143 @@ def test_every_point_layer_renders(connection: Connection, mini_county: Any, lay
     for z in (10, 17):
         x, y = tile_of(120.905, 30.835, z)
         assert len(decode(render_tile(connection, TileRequest(layer, z, x, y)))[layer]) == 1
+
+
+# --- clustered tiles against an independent reference (issue 9: stored Web Mercator position) ---
+
+WINDOW = (dt.datetime(2024, 3, 1, tzinfo=UTC), dt.datetime(2024, 9, 1, tzinfo=UTC))
+
+
+def add_scattered_points(conn: Connection, table: str, count: int) -> None:
+    """``count`` pseudo-random points around the mini county, over 2023-2025, plus two exactly at
+    the window's edges (the start counts, the end does not)."""
+    conn.execute(sa.text("SELECT setseed(0.42)"))
+    conn.execute(sa.text("SET LOCAL gridmap.bulk = 'on'"))  # the assignment trigger is not under test
+    if table == "incidents":
+        insert = "INSERT INTO incidents (category, source, reported_at, geom) SELECT 'x', 'app', t, g FROM pts"
+    else:
+        insert = (
+            "INSERT INTO hazards (category, severity, status, found_at, geom) "
+            "SELECT 'fire', 'high', 'open', t, g FROM pts"
+        )
+    conn.execute(
+        sa.text(
+            "WITH pts AS ("
+            " SELECT make_timestamptz(2023, 1, 1, 0, 0, 0, 'UTC') + random() * interval '900 days' AS t,"
+            "        ST_SetSRID(ST_MakePoint(120.86 + random() * 0.12, 30.80 + random() * 0.08), 4326) AS g"
+            " FROM generate_series(1, :n)"
+            " UNION ALL SELECT :a, ST_SetSRID(ST_MakePoint(120.91, 30.835), 4326)"
+            " UNION ALL SELECT :b, ST_SetSRID(ST_MakePoint(120.91, 30.835), 4326)) " + insert
+        ),
+        {"n": count, "a": WINDOW[0], "b": WINDOW[1]},
+    )
+
+
+def reference_cells(conn: Connection, table: str, z: int, x: int, y: int) -> dict[tuple[int, int], list[int]]:
+    """Ids per cluster cell, from PostGIS's own projection and float arithmetic in Python."""
+    column = "reported_at" if table == "incidents" else "found_at"
+    rows = conn.execute(
+        sa.text(
+            f"SELECT id, ST_X(g), ST_Y(g) FROM (SELECT id, ST_Transform(geom, 3857) AS g FROM {table} "
+            f"WHERE {column} >= :a AND {column} < :b) t"
+        ),
+        {"a": WINDOW[0], "b": WINDOW[1]},
+    ).all()
+    xmin, _, xmax, ymax = tile_bounds(z, x, y)
+    unit = (xmax - xmin) / EXTENT * CLUSTER_CELL
+    cells: dict[tuple[int, int], list[int]] = {}
+    for point_id, px, py in rows:
+        cell = (math.floor((px - xmin) / unit), math.floor((ymax - py) / unit))
+        if all(-PAD <= c < CELLS + PAD for c in cell):
+            cells.setdefault(cell, []).append(point_id)
+    return cells
+
+
+PAD = BUFFER // CLUSTER_CELL
+CELLS = EXTENT // CLUSTER_CELL
+
+
+def tile_cells(data: bytes, layer: str) -> dict[tuple[int, int], dict[str, Any]]:
+    cells = {}
+    for feature in decode(data).get(layer, []):
+        gx, gy = feature["geometry"]["coordinates"]
+        cell = (gx // CLUSTER_CELL, (EXTENT - gy) // CLUSTER_CELL)  # the decoder flips y to point up
+        # The geometry test of the GiST path lets through points a metre past the buffer (PostGIS
+        # compares float4 boxes); they are outside what any client draws, so they are not compared.
+        if all(-PAD <= c < CELLS + PAD for c in cell):
+            cells[cell] = feature["properties"]
+    return cells
+
+
+TILE_CASES = [(z, dx) for z in (8, 10, 11, SPATIAL_INDEX_MIN_ZOOM, 13, CLUSTER_MAX_ZOOM) for dx in (0, 1)]
+
+
+@pytest.mark.parametrize("table", ["incidents", "hazards"])
+def test_clustered_tile_matches_reference(connection: Connection, mini_county: Any, table: str) -> None:
+    # incidents read their stored position, hazards compute it per row: both must give the counts
+    # per pixel that PostGIS's projection gives, in the tile and its buffer (dx=1: the tile east).
+    add_scattered_points(connection, table, 3000)
+    connection.execute(sa.text(f"ANALYZE {table}"))
+    for z, dx in TILE_CASES:
+        x, y = tile_of(120.92, 30.84, z)
+        x += dx
+        expected = reference_cells(connection, table, z, x, y)
+        got = tile_cells(render_tile(connection, TileRequest(table, z, x, y, *WINDOW)), table)
+        assert {c: p["count"] for c, p in got.items()} == {c: len(ids) for c, ids in expected.items()}, (z, dx)
+        for cell, props in got.items():
+            ids = expected[cell]
+            assert props.get("point_id") == (ids[0] if len(ids) == 1 else None), (z, dx, cell)
+        if dx == 0:
+            total = sum(p["count"] for p in got.values())
+            assert total == sum(len(ids) for ids in expected.values()) > 0
+
+
+def test_stored_position_follows_updates_and_deletes(connection: Connection, mini_county: Any) -> None:
+    ids = (
+        connection.execute(
+            sa.text(
+                "INSERT INTO incidents (category, source, reported_at, geom) VALUES "
+                "('x', 'app', :t, ST_SetSRID(ST_MakePoint(120.905, 30.835), 4326)), "
+                "('x', 'app', :t, ST_SetSRID(ST_MakePoint(120.905, 30.835), 4326)) RETURNING id"
+            ),
+            {"t": dt.datetime(2024, 5, 1, tzinfo=UTC)},
+        )
+        .scalars()
+        .all()
+    )
+    z = 10
+    x, y = tile_of(120.905, 30.835, z)
+
+    def counts() -> dict[tuple[int, int], int]:
+        return {
+            c: p["count"]
+            for c, p in tile_cells(render_tile(connection, TileRequest("incidents", z, x, y)), "incidents").items()
+        }
+
+    (only,) = counts().items()
+    assert only[1] == 2
+    # The tile to the west holds no incident: answered by the GiST probe, without a tile query.
+    assert render_tile(connection, TileRequest("incidents", z, x - 1, y)) == b""
+    # Moving one incident 2 km east moves it to another pixel (no trigger: the column is generated).
+    connection.execute(
+        sa.text("UPDATE incidents SET geom = ST_SetSRID(ST_MakePoint(120.925, 30.835), 4326) WHERE id = :i"),
+        {"i": ids[0]},
+    )
+    after_move = counts()
+    assert sorted(after_move.values()) == [1, 1] and only[0] in after_move
+    connection.execute(sa.text("DELETE FROM incidents WHERE id = :i"), {"i": ids[1]})
+    assert list(counts().values()) == [1] and only[0] not in counts()
+
+
+def test_points_outside_web_mercator_insert_and_stay_out_of_tiles(connection: Connection, mini_county: Any) -> None:
+    # ln(tan(...)) has no value at the poles: the stored position is NULL there instead of an error.
+    rows = connection.execute(
+        sa.text(
+            "INSERT INTO incidents (category, source, reported_at, geom) SELECT 'x', 'app', now(), "
+            "ST_SetSRID(ST_MakePoint(lon, lat), 4326) "
+            "FROM (VALUES (120.0, 89.9), (0.0, -90.0), (180.0, 90.0)) v(lon, lat) "
+            "RETURNING merc_x, merc_y"
+        )
+    ).all()
+    assert rows == [(None, None)] * 3
+    assert render_tile(connection, TileRequest("incidents", 0, 0, 0)) == b""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
@@ -34,9 +36,7 @@ def test_downgrade_base_then_upgrade_head_round_trips(database_url: str) -> None
         eng = db.make_engine(scratch)
         with eng.connect() as conn:
             assert set(sa.inspect(conn).get_table_names()) >= TABLES
-            gist = conn.execute(
-                sa.text("SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%USING gist%'")
-            ).scalar()
+            gist = conn.execute(sa.text("SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%USING gist%'")).scalar()
             assert gist >= 6  # every geometry column is indexed
             srids = conn.execute(sa.text("SELECT DISTINCT srid FROM geometry_columns")).scalars().all()
             assert srids == [4326]
@@ -47,13 +47,51 @@ def test_downgrade_base_then_upgrade_head_round_trips(database_url: str) -> None
         with eng.connect() as conn:
             assert set(sa.inspect(conn).get_table_names()) >= TABLES
             assert (
-                conn.execute(
-                    sa.text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'trg_%_assign'")
-                ).scalar()
-                == 4
+                conn.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'trg_%_assign'")).scalar() == 4
             )
         eng.dispose()
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}_migr" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_0007_fills_the_tile_position_of_existing_incidents_and_downgrades(database_url: str) -> None:
+    url = make_url(database_url)
+    name = f"{url.database}_m0007"
+    scratch = url.set(database=name).render_as_string(hide_password=False)
+    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    index_sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_incidents_time_tiles'"
+    columns_sql = (
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'incidents' AND column_name LIKE 'merc_%'"
+    )
+    try:
+        db.ensure_database(scratch)
+        db.migrate(scratch, "0006")
+        eng = db.make_engine(scratch)
+        with eng.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO incidents (category, source, reported_at, geom) "
+                    "VALUES ('x', 'app', now(), ST_SetSRID(ST_MakePoint(120.9, 30.84), 4326))"
+                )
+            )
+        db.migrate(scratch, "0007")
+        with eng.connect() as conn:
+            # The rows present before the upgrade get their position (the pixel formula of the tests).
+            merc_x, merc_y = conn.execute(sa.text("SELECT merc_x, merc_y FROM incidents")).one()
+            assert merc_x == math.floor((120.9 + 180) / 360 * 2**30)
+            lat = math.radians(30.84)
+            assert merc_y == math.floor((1 - math.asinh(math.tan(lat)) / math.pi) / 2 * 2**30)
+            assert "INCLUDE (id, merc_x, merc_y, geom)" in conn.execute(sa.text(index_sql)).scalar_one()
+        db.downgrade(scratch, "0006")
+        with eng.connect() as conn:
+            assert conn.execute(sa.text(columns_sql)).scalar_one() == 0
+            assert conn.execute(sa.text(index_sql)).scalar_one().endswith("(reported_at) INCLUDE (id, geom)")
+        eng.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

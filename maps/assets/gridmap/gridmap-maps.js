@@ -41,6 +41,7 @@
     }
     map.on("zoomend", zoomClass);
     zoomClass();
+    map.on("zoomend", bindPendingLabels);
   };
 
   G.register = function (key, layer) {
@@ -141,6 +142,28 @@
   G.HAZARD_STATUS_COLORS = { open: "#d7191c", overdue: "#7b0000", rectifying: "#fdae61", rectified: "#1a9641" };
 
   var LABEL_LAYERS = { town: true, village: true, grid: true, beat: true };
+  // Zoom below which gridmap-maps.css hides a kind's labels (see zoomClass in G.setup).
+  var LABEL_MIN_ZOOM = { village: 13, grid: 15 };
+  var pendingLabels = [];
+
+  /* A permanent name label on an area. Labels that would be hidden at the current zoom are bound
+     when the map first reaches their zoom: each open label costs a forced layout, and the county
+     view would otherwise place ~900 invisible village and grid labels before the heat paints. */
+  function areaLabel(layer, kind, name) {
+    var options = { permanent: true, direction: "center", className: "gm-label gm-label-" + kind };
+    var minZoom = LABEL_MIN_ZOOM[kind] || 0;
+    if (!G.map || G.map.getZoom() >= minZoom) layer.bindTooltip(esc(name), options);
+    else pendingLabels.push({ minZoom: minZoom, layer: layer, text: esc(name), options: options });
+  }
+  function bindPendingLabels() {
+    if (!pendingLabels.length) return;
+    var zoom = G.map.getZoom();
+    pendingLabels = pendingLabels.filter(function (item) {
+      if (zoom < item.minZoom) return true;
+      item.layer.bindTooltip(item.text, item.options);
+      return false;
+    });
+  }
 
   G.areas = function (data, kind, style) {
     var base = L.extend({}, AREA_STYLES[kind] || AREA_STYLES.grid, style || {});
@@ -171,9 +194,7 @@
               });
           });
         }
-        if (LABEL_LAYERS[kind] && p.name) {
-          layer.bindTooltip(esc(p.name), { permanent: true, direction: "center", className: "gm-label gm-label-" + kind });
-        }
+        if (LABEL_LAYERS[kind] && p.name) areaLabel(layer, kind, p.name);
       },
     });
   };

@@ -1,0 +1,24 @@
+"""Name lists shown in the commands' help texts.
+
+Copies, because the modules that own them (gis.export, gis.bulk, gis.verify) take a second or
+more to import, and help texts are needed to register the commands at every start;
+tests/api/test_cli_startup.py checks that they match the originals.
+"""
+
+from __future__ import annotations
+
+EXPORT_LAYERS = (
+    "counties",
+    "towns",
+    "villages",
+    "grids",
+    "micro_grids",
+    "stations",
+    "beats",
+    "buildings",
+    "addresses",
+    "hazards",
+    "incidents",
+)  # fmt: skip  (gis.export.LAYER_NAMES)
+IMPORT_KINDS = ("incidents", "buildings", "addresses", "hazards")  # gis.bulk.SPECS
+POINT_TABLES = ("incidents", "buildings", "addresses", "hazards")  # gis.verify.POINT_TABLES
