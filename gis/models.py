@@ -257,6 +257,15 @@ class Incident(AssignedMixin, Base):
         # No plain index on reported_at: ix_incidents_time_tiles (migrations 0004/0007) leads with it
         # and serves the same time-window scans (migration 0008).
         Index("ix_incidents_open", "status", "deadline_at", postgresql_where=text("status <> 'closed'")),
+        # The duplicate check's index (migration 0009): open incidents by location.
+        Index(
+            "ix_incidents_open_geom",
+            "geom",
+            postgresql_using="gist",
+            postgresql_where=text(
+                "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'handled', 'verified')"
+            ),
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     category: Mapped[str] = mapped_column(String(32), nullable=False)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -95,3 +96,15 @@ def test_0007_fills_the_tile_position_of_existing_incidents_and_downgrades(datab
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_the_open_incidents_index_matches_the_duplicate_checks_statuses(connection) -> None:  # type: ignore[no-untyped-def]
+    # The planner uses the partial index only when the query's condition matches its predicate;
+    # the migration holds a frozen copy of the open statuses, which must still be the rules' list.
+    from gis.incident_rules import OPEN_STATUSES
+
+    indexdef = connection.execute(
+        sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_incidents_open_geom'")
+    ).scalar_one()
+    assert "USING gist (geom)" in indexdef
+    assert sorted(re.findall(r"'(\w+)'", indexdef)) == sorted(OPEN_STATUSES)
