@@ -43,13 +43,15 @@ def make_engine(
     is answered 503 + Retry-After while SQLAlchemy discards the dead pool, so the service still
     recovers by itself.
 
-    prepare_threshold=None: psycopg would turn a statement run 5 times into a server-side
-    prepared statement, and PostgreSQL then switches to a generic plan that ignores the values.
-    Our hot statements depend on their values (the intake's duplicate check, the geocoder's
-    trigram search); measured per intake: 7.5 ms of database CPU with the generic plan against
-    2.3 ms planned with the values each time.
+    Automatic preparing is off: psycopg would turn a statement run 5 times into a server-side
+    prepared statement, and PostgreSQL may then switch to a generic plan that ignores the values,
+    which queries whose best plan depends on them (a geocoder probe, a time window) pay for; an
+    intake with an unpinned duplicate check went from 2.3 to 7.5 ms of database CPU. A statement
+    known to plan well generically asks for it with ``cursor.execute(..., prepare=True)``
+    (gis.incidents), which psycopg honours only with a numeric threshold, hence a huge one
+    rather than None.
     """
-    connect_args = {"prepare_threshold": None, **dict(kw.pop("connect_args", None) or {})}  # type: ignore[call-overload]
+    connect_args = {"prepare_threshold": 2**31 - 1, **dict(kw.pop("connect_args", None) or {})}  # type: ignore[call-overload]
     return sa.create_engine(
         url,
         pool_size=pool_size,
