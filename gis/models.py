@@ -263,7 +263,8 @@ class Incident(AssignedMixin, Base):
             "geom",
             postgresql_using="gist",
             postgresql_where=text(
-                "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'handled', 'verified')"
+                "status::text = ANY (ARRAY['reported'::text, 'accepted'::text, 'dispatched'::text, "
+                "'in_progress'::text, 'handled'::text, 'verified'::text])"
             ),
         ),
     )
