@@ -56,6 +56,22 @@ def write_demo_keys(settings: Settings) -> None:
         out.print(f"  {role:<11} {key}", highlight=False)
 
 
+def demo_keys_work(settings: Settings) -> bool:
+    """Whether var/demo-keys.txt exists and every key in it is still valid in this database."""
+    from gis import db, keys
+
+    path = settings.var_dir / "demo-keys.txt"
+    if not path.exists():
+        return False
+    presented = [line.split("\t", 1)[1].strip() for line in path.read_text().splitlines() if "\t" in line]
+    engine = db.engine_from_settings(settings)
+    try:
+        with engine.connect() as conn:
+            return bool(presented) and all(keys.verify_key(conn, key) is not None for key in presented)
+    finally:
+        engine.dispose()
+
+
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
@@ -72,8 +88,10 @@ def register(app: typer.Typer) -> None:
         db.prepare(settings)
         if not load_demo_if_empty(settings):
             keys_file = settings.var_dir / "demo-keys.txt"
-            if keys_file.exists():
+            if demo_keys_work(settings):
                 out.print(f"demo API keys: {keys_file}", highlight=False)
+            else:  # data loaded some other way (gridmap seed), or the keys were revoked
+                write_demo_keys(settings)
         base = f"http://{settings.host}:{settings.port}"
         out.print(f"gridmap is starting on {base}", highlight=False)
         for path, what in (("/health", "health"), ("/docs", "API documentation")):
