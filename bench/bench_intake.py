@@ -22,6 +22,7 @@ off for the run (GRIDMAP_RATE_LIMIT_PER_MINUTE=0): one key sends far more than a
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -199,6 +200,22 @@ def _extent(engine: Engine) -> tuple[float, float, float, float]:
     return float(row[0]), float(row[1]), float(row[2]), float(row[3])
 
 
+def _remove_bench_rows(url: str, since: dt.datetime) -> int:
+    """Delete the incidents this run posted (ours and the peer's, all with external ids
+    ``bench-...``) from a database that is not a throwaway one: tens of thousands of open reports
+    at "now" would otherwise weigh on every later benchmark (tiles, listings, the next run)."""
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    rows = "SELECT id FROM incidents WHERE external_id LIKE 'bench-%' AND created_at >= :since"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DELETE FROM incident_events WHERE incident_id IN ({rows})"), {"since": since})  # noqa: S608
+        removed = conn.execute(
+            sa.text("DELETE FROM incidents WHERE external_id LIKE 'bench-%' AND created_at >= :since"),
+            {"since": since},
+        ).rowcount
+    engine.dispose()
+    return int(removed or 0)
+
+
 def _count(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.scalar(sa.text("SELECT count(*) FROM incidents")) or 0)
@@ -334,6 +351,7 @@ def main() -> None:
     }
     results: list[Result] = []
     stored = 0
+    started_at = dt.datetime.now(dt.UTC)
     try:
         before = _count(engine)
         proc = _serve("api.main:app", args.port, args.workers, env)
@@ -387,6 +405,8 @@ def main() -> None:
         else:
             with db.transaction(db.make_engine(dev_url, pool_size=1, max_overflow=0)) as session:
                 session.execute(sa.text("UPDATE api_keys SET revoked_at = now() WHERE name = 'bench_intake'"))
+            removed = _remove_bench_rows(dev_url, started_at)
+            print(f"removed the {removed:,} incidents this run posted into the dev database")
 
     print()
     print(
