@@ -8,7 +8,7 @@ for a few seconds so that hot endpoints do not query the key table on every requ
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from threading import Lock
 from typing import Annotated
 
@@ -28,14 +28,21 @@ _lock = Lock()
 ANONYMOUS_ADMIN = Principal(0, "anonymous", "admin")
 
 
-def _presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request presents: a non-empty X-API-Key first, else a Bearer token."""
+    key = headers.get("x-api-key")
     if key:
         return key
-    auth = request.headers.get("authorization", "")
+    auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return None
+
+
+def presents_a_key(headers: Mapping[str, str]) -> bool:
+    """Whether the request tries to authenticate at all (any non-empty X-API-Key or
+    Authorization header, usable or not): such a request is never treated as keyless."""
+    return bool(headers.get("x-api-key") or headers.get("authorization"))
 
 
 def clear_cache() -> None:
@@ -76,7 +83,7 @@ def _presented_or_401(request: Request) -> str | None:
     """The key presented, None when auth is disabled; 401 when a key is needed and missing."""
     if not getattr(request.app.state.settings, "auth_enabled", True):
         return None
-    key = _presented_key(request)
+    key = presented_key(request.headers)
     if not key:
         raise HTTPException(401, "an API key is required (header X-API-Key)", headers={"WWW-Authenticate": "Bearer"})
     return key

@@ -20,6 +20,7 @@ import orjson
 import pydantic
 import sqlalchemy.exc
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -117,11 +118,12 @@ class LookupFastPath:
         """Whether the caller sees personal data, and the key's principal (to rate-limit); None
         when the normal route must decide (no key, an unknown or uncached key, a low role)."""
         # The route's order: open lookups first (a caller presenting no key at all), then auth.
-        if settings.open_coordinate_lookups and not _presents_any_key(scope):
+        headers = Headers(scope=scope)
+        if settings.open_coordinate_lookups and not auth.presents_a_key(headers):
             return False, None
         if not settings.auth_enabled:
             return True, None  # the anonymous admin of closed test benches
-        key = _presented_key(scope)
+        key = auth.presented_key(headers)
         if not key:
             return None
         principal = _cached_with_rank(key, VIEWER_RANK)
@@ -130,34 +132,11 @@ class LookupFastPath:
         return role_sees_personal_data(principal.role), principal
 
 
-def _presented_key(scope: Scope) -> str | None:
-    """The key as api.auth reads it: a non-empty X-API-Key first, else a Bearer token."""
-    api_key = _header(scope, b"x-api-key")
-    if api_key:
-        return api_key.decode("latin-1")
-    authorization = _header(scope, b"authorization") or b""
-    if authorization[:7].lower() == b"bearer ":
-        return authorization[7:].decode("latin-1").strip()
-    return None
-
-
-def _presents_any_key(scope: Scope) -> bool:
-    """As the lookup route's test: any non-empty X-API-Key or Authorization header counts."""
-    return bool(_header(scope, b"x-api-key") or _header(scope, b"authorization"))
-
-
 def _cached_with_rank(key: str, rank: int) -> Principal | None:
     found, principal = auth.cached_principal(key)
     if not found or principal is None or ROLE_RANK.get(principal.role, -1) < rank:
         return None
     return principal
-
-
-def _header(scope: Scope, wanted: bytes) -> bytes | None:
-    for name, value in scope["headers"]:
-        if name == wanted:
-            return bytes(value)
-    return None
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
@@ -215,10 +194,11 @@ class IntakeFastPath:
     @staticmethod
     def _principal(scope: Scope) -> Principal | None:
         settings = scope["app"].state.settings
-        media_type = (_header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
-        if not settings.auth_enabled or media_type != b"application/json":
+        headers = Headers(scope=scope)
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if not settings.auth_enabled or media_type != "application/json":
             return None
-        key = _presented_key(scope)
+        key = auth.presented_key(headers)
         return _cached_with_rank(key, REPORTER_RANK) if key else None
 
     @staticmethod
@@ -228,7 +208,7 @@ class IntakeFastPath:
         """(incident, created); an error response when the database failed; or None to hand the
         request to the route, only while nothing can have been stored (the route then answers
         with its documented error for the same request)."""
-        idempotency_key = _header(scope, b"idempotency-key")
+        idempotency_key = Headers(scope=scope).get("idempotency-key")
         if idempotency_key is not None and len(idempotency_key) > 128:
             return None
         try:
@@ -241,11 +221,10 @@ class IntakeFastPath:
         if limit and auth.take_token(principal, limit) > 0:
             return None  # the route answers 429 with Retry-After (and counts nothing more)
         request = Request(scope, _replaying(body, receive))
-        key = None if idempotency_key is None else idempotency_key.decode("latin-1")
 
         def store() -> tuple[dict[str, Any], bool]:
             with intake_connection(request) as conn:
-                return create_incident(conn, data, principal.name, key, settings)
+                return create_incident(conn, data, principal.name, idempotency_key, settings)
 
         try:
             return await run_in_threadpool(store)

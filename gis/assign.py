@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from pyproj import Transformer
 
 from gis.areas import Conn, load_layer
+from gis.names import ASSIGN_COLUMNS
 
 ADMIN_CHAIN = ("micro_grid", "grid", "village", "town")
 METRIC_EPSG = 4549
@@ -199,17 +200,7 @@ class Assignment:
     assign_status: ObjArray
     snap_distance_m: npt.NDArray[np.float64]
 
-    COLUMNS = (
-        "town_code",
-        "village_code",
-        "grid_code",
-        "micro_grid_code",
-        "station_code",
-        "beat_code",
-        "generation_id",
-        "assign_status",
-        "snap_distance_m",
-    )
+    COLUMNS = ASSIGN_COLUMNS
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({c: getattr(self, c) for c in self.COLUMNS})

@@ -51,14 +51,13 @@ def make_engine(
     (gis.incidents), which psycopg honours only with a numeric threshold, hence a huge one
     rather than None.
     """
-    connect_args = {"prepare_threshold": 2**31 - 1, **dict(kw.pop("connect_args", None) or {})}  # type: ignore[call-overload]
     return sa.create_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
-        connect_args=connect_args,
+        connect_args={"prepare_threshold": 2**31 - 1},
         **kw,
     )
 

@@ -25,6 +25,7 @@ from gis import crs as gcrs
 from gis import incident_rules as rules
 from gis.address_text import AddressError
 from gis.areas import Conn
+from gis.names import ASSIGN_COLUMNS
 from gis.settings import Settings, get_settings
 
 # Clients' clocks drift; a report a few minutes "in the future" is clock skew, not an error.
@@ -71,15 +72,7 @@ _FIELDS = {
             "description",
             "reporter_name",
             "reporter_phone",
-            "town_code",
-            "village_code",
-            "grid_code",
-            "micro_grid_code",
-            "station_code",
-            "beat_code",
-            "generation_id",
-            "assign_status",
-            "snap_distance_m",
+            *ASSIGN_COLUMNS,
         )
     },
     "lon": "ST_X(i.geom)",
@@ -285,6 +278,8 @@ _INSERT_SQL = sa.text(
         SELECT p.swapped, {COLUMNS} FROM p LEFT JOIN ins i ON true
         """)  # noqa: S608 - only constants are formatted in
 )
+
+
 def _insert(conn: Conn, params: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """Run the intake statement as a statement prepared on the server. Engines turn psycopg's
     automatic preparing off (gis.db.make_engine: generic plans hurt value-dependent queries), but

@@ -27,20 +27,10 @@ import sqlalchemy as sa
 
 from gis.areas import Conn
 from gis.assign import Assigner
+from gis.names import ASSIGN_COLUMNS
 
 ADMIN_CHAIN = ("micro_grid", "grid", "village", "town")
 COLUMN = {"micro_grid": "micro_grid_code", "grid": "grid_code", "village": "village_code", "town": "town_code"}
-ASSIGN_COLUMNS = (
-    "town_code",
-    "village_code",
-    "grid_code",
-    "micro_grid_code",
-    "station_code",
-    "beat_code",
-    "generation_id",
-    "assign_status",
-    "snap_distance_m",
-)
 # Table -> extra filter: which rows follow boundary changes.
 POINT_TABLES: dict[str, str] = {
     "buildings": "TRUE",

@@ -31,7 +31,7 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
-class _Bar:
+class ProgressBar:
     """A rich progress bar fed by the pipeline's (stage, done, total) callbacks."""
 
     def __init__(self, progress: Progress):
@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
                 actor="cli",
                 snap_tolerance_m=settings.snap_tolerance_m,
                 deadline_hours=settings.deadline_hours,
-                progress=_Bar(progress),
+                progress=ProgressBar(progress),
             )
             try:
                 result = import_file(engine, kind, file, options)

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-
-if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
 
 # The loader and the database modules are imported inside run_seed: see api/cli/__init__.py.
 
@@ -17,21 +13,11 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-class _Bar:
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.task: TaskID | None = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.task is None:
-            self.task = self.progress.add_task(stage, total=max(total, 1))
-        self.progress.update(self.task, description=stage, completed=done, total=max(total, 1))
-
-
 def run_seed(seed: int, incidents: int | None, force: bool) -> None:
     """Generate and load the demo, printing per-stage times (also used by ``gridmap demo``)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from api.cli.imports import ProgressBar
     from boundaries.jiashan.load import seed_jiashan
     from gis.db import engine_from_settings
 
@@ -45,7 +31,8 @@ def run_seed(seed: int, incidents: int | None, force: bool) -> None:
     )
     try:
         with Progress(*columns, console=err, transient=True) as progress:
-            report, build = seed_jiashan(engine, seed=seed, incidents=incidents, force=force, progress=_Bar(progress))
+            bar = ProgressBar(progress)
+            report, build = seed_jiashan(engine, seed=seed, incidents=incidents, force=force, progress=bar)
     finally:
         engine.dispose()
     total = time.perf_counter() - started

@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from api.auth import authenticate, check_role, require
+from api.auth import authenticate, check_role, presents_a_key, require
 from api.deps import SessionDep, get_session
 from api.fastpath import LookupFastPath
 from api.schemas.lookup import BatchOut, LookupOut, NotFoundOut
@@ -65,10 +65,6 @@ def setup(app: FastAPI) -> None:
 def service_of(request: Request) -> LookupService:
     service: LookupService = request.app.state.lookup
     return service
-
-
-def _has_key(request: Request) -> bool:
-    return bool(request.headers.get("x-api-key") or request.headers.get("authorization"))
 
 
 class LazySession:
@@ -251,7 +247,7 @@ def _caller(request: Request, db: LazySession, *, by_address: bool) -> Principal
     ``open_coordinate_lookups`` is on (the caller then sees staff contacts masked). Keys are
     checked through api.auth's short cache, so the database is rarely touched here."""
     settings = request.app.state.settings
-    if settings.open_coordinate_lookups and not by_address and not _has_key(request):
+    if settings.open_coordinate_lookups and not by_address and not presents_a_key(request.headers):
         return None
     principal: Principal = check_role(authenticate(request, db.as_conn()), "viewer")
     return principal

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from boundaries.generations import publish_layers
 from gis import db
@@ -15,18 +14,8 @@ from gis import db
 
 @pytest.fixture
 def scratch_url(database_url: str) -> Iterator[str]:
-    url = make_url(database_url)
-    name = f"{url.database}_backup"
-    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    db.ensure_database(scratch)
-    db.migrate(scratch)
-    yield scratch
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with db.scratch_database(database_url, "backup") as scratch:
+        yield scratch
 
 
 def _fingerprint(engine: sa.Engine) -> dict[str, object]:

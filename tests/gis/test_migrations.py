@@ -4,7 +4,6 @@ import math
 import re
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from gis import db
 
@@ -26,14 +25,7 @@ TABLES = {
 
 def test_downgrade_base_then_upgrade_head_round_trips(database_url: str) -> None:
     # A database of its own: the shared test database must keep its schema for other tests.
-    url = make_url(database_url)
-    scratch = url.set(database=f"{url.database}_migr").render_as_string(hide_password=False)
-    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}_migr" WITH (FORCE)'))
-    try:
-        db.ensure_database(scratch)
-        db.migrate(scratch)
+    with db.scratch_database(database_url, "migr") as scratch:
         eng = db.make_engine(scratch)
         with eng.connect() as conn:
             assert set(sa.inspect(conn).get_table_names()) >= TABLES
@@ -51,26 +43,15 @@ def test_downgrade_base_then_upgrade_head_round_trips(database_url: str) -> None
                 conn.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'trg_%_assign'")).scalar() == 4
             )
         eng.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}_migr" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_0007_fills_the_tile_position_of_existing_incidents_and_downgrades(database_url: str) -> None:
-    url = make_url(database_url)
-    name = f"{url.database}_m0007"
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     index_sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_incidents_time_tiles'"
     columns_sql = (
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'incidents' AND column_name LIKE 'merc_%'"
     )
-    try:
-        db.ensure_database(scratch)
-        db.migrate(scratch, "0006")
+    with db.scratch_database(database_url, "m0007") as scratch:
+        db.downgrade(scratch, "0006")
         eng = db.make_engine(scratch)
         with eng.begin() as conn:
             conn.execute(
@@ -92,10 +73,6 @@ def test_0007_fills_the_tile_position_of_existing_incidents_and_downgrades(datab
             assert conn.execute(sa.text(columns_sql)).scalar_one() == 0
             assert conn.execute(sa.text(index_sql)).scalar_one().endswith("(reported_at) INCLUDE (id, geom)")
         eng.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_the_open_incidents_index_matches_the_duplicate_checks_statuses(connection) -> None:  # type: ignore[no-untyped-def]
