@@ -10,7 +10,9 @@ uvicorn, opens /maps/command-center over the whole period and reports:
 
 * bytes of HTML and data (the page and every GeoJSON it fetches; scripts/styles counted apart),
 * time from navigation start until the heat canvas has painted pixels,
-* wall time of ``gridmap map command-center --out FILE`` (a fresh process, imports included).
+* wall time of ``gridmap map command-center --out FILE`` (a fresh process, imports included);
+* the peer in the same run: a plain Folium ``HeatMap`` of every incident of the period, built and
+  weighed (its page fetches Leaflet from a CDN, so it is not opened offline).
 
 Targets (issue 7): 282,347 -> <= 3 MB and <= 3 s; 1,000,000 -> <= 5 MB and <= 4 s; file < 5 s.
 """
@@ -158,6 +160,32 @@ def _standalone(url: str, start: str, end: str) -> tuple[float, float]:
     return time.perf_counter() - began, out.stat().st_size / 1e6
 
 
+def _naive(url: str, start: str, end: str) -> tuple[float, float]:
+    """The peer: what a user would write first with Folium, every incident of the period in one
+    ``HeatMap`` (points embedded in the HTML). Its page loads Leaflet from a CDN, so it is only
+    built and weighed here, not opened in the offline browser."""
+    import folium
+    from folium.plugins import HeatMap
+
+    out = ROOT / "var" / "artifacts" / "bench-naive-heatmap.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    with engine.connect() as conn:
+        points = conn.execute(
+            sa.text(
+                "SELECT ST_Y(geom), ST_X(geom) FROM incidents "
+                "WHERE reported_at >= CAST(:a AS date) AND reported_at < CAST(:b AS date) + 1"
+            ),
+            {"a": start, "b": end},
+        ).all()
+    engine.dispose()
+    fmap = folium.Map(location=[30.84, 120.92], zoom_start=11)
+    HeatMap([[lat, lon] for lat, lon in points]).add_to(fmap)
+    fmap.save(str(out))
+    return time.perf_counter() - began, out.stat().st_size / 1e6
+
+
 def run(url: str, size: int, runs: int) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
@@ -175,6 +203,7 @@ def run(url: str, size: int, runs: int) -> dict[str, float]:
         proc.terminate()
         proc.wait(timeout=15)
     build_s, file_mb = _standalone(url, start, end)
+    naive_s, naive_mb = _naive(url, start, end)
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
     mb, secs = TARGETS.get(size, (float("nan"), float("nan")))
     paints = ", ".join(f"{r['paint_s']:.2f}" for r in results)
@@ -183,6 +212,11 @@ def run(url: str, size: int, runs: int) -> dict[str, float]:
         f"scripts/styles {med['assets_mb']:.2f} MB, heat painted {med['paint_s']:.2f} s (target <= {secs:g}; "
         f"runs {paints}), standalone file {build_s:.1f} s "
         f"({file_mb:.1f} MB; target < 5 s)",
+        flush=True,
+    )
+    print(
+        f"{'':>9}  peer: folium HeatMap of every point, built in {naive_s:.1f} s: {naive_mb:.1f} MB of HTML "
+        f"(against gridmap's page {med['data_mb']:.2f} MB of HTML and data)",
         flush=True,
     )
     return {**med, "build_s": build_s, "file_mb": file_mb}
