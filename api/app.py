@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from api import errors
+from api import errors, heap
 from api.body_limit import BodyLimit
 from api.routers import discover
 from gis.db import engine_from_settings, session_factory
@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.session_factory = session_factory(eng)
         for hook in app.state.startup_hooks:
             hook(app)
+        if settings.freeze_heap:
+            heap.settle()
         try:
             yield
         finally:

@@ -27,6 +27,7 @@ from gis.address_text import AddressError
 from gis.areas import Conn
 from gis.names import ASSIGN_COLUMNS
 from gis.settings import Settings, get_settings
+from gis.totals import TOTALS
 
 # Clients' clocks drift; a report a few minutes "in the future" is clock skew, not an error.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -533,13 +534,14 @@ def _where(f: IncidentFilter) -> tuple[str, dict[str, Any]]:
 def list_incidents(
     conn: Conn, filters: IncidentFilter, limit: int = 50, offset: int = 0
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of incidents (newest report first) and the total matching the filters."""
+    """One page of incidents (newest report first) and the total matching the filters (above
+    ``gis.totals.EXACT_UP_TO`` matches, counted at most a few seconds ago)."""
     if not 1 <= limit <= 1000:
         raise IncidentInputError("limit", f"{limit} is out of range [1, 1000]")
     if offset < 0:
         raise IncidentInputError("offset", f"{offset} must not be negative")
     where, params = _where(filters)
-    total = conn.execute(sa.text(f"SELECT count(*) FROM incidents i WHERE {where}"), params).scalar_one()  # noqa: S608
+    total = TOTALS.count(conn, f"incidents i WHERE {where}", params)
     rows = conn.execute(
         sa.text(
             f"SELECT {COLUMNS} FROM incidents i WHERE {where} "  # noqa: S608

@@ -16,7 +16,7 @@ import bisect
 import datetime as dt
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
@@ -160,9 +160,17 @@ class StaffBook:
 class LookupService:
     """In-process answers to "which units cover this point"; thread-safe; see the module docstring."""
 
-    def __init__(self, snap_tolerance_m: float = 50.0, stale_after_s: float = 5.0):
+    def __init__(
+        self,
+        snap_tolerance_m: float = 50.0,
+        stale_after_s: float = 5.0,
+        on_loaded: Callable[[], None] | None = None,
+    ):
         self.snap_tolerance_m = snap_tolerance_m
         self.stale_after_s = stale_after_s
+        # Called after a generation's trees or names were loaded (rare: start-up, publishing);
+        # the API uses it to take the new long-lived objects out of the collector's passes.
+        self.on_loaded = on_loaded
         self.listening = False
         self.invalidations = 0
         self._assigners = AssignerCache(snap_tolerance_m)
@@ -226,8 +234,17 @@ class LookupService:
                 self._loaded_assigners.clear()
             self._assigners.invalidate()
         assigner = self._assigners.get(conn, generation)
-        self._loaded_assigners.add(generation)
+        if generation not in self._loaded_assigners:
+            with self._lock:
+                first = generation not in self._loaded_assigners
+                self._loaded_assigners.add(generation)
+            if first:
+                self._loaded()
         return assigner
+
+    def loaded_generations(self) -> list[int]:
+        """Generations whose trees and names are in memory."""
+        return sorted(set(self._directories) & self._loaded_assigners)
 
     def ready(self, at: dt.datetime | None = None) -> bool:
         """Whether a lookup at ``at`` can be answered without the database (so an async caller
@@ -248,10 +265,17 @@ class LookupService:
     def directory(self, conn: Conn, generation: int) -> Directory:
         found = self._directories.get(generation)
         if found is None:
-            found = Directory.from_db(conn, generation)
+            loaded = Directory.from_db(conn, generation)
             with self._lock:
-                self._directories[generation] = found
+                # Threads that missed together all read it; the first one stored is kept.
+                found = self._directories.setdefault(generation, loaded)
+            if found is loaded:
+                self._loaded()
         return found
+
+    def _loaded(self) -> None:
+        if self.on_loaded is not None:
+            self.on_loaded()
 
     # --- answers ---------------------------------------------------------------------------
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    freeze_heap: bool = Field(
+        default=True, description="keep start-up objects and loaded boundaries out of collector passes (api.heap)"
+    )
 
     # Assignment: points this close outside every grid are snapped to the nearest one (GPS error).
     snap_tolerance_m: float = Field(default=50.0, ge=0, le=5000)

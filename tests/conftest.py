@@ -99,7 +99,8 @@ def app(engine: Engine, session: Session):  # type: ignore[no-untyped-def]
     from api.app import create_app
     from api.deps import get_session
 
-    application = create_app(Settings(), engine=engine)
+    # No heap freezing per test app: it is a full collection each time (tests/api/test_heap.py).
+    application = create_app(Settings(freeze_heap=False), engine=engine)
 
     def _session() -> Iterator[Session]:
         yield session

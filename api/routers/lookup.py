@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import math
 from collections.abc import Generator
 from typing import Annotated, Any, cast
@@ -18,8 +19,11 @@ import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from api import heap
 from api.auth import authenticate, check_role, presents_a_key, require
 from api.deps import SessionDep, get_session
 from api.fastpath import LookupFastPath
@@ -32,6 +36,7 @@ from gis.lookup import LookupInputError, LookupService, parse_as_of, parse_point
 from gis.notify import Listener, conninfo_from_url
 from gis.privacy import role_sees_personal_data
 
+log = logging.getLogger(__name__)
 ORDER = -10  # the most requested endpoint: matched first
 router = APIRouter(tags=["lookup"])
 
@@ -40,7 +45,10 @@ MAX_ADDRESS_CHARS = 2000
 
 
 def setup(app: FastAPI) -> None:
-    service = LookupService(snap_tolerance_m=app.state.settings.snap_tolerance_m)
+    settings = app.state.settings
+    service = LookupService(
+        snap_tolerance_m=settings.snap_tolerance_m, on_loaded=heap.settle if settings.freeze_heap else None
+    )
     app.state.lookup = service
     # Warm coordinate lookups by cached keys are answered before FastAPI's routing (api.fastpath).
     app.add_middleware(LookupFastPath)
@@ -52,6 +60,7 @@ def setup(app: FastAPI) -> None:
         listener = Listener(conninfo_from_url(app.state.engine.url), service.invalidate, on_state=state)
         listener.start()
         app.state.lookup_listener = listener
+        preload(service, app.state.engine)
 
     def stop(app: FastAPI) -> None:
         listener = getattr(app.state, "lookup_listener", None)
@@ -60,6 +69,20 @@ def setup(app: FastAPI) -> None:
 
     app.state.startup_hooks.append(start)
     app.state.shutdown_hooks.append(stop)
+
+
+def preload(service: LookupService, engine: Engine) -> None:
+    """Load the trees and names of the generation in force before the worker takes requests:
+    otherwise whichever worker is hit first would load them while requests queue behind it.
+    Only the trees are kept (they never change); the generation list and staff are read again
+    on the first request, from that request's own view of the database. A database that is down
+    at start-up only means the first request loads them."""
+    try:
+        with engine.connect() as conn:
+            service.warm(conn)
+    except sa_exc.DBAPIError as exc:
+        log.warning("lookup trees not preloaded (%s); the first lookup loads them", exc.__class__.__name__)
+    service.invalidate()
 
 
 def service_of(request: Request) -> LookupService:

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from gis import incident_rules as rules
+from gis.totals import EXACT_UP_TO, TTL_S
 
 # NaN and infinity pass the schema and are refused by gis.incidents with the field named: FastAPI's
 # default 422 echoes the input, and a NaN echoed back cannot be encoded as JSON.
@@ -123,7 +124,10 @@ class Incident(BaseModel):
 
 
 class IncidentPage(BaseModel):
-    total: int = Field(description="incidents matching the filters")
+    total: int = Field(
+        description=f"incidents matching the filters; exact up to {EXACT_UP_TO:,}, "
+        f"above that counted at most {TTL_S:g} s ago"
+    )
     limit: int
     offset: int
     items: list[Incident]

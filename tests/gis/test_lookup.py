@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -260,3 +261,42 @@ def test_notify_invalidates_the_cache_and_survives_a_dropped_connection(scratch_
     finally:
         listener.stop()
     assert not listener.connected.is_set()
+
+
+def test_loads_are_reported_once_per_generation_when_threads_miss_together(scratch_engine: Engine) -> None:
+    """The API takes each load out of the collector's passes (api.heap); that full collection must
+    run once per generation loaded, not once per request that happened to miss at the same time."""
+    with scratch_engine.begin() as conn:
+        first = publish_layers(
+            conn, build_mini_county(), note="first", author="tests", published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+        )
+    calls: list[int] = []
+    service = LookupService(on_loaded=lambda: calls.append(1))
+    start = threading.Barrier(6)
+    answers: list[str] = []
+
+    def ask() -> None:
+        start.wait()
+        with scratch_engine.connect() as conn:
+            answers.append(service.lookup(conn, [GX + 0.001], [30.834])[0]["grid"]["code"])
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert answers == [GRID_E] * 6
+    assert len(calls) == 2  # the trees and the names of the one generation
+    assert service.loaded_generations() == [first]
+
+    with scratch_engine.connect() as conn:
+        service.lookup(conn, [GX - 0.001], [30.834])
+    assert len(calls) == 2  # warm: nothing loaded again
+
+    with scratch_engine.begin() as conn:
+        second = publish_layers(conn, _moved_layers(0.002), note="moved", author="tests")  # type: ignore[arg-type]
+    service.invalidate()
+    with scratch_engine.connect() as conn:
+        assert service.lookup(conn, [GX + 0.001], [30.834])[0]["generation"] == second
+    assert len(calls) == 4
+    assert service.loaded_generations() == sorted([first, second])

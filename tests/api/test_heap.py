@@ -1,0 +1,78 @@
+"""api.heap: what exists at a settle is kept out of later collector passes, and what an earlier
+settle froze is still reclaimed once it became garbage (publishing replaces a generation's data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from api import heap
+from api.app import create_app
+from boundaries.generations import publish_layers
+from boundaries.sample import build_mini_county
+from gis import db
+from gis.settings import Settings
+
+
+class Node:
+    def __init__(self) -> None:
+        self.other: Node | None = None
+
+
+@pytest.fixture(autouse=True)
+def thawed() -> Iterator[None]:
+    yield
+    gc.unfreeze()  # the rest of the test session runs with the collector as usual
+
+
+def test_settle_freezes_what_lives_and_reclaims_what_it_froze_before() -> None:
+    keep = [Node() for _ in range(1000)]
+    before = gc.get_freeze_count()
+    heap.settle()
+    assert gc.get_freeze_count() >= before + len(keep)
+
+    # A reference cycle frozen while alive, then dropped: only the collector can free it, and the
+    # next settle (after the next load) must let it do so.
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    heap.settle()
+    del a, b
+    gc.collect()
+    assert gone() is not None  # frozen: no pass looks at it
+    heap.settle()
+    assert gone() is None
+
+
+@pytest.fixture
+def published_engine(database_url: str) -> Iterator[Engine]:
+    with db.scratch_database(database_url, "heap_preload") as url:
+        engine = db.make_engine(url, pool_size=2, max_overflow=2)
+        with engine.begin() as conn:
+            publish_layers(
+                conn, build_mini_county(), note="t", author="tests", published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+            )
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def test_a_starting_worker_preloads_the_generation_in_force_and_settles(published_engine: Engine) -> None:
+    gc.unfreeze()
+    app = create_app(Settings(freeze_heap=True), engine=published_engine)
+    with TestClient(app):
+        service = app.state.lookup
+        assert len(service.loaded_generations()) == 1
+        assert gc.get_freeze_count() > 0
+    gc.unfreeze()
+    app = create_app(Settings(freeze_heap=False), engine=published_engine)
+    with TestClient(app):
+        assert len(app.state.lookup.loaded_generations()) == 1  # preloading does not depend on freezing
+        assert gc.get_freeze_count() == 0
