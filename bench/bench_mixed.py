@@ -17,10 +17,12 @@ What it does:
    By default every wrk sends back to back (closed loop: the server is saturated, and latency
    is mostly queueing). With ``--rates KIND=R,...`` those kinds are paced instead: each of their
    connections waits ``connections * 1000 / R`` ms before each request (wrk's ``delay()``),
-   so they offer about R requests/s, and their latency is what a client at that rate sees
-   while the other kinds keep the server busy.
+   so they offer at most R requests/s (the delay runs after each answer: a connection sends
+   once per delay + latency, and the table shows the rate delivered). Their latency is what a
+   client at that rate sees while the other kinds keep the server busy.
 4. Samples the resident memory (RSS) of every uvicorn process every 5 s, and prints per kind:
-   requests/s, p50 and p99 latency, errors (non-2xx and socket errors; must be 0), then the
+   requests/s, p50, p95 and p99 latency, errors (non-2xx and socket errors; must be 0), whether
+   the latency targets of the lookup and intake issues held (TARGETS), then the
    RSS series and whether it stayed flat over the last 3 minutes (growth at most 10%).
 Incidents the benchmark posted into the dev database are deleted again at the end.
 """
