@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from api import errors, heap
+from api import auth, errors, heap
 from api.body_limit import BodyLimit
 from api.routers import discover
 from gis.db import engine_from_settings, session_factory
@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         eng = engine or engine_from_settings(settings, pre_ping=False)
         app.state.engine = eng
         app.state.session_factory = session_factory(eng)
+        # One count per key across the workers serving this database (api.rate_limits).
+        auth.share_rate_limits(settings.var_dir, eng.url.render_as_string(hide_password=True))
         for hook in app.state.startup_hooks:
             hook(app)
         if settings.freeze_heap:

@@ -7,8 +7,11 @@ for a few seconds so that hot endpoints do not query the key table on every requ
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from threading import Lock
 from typing import Annotated
 
@@ -16,10 +19,12 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import request_session
+from api.rate_limits import LocalBuckets, SharedBuckets, fingerprint, table_path
 from gis.areas import Conn
 from gis.keys import Principal, verify_key
 from gis.privacy import ROLE_RANK
 
+log = logging.getLogger(__name__)
 CACHE_SECONDS = 5.0
 _cache: dict[str, tuple[float, Principal | None]] = {}
 _lock = Lock()
@@ -126,51 +131,41 @@ def _admit(request: Request, principal: Principal | None) -> Principal:
     return principal
 
 
-class TokenBucket:
-    """Per-key token buckets refilled continuously at ``limit`` a minute, burst up to ``limit``.
-
-    Kept in process: with several uvicorn workers each enforces the limit on its own share of
-    the traffic, which is the usual trade-off against a shared store (no extra moving part)."""
-
-    def __init__(self) -> None:
-        self._state: dict[int, tuple[float, float]] = {}
-        self._lock = Lock()
-
-    def take(self, key_id: int, limit: int) -> float:
-        """Take one token; return 0 when allowed, else the seconds until a token is available."""
-        rate = limit / 60.0
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._state.get(key_id, (float(limit), now))
-            tokens = min(float(limit), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._state[key_id] = (tokens - 1.0, now)
-                return 0.0
-            self._state[key_id] = (tokens, now)
-            return (1.0 - tokens) / rate
-
-    def refund(self, key_id: int, limit: int) -> None:
-        """Give back a token taken for a request that another handler will count again."""
-        with self._lock:
-            state = self._state.get(key_id)
-            if state is not None:
-                self._state[key_id] = (min(float(limit), state[0] + 1.0), state[1])
-
-    def reset(self) -> None:
-        with self._lock:
-            self._state.clear()
+_limiter: LocalBuckets | SharedBuckets = LocalBuckets()
+_limiter_lock = Lock()
 
 
-_limiter = TokenBucket()
+def share_rate_limits(var_dir: Path, database: str) -> None:
+    """Count rate limits in the table every worker serving ``database`` maps (api.rate_limits),
+    instead of in this process alone. A folder that cannot hold the table leaves them per process."""
+    global _limiter
+    path = table_path(var_dir, database)
+    with _limiter_lock:
+        if isinstance(_limiter, SharedBuckets) and _limiter.path == path:
+            return
+        try:
+            shared = SharedBuckets(path)
+        except OSError as exc:
+            log.warning("rate limits are counted per worker: %s is not usable (%s)", path, exc)
+            return
+        old, _limiter = _limiter, shared
+    if isinstance(old, SharedBuckets):
+        old.close()
 
 
 def take_token(principal: Principal, limit: int) -> float:
     """Count one request against the key's rate limit; 0 when allowed, else seconds to wait."""
-    return _limiter.take(principal.key_id, limit)
+    return _limiter.take(_fingerprint(principal), limit)
 
 
 def refund_token(principal: Principal, limit: int) -> None:
-    _limiter.refund(principal.key_id, limit)
+    """Give back a token taken for a request that another handler will count again."""
+    _limiter.refund(_fingerprint(principal), limit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(principal: Principal) -> int:
+    return fingerprint(principal)
 
 
 def check_role(principal: Principal, role: str) -> Principal:
