@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         for hook in app.state.startup_hooks:
             hook(app)
         if settings.freeze_heap:
-            heap.settle()
+            heap.settle(force=True)  # after the start hooks (the lookup trees are preloaded)
         try:
             yield
         finally:

@@ -148,9 +148,8 @@ def share_rate_limits(var_dir: Path, database: str) -> None:
         except OSError as exc:
             log.warning("rate limits are counted per worker: %s is not usable (%s)", path, exc)
             return
-        old, _limiter = _limiter, shared
-    if isinstance(old, SharedBuckets):
-        old.close()
+        # The old table stays open: a request in flight may still be counting in it.
+        _limiter = shared
 
 
 def take_token(principal: Principal, limit: int) -> float:

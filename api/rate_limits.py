@@ -11,8 +11,9 @@ costs a few microseconds, against a database round trip for a shared store in Po
 The file is named after the database the API serves (key ids are per database), so servers on
 the same database share their limits and a test database does not inherit the demo's.
 A bucket holds up to ``limit`` tokens and refills at ``limit`` a minute. When every slot of a
-key's neighbourhood is taken, the one refilled longest ago is reused: after a minute idle a
-bucket is full again, so forgetting it changes nothing.
+key's neighbourhood (16 slots) is taken, the one refilled longest ago is reused: a bucket idle
+for a minute is full again, so forgetting it loses nothing; only with more than 16 keys busy in
+one neighbourhood within the same minute could a key get a fresh bucket early.
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ class LookupService:
         self,
         snap_tolerance_m: float = 50.0,
         stale_after_s: float = 5.0,
-        on_loaded: Callable[[], None] | None = None,
+        on_loaded: Callable[[], object] | None = None,
     ):
         self.snap_tolerance_m = snap_tolerance_m
         self.stale_after_s = stale_after_s

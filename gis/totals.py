@@ -9,7 +9,9 @@ the same listing again and again, so every poll paid it.
 So a total is first counted up to ``exact_up_to`` (a bounded scan). Below that it is exact and
 read in the caller's own transaction. Above it, the full count is reused for ``ttl_s`` seconds
 by every caller with the same filters in this process: a total of hundreds of thousands that
-lags the newest reports by a few seconds. The page's rows themselves are always fresh.
+lags the newest reports by a few seconds. The page's rows themselves are always fresh. A large
+total counted inside a transaction that later rolls back (a bulk import) may be served for those
+few seconds too: the same small lag, in the other direction.
 """
 
 from __future__ import annotations

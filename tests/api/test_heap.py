@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import time
 import weakref
 from collections.abc import Iterator
 
@@ -28,13 +29,16 @@ class Node:
 @pytest.fixture(autouse=True)
 def thawed() -> Iterator[None]:
     yield
+    if heap._deferred is not None:  # no settle in the middle of a later test
+        heap._deferred.cancel()
+        heap._deferred = None
     gc.unfreeze()  # the rest of the test session runs with the collector as usual
 
 
-def test_settle_freezes_what_lives_and_reclaims_what_it_froze_before() -> None:
+def test_settle_freezes_what_lives_and_reclaims_what_it_froze_before(monkeypatch: pytest.MonkeyPatch) -> None:
     keep = [Node() for _ in range(1000)]
     before = gc.get_freeze_count()
-    heap.settle()
+    assert heap.settle(force=True)
     assert gc.get_freeze_count() >= before + len(keep)
 
     # A reference cycle frozen while alive, then dropped: only the collector can free it, and the
@@ -42,12 +46,17 @@ def test_settle_freezes_what_lives_and_reclaims_what_it_froze_before() -> None:
     a, b = Node(), Node()
     a.other, b.other = b, a
     gone = weakref.ref(a)
-    heap.settle()
+    assert heap.settle(force=True)
     del a, b
     gc.collect()
     assert gone() is not None  # frozen: no pass looks at it
-    heap.settle()
-    assert gone() is None
+    monkeypatch.setattr(heap, "MIN_INTERVAL_S", 0.5)
+    assert not heap.settle()  # too soon after the last: deferred, it stays frozen for now
+    assert gone() is not None
+    deadline = time.monotonic() + 10
+    while gone() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone() is None  # the deferred settle ran and let the collector reclaim it
 
 
 @pytest.fixture
