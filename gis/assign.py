@@ -341,6 +341,10 @@ class AssignerCache:
         with self._lock:
             self._by_gen.clear()
 
+    def drop(self, generation: int) -> None:
+        with self._lock:
+            self._by_gen.pop(generation, None)
+
 
 def generations_for_times(conn: Conn, times: pd.Series | None, n: int) -> npt.NDArray[np.int64]:
     """The generation in force at each time (same rule as SQL gridmap_generation_at); -1 if none."""

@@ -228,11 +228,8 @@ class LookupService:
         return _generation_in(gens, at)
 
     def assigner(self, conn: Conn, generation: int) -> Assigner:
-        if len(self._directories) > MAX_CACHED_GENERATIONS:
-            with self._lock:
-                self._directories.clear()
-                self._loaded_assigners.clear()
-            self._assigners.invalidate()
+        if generation not in self._loaded_assigners:
+            self._make_room(generation)
         assigner = self._assigners.get(conn, generation)
         if generation not in self._loaded_assigners:
             with self._lock:
@@ -241,6 +238,22 @@ class LookupService:
             if first:
                 self._loaded()
         return assigner
+
+    def _make_room(self, incoming: int) -> None:
+        """Keep at most MAX_CACHED_GENERATIONS in memory (``as_of`` lookups can ask for any):
+        forget the one loaded longest ago, never the one in force nor the one being loaded."""
+        gens = self._generations
+        current = _generation_in(gens, None) if gens is not None else None
+        with self._lock:
+            loaded = list(self._directories)  # in the order they were loaded
+            if len(loaded) < MAX_CACHED_GENERATIONS:
+                return
+            victim = next((g for g in loaded if g not in (incoming, current)), None)
+            if victim is None:
+                return
+            del self._directories[victim]
+            self._loaded_assigners.discard(victim)
+        self._assigners.drop(victim)
 
     def loaded_generations(self) -> list[int]:
         """Generations whose trees and names are in memory."""

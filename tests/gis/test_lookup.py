@@ -300,3 +300,24 @@ def test_loads_are_reported_once_per_generation_when_threads_miss_together(scrat
         assert service.lookup(conn, [GX + 0.001], [30.834])[0]["generation"] == second
     assert len(calls) == 4
     assert service.loaded_generations() == sorted([first, second])
+
+
+def test_as_of_lookups_keep_a_bounded_cache_and_the_generation_in_force(
+    scratch_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gis.lookup.MAX_CACHED_GENERATIONS", 2)
+    gens = []
+    with scratch_engine.begin() as conn:
+        for year, shift in ((2020, 0.0), (2021, 0.001), (2022, 0.002), (2023, 0.003)):
+            layers = build_mini_county() if shift == 0 else _moved_layers(shift)
+            at = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
+            gens.append(publish_layers(conn, layers, note=str(year), author="tests", published_at=at))  # type: ignore[arg-type]
+    current = gens[-1]
+    service = LookupService()
+    with scratch_engine.connect() as conn:
+        assert service.lookup(conn, [GX + 0.001], [30.834])[0]["generation"] == current
+        for year, gen in ((2020, gens[0]), (2021, gens[1]), (2022, gens[2]), (2020, gens[0]), (2021, gens[1])):
+            answer = service.lookup(conn, [GX + 0.001], [30.834], at=dt.datetime(year, 6, 1, tzinfo=dt.UTC))[0]
+            assert answer["generation"] == gen
+            loaded = service.loaded_generations()
+            assert len(loaded) <= 2 and current in loaded and gen in loaded
