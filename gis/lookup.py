@@ -329,12 +329,19 @@ class LookupService:
         lon, lat, parsed = parse_point(lon, lat, crs)
         self.check_range(conn, lon, lat, at=at)
         x, y = (lon, lat) if parsed is InputCRS.wgs84 else to_wgs84(lon, lat, parsed)
-        answer = self._lookup_covered(conn, x, y, at, sees_personal_data)
-        if answer is None:
-            answer = self.lookup(conn, [x], [y], at=at, sees_personal_data=sees_personal_data)[0]
+        answer = self.lookup_point(conn, x, y, at=at, sees_personal_data=sees_personal_data)
         answer["input"] = {"lon": lon, "lat": lat, "crs": parsed.value}
         if answer["status"] == "outside_jurisdiction" and self.covers(conn, lat, lon, at=at):
             answer["hint"] = f"lon and lat look swapped: lon={lat}, lat={lon} lies in the county"
+        return answer
+
+    def lookup_point(
+        self, conn: Conn, lon: float, lat: float, *, at: dt.datetime | None = None, sees_personal_data: bool = False
+    ) -> dict[str, Any]:
+        """``lookup`` of one WGS-84 point, the same answer at a sixth of the cost (no arrays)."""
+        answer = self._lookup_covered(conn, lon, lat, at, sees_personal_data)
+        if answer is None:
+            answer = self.lookup(conn, [lon], [lat], at=at, sees_personal_data=sees_personal_data)[0]
         return answer
 
     def _lookup_covered(

@@ -327,7 +327,7 @@ def _lookup_address(
             {"detail": _not_found_detail(result, threshold), "error": "address_not_found", "address": block},
             status_code=404,
         )
-    answer = service.lookup(session, [result.match.lon], [result.match.lat], at=at, sees_personal_data=sees)[0]
+    answer = service.lookup_point(session, result.match.lon, result.match.lat, at=at, sees_personal_data=sees)
     answer["input"] = None
     answer["hint"] = None
     answer["address"] = block
