@@ -54,9 +54,11 @@ def request_session(request: Request) -> Iterator[Session]:
 
 
 @contextmanager
-def intake_connection(request: Request) -> Iterator[Connection]:
-    """An autocommit connection for intake, taken straight from the pool. Not a dependency:
-    every sync dependency costs worker-thread hops, which at this rate is measurable. When the
+def autocommit_connection(request: Request) -> Iterator[Connection]:
+    """An autocommit connection taken straight from the pool, for intake and address lookups:
+    one round trip a statement (no BEGIN and COMMIT around it). Not a dependency: every sync
+    dependency costs worker-thread hops, which at these rates is measurable. Use it inside the
+    worker thread, so no round trip ever waits on the event loop. When the
     session is overridden (the tests' outer transaction), its connection is used as it is, so
     the work stays inside that transaction."""
     if get_session in request.app.dependency_overrides:

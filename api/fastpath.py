@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api import auth, errors
-from api.deps import intake_connection
+from api.deps import autocommit_connection
 from api.schemas.incidents import IncidentIn
 from gis.incidents import IncidentInputError, create_incident
 from gis.keys import Principal
@@ -223,7 +223,7 @@ class IntakeFastPath:
         request = Request(scope, _replaying(body, receive))
 
         def store() -> tuple[dict[str, Any], bool]:
-            with intake_connection(request) as conn:
+            with autocommit_connection(request) as conn:
                 return create_incident(conn, data, principal.name, idempotency_key, settings)
 
         try:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import Dispatcher, Reporter, Viewer
-from api.deps import SessionDep, intake_connection
+from api.deps import SessionDep, autocommit_connection
 from api.fastpath import IntakeFastPath
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
 from gis import incident_rules as rules
@@ -127,7 +127,7 @@ def post_incident(
     category. The same `(source, external_id)` or `Idempotency-Key` again returns the first
     incident with 200 instead of 201. A report of the same category near an open one in time and
     space is stored and flagged with `possible_duplicate_of`."""
-    with intake_connection(request) as conn:
+    with autocommit_connection(request) as conn:
         incident, created = create_incident(
             conn, body.model_dump(), principal.name, idempotency_key, request.app.state.settings
         )

@@ -20,12 +20,12 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from api import heap
 from api.auth import authenticate, check_role, presents_a_key, require
-from api.deps import SessionDep, get_session
+from api.deps import SessionDep, autocommit_connection, get_session
 from api.fastpath import LookupFastPath
 from api.schemas.lookup import BatchOut, LookupOut, NotFoundOut
 from gis.address_text import AddressError
@@ -295,8 +295,9 @@ async def _lookup(
                 raise LookupInputError("address", "give either address or lon and lat, not both")
             if len(address) > MAX_ADDRESS_CHARS:
                 raise LookupInputError("address", f"is {len(address):,} characters long, at most {MAX_ADDRESS_CHARS:,}")
-            # Address matching queries the database: in a worker thread, off the event loop.
-            return await run_in_threadpool(_lookup_address, request, db.session(), service, address, at, sees)
+            # Address matching queries the database: in a worker thread, with a connection of its
+            # own opened and returned there, so not even the commit waits on the event loop.
+            return await run_in_threadpool(_lookup_address, request, service, address, at, sees)
         if lon is None and lat is None:
             raise LookupInputError("lon", "lon and lat are required (or give address)")
         if not service.ready(at):
@@ -313,12 +314,17 @@ async def _lookup(
     return JSONResponse(answer)
 
 
-def _lookup_address(
-    request: Request, session: Session, service: LookupService, address: str, at: Any, sees: bool
+def _lookup_address(request: Request, service: LookupService, address: str, at: Any, sees: bool) -> JSONResponse:
+    with autocommit_connection(request) as conn:
+        return _answer_address(request, conn, service, address, at, sees)
+
+
+def _answer_address(
+    request: Request, conn: Connection, service: LookupService, address: str, at: Any, sees: bool
 ) -> JSONResponse:
     threshold = request.app.state.settings.geocode_min_score
     try:
-        result = geocode(session, address, threshold=threshold)
+        result = geocode(conn, address, threshold=threshold)
     except AddressError as exc:
         raise LookupInputError("address", str(exc)) from None
     block = _address_block(result)
@@ -327,7 +333,7 @@ def _lookup_address(
             {"detail": _not_found_detail(result, threshold), "error": "address_not_found", "address": block},
             status_code=404,
         )
-    answer = service.lookup_point(session, result.match.lon, result.match.lat, at=at, sees_personal_data=sees)
+    answer = service.lookup_point(conn, result.match.lon, result.match.lat, at=at, sees_personal_data=sees)
     answer["input"] = None
     answer["hint"] = None
     answer["address"] = block
