@@ -139,10 +139,6 @@ class SharedBuckets:
         with self._thread_lock, self._locked():
             self._map[:] = bytes(len(self._map))
 
-    def close(self) -> None:
-        self._map.close()
-        os.close(self._fd)
-
 
 class _FileLock:
     def __init__(self, fd: int):

@@ -47,9 +47,8 @@ def make_engine(
     prepared statement, and PostgreSQL may then switch to a generic plan that ignores the values,
     which queries whose best plan depends on them (a geocoder probe, a time window) pay for; an
     intake with an unpinned duplicate check went from 2.3 to 7.5 ms of database CPU. A statement
-    known to plan well generically asks for it with ``cursor.execute(..., prepare=True)``
-    (gis.incidents), which psycopg honours only with a numeric threshold, hence a huge one
-    rather than None.
+    known to plan well generically lowers the threshold for its own execution
+    (``gis.incidents._insert``).
     """
     return sa.create_engine(
         url,
