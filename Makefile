@@ -52,11 +52,13 @@ serve: db
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy gis api boundaries maps
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy gis api boundaries maps demo
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy gis api boundaries maps
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy gis api boundaries maps demo
 	$(BIN)/gridmap db up
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from api import auth, errors, heap
 from api.body_limit import BodyLimit
 from api.routers import discover
-from gis.db import engine_from_settings, session_factory
-from gis.settings import Settings, get_settings
+from gis.core.db import engine_from_settings, session_factory
+from gis.core.settings import Settings, get_settings
 
 DESCRIPTION = """
 gridmap answers which grid (网格), micro-grid (微网格) and police beat (警格) cover a place, takes in
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # No pre-ping on the API's pool: one round trip less per request (gis.db.make_engine).
+        # No pre-ping on the API's pool: one round trip less per request (gis.core.db.make_engine).
         eng = engine or engine_from_settings(settings, pre_ping=False)
         app.state.engine = eng
         app.state.session_factory = session_factory(eng)

@@ -20,9 +20,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import request_session
 from api.rate_limits import LocalBuckets, SharedBuckets, fingerprint, table_path
-from gis.areas import Conn
-from gis.keys import Principal, verify_key
-from gis.privacy import ROLE_RANK
+from gis.core.privacy import ROLE_RANK
+from gis.people.keys import Principal, verify_key
+from gis.spatial.areas import Conn
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 5.0

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from gis.settings import Settings
+from gis.core.settings import Settings
 
 
 def get_engine(request: Request) -> Engine:

@@ -27,10 +27,10 @@ from starlette.responses import Response
 from api import auth, errors
 from api.deps import autocommit_connection
 from api.schemas.incidents import IncidentIn
-from gis.incidents import IncidentInputError, create_incident
-from gis.keys import Principal
-from gis.lookup import LookupInputError
-from gis.privacy import ROLE_RANK, mask_record, role_sees_personal_data
+from gis.core.privacy import ROLE_RANK, mask_record, role_sees_personal_data
+from gis.incidents.intake import IncidentInputError, create_incident
+from gis.people.keys import Principal
+from gis.spatial.lookup import LookupInputError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

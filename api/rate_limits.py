@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from gis.keys import Principal
+from gis.people.keys import Principal
 
 _SLOT = struct.Struct("<Qdd")  # fingerprint (0 = free), tokens, last refill
 SLOTS = 8192

@@ -34,10 +34,10 @@ from boundaries.drafts import create_draft, load_features, put_features
 from boundaries.generations import publish_layers
 from boundaries.publish import publish_draft
 from boundaries.validate import check_layer_geometry, validate_draft
-from gis import db
-from gis.areas import current_generation, load_layer
-from gis.assign import Assigner
-from gis.reassign import ASSIGN_COLUMNS, reassign_extent_sql, reassign_naive
+from gis.core import db
+from gis.spatial.areas import current_generation, load_layer
+from gis.spatial.assign import Assigner
+from gis.spatial.reassign import ASSIGN_COLUMNS, reassign_extent_sql, reassign_naive
 
 X0, Y0, W, H = 120.76, 30.76, 0.28, 0.26
 TOWNS = (5, 2)  # columns x rows

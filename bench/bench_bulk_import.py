@@ -31,11 +31,11 @@ from sqlalchemy.engine import Engine, make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from boundaries.generations import publish_layers
-from gis import db
-from gis.areas import current_generation, load_layer
 from gis.bulk import ImportOptions, import_file
-from gis.incident_rules import CATEGORIES, SOURCES
-from gis.models import LAYERS
+from gis.core import db
+from gis.core.models import LAYERS
+from gis.incidents.rules import CATEGORIES, SOURCES
+from gis.spatial.areas import current_generation, load_layer
 
 SCRATCH_SUFFIX = "_bench_bulk"
 

@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_lookup import free_port, server, viewer_key, wait_http  # noqa: E402
 
-from gis import db  # noqa: E402
-from gis.address_text import parse_address  # noqa: E402
-from gis.settings import get_settings  # noqa: E402
+from gis.core import db  # noqa: E402
+from gis.core.settings import get_settings  # noqa: E402
+from gis.spatial.address_text import parse_address  # noqa: E402
 
 SCRATCH_DB = "gridmap_bench_geocode"
 PREFIX = "浙江省嘉兴市嘉善县"

@@ -45,9 +45,9 @@ from sqlalchemy.engine import Engine, make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gis import db  # noqa: E402
-from gis.incident_rules import CATEGORIES, SOURCES  # noqa: E402
-from gis.keys import create_key  # noqa: E402
+from gis.core import db  # noqa: E402
+from gis.incidents.rules import CATEGORIES, SOURCES  # noqa: E402
+from gis.people.keys import create_key  # noqa: E402
 
 THROWAWAY = "gridmap_bench_intake"
 

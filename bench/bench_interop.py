@@ -35,8 +35,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gis import db  # noqa: E402
-from gis.keys import create_key  # noqa: E402
+from gis.core import db  # noqa: E402
+from gis.people.keys import create_key  # noqa: E402
 
 BBOX = (120.75, 30.78, 121.05, 31.02)  # roughly Jiashan county
 

@@ -38,8 +38,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gis import cluster, db  # noqa: E402
-from gis.settings import get_settings  # noqa: E402
+from gis.core import cluster, db  # noqa: E402
+from gis.core.settings import get_settings  # noqa: E402
 
 SCRATCH_DB = "gridmap_bench_lookup"
 VENV_BIN = Path(sys.executable).parent
@@ -220,7 +220,7 @@ def county_bbox(url: str) -> tuple[float, float, float, float]:
 
 @contextlib.contextmanager
 def viewer_key(url: str) -> Iterator[str]:
-    from gis.keys import create_key
+    from gis.people.keys import create_key
 
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
     with engine.begin() as conn:

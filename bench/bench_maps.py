@@ -39,8 +39,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import mapbench_data  # noqa: E402
 
-from gis import db  # noqa: E402
-from gis.keys import create_key  # noqa: E402
+from gis.core import db  # noqa: E402
+from gis.people.keys import create_key  # noqa: E402
 from maps import headless  # noqa: E402
 
 BENCH_DB = "gridmap_bench_maps"
@@ -117,7 +117,8 @@ def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "GRIDMAP_DATABASE_URL": url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        cwd=ROOT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -153,9 +154,21 @@ def _standalone(url: str, start: str, end: str) -> tuple[float, float]:
     out = ROOT / "var" / "artifacts" / "bench-command-center.html"
     began = time.perf_counter()
     subprocess.run(
-        [str(Path(sys.executable).parent / "gridmap"), "map", "command-center", "--from", start, "--to", end,
-         "--out", str(out)],
-        cwd=ROOT, env={**os.environ, "GRIDMAP_DATABASE_URL": url}, check=True, capture_output=True,
+        [
+            str(Path(sys.executable).parent / "gridmap"),
+            "map",
+            "command-center",
+            "--from",
+            start,
+            "--to",
+            end,
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "GRIDMAP_DATABASE_URL": url},
+        check=True,
+        capture_output=True,
     )
     return time.perf_counter() - began, out.stat().st_size / 1e6
 

@@ -55,9 +55,9 @@ sys.path.insert(0, str(ROOT))
 
 from boundaries.generations import publish_layers  # noqa: E402
 from boundaries.sample import X0, X1, Y0, Y1, build_mini_county  # noqa: E402
-from gis import db  # noqa: E402
-from gis.address_text import parse_address  # noqa: E402
-from gis.keys import create_key  # noqa: E402
+from gis.core import db  # noqa: E402
+from gis.people.keys import create_key  # noqa: E402
+from gis.spatial.address_text import parse_address  # noqa: E402
 
 THROWAWAY = "gridmap_bench_mixed"
 KEY_PREFIX = "bench-mixed"

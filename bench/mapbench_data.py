@@ -21,14 +21,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from boundaries.generations import publish_layers
-from gis import crs
-from gis.assign import assign_points
+from gis.spatial import crs
+from gis.spatial.assign import assign_points
 
 CENTRE = (120.92, 30.88)
 RADIUS_M = 12_700.0  # pi r^2 ~ 506 km^2, Jiashan's area
 COUNTS = {"town": 9, "village": 174, "grid": 760, "micro_grid": 5600, "beat": 130, "station": 10}
-CATEGORIES = ("dispute", "neighbour_dispute", "labour_dispute", "fire", "production_safety", "stability",
-              "homicide_prevention", "public_security", "environment", "traffic")
+CATEGORIES = (
+    "dispute",
+    "neighbour_dispute",
+    "labour_dispute",
+    "fire",
+    "production_safety",
+    "stability",
+    "homicide_prevention",
+    "public_security",
+    "environment",
+    "traffic",
+)
 SOURCES = ("grid_patrol", "resident_app", "110", "12345")
 HAZARDS = ("private_wiring", "ebike_flyline", "blocked_fire_escape", "illegal_ebike_parking", "gas")
 
@@ -117,8 +127,13 @@ def build_layers(rng: np.random.Generator) -> dict[str, gpd.GeoDataFrame]:
     station_codes = [f"330421P{i + 1:02d}" for i in range(len(stations))]
     beat_codes = [f"{station_codes[beat_station[b]]}{b + 1:03d}" for b in range(len(beats))]
 
-    def frame(codes: list[str], names: list[str], parents: list[str], geoms: npt.NDArray[np.object_],
-              households: list[int] | None = None) -> gpd.GeoDataFrame:
+    def frame(
+        codes: list[str],
+        names: list[str],
+        parents: list[str],
+        geoms: npt.NDArray[np.object_],
+        households: list[int] | None = None,
+    ) -> gpd.GeoDataFrame:
         data: dict[str, list[str] | list[int]] = {"code": codes, "name": names, "parent_code": parents}
         if households is not None:
             data["households"] = households
@@ -129,16 +144,25 @@ def build_layers(rng: np.random.Generator) -> dict[str, gpd.GeoDataFrame]:
     return {
         "county": frame(["330421"], ["嘉善县(合成)"], ["330400"], np.array([county], dtype=object)),
         "town": frame(town_codes, [f"合成镇{i + 1}" for i in range(len(towns))], ["330421"] * len(towns), towns),
-        "village": frame(village_codes, [f"合成村{c[-3:]}" for c in village_codes],
-                         [town_codes[t] for t in village_town], villages),
-        "grid": frame(grid_codes, [f"第{c[-3:]}网格" for c in grid_codes],
-                      [village_codes[v] for v in grid_village], grids, grid_hh),
-        "micro_grid": frame(micro_codes, [f"{c[-2:]}微网格" for c in micro_codes],
-                            [grid_codes[g] for g in micro_grid], micro, micro_hh),
-        "station": frame(station_codes, [f"合成派出所{i + 1}" for i in range(len(stations))],
-                         ["330421"] * len(stations), stations),
-        "beat": frame(beat_codes, [f"警格{b + 1}" for b in range(len(beats))],
-                      [station_codes[s] for s in beat_station], beats),
+        "village": frame(
+            village_codes, [f"合成村{c[-3:]}" for c in village_codes], [town_codes[t] for t in village_town], villages
+        ),
+        "grid": frame(
+            grid_codes,
+            [f"第{c[-3:]}网格" for c in grid_codes],
+            [village_codes[v] for v in grid_village],
+            grids,
+            grid_hh,
+        ),
+        "micro_grid": frame(
+            micro_codes, [f"{c[-2:]}微网格" for c in micro_codes], [grid_codes[g] for g in micro_grid], micro, micro_hh
+        ),
+        "station": frame(
+            station_codes, [f"合成派出所{i + 1}" for i in range(len(stations))], ["330421"] * len(stations), stations
+        ),
+        "beat": frame(
+            beat_codes, [f"警格{b + 1}" for b in range(len(beats))], [station_codes[s] for s in beat_station], beats
+        ),
     }
 
 
@@ -162,8 +186,9 @@ def incident_points(n: int, rng: np.random.Generator) -> tuple[npt.NDArray[np.fl
 def incident_frame(n: int, end: dt.datetime, rng: np.random.Generator) -> pd.DataFrame:
     lon, lat = incident_points(n, rng)
     day = rng.integers(0, 365, n)
-    hour_weights = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 3.5, 3, 2.5, 3, 3.5, 3.5, 3.2, 3, 2.8, 2.6,
-                             2.3, 2, 1.6, 1.2])
+    hour_weights = np.array(
+        [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 3.5, 3, 2.5, 3, 3.5, 3.5, 3.2, 3, 2.8, 2.6, 2.3, 2, 1.6, 1.2]
+    )
     hour = rng.choice(24, n, p=hour_weights / hour_weights.sum())
     seconds = day * 86400 + hour * 3600 + rng.integers(0, 3600, n)
     start = end - dt.timedelta(days=365)
@@ -171,16 +196,18 @@ def incident_frame(n: int, end: dt.datetime, rng: np.random.Generator) -> pd.Dat
     status = np.where(rng.random(n) < 0.993, "closed", rng.choice(["reported", "dispatched", "in_progress"], n))
     deadline = reported + pd.to_timedelta(3, unit="D")
     closed_at = reported + pd.to_timedelta(rng.integers(3600, 3 * 86400, n), unit="s")
-    return pd.DataFrame({
-        "category": rng.choice(CATEGORIES, n),
-        "source": rng.choice(SOURCES, n, p=[0.45, 0.25, 0.2, 0.1]),
-        "reported_at": reported,
-        "status": status,
-        "deadline_at": deadline,
-        "closed_at": pd.Series(closed_at).where(status == "closed"),
-        "lon": lon,
-        "lat": lat,
-    })
+    return pd.DataFrame(
+        {
+            "category": rng.choice(CATEGORIES, n),
+            "source": rng.choice(SOURCES, n, p=[0.45, 0.25, 0.2, 0.1]),
+            "reported_at": reported,
+            "status": status,
+            "deadline_at": deadline,
+            "closed_at": pd.Series(closed_at).where(status == "closed"),
+            "lon": lon,
+            "lat": lat,
+        }
+    )
 
 
 def _copy(conn: Connection, table: str, frame: pd.DataFrame) -> None:
@@ -189,9 +216,10 @@ def _copy(conn: Connection, table: str, frame: pd.DataFrame) -> None:
     buf.seek(0)
     raw = conn.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cur, cur.copy(
-        f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    ) as copy:
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy,
+    ):
         while chunk := buf.read(1 << 20):
             copy.write(chunk)
 
@@ -200,8 +228,15 @@ def _with_assignment(conn: Connection, frame: pd.DataFrame, times: pd.Series | N
     a = assign_points(conn, frame["lon"].to_numpy(), frame["lat"].to_numpy(), times)
     out = frame.drop(columns=["lon", "lat"]).copy()
     out["geom"] = [f"SRID=4326;POINT({x:.7f} {y:.7f})" for x, y in zip(frame["lon"], frame["lat"], strict=True)]
-    for column in ("town_code", "village_code", "grid_code", "micro_grid_code", "station_code", "beat_code",
-                   "assign_status"):
+    for column in (
+        "town_code",
+        "village_code",
+        "grid_code",
+        "micro_grid_code",
+        "station_code",
+        "beat_code",
+        "assign_status",
+    ):
         out[column] = getattr(a, column)
     out["generation_id"] = a.generation_id
     return out
@@ -220,40 +255,47 @@ def load_county(conn: Connection, seed: int = 7) -> None:
     """Publish the synthetic layers and add staff, rental buildings and hazards."""
     rng = np.random.default_rng(seed)
     layers = build_layers(rng)
-    publish_layers(conn, layers, note="map benchmark county", author="bench",
-                   published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    publish_layers(
+        conn, layers, note="map benchmark county", author="bench", published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    )
     conn.execute(sa.text("SET LOCAL gridmap.bulk = 'on'"))
     grids = layers["grid"]["code"].tolist()
-    staff = pd.DataFrame({
-        "grid_code": [g for g in grids for _ in range(2)],
-        "role": ["grid_leader", "grid_worker"] * len(grids),
-        "name": [f"员工{i}" for i in range(2 * len(grids))],
-        "phone": [f"139{i:08d}" for i in range(2 * len(grids))],
-    })
+    staff = pd.DataFrame(
+        {
+            "grid_code": [g for g in grids for _ in range(2)],
+            "role": ["grid_leader", "grid_worker"] * len(grids),
+            "name": [f"员工{i}" for i in range(2 * len(grids))],
+            "phone": [f"139{i:08d}" for i in range(2 * len(grids))],
+        }
+    )
     _copy(conn, "staff", staff)
     n_b = 20_000
     lon, lat = incident_points(n_b, rng)
-    buildings = pd.DataFrame({
-        "code": [f"BENCH-B{i}" for i in range(n_b)],
-        "name": [f"出租楼{i}" for i in range(n_b)],
-        "is_rental": True,
-        "landlord_name": "房东甲",
-        "landlord_phone": "13700001234",
-        "tenants": rng.integers(1, 40, n_b),
-        "rooms": rng.integers(1, 20, n_b),
-        "risk_level": rng.choice(["high", "medium", "low"], n_b, p=[0.1, 0.3, 0.6]),
-        "lon": lon,
-        "lat": lat,
-    })
+    buildings = pd.DataFrame(
+        {
+            "code": [f"BENCH-B{i}" for i in range(n_b)],
+            "name": [f"出租楼{i}" for i in range(n_b)],
+            "is_rental": True,
+            "landlord_name": "房东甲",
+            "landlord_phone": "13700001234",
+            "tenants": rng.integers(1, 40, n_b),
+            "rooms": rng.integers(1, 20, n_b),
+            "risk_level": rng.choice(["high", "medium", "low"], n_b, p=[0.1, 0.3, 0.6]),
+            "lon": lon,
+            "lat": lat,
+        }
+    )
     _copy(conn, "buildings", _with_assignment(conn, buildings, None))
     n_h = 5_000
     lon, lat = incident_points(n_h, rng)
-    hazards = pd.DataFrame({
-        "category": rng.choice(HAZARDS, n_h),
-        "severity": rng.choice(["low", "medium", "high"], n_h),
-        "status": rng.choice(["open", "rectifying", "rectified", "overdue"], n_h, p=[0.2, 0.2, 0.55, 0.05]),
-        "found_at": dt.datetime.now(dt.UTC) - dt.timedelta(days=30),
-        "lon": lon,
-        "lat": lat,
-    })
+    hazards = pd.DataFrame(
+        {
+            "category": rng.choice(HAZARDS, n_h),
+            "severity": rng.choice(["low", "medium", "high"], n_h),
+            "status": rng.choice(["open", "rectifying", "rectified", "overdue"], n_h, p=[0.2, 0.2, 0.55, 0.05]),
+            "found_at": dt.datetime.now(dt.UTC) - dt.timedelta(days=30),
+            "lon": lon,
+            "lat": lat,
+        }
+    )
     _copy(conn, "hazards", _with_assignment(conn, hazards, None))

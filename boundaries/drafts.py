@@ -21,8 +21,8 @@ import shapely
 import sqlalchemy as sa
 
 from boundaries.generations import as_multipolygon
-from gis import audit
-from gis.areas import IN_GENERATION, Conn, check_layer, current_generation
+from gis.core import audit
+from gis.spatial.areas import IN_GENERATION, Conn, check_layer, current_generation
 
 # Which layer a layer nests in, and which layer nests in it (police beats form their own tree).
 PARENT_LAYER: dict[str, str | None] = {

@@ -18,8 +18,8 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import split as split_geometry
 
 from boundaries.drafts import DraftError, delete_features, load_features, put_features, require_open
-from gis import audit
-from gis.areas import Conn
+from gis.core import audit
+from gis.spatial.areas import Conn
 
 # Degrees (~10 m) a cutting line is extended at both ends.
 LINE_EXTENSION_DEG = 1e-4

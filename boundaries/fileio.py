@@ -7,7 +7,7 @@ are common in Chinese GIS shops). Everything comes out as EPSG:4326 polygons wit
 Uploads are untrusted: archives are checked for size, member count, compression ratio (zip
 bombs) and member names (path traversal, links) before anything is extracted, and the CRS must
 be known. Data in GCJ-02 (Amap and most Chinese web maps) carries a WGS-84 label or none at all,
-so the uploader must declare it; it is then converted with gis.crs.
+so the uploader must declare it; it is then converted with gis.spatial.crs.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from gis.crs import InputCRS, geometry_to_wgs84, parse_crs
+from gis.spatial.crs import InputCRS, geometry_to_wgs84, parse_crs
 
 MAX_ZIP_MEMBERS = 200
 MAX_ZIP_RATIO = 200  # uncompressed/compressed per member; real shapefiles compress ~3-10x

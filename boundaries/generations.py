@@ -2,7 +2,7 @@
 
 Nothing is overwritten: a replaced row keeps its geometry and gets ``gen_to`` set, so every past
 generation stays queryable. Publishing sends ``NOTIFY gridmap_boundaries`` so that processes
-holding in-memory indexes (gis.assign.AssignerCache) rebuild them after commit.
+holding in-memory indexes (gis.spatial.assign.AssignerCache) rebuild them after commit.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import shapely
 import sqlalchemy as sa
 from shapely.geometry import MultiPolygon, Polygon
 
-from gis.areas import Conn, check_layer
-from gis.models import SRID
+from gis.core.models import SRID
+from gis.spatial.areas import Conn, check_layer
 
 NOTIFY_CHANNEL = "gridmap_boundaries"
 

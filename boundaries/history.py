@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gis.areas import Conn, list_generations
+from gis.spatial.areas import Conn, list_generations
 
 
 class GenerationNotFoundError(ValueError):

@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from boundaries.drafts import base_features, get_draft, load_features, same_feature
 from boundaries.validate import ASSIGN_COLUMN, OPEN_INCIDENT, covering_index
-from gis.areas import Conn, load_layer
+from gis.spatial.areas import Conn, load_layer
 
 KINDS = ("buildings", "addresses", "hazards", "open_incidents")
 _TABLES = {

@@ -25,10 +25,10 @@ from boundaries.drafts import CHILD_LAYER, DraftError, base_features, load_featu
 from boundaries.generations import close_rows, insert_rows, mark_published, new_generation
 from boundaries.impact import Changes, changed_extent, compare_layers
 from boundaries.validate import Report, Rules, covering_index, validate_draft
-from gis import audit
-from gis.areas import Conn, current_generation, list_generations, load_layer
-from gis.models import LAYERS
-from gis.reassign import ReassignResult, reassign_extent
+from gis.core import audit
+from gis.core.models import LAYERS
+from gis.spatial.areas import Conn, current_generation, list_generations, load_layer
+from gis.spatial.reassign import ReassignResult, reassign_extent
 
 # pg_advisory_xact_lock key shared by everything that opens a generation from a draft.
 PUBLISH_LOCK = 0x6772_6964  # "grid"

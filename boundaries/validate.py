@@ -36,9 +36,9 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from boundaries.drafts import CHILD_LAYER, PARENT_LAYER, DraftInfo, base_features, get_draft, load_features
-from gis.areas import Conn, load_layer
-from gis.crs import from_metric, to_metric
-from gis.settings import Settings
+from gis.core.settings import Settings
+from gis.spatial.areas import Conn, load_layer
+from gis.spatial.crs import from_metric, to_metric
 
 # The suffix each layer's code adds to its parent's code (mini county and the Jiashan demo alike).
 CODE_SUFFIX = {
@@ -485,7 +485,7 @@ def count_households(
 
 
 def covering_index(codes: ObjArray, geoms: ObjArray, points: ObjArray) -> npt.NDArray[np.int64]:
-    """Per point, the index of the smallest-code polygon covering it, -1 where none (gis.assign's rule)."""
+    """Per point, the index of the smallest-code polygon covering it, -1 where none (gis.spatial.assign's rule)."""
     order = np.argsort(codes.astype(str), kind="stable")
     tree = shapely.STRtree(geoms[order])
     big = np.iinfo(np.int64).max

@@ -7,9 +7,9 @@ import html
 
 import folium
 
-from gis import mapdata
-from gis.areas import Conn
-from gis.mapdata import IncidentFilter
+from gis.outputs import mapdata
+from gis.outputs.mapdata import IncidentFilter
+from gis.spatial.areas import Conn
 from maps import layers as ml
 from maps.i18n import label
 from maps.page import PageContext
@@ -30,32 +30,53 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
     grids = mapdata.layer_geojson(conn, "grid", codes=list(shares), display_crs=crs)
     # Grids wholly inside the beat are filled stronger than those it only clips.
     features = [
-        {**f, "properties": {**f["properties"], "share": shares[f["properties"]["code"]],
-                             "style": {"fillOpacity": 0.05 + 0.3 * shares[f["properties"]["code"]]}}}
+        {
+            **f,
+            "properties": {
+                **f["properties"],
+                "share": shares[f["properties"]["code"]],
+                "style": {"fillOpacity": 0.05 + 0.3 * shares[f["properties"]["code"]]},
+            },
+        }
         for f in grids["features"]
     ]
     m = ml.base_map(ctx, mapdata.area_bounds(conn, "beat", code), width="60%")
     ml.setup(m, ctx, links={} if ctx.standalone else {"grid": ctx.url("/maps/grids/{code}")})
-    station = mapdata.layer_geojson(conn, "station", codes=[props["parent_code"]] if props.get("parent_code") else [],
-                                    display_crs=crs)
-    for key, data in (("station", station), ("grids_overlapping", {"type": "FeatureCollection",
-                                                                   "features": features}), ("beat", beat)):
+    station = mapdata.layer_geojson(
+        conn, "station", codes=[props["parent_code"]] if props.get("parent_code") else [], display_crs=crs
+    )
+    for key, data in (
+        ("station", station),
+        ("grids_overlapping", {"type": "FeatureCollection", "features": features}),
+        ("beat", beat),
+    ):
         kind = "grid" if key == "grids_overlapping" else key
         group = folium.FeatureGroup(name=label(f"layer.{key}", lang)).add_to(m)
         ml.fill(m, key, group, f"gridmap.builders.areas({ml.js_data(kind)})", data=data)
     in_beat = mapdata.count_in_area(conn, flt, "beat_code", code)
     stats = mapdata.grid_stats(conn, flt, codes=list(shares), now=ctx.at, role=ctx.role)
-    form = ml.filter_form(ctx, PATH.format(code=code), label("title.beat", lang), flt,
-                          mapdata.incident_choices(), panel=False)
+    form = ml.filter_form(
+        ctx, PATH.format(code=code), label("title.beat", lang), flt, mapdata.incident_choices(), panel=False
+    )
     ml.add_html(m, f'<div class="gm-panel gm-side">{form}{_table(ctx, props, station, overlaps, stats, in_beat)}</div>')
     items = ml.area_legend(lang, ("station", "beat", "grid"))
-    ml.add_html(m, ml.legend(ctx, items).replace('class="gm-panel gm-legend"',
-                                                 'class="gm-panel gm-legend" style="right:calc(40% + 10px)"'))
+    ml.add_html(
+        m,
+        ml.legend(ctx, items).replace(
+            'class="gm-panel gm-legend"', 'class="gm-panel gm-legend" style="right:calc(40% + 10px)"'
+        ),
+    )
     return m
 
 
-def _table(ctx: PageContext, props: dict[str, object], station: dict[str, object],
-           overlaps: list[dict[str, object]], stats: dict[str, dict[str, object]], in_beat: int) -> str:
+def _table(
+    ctx: PageContext,
+    props: dict[str, object],
+    station: dict[str, object],
+    overlaps: list[dict[str, object]],
+    stats: dict[str, dict[str, object]],
+    in_beat: int,
+) -> str:
     lang = ctx.lang
     esc = html.escape
     station_features = station.get("features") or []
@@ -72,7 +93,13 @@ def _table(ctx: PageContext, props: dict[str, object], station: dict[str, object
     for o in overlaps:
         s = stats.get(str(o["code"]), {})
         share = float(o["share"])  # type: ignore[arg-type]
-        cells = [o["code"], o["name"], f"{share:.0%}", o["households"] or "-", s.get("incidents", 0),
-                 s.get("overdue", 0)]
+        cells = [
+            o["code"],
+            o["name"],
+            f"{share:.0%}",
+            o["households"] or "-",
+            s.get("incidents", 0),
+            s.get("overdue", 0),
+        ]
         body.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
     return f"{head}<table><tr>{header}</tr>{''.join(body)}</table>"

@@ -15,9 +15,9 @@ import folium
 from folium.plugins import HeatMap, MarkerCluster, Realtime, TreeLayerControl
 from folium.utilities import JsCode
 
-from gis import mapdata
-from gis.areas import Conn
-from gis.mapdata import IncidentFilter
+from gis.outputs import mapdata
+from gis.outputs.mapdata import IncidentFilter
+from gis.spatial.areas import Conn
 from maps import layers as ml
 from maps.i18n import label
 from maps.page import PageContext
@@ -51,9 +51,7 @@ def _area_group(
     return group
 
 
-def _point_group(
-    m: folium.Map, ctx: PageContext, key: str, group: G, builder: str, url: str, fetch: Any
-) -> G:
+def _point_group(m: folium.Map, ctx: PageContext, key: str, group: G, builder: str, url: str, fetch: Any) -> G:
     group.add_to(m)
     if ctx.standalone:
         ml.fill(m, key, group, builder, data=fetch())
@@ -66,10 +64,14 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     """The command-centre map for the incidents selected by ``flt``."""
     lang = ctx.lang
     m = ml.base_map(ctx, mapdata.layer_bounds(conn, "county") or mapdata.layer_bounds(conn, "grid"))
-    links = {} if ctx.standalone else {
-        "grid": ctx.url("/maps/grids/{code}"),
-        "stats": ctx.url("/maps/data/grids/stats.json", grid="{code}", **flt.query()),
-    }
+    links = (
+        {}
+        if ctx.standalone
+        else {
+            "grid": ctx.url("/maps/grids/{code}"),
+            "stats": ctx.url("/maps/data/grids/stats.json", grid="{code}", **flt.query()),
+        }
+    )
     ml.setup(m, ctx, links=links)
     crs = ctx.display_crs
 
@@ -78,18 +80,25 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         "town": _area_group(m, ctx, conn, "town", show=True),
         "village": _area_group(m, ctx, conn, "village", show=True),
         # Served pages fetch a grid's figures when its popup opens; a standalone file carries them.
-        "grid": _area_group(m, ctx, conn, "grid", show=True,
-                            data=_grids_with_stats(conn, ctx, flt) if ctx.standalone else None),
+        "grid": _area_group(
+            m, ctx, conn, "grid", show=True, data=_grids_with_stats(conn, ctx, flt) if ctx.standalone else None
+        ),
         "micro_grid": _area_group(m, ctx, conn, "micro_grid", show=False),
         "station": _area_group(m, ctx, conn, "station", show=False),
         "beat": _area_group(m, ctx, conn, "beat", show=False),
     }
 
     rentals = _point_group(
-        m, ctx, "rentals",
-        MarkerCluster(name=label("layer.rentals", lang), show=False, options={"disableClusteringAtZoom": 17,
-                                                                              "chunkedLoading": True}),
-        "gridmap.builders.buildings", ctx.url("/maps/data/buildings.geojson"),
+        m,
+        ctx,
+        "rentals",
+        MarkerCluster(
+            name=label("layer.rentals", lang),
+            show=False,
+            options={"disableClusteringAtZoom": 17, "chunkedLoading": True},
+        ),
+        "gridmap.builders.buildings",
+        ctx.url("/maps/data/buildings.geojson"),
         lambda: mapdata.rental_buildings(conn, role=ctx.role, display_crs=crs),
     )
     hazard_groups = []
@@ -97,7 +106,11 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         group = folium.FeatureGroup(name=ml.safe_label(label(f"hazard.{category}", lang)), show=False)
         hazard_groups.append(
             _point_group(
-                m, ctx, f"hazards:{category}", group, "gridmap.builders.hazards",
+                m,
+                ctx,
+                f"hazards:{category}",
+                group,
+                "gridmap.builders.hazards",
                 ctx.url("/maps/data/hazards.geojson", category=category),
                 lambda c=category: mapdata.hazard_points(conn, categories=[c], display_crs=crs),
             )
@@ -112,11 +125,13 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     ml.register(m, "heat", heat_layer)
 
     overdue = _point_group(
-        m, ctx, "overdue", folium.FeatureGroup(name=label("layer.overdue", lang), show=True),
+        m,
+        ctx,
+        "overdue",
+        folium.FeatureGroup(name=label("layer.overdue", lang), show=True),
         "gridmap.builders.incidents",
         ctx.url("/maps/data/incidents/overdue.geojson", **_category_source(flt)),
-        lambda: mapdata.overdue_incidents(conn, flt, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role,
-                                          display_crs=crs),
+        lambda: mapdata.overdue_incidents(conn, flt, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs),
     )
     incident_children: list[dict[str, Any]] = [
         {"label": label("layer.heat", lang), "layer": heat_layer},
@@ -152,8 +167,10 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
             "selectAllCheckbox": True,
             "children": [{"label": label(f"layer.{k}", lang), "layer": areas[k]} for k in ("station", "beat")],
         },
-        {"label": label("tree.buildings", lang), "children": [{"label": label("layer.rentals", lang),
-                                                                "layer": rentals}]},
+        {
+            "label": label("tree.buildings", lang),
+            "children": [{"label": label("layer.rentals", lang), "layer": rentals}],
+        },
         {
             "label": label("tree.hazards", lang),
             "selectAllCheckbox": True,

@@ -13,9 +13,9 @@ from typing import Any
 
 import folium
 
-from gis import mapdata
-from gis.areas import Conn
-from gis.mapdata import IncidentFilter
+from gis.outputs import mapdata
+from gis.outputs.mapdata import IncidentFilter
+from gis.spatial.areas import Conn
 from maps import charts
 from maps import layers as ml
 from maps.i18n import label
@@ -43,25 +43,39 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
     group("grid", "gridmap.builders.areas('grid')", grid)
     micro = mapdata.layer_geojson(conn, "micro_grid", parent_codes=[code], display_crs=crs)
     group("micro_grid", "gridmap.builders.areas('micro_grid')", micro)
-    group("rentals", "gridmap.builders.buildings",
-          mapdata.rental_buildings(conn, grid_code=code, role=ctx.role, display_crs=crs))
+    group(
+        "rentals",
+        "gridmap.builders.buildings",
+        mapdata.rental_buildings(conn, grid_code=code, role=ctx.role, display_crs=crs),
+    )
     group("hazards_all", "gridmap.builders.hazards", mapdata.hazard_points(conn, grid_code=code, display_crs=crs))
-    group("recent", "gridmap.builders.incidents",
-          mapdata.recent_incidents(conn, flt, grid_code=code, limit=RECENT_LIMIT, role=ctx.role, display_crs=crs))
-    group("overdue", "gridmap.builders.incidents",
-          mapdata.overdue_incidents(conn, flt, grid_code=code, now=ctx.at, role=ctx.role, display_crs=crs))
+    group(
+        "recent",
+        "gridmap.builders.incidents",
+        mapdata.recent_incidents(conn, flt, grid_code=code, limit=RECENT_LIMIT, role=ctx.role, display_crs=crs),
+    )
+    group(
+        "overdue",
+        "gridmap.builders.incidents",
+        mapdata.overdue_incidents(conn, flt, grid_code=code, now=ctx.at, role=ctx.role, display_crs=crs),
+    )
     folium.LayerControl(collapsed=False, position="topleft").add_to(m)
 
     stats = mapdata.grid_stats(conn, flt, codes=[code], now=ctx.at, role=ctx.role).get(code, {})
     trend = mapdata.weekly_trend(conn, flt, code)
-    form = ml.filter_form(ctx, PATH.format(code=code), label("title.grid", lang), flt,
-                          mapdata.incident_choices(), panel=False)
+    form = ml.filter_form(
+        ctx, PATH.format(code=code), label("title.grid", lang), flt, mapdata.incident_choices(), panel=False
+    )
     ml.add_html(m, f'<div class="gm-panel gm-side">{form}{_summary(ctx, props, stats)}{_charts(ctx, trend)}</div>')
     items = [ml.swatch(c, label(f"risk.{r}", lang)) for r, c in ml.RISK_COLORS.items() if r != "none"]
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]
     items.append(ml.swatch("#b10026", label("layer.recent", lang)))
-    ml.add_html(m, ml.legend(ctx, items).replace('class="gm-panel gm-legend"',
-                                                 'class="gm-panel gm-legend" style="right:calc(40% + 10px)"'))
+    ml.add_html(
+        m,
+        ml.legend(ctx, items).replace(
+            'class="gm-panel gm-legend"', 'class="gm-panel gm-legend" style="right:calc(40% + 10px)"'
+        ),
+    )
     return m
 
 
@@ -74,8 +88,10 @@ def _summary(ctx: PageContext, props: dict[str, Any], stats: dict[str, Any]) -> 
         (label("f.parent_code", lang), props.get("parent_code")),
         (label("f.households", lang), props.get("households")),
     ]
-    rows += [(label(f"f.{k}", lang), stats.get(k, 0)) for k in ("incidents", "open", "done", "overdue", "rentals",
-                                                                 "hazards_open")]
+    rows += [
+        (label(f"f.{k}", lang), stats.get(k, 0))
+        for k in ("incidents", "open", "done", "overdue", "rentals", "hazards_open")
+    ]
     table = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v if v is not None else '-'))}</td></tr>" for k, v in rows)
     staff = "".join(
         f"<tr><td>{esc(label('role.' + s['role'], lang))}</td><td>{esc(s['name'])}</td>"
@@ -109,7 +125,4 @@ def _charts(ctx: PageContext, trend: list[dict[str, Any]]) -> str:
     bars = charts.stacked_bars(periods, dict(sorted(series.items())), names, weekly_title)
     rates = [d / t if t else None for d, t in zip(done, totals, strict=True)]
     line = charts.rate_line(periods, rates, closure_title)
-    return (
-        f"<h2>{html.escape(weekly_title)}</h2>{bars}"
-        f"<h2>{html.escape(closure_title)}</h2>{line}"
-    )
+    return f"<h2>{html.escape(weekly_title)}</h2>{bars}<h2>{html.escape(closure_title)}</h2>{line}"

@@ -12,9 +12,9 @@ import html
 import folium
 from folium.plugins import HeatMapWithTime
 
-from gis import mapdata
-from gis.areas import Conn
-from gis.mapdata import IncidentFilter, MapQueryError
+from gis.outputs import mapdata
+from gis.outputs.mapdata import IncidentFilter, MapQueryError
+from gis.spatial.areas import Conn
 from maps import layers as ml
 from maps.i18n import label
 from maps.page import PageContext

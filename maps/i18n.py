@@ -6,7 +6,7 @@ through these tables; a code without an entry is shown as it is, so new categori
 
 from __future__ import annotations
 
-from gis import incident_rules
+from gis.incidents import rules as incident_rules
 
 LANGS = ("zh", "en")
 

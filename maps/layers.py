@@ -19,7 +19,7 @@ from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
-from gis.mapdata import LOCAL_TZ, WINDOWS, IncidentFilter
+from gis.outputs.mapdata import LOCAL_TZ, WINDOWS, IncidentFilter
 from maps import offline
 from maps.i18n import label, labels
 from maps.page import PageContext
@@ -238,9 +238,9 @@ def filter_form(
     fields = [
         f'<label>{esc(label("form.window", lang))}</label><select name="window">{windows}</select>',
         '<span class="gm-dates">'
-        f'<label>{esc(label("form.from", lang))}</label>'
+        f"<label>{esc(label('form.from', lang))}</label>"
         f'<input type="date" name="from" value="{esc(query.get("from", ""))}">'
-        f'<label>{esc(label("form.to", lang))}</label>'
+        f"<label>{esc(label('form.to', lang))}</label>"
         f'<input type="date" name="to" value="{esc(query.get("to", ""))}">'
         "</span>",
     ]
@@ -252,7 +252,7 @@ def filter_form(
         values = list(choices.get(name, ()))
         values += [v for v in selected if v not in values]
         fields.append(
-            f'<label>{esc(label("f." + name, lang))}</label>'
+            f"<label>{esc(label('f.' + name, lang))}</label>"
             f'<select name="{name}">{_options(values, selected, prefix, lang)}</select>'
         )
     hidden = ""
@@ -264,17 +264,18 @@ def filter_form(
     form = (
         f'<form id="gm-filter" method="get" action="{esc(ctx.base_url + path)}">'
         f'<fieldset style="display:inline;border:0;margin:0;padding:0"{disabled}>'
-        f"{''.join(fields)}{extra}{hidden} <button type=\"submit\">{esc(label('form.apply', lang))}</button>"
+        f'{"".join(fields)}{extra}{hidden} <button type="submit">{esc(label("form.apply", lang))}</button>'
         "</fieldset></form>"
     )
-    switch = "" if ctx.standalone else (
-        f'<a class="gm-lang" href="{esc(ctx.page_url(path))}">{esc(label("form.lang", lang))}</a>'
+    switch = (
+        ""
+        if ctx.standalone
+        else (f'<a class="gm-lang" href="{esc(ctx.page_url(path))}">{esc(label("form.lang", lang))}</a>')
     )
     inner = f"<h1>{esc(title)}</h1>{form}{switch}"
     return (
-        (f'<div class="gm-panel gm-top">{inner}</div>' if panel else inner)
-        + "<script>document.addEventListener('DOMContentLoaded',function(){gridmap.form('gm-filter');});</script>"
-    )
+        f'<div class="gm-panel gm-top">{inner}</div>' if panel else inner
+    ) + "<script>document.addEventListener('DOMContentLoaded',function(){gridmap.form('gm-filter');});</script>"
 
 
 def legend(ctx: PageContext, items: Sequence[str], notes: Sequence[str] = ()) -> str:

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 import folium
 
-from gis.mapdata import check_display_crs
-from gis.settings import Settings
+from gis.core.settings import Settings
+from gis.outputs.mapdata import check_display_crs
 from maps import offline
 from maps.i18n import check_lang
 

@@ -7,8 +7,8 @@ when the snapshot was made.
 
 from __future__ import annotations
 
-from gis.areas import Conn
-from gis.mapdata import IncidentFilter
+from gis.outputs.mapdata import IncidentFilter
+from gis.spatial.areas import Conn
 from maps import beat_page, command_center, grid_dashboard, heat_time
 from maps.page import PageContext, render
 

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from boundaries.generations import publish_layers
 from boundaries.sample import MiniCounty, build_mini_county
-from gis import db
-from gis.settings import Settings, get_settings
+from gis.core import db
+from gis.core.settings import Settings, get_settings
 
 
 def _test_url() -> str:
@@ -29,7 +29,7 @@ def _test_url() -> str:
     settings = get_settings()
     base = db.database_url(settings)
     if settings.uses_local_cluster:
-        from gis import cluster
+        from gis.core import cluster
 
         cluster.start(settings)
     url = make_url(base)
@@ -132,7 +132,7 @@ def mini_county(connection: Connection) -> MiniCounty:
 @pytest.fixture
 def make_key(connection: Connection):  # type: ignore[no-untyped-def]
     """Create an API key of a role inside the test transaction; returns the headers to send."""
-    from gis.keys import create_key
+    from gis.people.keys import create_key
 
     def _make(role: str = "admin", name: str | None = None) -> dict[str, str]:
         return {"X-API-Key": create_key(connection, role, name or f"test-{role}")}

@@ -23,9 +23,9 @@ err = Console(stderr=True, soft_wrap=True)
 # are looked up in sys.modules when something fails, so that naming them here imports nothing: an
 # exception of one of these classes can only exist once its module has been imported.
 KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
-    ("gis.settings", "SettingsError"),
-    ("gis.cluster", "ClusterError"),
-    ("gis.db", "DatabaseError"),
+    ("gis.core.settings", "SettingsError"),
+    ("gis.core.cluster", "ClusterError"),
+    ("gis.core.db", "DatabaseError"),
 )
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

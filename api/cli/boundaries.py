@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Open a draft from the generation in force; prints its id."""
         from boundaries import drafts
-        from gis.db import engine_from_settings, transaction
+        from gis.core.db import engine_from_settings, transaction
 
         with transaction(engine_from_settings()) as session:
             draft_id = drafts.create_draft(session, layer, scope, author=_actor(), note=note)
@@ -59,8 +59,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Load an edited layer into a draft."""
         from boundaries import drafts, fileio
-        from gis.db import engine_from_settings, transaction
-        from gis.settings import get_settings
+        from gis.core.db import engine_from_settings, transaction
+        from gis.core.settings import get_settings
 
         settings = get_settings()
         limit = int(settings.boundary_upload_max_mb * 1024 * 1024)
@@ -82,8 +82,8 @@ def register(app: typer.Typer) -> None:
     def validate(draft_id: int = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
         """List validation findings; exits 1 when there are errors."""
         from boundaries.validate import Rules, validate_draft
-        from gis.db import engine_from_settings, transaction
-        from gis.settings import get_settings
+        from gis.core.db import engine_from_settings, transaction
+        from gis.core.settings import get_settings
 
         with transaction(engine_from_settings()) as session:
             report = validate_draft(session, draft_id, Rules.from_settings(get_settings()))
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
     def impact(draft_id: int = typer.Argument(...)) -> None:
         """What would move from which unit to which (JSON)."""
         from boundaries.impact import preview_impact
-        from gis.db import engine_from_settings, transaction
+        from gis.core.db import engine_from_settings, transaction
 
         with transaction(engine_from_settings()) as session:
             _json(preview_impact(session, draft_id))
@@ -112,8 +112,8 @@ def register(app: typer.Typer) -> None:
         """Publish a draft as a new generation in force from now."""
         from boundaries.publish import publish_draft
         from boundaries.validate import Rules
-        from gis.db import engine_from_settings, transaction
-        from gis.settings import get_settings
+        from gis.core.db import engine_from_settings, transaction
+        from gis.core.settings import get_settings
 
         settings = get_settings()
         with transaction(engine_from_settings(settings)) as session:
@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
     def rebase(draft_id: int = typer.Argument(...)) -> None:
         """Move a draft onto the generation in force, keeping its edits."""
         from boundaries import drafts
-        from gis.db import engine_from_settings, transaction
+        from gis.core.db import engine_from_settings, transaction
 
         with transaction(engine_from_settings()) as session:
             _json(drafts.rebase_draft(session, draft_id, actor=_actor()))
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
     def generations() -> None:
         """List boundary generations."""
         from boundaries import history
-        from gis.db import engine_from_settings, transaction
+        from gis.core.db import engine_from_settings, transaction
 
         with transaction(engine_from_settings()) as session:
             rows = history.generations(session)
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
     def diff(a: int = typer.Argument(...), b: int = typer.Argument(...)) -> None:
         """Polygons added, removed and changed from generation a to b (JSON)."""
         from boundaries import history
-        from gis.db import engine_from_settings, transaction
+        from gis.core.db import engine_from_settings, transaction
 
         with transaction(engine_from_settings()) as session:
             _json(history.diff_generations(session, a, b))
@@ -165,8 +165,8 @@ def register(app: typer.Typer) -> None:
     def restore(generation: int = typer.Argument(...), note: str = typer.Option("", help="why")) -> None:
         """Roll back: publish an earlier generation again as a new generation."""
         from boundaries.publish import restore_generation
-        from gis.db import engine_from_settings, transaction
-        from gis.settings import get_settings
+        from gis.core.db import engine_from_settings, transaction
+        from gis.core.settings import get_settings
 
         settings = get_settings()
         with transaction(engine_from_settings(settings)) as session:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-# gis.cluster, gis.db and gis.settings (SQLAlchemy, pydantic) are imported inside the commands:
+# gis.core.cluster, gis.core.db and gis.core.settings (SQLAlchemy, pydantic) are imported inside the commands:
 # see api/cli/__init__.py.
 
 out = Console(soft_wrap=True)
@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
     @group.command("up")
     def up() -> None:
         """Create (once) and start the local PostGIS cluster, create the database, run migrations."""
-        from gis import db
-        from gis.settings import get_settings
+        from gis.core import db
+        from gis.core.settings import get_settings
 
         settings = get_settings()
         url = db.prepare(settings)
@@ -31,8 +31,8 @@ def register(app: typer.Typer) -> None:
     @group.command("down")
     def down() -> None:
         """Stop this checkout's local cluster (no other server is touched)."""
-        from gis import cluster
-        from gis.settings import get_settings
+        from gis.core import cluster
+        from gis.core.settings import get_settings
 
         settings = get_settings()
         if not settings.uses_local_cluster:
@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
     @group.command("status")
     def status() -> None:
         """Say whether the local cluster runs, where its data and socket are."""
-        from gis import cluster
-        from gis.settings import get_settings
+        from gis.core import cluster
+        from gis.core.settings import get_settings
 
         settings = get_settings()
         if not settings.uses_local_cluster:
@@ -55,16 +55,16 @@ def register(app: typer.Typer) -> None:
     @group.command("url")
     def url() -> None:
         """Print the SQLAlchemy URL to use."""
-        from gis import db
-        from gis.settings import get_settings
+        from gis.core import db
+        from gis.core.settings import get_settings
 
         typer.echo(db.database_url(get_settings()))
 
     @group.command("migrate")
     def migrate(revision: str = typer.Argument("head", help="target revision")) -> None:
         """Apply migrations up to REVISION (default: head)."""
-        from gis import db
-        from gis.settings import get_settings
+        from gis.core import db
+        from gis.core.settings import get_settings
 
         url = db.database_url(get_settings())
         db.migrate(url, revision)
@@ -73,8 +73,8 @@ def register(app: typer.Typer) -> None:
     @group.command("backup")
     def backup(path: Path = typer.Argument(..., help="file to write (pg_dump custom format)")) -> None:
         """Back up the whole database to FILE."""
-        from gis import db
-        from gis.settings import get_settings
+        from gis.core import db
+        from gis.core.settings import get_settings
 
         db.backup(db.database_url(get_settings()), path)
         out.print(f"backed up to {path} ({path.stat().st_size / 1e6:.1f} MB)", highlight=False)
@@ -85,8 +85,8 @@ def register(app: typer.Typer) -> None:
         yes: bool = typer.Option(False, "--yes", help="do not ask before replacing the database's contents"),
     ) -> None:
         """Restore the database from FILE (replaces its contents, all or nothing)."""
-        from gis import db
-        from gis.settings import get_settings
+        from gis.core import db
+        from gis.core.settings import get_settings
 
         if not yes:
             typer.confirm("This replaces the database's contents. Continue?", abort=True)
@@ -96,8 +96,8 @@ def register(app: typer.Typer) -> None:
     @group.command("downgrade")
     def downgrade(revision: str = typer.Argument(..., help="target revision, e.g. base")) -> None:
         """Revert migrations down to REVISION."""
-        from gis import db
-        from gis.settings import get_settings
+        from gis.core import db
+        from gis.core.settings import get_settings
 
         db.downgrade(db.database_url(get_settings()), revision)
         out.print(f"downgraded to {revision}")

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from gis.settings import Settings
+    from gis.core.settings import Settings
 
 # The database modules are imported inside the functions: see api/cli/__init__.py.
 
@@ -18,8 +18,8 @@ out = Console(soft_wrap=True)
 def load_demo_if_empty(settings: Settings) -> bool:
     """Load the Jiashan demo when no boundary generation is published; True when it was loaded."""
     from api.cli.seed import run_seed
-    from boundaries.jiashan.load import has_published_generation
-    from gis import db
+    from demo.jiashan.load import has_published_generation
+    from gis.core import db
 
     engine = db.engine_from_settings(settings)
     try:
@@ -36,8 +36,9 @@ def load_demo_if_empty(settings: Settings) -> bool:
 
 def write_demo_keys(settings: Settings) -> None:
     """One API key per role, printed and kept in var/demo-keys.txt (mode 0600): keys are shown only once."""
-    from gis import audit, db, keys
-    from gis.names import ROLES
+    from gis.core import audit, db
+    from gis.core.vocab import ROLES
+    from gis.people import keys
 
     path = settings.var_dir / "demo-keys.txt"
     engine = db.engine_from_settings(settings)
@@ -58,7 +59,8 @@ def write_demo_keys(settings: Settings) -> None:
 
 def demo_keys_work(settings: Settings) -> bool:
     """Whether var/demo-keys.txt exists and every key in it is still valid in this database."""
-    from gis import db, keys
+    from gis.core import db
+    from gis.people import keys
 
     path = settings.var_dir / "demo-keys.txt"
     if not path.exists():
@@ -81,8 +83,8 @@ def register(app: typer.Typer) -> None:
         """Bring up the database, load the Jiashan demo when the database is empty, and serve."""
         import uvicorn
 
-        from gis import db
-        from gis.settings import get_settings
+        from gis.core import db
+        from gis.core.settings import get_settings
 
         settings = get_settings()
         db.prepare(settings)

@@ -9,7 +9,7 @@ import typer
 
 from api.cli._names import EXPORT_LAYERS
 
-# gis.export (geopandas, pandas) and the database modules are imported inside the command:
+# gis.outputs.export (geopandas, pandas) and the database modules are imported inside the command:
 # see api/cli/__init__.py.
 
 
@@ -39,9 +39,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Export a layer; personal data are masked unless --personal-data is given."""
-        from gis import audit
-        from gis.db import engine_from_settings, transaction
-        from gis.export import export_layer, parse_export_crs, parse_format
+        from gis.core import audit
+        from gis.core.db import engine_from_settings, transaction
+        from gis.outputs.export import export_layer, parse_export_crs, parse_format
 
         fmt, out_crs = parse_format(format), parse_export_crs(crs)
         role = "admin" if personal_data else "viewer"

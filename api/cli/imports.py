@@ -62,8 +62,8 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         from gis.bulk import ImportOptions, ImportRejected, import_file
-        from gis.db import engine_from_settings
-        from gis.settings import get_settings
+        from gis.core.db import engine_from_settings
+        from gis.core.settings import get_settings
 
         if strategy not in ("auto", "merge", "rebuild"):
             raise ValueError(f"--strategy {strategy!r}: expected auto, merge or rebuild")

@@ -25,9 +25,9 @@ def register(app: typer.Typer) -> None:
         """Escalate every pending incident past its deadline one level (grid → village → town → county).
 
         The API does this every GRIDMAP_ESCALATION_INTERVAL_S seconds; this runs it once, e.g. from cron."""
-        from gis import incident_rules as rules
-        from gis.db import engine_from_settings, transaction
-        from gis.workflow import escalate_overdue
+        from gis.core.db import engine_from_settings, transaction
+        from gis.incidents import rules
+        from gis.incidents.workflow import escalate_overdue
 
         when = dt.datetime.now(dt.UTC)
         if now:
@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
     @group.command("outside")
     def outside(limit: int = typer.Option(50, min=1, max=1000, help="how many to show")) -> None:
         """List open incidents outside the jurisdiction, for a person to forward or correct."""
-        from gis.db import engine_from_settings, transaction
-        from gis.incidents import IncidentFilter, list_incidents
+        from gis.core.db import engine_from_settings, transaction
+        from gis.incidents.query import IncidentFilter, list_incidents
 
         engine = engine_from_settings()
         with transaction(engine) as session:

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gis.names import ROLES
+from gis.core.vocab import ROLES
 
 # The database modules are imported inside the commands: see api/cli/__init__.py.
 
@@ -23,8 +23,9 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option(..., help="who or what uses the key"),
     ) -> None:
         """Create a key; it is printed once and only its hash is stored."""
-        from gis import audit, keys
-        from gis.db import engine_from_settings, transaction
+        from gis.core import audit
+        from gis.core.db import engine_from_settings, transaction
+        from gis.people import keys
 
         engine = engine_from_settings()
         with transaction(engine) as session:
@@ -35,8 +36,8 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_() -> None:
         """List keys (never the secrets)."""
-        from gis import keys
-        from gis.db import engine_from_settings, transaction
+        from gis.core.db import engine_from_settings, transaction
+        from gis.people import keys
 
         engine = engine_from_settings()
         with transaction(engine) as session:
@@ -56,8 +57,9 @@ def register(app: typer.Typer) -> None:
     @group.command("revoke")
     def revoke(key_id: int = typer.Argument(..., help="the key's id from `gridmap keys list`")) -> None:
         """Revoke a key; requests with it get 401 from then on."""
-        from gis import audit, keys
-        from gis.db import engine_from_settings, transaction
+        from gis.core import audit
+        from gis.core.db import engine_from_settings, transaction
+        from gis.people import keys
 
         engine = engine_from_settings()
         with transaction(engine) as session:

@@ -50,9 +50,9 @@ def register(app: typer.Typer) -> None:
         # Imported here: folium and the page builders are heavy, and every `gridmap` command
         # (not only `gridmap map`) imports this module to register its commands.
         import_folium_without_pandas()
-        from gis.db import engine_from_settings
-        from gis.mapdata import parse_filter
-        from gis.settings import get_settings
+        from gis.core.db import engine_from_settings
+        from gis.core.settings import get_settings
+        from gis.outputs.mapdata import parse_filter
         from maps.page import PageContext
         from maps.standalone import build_html
 

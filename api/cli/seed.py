@@ -18,8 +18,8 @@ def run_seed(seed: int, incidents: int | None, force: bool) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from api.cli.imports import ProgressBar
-    from boundaries.jiashan.load import seed_jiashan
-    from gis.db import engine_from_settings
+    from demo.jiashan.load import seed_jiashan
+    from gis.core.db import engine_from_settings
 
     engine = engine_from_settings()
     started = time.perf_counter()

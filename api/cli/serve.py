@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         """Serve the API, the docs (/docs) and the map pages."""
         import uvicorn
 
-        from gis.settings import get_settings
+        from gis.core.settings import get_settings
 
         settings = get_settings()
         uvicorn.run(

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from api.cli._names import POINT_TABLES
 
-# gis.verify (pandas, the bulk loader) and the database modules are imported inside the command:
+# gis.spatial.verify (pandas, the bulk loader) and the database modules are imported inside the command:
 # see api/cli/__init__.py.
 
 out = Console(soft_wrap=True)
@@ -26,9 +26,9 @@ def register(app: typer.Typer) -> None:
         """Re-derive every point's town, village, grid, micro-grid, station and beat; report rows that disagree.
 
         Exits 1 when disagreements remain (none are left after --repair)."""
-        from gis.db import engine_from_settings
-        from gis.settings import get_settings
-        from gis.verify import verify
+        from gis.core.db import engine_from_settings
+        from gis.core.settings import get_settings
+        from gis.spatial.verify import verify
 
         settings = get_settings()
         engine = engine_from_settings(settings)

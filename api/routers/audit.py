@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.auth import Admin
 from api.deps import SessionDep
 from api.schemas.audit import AuditEntry, AuditPage
-from gis import audit
+from gis.core import audit
 
 router = APIRouter(tags=["audit"])
 

@@ -33,8 +33,8 @@ from boundaries import drafts, edits, fileio, history
 from boundaries.impact import preview_impact
 from boundaries.publish import PublishBlockedError, StaleDraftError, publish_draft, restore_generation
 from boundaries.validate import Rules, validate_draft
-from gis.keys import Principal, verify_key
-from gis.privacy import ROLE_RANK
+from gis.core.privacy import ROLE_RANK
+from gis.people.keys import Principal, verify_key
 from maps import offline
 from maps.editor import editor_page
 from maps.impact_map import impact_map_page

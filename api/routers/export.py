@@ -18,8 +18,16 @@ from starlette.background import BackgroundTask
 
 from api.deps import SessionDep
 from api.routers.ogc import KeyViewer
-from gis import audit
-from gis.export import FILE_SUFFIX, LAYER_NAMES, MEDIA_TYPES, ExportError, export_layer, parse_export_crs, parse_format
+from gis.core import audit
+from gis.outputs.export import (
+    FILE_SUFFIX,
+    LAYER_NAMES,
+    MEDIA_TYPES,
+    ExportError,
+    export_layer,
+    parse_export_crs,
+    parse_format,
+)
 
 router = APIRouter(prefix="/export", tags=["export"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import EngineDep
-from gis.db import versions
+from gis.core.db import versions
 
 router = APIRouter(tags=["health"])
 

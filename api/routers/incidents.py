@@ -1,5 +1,5 @@
-"""Incidents: live intake, the closed-loop workflow, listing. The rules live in gis.incidents and
-gis.workflow; this module turns their errors into 404/409/422 and masks personal data by role.
+"""Incidents: live intake, the closed-loop workflow, listing. The rules live in gis.incidents.intake and
+gis.incidents.workflow; this module turns their errors into 404/409/422 and masks personal data by role.
 
 Intake is the hot path (hundreds of reports a second), so ``POST /incidents`` differs from the
 other endpoints in two ways: it stores the incident in one atomic statement on an autocommit
@@ -20,11 +20,12 @@ from api.auth import Dispatcher, Reporter, Viewer
 from api.deps import SessionDep, autocommit_connection
 from api.fastpath import IntakeFastPath
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
-from gis import incident_rules as rules
-from gis.incidents import IncidentFilter, IncidentInputError, create_incident, get_incident, list_incidents, parse_bbox
-from gis.privacy import mask_record
-from gis.stats import StatsInputError
-from gis.workflow import (
+from gis.core.privacy import mask_record
+from gis.incidents import rules
+from gis.incidents.intake import IncidentInputError, create_incident
+from gis.incidents.query import IncidentFilter, get_incident, list_incidents, parse_bbox
+from gis.incidents.stats import StatsInputError
+from gis.incidents.workflow import (
     IllegalTransition,
     IncidentNotFound,
     PeriodicEscalation,

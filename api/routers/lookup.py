@@ -1,7 +1,7 @@
 """GET /lookup (by coordinate or by address) and POST /lookup/batch.
 
-Coordinate lookups are answered from memory (gis.lookup.LookupService), which a background
-LISTEN thread (gis.notify) keeps current; this module wires both into the app.
+Coordinate lookups are answered from memory (gis.spatial.lookup.LookupService), which a background
+LISTEN thread (gis.core.notify) keeps current; this module wires both into the app.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from api.auth import authenticate, check_role, presents_a_key, require
 from api.deps import SessionDep, autocommit_connection, get_session
 from api.fastpath import LookupFastPath
 from api.schemas.lookup import BatchOut, LookupOut, NotFoundOut
-from gis.address_text import AddressError
-from gis.crs import to_wgs84
-from gis.geocode import GeocodeResult, geocode, geocode_many
-from gis.keys import Principal
-from gis.lookup import LookupInputError, LookupService, parse_as_of, parse_point
-from gis.notify import Listener, conninfo_from_url
-from gis.privacy import role_sees_personal_data
+from gis.core.notify import Listener, conninfo_from_url
+from gis.core.privacy import role_sees_personal_data
+from gis.people.keys import Principal
+from gis.spatial.address_text import AddressError
+from gis.spatial.crs import to_wgs84
+from gis.spatial.geocode import GeocodeResult, geocode, geocode_many
+from gis.spatial.lookup import LookupInputError, LookupService, parse_as_of, parse_point
 
 log = logging.getLogger(__name__)
 ORDER = -10  # the most requested endpoint: matched first

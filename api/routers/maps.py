@@ -16,10 +16,10 @@ from starlette.routing import Mount
 
 from api.auth import ANONYMOUS_ADMIN, authenticate
 from api.deps import SessionDep, SettingsDep
-from gis import mapdata
-from gis.keys import Principal, verify_key
-from gis.mapdata import IncidentFilter, MapQueryError
-from gis.privacy import ROLE_RANK
+from gis.core.privacy import ROLE_RANK
+from gis.outputs import mapdata
+from gis.outputs.mapdata import IncidentFilter, MapQueryError
+from gis.people.keys import Principal, verify_key
 from maps import beat_page, command_center, grid_dashboard, heat_time, offline
 from maps.i18n import UnknownLanguageError
 from maps.page import PageContext, render

@@ -23,9 +23,9 @@ from tipg import errors as tipg_errors
 
 from api.auth import ANONYMOUS_ADMIN, authenticate
 from api.deps import SessionDep
-from gis.keys import Principal, verify_key
-from gis.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool
-from gis.privacy import ROLE_RANK
+from gis.core.privacy import ROLE_RANK
+from gis.outputs.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool
+from gis.people.keys import Principal, verify_key
 
 log = logging.getLogger("gridmap.ogc")
 

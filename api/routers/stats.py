@@ -1,4 +1,4 @@
-"""Incident statistics per area level and period (the rules are in gis.stats)."""
+"""Incident statistics per area level and period (the rules are in gis.incidents.stats)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query
 from api.auth import Viewer
 from api.deps import SessionDep
 from api.schemas.incidents import Stats
-from gis import incident_rules as rules
-from gis.stats import incident_stats
+from gis.incidents import rules
+from gis.incidents.stats import incident_stats
 
 router = APIRouter(tags=["stats"])
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from api.deps import SessionDep
 from api.routers.ogc import KeyViewer
-from gis.tiles import MAX_ZOOM, TileError, TileRequest, check_tile, render_tile
+from gis.outputs.tiles import MAX_ZOOM, TileError, TileRequest, check_tile, render_tile
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 

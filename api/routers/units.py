@@ -10,8 +10,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from api.auth import Viewer
 from api.deps import SessionDep
 from api.schemas.lookup import BeatOut, GridOut
-from gis.lookup import LookupInputError, LookupService, parse_as_of
-from gis.units import UnknownUnitError, beat_details, grid_details
+from gis.spatial.lookup import LookupInputError, LookupService, parse_as_of
+from gis.spatial.units import UnknownUnitError, beat_details, grid_details
 
 router = APIRouter(tags=["lookup"])
 

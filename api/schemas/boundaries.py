@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gis.models import LAYERS
+from gis.core.models import LAYERS
 
 
 class DraftCreate(BaseModel):

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gis import incident_rules as rules
-from gis.totals import EXACT_UP_TO, TTL_S
+from gis.incidents import rules
+from gis.incidents.totals import EXACT_UP_TO, TTL_S
 
-# NaN and infinity pass the schema and are refused by gis.incidents with the field named: FastAPI's
+# NaN and infinity pass the schema and are refused by gis.incidents.intake with the field named: FastAPI's
 # default 422 echoes the input, and a NaN echoed back cannot be encoded as JSON.
 Coordinate = Annotated[float, Field(allow_inf_nan=True)]
 

@@ -6,7 +6,7 @@ Keys (re-importing a file adds nothing):
   content (category, source, time, position, texts), so the same row in any encoding or format
   gets the same id;
 * buildings: ``code``;
-* addresses: the normalized text (gis.address_text.normalize_address);
+* addresses: the normalized text (gis.spatial.address_text.normalize_address);
 * hazards: a hash of category, found_at, position and description (``content_key``).
 """
 
@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gis.address_text import AddressError, parse_address
 from gis.bulk.validate import Problems, as_objects
-from gis.incident_rules import CATEGORIES
+from gis.incidents.rules import CATEGORIES
+from gis.spatial.address_text import AddressError, parse_address
 
 ADDRESS_PARTS = ("road", "house_no", "building_no", "unit_no", "room_no", "group_no")
 ObjArray = npt.NDArray[np.object_]

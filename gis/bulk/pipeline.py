@@ -23,17 +23,17 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Connection, Engine
 
-from gis import audit
-from gis.areas import current_generation, load_layer
-from gis.assign import AssignerCache, Assignment, generations_for_times
 from gis.bulk import derive
 from gis.bulk.readers import ImportFileError, RawTable, read_table
 from gis.bulk.report import default_reject_path, default_report_path, summarize, write_rejects, write_report
 from gis.bulk.specs import Spec, get_spec
 from gis.bulk.store import Strategy, TableWriter, building_ids, copy_columns, existing_keys
 from gis.bulk.validate import Options, Problems, Validated, resolve_columns, validate
-from gis.crs import InputCRS, parse_crs
-from gis.incident_rules import FINAL_STATUSES
+from gis.core import audit
+from gis.incidents.rules import FINAL_STATUSES
+from gis.spatial.areas import current_generation, load_layer
+from gis.spatial.assign import AssignerCache, Assignment, generations_for_times
+from gis.spatial.crs import InputCRS, parse_crs
 
 Progress = Callable[[str, int, int], None]
 CHUNK_ROWS = 100_000

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gis import incident_rules as rules
+from gis.incidents import rules
 
 FieldKind = Literal["text", "int", "float", "bool", "time", "code"]
 

@@ -32,9 +32,9 @@ import sqlalchemy as sa
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
-from gis.assign import Assignment
 from gis.bulk import copybin
 from gis.bulk.copybin import Column, PgType
+from gis.spatial.assign import Assignment
 
 Strategy = Literal["auto", "merge", "rebuild"]
 ObjArray = npt.NDArray[np.object_]

@@ -18,8 +18,8 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.bulk.readers import ImportFileError, RawTable
 from gis.bulk.specs import Field, Spec
-from gis.crs import InputCRS, to_wgs84
-from gis.incident_rules import LOCAL_TZ
+from gis.incidents.rules import LOCAL_TZ
+from gis.spatial.crs import InputCRS, to_wgs84
 
 BoolArray = npt.NDArray[np.bool_]
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from gis import audit
+from gis.core import audit
 
 
 def test_audit_search_filters_and_needs_admin(client, connection, make_key) -> None:  # type: ignore[no-untyped-def]

@@ -58,7 +58,7 @@ def test_roles_are_ordered(guarded: TestClient, make_key, role: str, path: str, 
 
 
 def test_bearer_header_works_and_revoked_key_stops(guarded: TestClient, make_key, connection) -> None:  # type: ignore[no-untyped-def]
-    from gis.keys import revoke_key
+    from gis.people.keys import revoke_key
 
     key = make_key("viewer")["X-API-Key"]
     assert guarded.get("/_t/viewer", headers={"Authorization": f"Bearer {key}"}).status_code == 200

@@ -38,9 +38,9 @@ from sqlalchemy.engine import make_url
 
 from boundaries.generations import publish_layers
 from boundaries.sample import X0, X1, Y0, Y1, build_mini_county
-from gis import cluster, db
-from gis.keys import create_key
-from gis.settings import get_settings
+from gis.core import cluster, db
+from gis.core.settings import get_settings
+from gis.people.keys import create_key
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTAGE_S = 3.0

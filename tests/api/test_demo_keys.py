@@ -8,9 +8,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from api.cli.demo import demo_keys_work, write_demo_keys
-from gis import db, keys
-from gis.names import ROLES
-from gis.settings import Settings
+from gis.core import db
+from gis.core.settings import Settings
+from gis.core.vocab import ROLES
+from gis.people import keys
 
 
 def test_demo_keys_are_written_checked_and_replaced(database_url: str, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from api.auth import clear_cache
 from api.fastpath import IntakeFastPath, LookupFastPath
 from boundaries.sample import X0, X1, XM, Y0, Y1
-from gis.crs import from_wgs84
+from gis.spatial.crs import from_wgs84
 
 
 def _fastpath(app: FastAPI, kind: type = LookupFastPath) -> Any:

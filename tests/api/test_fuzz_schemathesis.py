@@ -27,7 +27,7 @@ from schemathesis.checks import (
 
 from api.app import create_app
 from api.auth import clear_cache
-from gis.settings import Settings
+from gis.core.settings import Settings
 
 MAX_EXAMPLES = int(os.environ.get("GRIDMAP_FUZZ_EXAMPLES", "12"))
 

@@ -17,8 +17,8 @@ from api import heap
 from api.app import create_app
 from boundaries.generations import publish_layers
 from boundaries.sample import build_mini_county
-from gis import db
-from gis.settings import Settings
+from gis.core import db
+from gis.core.settings import Settings
 
 
 class Node:

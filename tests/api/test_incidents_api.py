@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from gis import crs as gcrs
+from gis.spatial import crs as gcrs
 
 BODY = {"lon": 120.905, "lat": 30.832, "category": "dispute", "source": "grid_patrol"}
 GX = 120.91
@@ -256,7 +256,7 @@ def test_openapi_documents_the_intake(client) -> None:  # type: ignore[no-untype
 @pytest.fixture
 def own_engine(database_url: str):  # type: ignore[no-untyped-def]
     """A migrated database of its own, for the intake path that commits in autocommit."""
-    from gis import db
+    from gis.core import db
 
     with db.scratch_database(database_url, "intake") as url:
         engine = db.make_engine(url, pool_size=2, max_overflow=2)
@@ -271,9 +271,9 @@ def test_intake_commits_on_its_own_connection(own_engine) -> None:  # type: igno
 
     from api.app import create_app
     from boundaries.generations import publish_layers
-    from gis.db import transaction
-    from gis.keys import create_key
-    from gis.settings import Settings
+    from gis.core.db import transaction
+    from gis.core.settings import Settings
+    from gis.people.keys import create_key
     from tests.conftest import build_mini_county
 
     with transaction(own_engine) as session:

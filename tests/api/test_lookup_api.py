@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from api.auth import clear_cache
 from boundaries.sample import X0, XM
-from gis.crs import from_wgs84
+from gis.spatial.crs import from_wgs84
 
 GX = (X0 + XM) / 2
 GRID_W = "330421001001001"
@@ -18,7 +18,7 @@ PREFIX = "浙江省嘉兴市嘉善县"
 
 
 def _add_address(conn: Connection, full_text: str, lon: float, lat: float) -> int:
-    from gis.address_text import parse_address
+    from gis.spatial.address_text import parse_address
 
     p = parse_address(full_text)
     return int(

@@ -27,7 +27,7 @@ REPORTER = {"name": "王小明", "phone": "13712345678"}
 STAFF = {"name": "李建国", "phone": "13912345678", "id_card": "330421198501015678"}
 AUX = {"name": "赵警官", "phone": "13612345678"}
 
-# Grid staff follow the same rule as everyone (gis.privacy.mask_staff): name and phone masked below
+# Grid staff follow the same rule as everyone (gis.core.privacy.mask_staff): name and phone masked below
 # dispatcher in every output; their ID-card numbers never leave the service.
 RAW = [
     LANDLORD["name"], LANDLORD["phone"], LANDLORD["id_card"], REPORTER["name"], REPORTER["phone"],

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from boundaries.generations import publish_layers
-from gis import db
-from gis.keys import create_key
+from gis.core import db
+from gis.people.keys import create_key
 from tests.conftest import build_mini_county
 
 pytestmark = pytest.mark.skipif(

@@ -11,7 +11,7 @@ import pytest
 
 from api import rate_limits
 from api.rate_limits import LocalBuckets, SharedBuckets, fingerprint, table_path
-from gis.keys import Principal
+from gis.people.keys import Principal
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from gis.incidents import create_incident
-from gis.settings import Settings
-from gis.stats import StatsInputError, incident_stats
-from gis.workflow import transition
+from gis.core.settings import Settings
+from gis.incidents.intake import create_incident
+from gis.incidents.stats import StatsInputError, incident_stats
+from gis.incidents.workflow import transition
 
 UTC = dt.UTC
 CN = dt.timezone(dt.timedelta(hours=8))

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 
-from gis.tiles import (
+from gis.outputs.tiles import (
     BUFFER,
     CLUSTER_CELL,
     CLUSTER_MAX_ZOOM,

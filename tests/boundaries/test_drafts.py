@@ -19,7 +19,7 @@ from boundaries.drafts import (
     rebase_draft,
 )
 from boundaries.generations import publish_layers
-from gis.areas import current_generation, load_layer
+from gis.spatial.areas import current_generation, load_layer
 
 G1, G2 = "330421001001001", "330421001001002"  # west and east grid of town 1, village 1 (south)
 M12 = "33042100100100102"  # north micro-grid of G1: x 120.90-120.91, y 30.835-30.84

@@ -12,7 +12,7 @@ import pytest
 from shapely.geometry import LineString, box
 
 from boundaries.fileio import UploadError, UploadLimits, read_upload, write_features
-from gis.crs import wgs84_to_gcj02
+from gis.spatial.crs import wgs84_to_gcj02
 
 CELLS = [box(120.90, 30.83, 120.91, 30.84), box(120.91, 30.83, 120.92, 30.84)]
 

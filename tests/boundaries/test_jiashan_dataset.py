@@ -13,19 +13,19 @@ import pandas as pd
 import pytest
 import shapely
 
-from boundaries.jiashan import JiashanDataset, build_dataset
-from boundaries.jiashan.dataset import DEFAULT_REFERENCE
-from boundaries.jiashan.hazards import HAZARD_CATEGORIES, HAZARD_STATUSES
-from boundaries.jiashan.incidents import (
+from demo.jiashan import JiashanDataset, build_dataset
+from demo.jiashan.dataset import DEFAULT_REFERENCE
+from demo.jiashan.hazards import HAZARD_CATEGORIES, HAZARD_STATUSES
+from demo.jiashan.incidents import (
     INCIDENT_CATEGORIES,
     INCIDENT_SOURCES,
     INCIDENT_STATUSES,
     Hotspots,
     generate_incidents,
 )
-from boundaries.jiashan.names import id_check_char
-from boundaries.jiashan.outline import load_divisions, load_outline_gcj02
-from gis.crs import geometry_from_wgs84, to_metric
+from demo.jiashan.names import id_check_char
+from demo.jiashan.outline import load_divisions, load_outline_gcj02
+from gis.spatial.crs import geometry_from_wgs84, to_metric
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +50,20 @@ def _metric(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _fingerprint(ds: JiashanDataset) -> dict[str, str]:
     out = {}
-    for name in ("county", "towns", "villages", "grids", "micro_grids", "stations", "beats",
-                 "staff", "buildings", "addresses", "hazards", "incidents"):
+    for name in (
+        "county",
+        "towns",
+        "villages",
+        "grids",
+        "micro_grids",
+        "stations",
+        "beats",
+        "staff",
+        "buildings",
+        "addresses",
+        "hazards",
+        "incidents",
+    ):
         frame = getattr(ds, name)
         digest = hashlib.sha256()
         for col in frame.columns:
@@ -83,8 +95,14 @@ def test_every_layer_is_a_valid_coverage_in_wgs84(data: JiashanDataset, layer: s
 
 @pytest.mark.parametrize(
     ("child", "parent"),
-    [("towns", "county"), ("villages", "towns"), ("grids", "villages"), ("micro_grids", "grids"),
-     ("beats", "stations"), ("stations", "county")],
+    [
+        ("towns", "county"),
+        ("villages", "towns"),
+        ("grids", "villages"),
+        ("micro_grids", "grids"),
+        ("beats", "stations"),
+        ("stations", "county"),
+    ],
 )
 def test_children_union_to_their_parent(data: JiashanDataset, child: str, parent: str) -> None:
     kids = _metric(getattr(data, child))
@@ -166,7 +184,8 @@ def test_households_ranges_and_sums(data: JiashanDataset) -> None:
 def test_buildings_add_up_to_micro_grid_households_by_spatial_join(data: JiashanDataset) -> None:
     points = gpd.GeoDataFrame(
         data.buildings[["households"]],
-        geometry=gpd.points_from_xy(data.buildings["lon"], data.buildings["lat"]), crs=4326,
+        geometry=gpd.points_from_xy(data.buildings["lon"], data.buildings["lat"]),
+        crs=4326,
     )
     joined = gpd.sjoin(points, data.micro_grids[["code", "geometry"]], predicate="within", how="inner")
     assert len(joined) == len(points)  # every building in exactly one micro-grid
@@ -367,8 +386,12 @@ def test_a_million_incidents_are_fast(data: JiashanDataset) -> None:
     seats = shapely.get_coordinates(towns.representative_point().values)
     spots = Hotspots(
         centres={"rental_village": seats[:3], "industrial_park": seats[3:5], "market": seats, "town_centre": seats},
-        weights={"rental_village": np.ones(3), "industrial_park": np.ones(2), "market": np.ones(9),
-                 "town_centre": np.ones(9)},
+        weights={
+            "rental_village": np.ones(3),
+            "industrial_park": np.ones(2),
+            "market": np.ones(9),
+            "town_centre": np.ones(9),
+        },
         sigma={"rental_village": 350.0, "industrial_park": 600.0, "market": 150.0, "town_centre": 450.0},
     )
     weight = np.full(len(bx), 1.0 / len(bx))

@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from boundaries.jiashan.dataset import JiashanDataset, build_dataset
-from boundaries.jiashan.load import NOTE, DemoLoadError, foreign_data, load_dataset
-from gis import db
-from gis.verify import verify
+from demo.jiashan.dataset import JiashanDataset, build_dataset
+from demo.jiashan.load import NOTE, DemoLoadError, foreign_data, load_dataset
+from gis.core import db
+from gis.spatial.verify import verify
 
 INCIDENTS = 5000
 

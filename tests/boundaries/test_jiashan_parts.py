@@ -8,24 +8,25 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from boundaries.jiashan.allocation import AllocationError, largest_remainder, split_total
-from boundaries.jiashan.coverage import label_faces, node_faces, union_by_label
-from boundaries.jiashan.dataset import DatasetArgumentError, build_dataset
-from boundaries.jiashan.incidents import BIG_RISKS, INCIDENT_CATEGORIES, category_table
-from boundaries.jiashan.names import PersonFactory, id_check_char
-from boundaries.jiashan.outline import (
+from demo.jiashan.allocation import AllocationError, largest_remainder, split_total
+from demo.jiashan.coverage import label_faces, node_faces, union_by_label
+from demo.jiashan.dataset import DatasetArgumentError, build_dataset
+from demo.jiashan.incidents import BIG_RISKS, INCIDENT_CATEGORIES, category_table
+from demo.jiashan.names import PersonFactory, id_check_char
+from demo.jiashan.outline import (
     OutlineNotFoundError,
     load_divisions,
     load_outline_gcj02,
     short_village_name,
 )
-from boundaries.jiashan.partition import PartitionError, power_partition, sample_in_polygon
-from boundaries.jiashan.police import station_name
-from boundaries.jiashan.roads import NumberBook, Road, locate
+from demo.jiashan.partition import PartitionError, power_partition, sample_in_polygon
+from demo.jiashan.police import station_name
+from demo.jiashan.roads import NumberBook, Road, locate
 
 # An L-shaped parent in GK-like coordinates (large offsets, as in EPSG:4549).
-PARENT = Polygon([(580000, 3410000), (584000, 3410000), (584000, 3412000), (582000, 3412000),
-                  (582000, 3414000), (580000, 3414000)])
+PARENT = Polygon(
+    [(580000, 3410000), (584000, 3410000), (584000, 3412000), (582000, 3412000), (582000, 3414000), (580000, 3414000)]
+)
 
 
 def test_power_partition_areas_follow_targets() -> None:
@@ -144,8 +145,11 @@ def test_category_table_covers_the_four_big_risks() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"seed": -1}, "seed"), ({"incidents": -5}, "incidents"),
-     ({"reference": pd.Timestamp("2026-10-31")}, "time zone")],
+    [
+        ({"seed": -1}, "seed"),
+        ({"incidents": -5}, "incidents"),
+        ({"reference": pd.Timestamp("2026-10-31")}, "time zone"),
+    ],
 )
 def test_build_dataset_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(DatasetArgumentError, match=message):
@@ -153,8 +157,8 @@ def test_build_dataset_rejects_bad_arguments(kwargs: dict[str, object], message:
 
 
 def test_generator_draws_categories_and_sources_from_the_product_tables() -> None:
-    from boundaries.jiashan.incidents import INCIDENT_CATEGORIES, INCIDENT_SOURCES
-    from gis.incident_rules import CATEGORIES, SOURCES
+    from demo.jiashan.incidents import INCIDENT_CATEGORIES, INCIDENT_SOURCES
+    from gis.incidents.rules import CATEGORIES, SOURCES
 
     assert {c.code for c in INCIDENT_CATEGORIES} <= set(CATEGORIES)
     assert set(INCIDENT_SOURCES) <= set(SOURCES)

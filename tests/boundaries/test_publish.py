@@ -13,8 +13,8 @@ from boundaries.drafts import create_draft, get_draft, rebase_draft
 from boundaries.history import diff_generations, generations
 from boundaries.impact import preview_impact
 from boundaries.publish import StaleDraftError, publish_draft, restore_generation
-from gis.areas import current_generation, load_layer
-from gis.reassign import reassign_extent, reassign_extent_sql
+from gis.spatial.areas import current_generation, load_layer
+from gis.spatial.reassign import reassign_extent, reassign_extent_sql
 
 G1, G2 = "330421001001001", "330421001001002"
 M12 = "33042100100100102"  # x 120.90-120.91, y 30.835-30.84, in G1

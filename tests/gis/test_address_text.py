@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gis.address_text import (
+from gis.spatial.address_text import (
     MAX_NORMALIZED_LENGTH,
     AddressError,
     ParsedAddress,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from gis.assign import Assigner, assign_points
+from gis.spatial.assign import Assigner, assign_points
 
 # Coordinates of the mini county (see tests/conftest.py).
 X0, X1, Y0, Y1, XM, YM = 120.90, 120.94, 30.83, 30.85, 120.92, 30.84

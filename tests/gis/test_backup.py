@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from boundaries.generations import publish_layers
-from gis import db
+from gis.core import db
 
 
 @pytest.fixture

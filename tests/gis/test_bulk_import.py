@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from shapely.geometry import Point
 from sqlalchemy.engine import Connection, make_url
 
-from gis import db
 from gis.bulk import ImportFileError, ImportOptions, ImportRejected, import_file, import_frame
 from gis.bulk.readers import detect_encoding
 from gis.bulk.validate import parse_time_text
-from gis.crs import from_wgs84, metres_between
+from gis.core import db
+from gis.spatial.crs import from_wgs84, metres_between
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "external_id,category,source,reported_at,lon,lat,status,address_text,description\n"

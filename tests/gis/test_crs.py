@@ -7,8 +7,8 @@ import pytest
 import shapely
 from shapely.geometry import Point, Polygon
 
-from gis import crs
-from gis.crs import CoordinateError, InputCRS, UnknownCRSError
+from gis.spatial import crs
+from gis.spatial.crs import CoordinateError, InputCRS, UnknownCRSError
 
 JIASHAN_LON, JIASHAN_LAT = np.meshgrid(np.linspace(120.75, 121.10, 15), np.linspace(30.75, 31.05, 13))
 CHINA_LON, CHINA_LAT = np.meshgrid(np.linspace(74.0, 134.0, 31), np.linspace(4.0, 53.0, 25))
@@ -192,9 +192,7 @@ def test_metric_projection_round_trips_and_preserves_distance() -> None:
 def test_metres_between_known_distances() -> None:
     # One degree of latitude at the equator on WGS-84.
     assert crs.metres_between(0.0, 0.0, 0.0, 1.0) == pytest.approx(110_574.4, abs=1.0)
-    distances = crs.metres_between(
-        np.array([0.0, 120.9]), np.array([0.0, 30.8]), np.array(0.0), np.array(0.0)
-    )
+    distances = crs.metres_between(np.array([0.0, 120.9]), np.array([0.0, 30.8]), np.array(0.0), np.array(0.0))
     assert distances.shape == (2,)
     assert distances[0] == 0.0
 

@@ -14,15 +14,15 @@ from openpyxl import load_workbook
 from sqlalchemy.engine import Connection
 
 from boundaries.generations import publish_layers
-from gis.crs import from_wgs84
-from gis.export import (
+from gis.core.privacy import mask_id_card, mask_name, mask_phone
+from gis.outputs.export import (
     ExportError,
     export_layer,
     load_layer_frame,
     parse_export_crs,
     shapefile_field_names,
 )
-from gis.privacy import mask_id_card, mask_name, mask_phone
+from gis.spatial.crs import from_wgs84
 
 UTC = dt.UTC
 

@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis.address_text import AddressError, normalize_address, parse_address
-from gis.geocode import geocode, geocode_many, score_candidate, truncations
+from gis.spatial.address_text import AddressError, normalize_address, parse_address
+from gis.spatial.geocode import geocode, geocode_many, score_candidate, truncations
 
 PREFIX = "浙江省嘉兴市嘉善县"
 

@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from shapely.geometry import box
 
 from boundaries.generations import publish_layers
-from gis import crs as gcrs
-from gis import incident_rules as rules
-from gis.address_text import normalize_address
-from gis.incidents import IncidentInputError, create_incident, get_incident
-from gis.settings import Settings
+from gis.core.settings import Settings
+from gis.incidents import rules
+from gis.incidents.intake import IncidentInputError, create_incident
+from gis.incidents.query import get_incident
+from gis.spatial import crs as gcrs
+from gis.spatial.address_text import normalize_address
 
 X0, X1, Y0, Y1, XM, YM = 120.90, 120.94, 30.83, 30.85, 120.92, 30.84
 GX = (X0 + XM) / 2  # edge between the two grids of town 1 / village 1

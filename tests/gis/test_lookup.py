@@ -17,10 +17,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from boundaries.generations import publish_layers
 from boundaries.sample import X0, X1, XM, Y0, Y1, YM, build_mini_county
-from gis import db
-from gis.crs import from_wgs84
-from gis.lookup import LookupInputError, LookupService, parse_as_of, parse_point
-from gis.notify import Listener, conninfo_from_url
+from gis.core import db
+from gis.core.notify import Listener, conninfo_from_url
+from gis.spatial.crs import from_wgs84
+from gis.spatial.lookup import LookupInputError, LookupService, parse_as_of, parse_point
 
 GX = (X0 + XM) / 2  # edge between grids 001 and 002 of town 1
 MY = (Y0 + YM) / 2
@@ -305,7 +305,7 @@ def test_loads_are_reported_once_per_generation_when_threads_miss_together(scrat
 def test_as_of_lookups_keep_a_bounded_cache_and_the_generation_in_force(
     scratch_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gis.lookup.MAX_CACHED_GENERATIONS", 2)
+    monkeypatch.setattr("gis.spatial.lookup.MAX_CACHED_GENERATIONS", 2)
     gens = []
     with scratch_engine.begin() as conn:
         for year, shift in ((2020, 0.0), (2021, 0.001), (2022, 0.002), (2023, 0.003)):

@@ -5,7 +5,7 @@ import re
 
 import sqlalchemy as sa
 
-from gis import db
+from gis.core import db
 
 TABLES = {
     "areas",
@@ -78,7 +78,7 @@ def test_0007_fills_the_tile_position_of_existing_incidents_and_downgrades(datab
 def test_the_open_incidents_index_matches_the_duplicate_checks_statuses(connection) -> None:  # type: ignore[no-untyped-def]
     # The planner uses the partial index only when the query's condition matches its predicate;
     # the migration holds a frozen copy of the open statuses, which must still be the rules' list.
-    from gis.incident_rules import OPEN_STATUSES
+    from gis.incidents.rules import OPEN_STATUSES
 
     indexdef = connection.execute(
         sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_incidents_open_geom'")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from gis.settings import Settings
+from gis.core.settings import Settings
 
 
 def test_plain_postgresql_url_gets_the_psycopg_driver() -> None:

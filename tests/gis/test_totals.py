@@ -1,11 +1,11 @@
-"""gis.totals: exact and in the caller's transaction below the cap; above it, reused briefly per filter."""
+"""gis.incidents.totals: exact and in the caller's transaction below the cap; above it, reused briefly per filter."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis.totals import TotalCounter
+from gis.incidents.totals import TotalCounter
 
 
 def _table(conn: Connection, rows: int) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from boundaries.generations import close_rows, insert_rows, mark_published, new_generation
 from gis.bulk import import_frame
-from gis.verify import VerifyError, check_table, verify
+from gis.spatial.verify import VerifyError, check_table, verify
 
 
 def _load(connection: Connection, n: int = 200, status: str = "closed") -> None:

@@ -9,11 +9,12 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from gis import db
-from gis import incident_rules as rules
-from gis.incidents import create_incident, get_incident
-from gis.settings import Settings
-from gis.workflow import (
+from gis.core import db
+from gis.core.settings import Settings
+from gis.incidents import rules
+from gis.incidents.intake import create_incident
+from gis.incidents.query import get_incident
+from gis.incidents.workflow import (
     IllegalTransition,
     IncidentNotFound,
     PeriodicEscalation,

@@ -25,9 +25,9 @@ from sqlalchemy.engine import make_url
 
 from boundaries.generations import publish_layers
 from boundaries.sample import build_mini_county
-from gis import db
-from gis.keys import create_key
-from gis.settings import PROJECT_ROOT
+from gis.core import db
+from gis.core.settings import PROJECT_ROOT
+from gis.people.keys import create_key
 from maps import headless
 
 pytestmark = pytest.mark.browser
@@ -54,32 +54,47 @@ def _seed(url: str) -> tuple[str, str]:
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
-        publish_layers(conn, build_mini_county(), note="browser test", author="tests",
-                       published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
-        conn.execute(sa.text(
-            "INSERT INTO staff (grid_code, role, name, phone) VALUES (:g, 'grid_leader', '李网格', '13900001111')"
-        ), {"g": GRID})
-        conn.execute(sa.text(
-            "INSERT INTO buildings (code, name, is_rental, landlord_name, landlord_phone, risk_level, geom) "
-            "SELECT 'B' || i, '出租楼' || i, true, '赵房东', '13700001234', (ARRAY['high','medium','low'])[1 + i % 3], "
-            "ST_SetSRID(ST_MakePoint(120.901 + (i % 20) * 0.002, 30.831 + (i / 20) * 0.002), 4326) "
-            "FROM generate_series(0, 179) i"
-        ))
-        conn.execute(sa.text(
-            "INSERT INTO hazards (category, severity, status, found_at, geom) SELECT "
-            "(ARRAY['gas','private_wiring'])[1 + i % 2], 'high', (ARRAY['open','rectified'])[1 + i % 2], now(), "
-            "ST_SetSRID(ST_MakePoint(120.902 + (i % 10) * 0.0035, 30.832 + (i / 10) * 0.004), 4326) "
-            "FROM generate_series(0, 39) i"
-        ))
+        publish_layers(
+            conn,
+            build_mini_county(),
+            note="browser test",
+            author="tests",
+            published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO staff (grid_code, role, name, phone) VALUES (:g, 'grid_leader', '李网格', '13900001111')"
+            ),
+            {"g": GRID},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO buildings (code, name, is_rental, landlord_name, landlord_phone, risk_level, geom) "
+                "SELECT 'B' || i, '出租楼' || i, true, '赵房东', '13700001234', (ARRAY['high','medium','low'])[1 + i % 3], "  # noqa: E501
+                "ST_SetSRID(ST_MakePoint(120.901 + (i % 20) * 0.002, 30.831 + (i / 20) * 0.002), 4326) "
+                "FROM generate_series(0, 179) i"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO hazards (category, severity, status, found_at, geom) SELECT "
+                "(ARRAY['gas','private_wiring'])[1 + i % 2], 'high', (ARRAY['open','rectified'])[1 + i % 2], now(), "
+                "ST_SetSRID(ST_MakePoint(120.902 + (i % 10) * 0.0035, 30.832 + (i / 10) * 0.004), 4326) "
+                "FROM generate_series(0, 39) i"
+            )
+        )
         # 2,000 incidents clustered around two spots, over the last week; a few overdue.
-        conn.execute(sa.text(
-            "INSERT INTO incidents (category, source, reported_at, status, deadline_at, geom) SELECT "
-            "(ARRAY['dispute','fire','traffic'])[1 + i % 3], 'grid_patrol', :now - (i % 160) * interval '1 hour', "
-            "CASE WHEN i % 97 = 0 THEN 'dispatched' ELSE 'closed' END, :now - interval '2 hours', "
-            "ST_SetSRID(ST_MakePoint((ARRAY[120.908, 120.930])[1 + i % 2] + 0.004 * sin(i * 1.7) * ((i % 13) / 13.0), "
-            "(ARRAY[30.836, 30.845])[1 + i % 2] + 0.003 * cos(i * 2.3) * ((i % 11) / 11.0)), 4326) "
-            "FROM generate_series(0, 1999) i"
-        ), {"now": now})
+        conn.execute(
+            sa.text(
+                "INSERT INTO incidents (category, source, reported_at, status, deadline_at, geom) SELECT "
+                "(ARRAY['dispute','fire','traffic'])[1 + i % 3], 'grid_patrol', :now - (i % 160) * interval '1 hour', "
+                "CASE WHEN i % 97 = 0 THEN 'dispatched' ELSE 'closed' END, :now - interval '2 hours', "
+                "ST_SetSRID(ST_MakePoint((ARRAY[120.908, 120.930])[1 + i % 2] + 0.004 * sin(i * 1.7) * ((i % 13) / 13.0), "  # noqa: E501
+                "(ARRAY[30.836, 30.845])[1 + i % 2] + 0.003 * cos(i * 2.3) * ((i % 11) / 11.0)), 4326) "
+                "FROM generate_series(0, 1999) i"
+            ),
+            {"now": now},
+        )
         viewer = create_key(conn, "viewer", "browser-viewer")
         reporter = create_key(conn, "reporter", "browser-reporter")
     engine.dispose()
@@ -110,7 +125,10 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -190,8 +208,9 @@ def test_command_center_paints_heat_and_toggles_layers(browser: Any, server: Ser
     assert any("/maps/data/buildings.geojson" in u for u in visit.requests)
     # A click on a grid opens its popup with staff (masked for a viewer) and counts.
     page.evaluate("gridmap.layers.grid.getLayers()[0].getLayers()[0].openPopup() && null")
-    page.wait_for_function("document.querySelector('.leaflet-popup-content').innerText.includes('李**')",
-                           timeout=10_000)
+    page.wait_for_function(
+        "document.querySelector('.leaflet-popup-content').innerText.includes('李**')", timeout=10_000
+    )
     popup = page.locator(".leaflet-popup-content").inner_text()
     assert "139****1111" in popup and GRID in popup and "李网格" not in popup
     page.evaluate("gridmap.map.closePopup() && null")
@@ -202,15 +221,25 @@ def test_new_incident_appears_in_the_live_layer(browser: Any, server: Server) ->
     visit = _open(browser, server, "/maps/command-center?lang=en")
     page = visit.page
     page.wait_for_function("gridmap.layers.live && gridmap.layers.live._requestCount > 0", timeout=10_000)
-    body = {"lon": 120.925, "lat": 30.842, "category": "dispute", "source": "grid_patrol",
-            "description": "browser test", "reporter_name": "王五", "reporter_phone": "13611112222"}
+    body = {
+        "lon": 120.925,
+        "lat": 30.842,
+        "category": "dispute",
+        "source": "grid_patrol",
+        "description": "browser test",
+        "reporter_name": "王五",
+        "reporter_phone": "13611112222",
+    }
     posted = httpx.post(f"{server.base}/incidents", json=body, headers={"X-API-Key": server.reporter}, timeout=10)
     if posted.status_code == 404:  # intake not installed: insert the way another system would
         engine = db.make_engine(server.url, pool_size=1, max_overflow=0)
         with engine.begin() as conn:
-            new_id = conn.execute(sa.text(
-                "INSERT INTO incidents (category, source, reported_at, geom) VALUES ('dispute', 'grid_patrol', "
-                "now(), ST_SetSRID(ST_MakePoint(120.925, 30.842), 4326)) RETURNING id")).scalar_one()
+            new_id = conn.execute(
+                sa.text(
+                    "INSERT INTO incidents (category, source, reported_at, geom) VALUES ('dispute', 'grid_patrol', "
+                    "now(), ST_SetSRID(ST_MakePoint(120.925, 30.842), 4326)) RETURNING id"
+                )
+            ).scalar_one()
         engine.dispose()
     else:
         assert posted.status_code in (200, 201), posted.text

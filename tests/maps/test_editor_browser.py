@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 
 from boundaries.drafts import create_draft, load_features
 from boundaries.generations import publish_layers
-from gis import db
-from gis.keys import create_key
+from gis.core import db
+from gis.people.keys import create_key
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [

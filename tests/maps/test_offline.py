@@ -22,9 +22,7 @@ from maps import offline
 
 CHROMIUM = Path("/usr/bin/chromium")
 EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
-REFERENCES = re.compile(
-    r"""\b(?:src|href)\s*=\s*["']([^"']*)["']|url\(\s*["']?([^"')]*)""", re.IGNORECASE
-)
+REFERENCES = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']*)["']|url\(\s*["']?([^"')]*)""", re.IGNORECASE)
 # A square around Jiashan county town (嘉善县, 330421), lon/lat.
 JIASHAN_POLYGON = [[120.88, 30.80], [120.96, 30.80], [120.96, 30.87], [120.88, 30.87]]
 
@@ -70,8 +68,7 @@ def _every_plugin_map() -> folium.Map:
         "features": [
             {
                 "type": "Feature",
-                "properties": {"name": f"网格{i}", "start": "2024-01-01", "end": "2024-02-01",
-                               "times": ["2024-01-01"]},
+                "properties": {"name": f"网格{i}", "start": "2024-01-01", "end": "2024-02-01", "times": ["2024-01-01"]},
                 "geometry": {"type": "Point", "coordinates": [lon, lat]},
             }
             for i, (lat, lon) in enumerate(points)
@@ -99,8 +96,7 @@ def _every_plugin_map() -> folium.Map:
     plugins.GroupedLayerControl({"分组": [first, second]}).add_to(m)
     plugins.FeatureGroupSubGroup(first, "子组").add_to(m)
     plugins.LocateControl().add_to(m)
-    plugins.TreeLayerControl(overlay_tree={"label": "网格", "children": [
-        {"label": "一组", "layer": first}]}).add_to(m)
+    plugins.TreeLayerControl(overlay_tree={"label": "网格", "children": [{"label": "一组", "layer": first}]}).add_to(m)
     line = folium.PolyLine(points).add_to(m)
     plugins.AntPath(points).add_to(m)
     plugins.PolyLineTextPath(line, "巡查路线").add_to(m)
@@ -123,9 +119,14 @@ def test_every_url_of_used_classes_has_a_local_file() -> None:
 
 def test_required_classes_are_in_the_used_set() -> None:
     required = {
-        "folium.folium.Map", "folium.plugins.HeatMap", "folium.plugins.HeatMapWithTime",
-        "folium.plugins.MarkerCluster", "folium.plugins.FastMarkerCluster",
-        "folium.plugins.Realtime", "folium.plugins.GeoMan", "folium.plugins.TreeLayerControl",
+        "folium.folium.Map",
+        "folium.plugins.HeatMap",
+        "folium.plugins.HeatMapWithTime",
+        "folium.plugins.MarkerCluster",
+        "folium.plugins.FastMarkerCluster",
+        "folium.plugins.Realtime",
+        "folium.plugins.GeoMan",
+        "folium.plugins.TreeLayerControl",
     }
     assert required <= set(offline.USED_CLASSES)
 
@@ -223,9 +224,7 @@ def test_every_css_url_resolves_to_an_installed_file(installed_assets: None) -> 
                 assert offline.locate(target[0]).is_file(), f"{asset.name}: {ref}"
 
 
-def test_missing_install_is_reported_with_the_fix(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_install_is_reported_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(offline.ASSET_ROOT_ENV, str(tmp_path))
     missing = offline.check_assets()
     assert str(tmp_path / "leaflet" / "dist" / "leaflet.js") in missing
@@ -297,11 +296,12 @@ def test_inlined_page_has_no_vendor_reference(installed_assets: None, localized:
     html = _every_plugin_map().get_root().render()
     standalone = offline.inline_assets(html)
     assert "/static/vendor" not in standalone
-    assert "<script src=" not in standalone and "<link rel=\"stylesheet\"" not in standalone
+    assert "<script src=" not in standalone and '<link rel="stylesheet"' not in standalone
     assert "data:font/woff2;base64," in standalone  # icon fonts came along
     assert "sourceMappingURL" not in standalone
     style_urls = [
-        ref for css in re.findall(r"<style>(.*?)</style>", standalone, re.DOTALL)
+        ref
+        for css in re.findall(r"<style>(.*?)</style>", standalone, re.DOTALL)
         for ref in (offline._url_of(m) for m in offline._CSS_URL.finditer(css))
     ]
     assert style_urls and all(u.startswith(("data:", "#")) for u in style_urls)
@@ -313,8 +313,11 @@ def test_inlined_page_has_no_vendor_reference(installed_assets: None, localized:
 def _standalone_heat_page(tmp_path: Path) -> Path:
     m = folium.Map(location=[30.835, 120.92], zoom_start=12, tiles=None)
     folium.GeoJson(
-        {"type": "Feature", "properties": {"name": "魏塘街道"},
-         "geometry": {"type": "Polygon", "coordinates": [JIASHAN_POLYGON + [JIASHAN_POLYGON[0]]]}}
+        {
+            "type": "Feature",
+            "properties": {"name": "魏塘街道"},
+            "geometry": {"type": "Polygon", "coordinates": [JIASHAN_POLYGON + [JIASHAN_POLYGON[0]]]},
+        }
     ).add_to(m)
     heat = [[30.80 + 0.01 * i, 120.88 + 0.01 * j, 1.0] for i in range(8) for j in range(9)]
     plugins.HeatMap(heat, radius=25).add_to(m)
@@ -326,17 +329,20 @@ def _standalone_heat_page(tmp_path: Path) -> Path:
     return page
 
 
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (Debian package chromium)"
-)
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (Debian package chromium)")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 @needs_chromium
-def test_standalone_page_works_offline_in_chromium(
-    installed_assets: None, localized: None, tmp_path: Path
-) -> None:
+def test_standalone_page_works_offline_in_chromium(installed_assets: None, localized: None, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     page_file = _standalone_heat_page(tmp_path)
@@ -364,9 +370,7 @@ def test_standalone_page_works_offline_in_chromium(
                 timeout=15000,
             ).json_value()
             page.evaluate("document.fonts.ready")
-            fonts = page.evaluate(
-                "[...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)"
-            )
+            fonts = page.evaluate("[...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)")
             default_icon = page.evaluate(
                 """() => [...document.querySelectorAll('img.leaflet-marker-icon')]
                         .map(i => [i.src.slice(0, 15), i.naturalWidth])"""
@@ -380,14 +384,11 @@ def test_standalone_page_works_offline_in_chromium(
     assert lit > 1000, "heat canvas stayed transparent"
     assert polygons >= 1
     assert any("Glyphicons" in f for f in fonts) and any("Font Awesome" in f for f in fonts)
-    assert default_icon and all(src.startswith("data:image/png") and w > 0
-                                for src, w in default_icon)
+    assert default_icon and all(src.startswith("data:image/png") and w > 0 for src, w in default_icon)
 
 
 @needs_chromium
-def test_served_page_with_every_plugin_works_in_chromium(
-    installed_assets: None, localized: None
-) -> None:
+def test_served_page_with_every_plugin_works_in_chromium(installed_assets: None, localized: None) -> None:
     """The served (non-inlined) page, vendor files from static_files_app().
 
     Every request is answered in-process by a route handler: the page, the
@@ -410,17 +411,17 @@ def test_served_page_with_every_plugin_works_in_chromium(
             outside.append(url)
             route.abort()
             return
-        path = url[len(origin):].split("?")[0]
+        path = url[len(origin) :].split("?")[0]
         if path.startswith(offline.DEFAULT_PREFIX + "/"):
             vendor_hits.append(path)
-            served = vendor.get(path[len(offline.DEFAULT_PREFIX):])
-            route.fulfill(status=served.status_code, headers=dict(served.headers),
-                          body=served.content)
+            served = vendor.get(path[len(offline.DEFAULT_PREFIX) :])
+            route.fulfill(status=served.status_code, headers=dict(served.headers), body=served.content)
         elif path == "/":
             route.fulfill(content_type="text/html; charset=utf-8", body=html)
         elif path == "/api/live.geojson":
-            route.fulfill(content_type="application/json",
-                          body=json.dumps({"type": "FeatureCollection", "features": []}))
+            route.fulfill(
+                content_type="application/json", body=json.dumps({"type": "FeatureCollection", "features": []})
+            )
         elif path.endswith(".pbf"):
             route.fulfill(content_type="application/x-protobuf", body=b"")  # an empty tile
         else:  # WMS images and MiniMap tiles
@@ -438,9 +439,7 @@ def test_served_page_with_every_plugin_works_in_chromium(
             page.wait_for_selector(".leaflet-marker-icon")
             page.evaluate("document.fonts.ready")
             controls = page.locator(".leaflet-control").count()
-            fonts = page.evaluate(
-                "[...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)"
-            )
+            fonts = page.evaluate("[...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)")
         finally:
             browser.close()
     assert errors == []

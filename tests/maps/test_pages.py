@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from gis import mapdata
-from gis.settings import Settings
+from gis.core.settings import Settings
+from gis.outputs import mapdata
 from maps.page import PageContext
 from maps.standalone import build_html
 
@@ -73,8 +73,11 @@ def county(connection: Connection, mini_county: Any) -> dict[str, Any]:
         )
     )
     ids = [_incident(connection, 120.901 + 0.0035 * (i % 10), 30.831 + 0.0018 * (i // 10)) for i in range(100)]
-    ids.append(_incident(connection, 120.933, 30.844, category="dispute", source="12345",
-                         reported_at=NOW - dt.timedelta(days=20)))
+    ids.append(
+        _incident(
+            connection, 120.933, 30.844, category="dispute", source="12345", reported_at=NOW - dt.timedelta(days=20)
+        )
+    )
     overdue = _incident(connection, 120.904, 30.834, status="dispatched", deadline_at=NOW - dt.timedelta(hours=5))
     return {"ids": ids, "overdue": overdue, "generation": mini_county.generation}
 
@@ -117,9 +120,23 @@ def test_command_center_has_every_layer_and_chinese_labels(
     r = client.get("/maps/command-center", params={"key": key})
     assert r.status_code == 200, r.text
     html = r.text
-    for text in ("指挥中心综合态势图", "县界", "镇(街道)", "村(社区)", "网格", "微网格", "派出所辖区", "警格",
-                 "出租房屋(按风险)", "事件热力图", "超期事件", "实时事件", "燃气隐患", "私拉乱接电线",
-                 "边界为合成演示数据"):
+    for text in (
+        "指挥中心综合态势图",
+        "县界",
+        "镇(街道)",
+        "村(社区)",
+        "网格",
+        "微网格",
+        "派出所辖区",
+        "警格",
+        "出租房屋(按风险)",
+        "事件热力图",
+        "超期事件",
+        "实时事件",
+        "燃气隐患",
+        "私拉乱接电线",
+        "边界为合成演示数据",
+    ):
         assert text in html, text
     assert "L.control.layers.tree(" in html
     assert "L.heatLayer(" in html
@@ -149,8 +166,14 @@ def test_every_script_the_page_loads_is_served(county: Any, make_client: Any, ma
 def test_english_switch(county: Any, make_client: Any, make_key: Any) -> None:
     r = make_client().get("/maps/command-center", params={"lang": "en"}, headers=make_key("viewer"))
     assert r.status_code == 200
-    for text in ("Command centre overview", "Incident heatmap", "Overdue incidents", "Grids", "Police beats",
-                 "Boundaries are synthetic (demo data)"):
+    for text in (
+        "Command centre overview",
+        "Incident heatmap",
+        "Overdue incidents",
+        "Grids",
+        "Police beats",
+        "Boundaries are synthetic (demo data)",
+    ):
         assert text in r.text, text
     assert "指挥中心综合态势图" not in r.text
 
@@ -167,8 +190,11 @@ def test_filters_are_in_the_form_and_the_data(county: Any, make_client: Any, mak
     headers = make_key("viewer")
     start = (NOW - dt.timedelta(days=30)).date().isoformat()
     end = (NOW - dt.timedelta(days=10)).date().isoformat()
-    r = client.get("/maps/command-center", headers=headers,
-                   params={"window": "custom", "from": start, "to": end, "category": "dispute", "source": "12345"})
+    r = client.get(
+        "/maps/command-center",
+        headers=headers,
+        params={"window": "custom", "from": start, "to": end, "category": "dispute", "source": "12345"},
+    )
     assert r.status_code == 200, r.text
     html = r.text
     assert f'name="from" value="{start}"' in html and f'name="to" value="{end}"' in html
@@ -184,8 +210,9 @@ def test_filters_are_in_the_form_and_the_data(county: Any, make_client: Any, mak
     assert reversed_range.status_code == 422
 
 
-def test_heat_is_aggregated_above_the_threshold(county: Any, connection: Connection, make_client: Any,
-                                                make_key: Any) -> None:
+def test_heat_is_aggregated_above_the_threshold(
+    county: Any, connection: Connection, make_client: Any, make_key: Any
+) -> None:
     flt = mapdata.parse_filter("7d")
     raw = mapdata.heat_data(connection, flt, threshold=1000)
     assert not raw.aggregated and len(raw.points) == raw.total == 101
@@ -217,10 +244,12 @@ def test_personal_data_is_masked_by_role(county: Any, make_client: Any, make_key
     assert {f["properties"]["grid_code"] for f in buildings["features"]} >= {GRID}
 
 
-def test_live_layer_lists_incidents_just_received(county: Any, connection: Connection, make_client: Any,
-                                                  make_key: Any) -> None:
+def test_live_layer_lists_incidents_just_received(
+    county: Any, connection: Connection, make_client: Any, make_key: Any
+) -> None:
     client = make_client()
     headers = make_key("viewer")
+
     def live(**params: str) -> set[int]:
         got = client.get("/maps/data/incidents/live.geojson", headers=headers, params=params).json()
         return {f["properties"]["id"] for f in got["features"]}

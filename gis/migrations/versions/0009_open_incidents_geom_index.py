@@ -5,7 +5,7 @@ the full GiST index and the (status, deadline) index, the planner combined both 
 read every open incident's entry: 3.4 ms of a 5 ms insert with 36k open incidents. The open ones
 are a small, changing part of the table, so a partial GiST index over them answers the check in
 ~0.07 ms, at the cost of one small index to maintain. The predicate is the query's condition
-(gis.incidents) in the form PostgreSQL prints back unchanged, so that the bulk importer, which
+(gis.incidents.intake) in the form PostgreSQL prints back unchanged, so that the bulk importer, which
 drops and recreates indexes from their printed definitions, recreates the same index.
 
 Revision ID: 0009
@@ -21,7 +21,7 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-# A frozen copy of gis.incident_rules.OPEN_STATUSES at this revision.
+# A frozen copy of gis.incidents.rules.OPEN_STATUSES at this revision.
 OPEN = "'reported'::text, 'accepted'::text, 'dispatched'::text, 'in_progress'::text, 'handled'::text, 'verified'::text"
 
 

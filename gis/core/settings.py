@@ -1,0 +1,127 @@
+"""All configuration in one place, read from the environment with the ``GRIDMAP_`` prefix.
+
+Values are validated when first read; a bad value stops the program with one line that names
+the variable and what is wrong with it (see ``load_settings``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SettingsError(RuntimeError):
+    """A configuration value is unusable; the message names the variable and the fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
+
+    # An empty value means: run our own PostgreSQL cluster under ``var_dir``.
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an existing PostGIS database; unset = the embedded local cluster",
+    )
+    var_dir: Path = Field(default=PROJECT_ROOT / "var", description="where the local cluster and artifacts live")
+    pg_port: int = Field(default=55432, ge=1024, le=65535, description="port of the local cluster")
+    pg_database: str = Field(default="gridmap", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    pool_size: int = Field(default=10, ge=1, le=200)
+    pool_max_overflow: int = Field(default=10, ge=0, le=200)
+
+    auth_enabled: bool = Field(default=True, description="require API keys (disable only on closed test benches)")
+    open_coordinate_lookups: bool = Field(default=False, description="coordinate lookups need no key (intranet)")
+    rate_limit_per_minute: int = Field(default=6000, ge=0, description="requests per key per minute; 0 = unlimited")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    freeze_heap: bool = Field(
+        default=True, description="keep start-up objects and loaded boundaries out of collector passes (api.heap)"
+    )
+
+    # Assignment: points this close outside every grid are snapped to the nearest one (GPS error).
+    snap_tolerance_m: float = Field(default=50.0, ge=0, le=5000)
+    # Address lookups: a fuzzy match scoring below this is not presented as a match (404 + candidates).
+    geocode_min_score: float = Field(
+        default=0.75, gt=0, le=1, description="least confidence (0-1] for an address match to be returned"
+    )
+    duplicate_radius_m: float = Field(default=150.0, ge=0, le=10000)
+    duplicate_window_hours: float = Field(default=3.0, ge=0, le=720)
+    deadline_hours: dict[str, float] = Field(
+        default_factory=dict,
+        description='handling deadline per incident category in hours, overriding the defaults, e.g. {"fire": 2}',
+    )
+    escalation_interval_s: float = Field(
+        default=60.0, ge=0, le=86400, description="how often the API escalates overdue incidents; 0 = never"
+    )
+
+    # Maps: above this many points the heat layer is aggregated on the server.
+    heat_point_threshold: int = Field(default=50_000, ge=1)
+    tile_url: str | None = Field(default=None, description="base map tile URL template; unset = plain background")
+    tile_attribution: str = ""
+    tile_crs: Literal["wgs84", "gcj02"] = Field(default="wgs84", description="gcj02 for Amap-style tiles")
+    realtime_interval_ms: int = Field(default=10_000, ge=1000)
+
+    # Boundary planning (boundaries/validate.py, api/routers/boundaries.py).
+    boundary_upload_max_mb: float = Field(default=100.0, gt=0, le=4096, description="largest boundary upload accepted")
+    max_body_mb: float = Field(
+        default=16.0, gt=0, le=4096, description="largest request body of other endpoints (JSON, CSV): 413 above"
+    )
+    boundary_sliver_m2: float = Field(default=100.0, ge=0, description="polygons or gaps smaller than this are slivers")
+    grid_households_min: int = Field(default=300, ge=0, description="fewest households a grid should hold")
+    grid_households_max: int = Field(default=500, ge=0, description="most households a grid should hold")
+    micro_grid_households_min: int = Field(default=50, ge=0, description="fewest households a micro-grid should hold")
+    micro_grid_households_max: int = Field(default=80, ge=0, description="most households a micro-grid should hold")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        # Imported only when a URL is configured: the CLI reads settings for commands that never
+        # touch SQLAlchemy.
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value.strip())
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({exc}); expected postgresql+psycopg://user:pw@host:5432/db") from exc
+        if not url.drivername.startswith("postgresql"):
+            raise ValueError(f"driver {url.drivername!r} is not PostgreSQL; gridmap needs PostgreSQL with PostGIS")
+        if url.drivername in ("postgresql", "postgres"):
+            # psycopg 3 is the driver we install; plain postgresql:// would look for psycopg2.
+            url = url.set(drivername="postgresql+psycopg")
+        return url.render_as_string(hide_password=False)
+
+    @field_validator("deadline_hours")
+    @classmethod
+    def _check_deadlines(cls, value: dict[str, float]) -> dict[str, float]:
+        from gis.incidents.rules import check_deadline_overrides
+
+        return check_deadline_overrides(value)
+
+    @property
+    def uses_local_cluster(self) -> bool:
+        return self.database_url is None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        parts.append(f"GRIDMAP_{field.upper()}: {err['msg']}")
+    return "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(f"bad configuration: {_describe(exc)}") from None

@@ -1,0 +1,227 @@
+"""The closed loop (事件闭环): status transitions, manual escalation (提级) and escalation of overdue
+incidents. Every step writes the incident's history (who, when, from, to, note) and the audit log.
+
+The allowed transitions and the escalation ladder live in ``gis.incidents.rules``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gis.core import audit
+from gis.core.db import transaction
+from gis.incidents import rules
+from gis.incidents.intake import clean_text
+from gis.incidents.query import get_incident
+from gis.spatial.areas import Conn
+
+log = logging.getLogger("gridmap.workflow")
+
+SYSTEM_ACTOR = "system"
+# Any constant shared by every process: only one of them escalates at a time.
+_ESCALATION_LOCK = 0x67726964  # "grid"
+
+
+class IncidentNotFound(LookupError):
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(f"no incident with id {incident_id}")
+        self.incident_id = incident_id
+
+
+class UnknownActionError(ValueError):
+    """The action names no status and no verb; ``field`` is the request field to blame."""
+
+    field = "action"
+
+
+class IllegalTransition(RuntimeError):
+    """The incident cannot go where asked from where it is; ``allowed`` lists where it can go."""
+
+    def __init__(self, incident_id: int, current: str, requested: str, allowed: tuple[str, ...], why: str = "") -> None:
+        reason = why or f"cannot go from {current!r} to {requested!r}"
+        where = f"allowed next: {', '.join(allowed)}" if allowed else f"{current!r} is final"
+        super().__init__(f"incident {incident_id}: {reason}; {where}")
+        self.incident_id = incident_id
+        self.current = current
+        self.requested = requested
+        self.allowed = allowed
+
+
+def _lock(conn: Conn, incident_id: int) -> sa.RowMapping:
+    row = (
+        conn.execute(
+            sa.text("SELECT id, status, escalation_level FROM incidents WHERE id = :id FOR UPDATE"),
+            {"id": incident_id},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise IncidentNotFound(incident_id)
+    return row
+
+
+def _event(
+    conn: Conn, incident_id: int, at: dt.datetime, actor: str, action: str, frm: str, to: str, note: str | None
+) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO incident_events (incident_id, at, actor, action, from_status, to_status, note) "
+            "VALUES (:id, :at, :actor, :action, :frm, :to, :note)"
+        ),
+        {"id": incident_id, "at": at, "actor": actor, "action": action, "frm": frm, "to": to, "note": note},
+    )
+
+
+def transition(
+    conn: Conn, incident_id: int, action: str, actor: str, note: str | None = None, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Move an incident one step along the loop; ``action`` is a verb (``accept``) or a status."""
+    try:
+        target = rules.resolve_action(action)
+    except rules.RuleError as exc:
+        raise UnknownActionError(str(exc)) from None
+    note = clean_text({"note": note}, "note")
+    now = now or dt.datetime.now(dt.UTC)
+    row = _lock(conn, incident_id)
+    current = row["status"]
+    allowed = rules.TRANSITIONS[current]
+    if target not in allowed:
+        raise IllegalTransition(incident_id, current, target, allowed)
+    # Closing and rejecting both end the incident; closed_at marks the end either way.
+    ends = target in rules.FINAL_STATUSES
+    conn.execute(
+        sa.text(
+            "UPDATE incidents SET status = :to, closed_at = CASE WHEN :ends THEN :now ELSE closed_at END WHERE id = :id"
+        ),
+        {"to": target, "ends": ends, "now": now, "id": incident_id},
+    )
+    _event(conn, incident_id, now, actor, action, current, target, note)
+    detail = {"from": current, "to": target, "note": note}
+    audit.record(conn, actor, "incident.transition", f"incident/{incident_id}", **detail)
+    return _reload(conn, incident_id)
+
+
+def escalate(
+    conn: Conn, incident_id: int, actor: str, note: str | None = None, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Manual escalation (提级): one level up, with that level's deadline from now."""
+    note = clean_text({"note": note}, "note")
+    now = now or dt.datetime.now(dt.UTC)
+    row = _lock(conn, incident_id)
+    status, level = row["status"], row["escalation_level"]
+    if status not in rules.PENDING_STATUSES:
+        raise IllegalTransition(
+            incident_id, status, "escalate", rules.TRANSITIONS[status], why=f"a {status!r} incident is not escalated"
+        )
+    up = rules.next_level(level)
+    if up is None:
+        raise IllegalTransition(
+            incident_id, status, "escalate", rules.TRANSITIONS[status], why="it is already at the county centre"
+        )
+    deadline = now + dt.timedelta(hours=rules.ESCALATION_HOURS[up])
+    conn.execute(
+        sa.text("UPDATE incidents SET escalation_level = :up, deadline_at = :d, escalated_at = :now WHERE id = :id"),
+        {"up": up, "d": deadline, "now": now, "id": incident_id},
+    )
+    text = f"{level} → {up}" + (f": {note}" if note else "")
+    _event(conn, incident_id, now, actor, "escalate", status, status, text)
+    audit.record(conn, actor, "incident.escalate", f"incident/{incident_id}", from_level=level, to_level=up, note=note)
+    return _reload(conn, incident_id)
+
+
+_OVERDUE_SQL = sa.text(
+    f"""
+    WITH ladder(level, next, hours) AS (
+        VALUES ('grid', 'village', CAST(:h_village AS float8)),
+               ('village', 'town', CAST(:h_town AS float8)),
+               ('town', 'county', CAST(:h_county AS float8))),
+    due AS (
+        SELECT i.id, i.escalation_level AS from_level, ladder.next, ladder.hours
+        FROM incidents i JOIN ladder ON ladder.level = i.escalation_level
+        WHERE i.status IN ({", ".join(f"'{s}'" for s in rules.PENDING_STATUSES)}) AND i.deadline_at < :now
+        FOR UPDATE OF i SKIP LOCKED),
+    up AS (
+        UPDATE incidents i
+        SET escalation_level = due.next, escalated_at = :now,
+            deadline_at = CAST(:now AS timestamptz) + make_interval(secs => due.hours * 3600)
+        FROM due WHERE i.id = due.id
+        RETURNING i.id, i.status, due.from_level, due.next),
+    ev AS (
+        INSERT INTO incident_events (incident_id, at, actor, action, from_status, to_status, note)
+        SELECT id, :now, :actor, 'escalate', status, status, 'overdue: ' || from_level || ' → ' || next FROM up),
+    au AS (
+        INSERT INTO audit_log (actor, action, target, detail)
+        SELECT :actor, 'incident.escalate', 'incident/' || id,
+               jsonb_build_object('from_level', from_level, 'to_level', next, 'reason', 'overdue')
+        FROM up)
+    SELECT count(*) FROM up
+    """  # noqa: S608 - only constants are formatted in
+)
+
+
+def escalate_overdue(conn: Conn, now: dt.datetime | None = None, actor: str = SYSTEM_ACTOR) -> int:
+    """Escalate every pending incident past its deadline one level up; returns how many moved.
+
+    Incidents already at the county centre stay there (and stay overdue). Several processes may
+    call this at once: an advisory lock lets one of them work and the others return 0.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    if not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _ESCALATION_LOCK}).scalar():
+        return 0
+    hours = {f"h_{level}": h for level, h in rules.ESCALATION_HOURS.items()}
+    return int(conn.execute(_OVERDUE_SQL, {"now": now, "actor": actor, **hours}).scalar_one())
+
+
+def _reload(conn: Conn, incident_id: int) -> dict[str, Any]:
+    incident = get_incident(conn, incident_id)
+    if incident is None:  # locked a moment ago in this transaction
+        raise IncidentNotFound(incident_id)
+    return incident
+
+
+class PeriodicEscalation:
+    """A daemon thread that runs ``escalate_overdue`` every ``interval_s`` seconds in its own
+    transaction, until ``stop``. Errors (a database restart) are logged and retried next round."""
+
+    def __init__(self, engine: Engine, interval_s: float) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self.runs = 0
+        self.escalated = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.interval_s <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="gridmap-escalation", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_once(self) -> int:
+        with transaction(self.engine) as session:
+            moved = escalate_overdue(session)
+        self.runs += 1
+        self.escalated += moved
+        if moved:
+            log.info("escalated %d overdue incidents", moved)
+        return moved
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.run_once()
+            except Exception:  # keep the loop alive across database outages
+                log.exception("escalating overdue incidents failed; retrying in %.0f s", self.interval_s)

@@ -1,0 +1,1 @@
+"""What leaves the store: map data, vector tiles, exports, OGC views."""

@@ -1,0 +1,176 @@
+"""Point layers for the maps: overdue and recent incidents, rental buildings, hazards, and the filter choices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from gis.incidents import rules as incident_rules
+from gis.outputs.features import _point_collection
+from gis.outputs.mapfilter import OPEN_STATUSES, OVERDUE_SQL, IncidentFilter, MapQueryError, _values
+from gis.spatial.areas import Conn
+
+_INCIDENT_COLUMNS = (
+    "id, category, source, status, reported_at, deadline_at, escalation_level, address_text, "
+    "reporter_name, reporter_phone, grid_code, ST_X(geom) AS lon, ST_Y(geom) AS lat"
+)
+
+
+def overdue_incidents(
+    conn: Conn,
+    flt: IncidentFilter | None = None,
+    *,
+    now: dt.datetime | None = None,
+    grid_code: str | None = None,
+    limit: int = 2000,
+    role: str | None = None,
+    display_crs: str = "wgs84",
+) -> dict[str, Any]:
+    """Overdue incidents (see OVERDUE_SQL), oldest first, whatever their report time.
+
+    The window of ``flt`` is ignored on purpose: an incident reported last month and still open
+    is exactly what the command centre must see today. Category and source filters apply.
+    """
+    params: dict[str, Any] = {"now": now or dt.datetime.now(dt.UTC), "open": list(OPEN_STATUSES), "lim": limit}
+    where = [OVERDUE_SQL]
+    if flt is not None:
+        for column, values in (("category", flt.categories), ("source", flt.sources)):
+            if values:
+                where.append(f"{column} = ANY(:{column})")
+                params[column] = list(values)
+    if grid_code is not None:
+        where.append("grid_code = :grid")
+        params["grid"] = grid_code
+    # The filter runs in a fenced subquery (OFFSET 0) and is sorted afterwards: left to itself the
+    # planner walks the whole reported_at index hoping to meet `lim` overdue rows early, reading
+    # every incident (150 ms on a year of them) to return a couple of thousand. id breaks ties so
+    # that the order, and the page, do not depend on the plan.
+    rows = conn.execute(
+        sa.text(
+            f"SELECT {_INCIDENT_COLUMNS} FROM (SELECT * FROM incidents WHERE {' AND '.join(where)} "  # noqa: S608
+            "OFFSET 0) AS incidents ORDER BY reported_at, id LIMIT :lim"
+        ),
+        params,
+    )
+    return _point_collection(list(rows.keys()), rows.all(), display_crs, role)
+
+
+def count_overdue(conn: Conn, flt: IncidentFilter | None = None, *, now: dt.datetime | None = None) -> int:
+    """How many open incidents are past their deadline (category/source filters apply)."""
+    params: dict[str, Any] = {"now": now or dt.datetime.now(dt.UTC), "open": list(OPEN_STATUSES)}
+    where = [OVERDUE_SQL]
+    if flt is not None:
+        for column, values in (("category", flt.categories), ("source", flt.sources)):
+            if values:
+                where.append(f"{column} = ANY(:{column})")
+                params[column] = list(values)
+    sql = f"SELECT count(*) FROM incidents WHERE {' AND '.join(where)}"  # noqa: S608
+    return int(conn.execute(sa.text(sql), params).scalar_one())
+
+
+def recent_incidents(
+    conn: Conn,
+    flt: IncidentFilter,
+    *,
+    grid_code: str | None = None,
+    created_since: dt.datetime | None = None,
+    limit: int = 500,
+    role: str | None = None,
+    display_crs: str = "wgs84",
+) -> dict[str, Any]:
+    """The latest incidents matching ``flt`` (and received since ``created_since``), newest first."""
+    where, params = flt.sql()
+    if grid_code is not None:
+        where += " AND grid_code = :grid"
+        params["grid"] = grid_code
+    if created_since is not None:
+        where += " AND created_at >= :since"
+        params["since"] = created_since
+    rows = conn.execute(
+        sa.text(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {where} "  # noqa: S608
+            "ORDER BY reported_at DESC, id DESC LIMIT :lim"
+        ),
+        {**params, "lim": limit},
+    )
+    return _point_collection(list(rows.keys()), rows.all(), display_crs, role)
+
+
+RISK_LEVELS = ("high", "medium", "low")
+
+
+def rental_buildings(
+    conn: Conn,
+    *,
+    risk_levels: Sequence[str] = (),
+    grid_code: str | None = None,
+    role: str | None = None,
+    display_crs: str = "wgs84",
+    limit: int = 100_000,
+) -> dict[str, Any]:
+    """Rental buildings (出租房屋) with inspection results; landlord details masked per ``role``."""
+    bad = [r for r in risk_levels if r not in RISK_LEVELS]
+    if bad:
+        raise MapQueryError(f"risk: {bad[0]!r} is not one of {', '.join(RISK_LEVELS)}")
+    where: list[str] = ["is_rental"]
+    params: dict[str, Any] = {"lim": limit}
+    if risk_levels:
+        where.append("risk_level = ANY(:risk)")
+        params["risk"] = list(risk_levels)
+    if grid_code is not None:
+        where.append("grid_code = :grid")
+        params["grid"] = grid_code
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, code, name, risk_level, tenants, rooms, escape_window, ebike_charging, wiring, "  # noqa: S608
+            "last_inspected_at, landlord_name, landlord_phone, grid_code, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+            f"FROM buildings WHERE {' AND '.join(where)} ORDER BY id LIMIT :lim"
+        ),
+        params,
+    )
+    return _point_collection(list(rows.keys()), rows.all(), display_crs, role)
+
+
+def hazard_points(
+    conn: Conn,
+    *,
+    categories: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    grid_code: str | None = None,
+    display_crs: str = "wgs84",
+    limit: int = 50_000,
+) -> dict[str, Any]:
+    """Hazard points (隐患点) by category and status."""
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {"lim": limit}
+    for column, values in (("category", categories), ("status", statuses)):
+        if values:
+            where.append(f"{column} = ANY(:{column})")
+            params[column] = list(_values(column if column != "status" else "hazard status", values))
+    if grid_code is not None:
+        where.append("grid_code = :grid")
+        params["grid"] = grid_code
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, category, severity, status, description, found_at, rectify_by, grid_code, "  # noqa: S608
+            f"ST_X(geom) AS lon, ST_Y(geom) AS lat FROM hazards WHERE {' AND '.join(where)} ORDER BY id LIMIT :lim"
+        ),
+        params,
+    )
+    return _point_collection(list(rows.keys()), rows.all(), display_crs, None)
+
+
+def hazard_categories(conn: Conn) -> list[str]:
+    return list(conn.execute(sa.text("SELECT DISTINCT category FROM hazards ORDER BY 1")).scalars())
+
+
+def incident_choices() -> dict[str, list[str]]:
+    """Categories and sources for the filter form: those the intake rules accept.
+
+    Taken from the rules rather than the table: a DISTINCT over a year of incidents costs a
+    full scan on every page view, and intake refuses any other value anyway.
+    """
+    return {"category": list(incident_rules.CATEGORIES), "source": list(incident_rules.SOURCES)}

@@ -1,0 +1,1 @@
+"""People and access: API keys and the principals they stand for."""

@@ -1,0 +1,86 @@
+"""Reading boundary layers and generations (版本) from the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from gis.core.vocab import LAYERS, SRID
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+Conn = Connection | Session
+
+# The SQL filter "row valid in generation :g", shared by every query over areas.
+IN_GENERATION = "gen_from <= :g AND (gen_to IS NULL OR gen_to > :g)"
+
+
+class UnknownLayerError(ValueError):
+    pass
+
+
+def check_layer(layer: str) -> str:
+    if layer not in LAYERS:
+        raise UnknownLayerError(f"unknown layer {layer!r}; layers are {', '.join(LAYERS)}")
+    return layer
+
+
+@dataclass(frozen=True)
+class GenerationInfo:
+    id: int
+    layers: str
+    note: str
+    author: str
+    based_on: int | None
+    created_at: dt.datetime
+    published_at: dt.datetime | None
+
+
+def current_generation(conn: Conn) -> int | None:
+    return conn.execute(sa.text("SELECT max(id) FROM generations WHERE published_at IS NOT NULL")).scalar()
+
+
+def generation_at(conn: Conn, at: dt.datetime | None) -> int | None:
+    """The generation in force at ``at`` (now when None); same rule as SQL ``gridmap_generation_at``."""
+    return conn.execute(sa.text("SELECT gridmap_generation_at(:at)"), {"at": at}).scalar()
+
+
+def list_generations(conn: Conn) -> list[GenerationInfo]:
+    rows = conn.execute(
+        sa.text("SELECT id, layers, note, author, based_on, created_at, published_at FROM generations ORDER BY id")
+    ).all()
+    return [GenerationInfo(*row) for row in rows]
+
+
+def load_layer(conn: Conn, layer: str, generation: int) -> gpd.GeoDataFrame:
+    """All polygons of ``layer`` valid in ``generation``, sorted by code."""
+    # Imported here: geopandas (and pandas) take about a second to import, and most users of
+    # this module (the map pages, the CLI) only need the light helpers above.
+    import geopandas as gpd
+    import shapely
+
+    check_layer(layer)
+    rows = conn.execute(
+        sa.text(
+            f"SELECT code, name, parent_code, households, attrs, ST_AsBinary(geom) AS wkb "  # noqa: S608
+            f"FROM areas WHERE layer = :layer AND {IN_GENERATION} ORDER BY code"
+        ),
+        {"layer": layer, "g": generation},
+    ).all()
+    geoms = shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else []
+    return gpd.GeoDataFrame(
+        {
+            "code": [r.code for r in rows],
+            "name": [r.name for r in rows],
+            "parent_code": [r.parent_code for r in rows],
+            "households": [r.households for r in rows],
+            "attrs": [r.attrs for r in rows],
+        },
+        geometry=gpd.GeoSeries(geoms, crs=f"EPSG:{SRID}"),
+    )

@@ -1,0 +1,359 @@
+"""Matching typed addresses against the standard address table (标准地址, 一标三实).
+
+The query is normalised with ``gis.spatial.address_text.normalize_address`` (the same function that
+filled ``addresses.normalized``), then:
+
+1. exact: ``normalized = :q`` on the btree index; a hit is the answer (score 1, method "exact");
+2. otherwise one pool of candidates is gathered from
+   * the query with its finest numbered parts cut off one at a time (室, 单元, 幢, 号, 组), looked
+     up exactly, so a room that does not exist falls back to its building, and
+   * otherwise a trigram search on the GIN index: pg_trgm word similarity (``<%``) of the query
+     down to its house number (see ``probe_text``), which also finds a query that is a fragment
+     of a longer address (e.g. one without its town), ordered by similarity to the whole query
+     (and only when that finds nothing, trigram similarity ``%`` of the whole query),
+   and every candidate is scored in Python (see ``score_candidate``).
+
+Scores say how sure we are that the candidate is the place meant, at the precision reported:
+the similarity of the names (town, village, road: typos cost a little, a part the query leaves
+out costs nothing) times a factor for how many levels of the query's numbers were found (a
+different or missing room drops to the building, and so on). House, building and room numbers
+are compared exactly, never by text similarity, because 3幢 and 5幢 look alike but are different
+buildings. A best candidate with a runner-up at a different place scoring about the same is
+ambiguous and loses ``AMBIGUITY_PENALTY``. Below the threshold (the setting
+``geocode_min_score`` unless given) there is no match, only candidates: a guess is never
+presented as a match.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from gis.core.settings import get_settings
+from gis.spatial.address_text import AddressError, ParsedAddress, normalize_address, parse_address
+from gis.spatial.areas import Conn
+
+Method = Literal["exact", "fuzzy", "none"]
+
+# Coarse to fine. "town" and "none" are not precisions a match can be returned at.
+LEVELS = ("village", "road", "house", "building", "room")
+# The numbered parts in the order they refine an address, with the level each one sets.
+NUMBERED_FIELDS = (
+    ("group_no", "village"),
+    ("house_no", "house"),
+    ("building_no", "building"),
+    ("unit_no", "building"),
+    ("room_no", "room"),
+)
+# Score factor by how many levels below the query's own precision the candidate agrees to.
+LEVEL_FACTOR = (1.0, 0.9, 0.8, 0.65, 0.5, 0.4)
+AMBIGUITY_MARGIN = 0.05
+AMBIGUITY_PENALTY = 0.3
+
+# 0.5 rather than pg_trgm's 0.6 default, to survive a mistyped road name; not lower: a probe
+# shares about half its trigrams with every address of its town (魏塘街道...), and at 0.45 a
+# one-character road typo matched ~7,000 rows of the town to rescore (p95 45 ms against 20 ms at
+# 0.5, with the same matches on 600 sampled queries; at 0.55 typos start to miss the index).
+WORD_THRESHOLD = 0.5
+SIMILARITY_THRESHOLD = 0.3
+POOL_SIZE = 40
+
+_TRAILING_PART = re.compile("[0-9A-Z]+(?:室|单元|幢|号|组)$")
+_FINE_PART = re.compile("[0-9A-Z]+(?:室|单元|幢)$")
+
+
+@dataclass(frozen=True)
+class GeocodeMatch:
+    address_id: int
+    full_text: str
+    lon: float
+    lat: float
+    score: float
+    precision: str
+
+
+@dataclass(frozen=True)
+class GeocodeResult:
+    query: str
+    normalized: str
+    match: GeocodeMatch | None
+    candidates: list[GeocodeMatch]
+    method: Method
+
+
+@dataclass(frozen=True)
+class _Row:
+    address_id: int
+    full_text: str
+    normalized: str
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class Scored:
+    row: _Row
+    parsed: ParsedAddress
+    score: float
+    precision: str
+    place: tuple[str | None, ...]
+
+
+def level_of(parts: ParsedAddress, drop_from: str | None = None) -> str:
+    """The precision of ``parts``, ignoring ``drop_from`` and every numbered field finer than it."""
+    present: dict[str, str | None] = {}
+    dropping = False
+    for field, _ in NUMBERED_FIELDS:
+        dropping = dropping or field == drop_from
+        present[field] = None if dropping else getattr(parts, field)
+    if present["room_no"]:
+        return "room"
+    if present["building_no"] or present["unit_no"]:
+        return "building"
+    if present["house_no"]:
+        return "house"
+    if parts.road:
+        return "road"
+    if parts.village or present["group_no"]:
+        return "village"
+    return "town" if parts.town else "none"
+
+
+def _rank(level: str) -> int:
+    """Position in LEVELS; town/none rank below village."""
+    return LEVELS.index(level) if level in LEVELS else -1
+
+
+def truncations(normalized: str) -> list[str]:
+    """The address with its finest numbered parts cut off one at a time, finest first, down to a
+    road or village (never to a bare town)."""
+    forms: list[str] = []
+    text = normalized
+    while True:
+        cut = _TRAILING_PART.sub("", text)
+        if cut == text or not cut:
+            return forms
+        if _rank(parse_address(cut).precision) < 0:
+            return forms
+        forms.append(cut)
+        text = cut
+
+
+def _names(query: ParsedAddress, cand: ParsedAddress) -> tuple[str, str]:
+    """Name text of both sides; the candidate's town (and village, for a query by road) is left
+    out when the query leaves it out, since omitting a prefix is not a mismatch."""
+    q = "".join(p or "" for p in (query.town, query.village, query.road, query.extra))
+    keep_town = query.town is not None
+    keep_village = keep_town or query.village is not None or query.road is None
+    c = "".join(
+        p or ""
+        for p in (
+            cand.town if keep_town else None,
+            cand.village if keep_village else None,
+            cand.road,
+            cand.extra,
+        )
+    )
+    return q, c
+
+
+def score_candidate(query: ParsedAddress, cand: ParsedAddress) -> tuple[float, str]:
+    """Confidence (0..1) that ``cand`` is the place ``query`` names, and the precision reached."""
+    reached = level_of(query)
+    for field, _ in NUMBERED_FIELDS:
+        wanted = getattr(query, field)
+        if wanted is not None and getattr(cand, field) != wanted:
+            reached = level_of(query, drop_from=field)
+            break
+    q_names, c_names = _names(query, cand)
+    name_score = SequenceMatcher(None, q_names, c_names, autojunk=False).ratio() if q_names or c_names else 1.0
+    dropped = max(0, _rank(level_of(query)) - _rank(reached))
+    if _rank(reached) < 0:
+        return 0.0, reached
+    factor = LEVEL_FACTOR[min(dropped, len(LEVEL_FACTOR) - 1)]
+    return round(name_score * factor, 3), reached
+
+
+def _place(query: ParsedAddress, cand: ParsedAddress, precision: str) -> tuple[str | None, ...]:
+    """What identifies the answer at ``precision``: the candidate's names and the query's numbers
+    down to that level (the candidate agrees with them). Candidates with equal keys are one
+    place: a building and one of its rooms, reached at building precision, are the same answer."""
+    key: list[str | None] = [cand.town, cand.village, cand.road, precision]
+    for field, level in NUMBERED_FIELDS:
+        key.append(getattr(query, field) if _rank(level) <= _rank(precision) else None)
+    return tuple(key)
+
+
+_COLUMNS = "id, full_text, normalized, ST_X(geom) AS lon, ST_Y(geom) AS lat"
+
+
+def _rows(result: sa.Result[Any]) -> list[_Row]:
+    return [_Row(int(r.id), r.full_text, r.normalized, float(r.lon), float(r.lat)) for r in result]
+
+
+def exact_rows(conn: Conn, forms: list[str]) -> list[_Row]:
+    """Rows whose normalized text is one of ``forms`` (btree), lowest id first."""
+    if not forms:
+        return []
+    return _rows(
+        conn.execute(
+            sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized = ANY(:forms) ORDER BY id"),  # noqa: S608
+            {"forms": forms},
+        )
+    )
+
+
+def probe_text(normalized: str) -> str:
+    """What to search the trigram index with: the address down to its house number (or group).
+
+    Trigrams of building/unit/room numbers (号3幢, 1单元, 01室) occur in most rows, so searching
+    with them makes the index return, and the database recheck, a large part of the table.
+    Names and the house number are selective; finer numbers are compared in Python anyway."""
+    text = normalized
+    while True:
+        cut = _FINE_PART.sub("", text)
+        if cut == text or not cut:
+            return text
+        text = cut
+
+
+def trigram_rows(conn: Conn, normalized: str, pool: int = POOL_SIZE) -> list[_Row]:
+    """Rows containing something like the query's probe (word similarity, ``<%``), most similar
+    to the whole query first; when there are none, rows similar to the whole query (``%``: slower,
+    but it still finds candidates for a query whose road name is wrong)."""
+    # SET LOCAL (set_config(..., true)) keeps the thresholds to this transaction.
+    conn.execute(
+        sa.text(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', :w, true), "
+            "set_config('pg_trgm.similarity_threshold', :s, true)"
+        ),
+        {"w": str(WORD_THRESHOLD), "s": str(SIMILARITY_THRESHOLD)},
+    )
+    params = {"probe": probe_text(normalized), "q": normalized, "n": pool}
+    order = "ORDER BY similarity(normalized, :q) DESC, length(normalized), id LIMIT :n"
+    rows = _rows(
+        conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE :probe <% normalized {order}"), params)  # noqa: S608
+    )
+    if rows:
+        return rows
+    return _rows(conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized % :q {order}"), params))  # noqa: S608
+
+
+def _as_match(item: Scored, score: float | None = None, row: _Row | None = None) -> GeocodeMatch:
+    r = row or item.row
+    return GeocodeMatch(r.address_id, r.full_text, r.lon, r.lat, item.score if score is None else score, item.precision)
+
+
+def rank_candidates(query: ParsedAddress, rows: list[_Row]) -> list[Scored]:
+    """Score and sort candidates, best first; among equals the least detailed address (the
+    building row rather than one of its rooms), then the lowest id."""
+    seen: set[int] = set()
+    scored = []
+    for row in rows:
+        if row.address_id in seen:
+            continue
+        seen.add(row.address_id)
+        parsed = parse_address(row.normalized)
+        score, precision = score_candidate(query, parsed)
+        scored.append(Scored(row, parsed, score, precision, _place(query, parsed, precision)))
+    scored.sort(key=lambda s: (-s.score, _rank(s.parsed.precision), len(s.row.normalized), s.row.address_id))
+    return scored
+
+
+def _distinct_places(scored: list[Scored], limit: int) -> list[Scored]:
+    out: list[Scored] = []
+    places: set[tuple[str | None, ...]] = set()
+    for item in scored:
+        if item.place not in places:
+            places.add(item.place)
+            out.append(item)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _representative(conn: Conn, best: Scored) -> _Row:
+    """The standard address of the place at the precision reached: the building row for a room
+    that did not match, when the table has one; else the candidate itself."""
+    if _rank(best.parsed.precision) <= _rank(best.precision):
+        return best.row
+    forms = [f for f in truncations(best.row.normalized) if _rank(parse_address(f).precision) <= _rank(best.precision)]
+    hits = exact_rows(conn, forms[:1])
+    return hits[0] if hits else best.row
+
+
+def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int = 5) -> GeocodeResult:
+    """Match ``text`` to a standard address; see the module docstring. Raises ``AddressError``
+    (a ValueError) for text that cannot be an address (empty, too long)."""
+    if threshold is None:
+        threshold = get_settings().geocode_min_score
+    normalized = normalize_address(text)
+    forms = truncations(normalized)
+    # The query and its shorter forms in one round trip.
+    found = exact_rows(conn, [normalized, *forms])
+    exact = [row for row in found if row.normalized == normalized]
+    if exact:
+        row = exact[0]
+        match = GeocodeMatch(row.address_id, row.full_text, row.lon, row.lat, 1.0, _precision_of(row.normalized))
+        return GeocodeResult(text, normalized, match, [match], "exact")
+
+    query = parse_address(normalized)
+    pool = found
+    # A shorter form of the query exists as typed: the names are right and the finer numbers
+    # are not in the table, so nothing found by similarity could agree with more of the query.
+    if not pool:
+        pool = trigram_rows(conn, normalized)
+    ranked = _distinct_places(rank_candidates(query, pool), limit)
+    if not ranked:
+        return GeocodeResult(text, normalized, None, [], "none")
+    best = ranked[0]
+    score = best.score
+    if len(ranked) > 1 and ranked[1].score >= score - AMBIGUITY_MARGIN:
+        score = round(max(0.0, score - AMBIGUITY_PENALTY), 3)
+    candidates = [_as_match(item) for item in ranked]
+    candidates[0] = _as_match(best, score)
+    if score < threshold:
+        return GeocodeResult(text, normalized, None, candidates, "none")
+    row = _representative(conn, best)
+    match = _as_match(best, score, row)
+    candidates[0] = match
+    method: Method = "exact" if row.normalized in forms else "fuzzy"
+    return GeocodeResult(text, normalized, match, candidates, method)
+
+
+def geocode_many(
+    conn: Conn, texts: list[str], *, threshold: float | None = None, limit: int = 5
+) -> list[GeocodeResult | AddressError]:
+    """``geocode`` for many texts, in order: all exact matches in one query, the rest one by one.
+    A text that cannot be normalised gets its ``AddressError`` in its place."""
+    normalized: list[str | AddressError] = []
+    for text in texts:
+        try:
+            normalized.append(normalize_address(text))
+        except AddressError as exc:
+            normalized.append(exc)
+    wanted = sorted({n for n in normalized if isinstance(n, str)})
+    by_text: dict[str, _Row] = {}
+    for row in exact_rows(conn, wanted):
+        by_text.setdefault(row.normalized, row)
+    out: list[GeocodeResult | AddressError] = []
+    for text, norm in zip(texts, normalized, strict=True):
+        if isinstance(norm, AddressError):
+            out.append(norm)
+            continue
+        hit = by_text.get(norm)
+        if hit is None:
+            out.append(geocode(conn, text, threshold=threshold, limit=limit))
+            continue
+        match = GeocodeMatch(hit.address_id, hit.full_text, hit.lon, hit.lat, 1.0, _precision_of(hit.normalized))
+        out.append(GeocodeResult(text, norm, match, [match], "exact"))
+    return out
+
+
+def _precision_of(normalized: str) -> str:
+    level = parse_address(normalized).precision
+    return level if _rank(level) >= 0 else "village"
