@@ -1,4 +1,4 @@
-"""Impact preview: which buildings, addresses, hazards, open incidents and households a draft moves.
+"""Impact preview: which buildings, addresses, open hazards, open incidents and households a draft moves.
 
 Only points near changed polygons can move, so only those are read. Each point's unit after the
 change is found with the same edge rule as assignment (smallest code wins on a shared edge)
@@ -20,15 +20,17 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 
 from boundaries.drafts import base_features, get_draft, load_features, same_feature
-from boundaries.validate import ASSIGN_COLUMN, OPEN_INCIDENT, covering_index
+from boundaries.validate import ASSIGN_COLUMN, covering_index
 from gis.spatial.areas import Conn, load_layer
+from gis.spatial.genrule import open_rows_sql
 
 KINDS = ("buildings", "addresses", "hazards", "open_incidents")
+# The rows publishing moves: the open work of each table (gis/spatial/genrule.py).
 _TABLES = {
-    "buildings": ("buildings", "TRUE"),
-    "addresses": ("addresses", "TRUE"),
-    "hazards": ("hazards", "TRUE"),
-    "open_incidents": ("incidents", OPEN_INCIDENT),
+    "buildings": ("buildings", open_rows_sql("buildings", None)),
+    "addresses": ("addresses", open_rows_sql("addresses", None)),
+    "hazards": ("hazards", open_rows_sql("hazards", None)),
+    "open_incidents": ("incidents", open_rows_sql("incidents", None)),
 }
 
 

@@ -45,7 +45,11 @@ def is_known_error(exc: BaseException) -> bool:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click does not exit on ``typer.Exit(code)``: it returns the code.
+        # Dropping it made every "exits 1 when ..." command (verify, boundaries validate) exit 0.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:

@@ -4,9 +4,11 @@ All-or-nothing per file by default: one bad row and nothing is stored, the repor
 row, field and reason. With ``skip_bad`` the good rows are loaded and the bad ones written to a
 reject file. Everything is stored in one transaction.
 
-Incidents are assigned under the boundary generation in force at their reported time when they
-are closed or rejected (they were handled under it); open incidents, buildings, addresses and
-hazards under the generation in force now, which is where publishing (gis/reassign.py) keeps them.
+Rows are assigned by the rule of gis/spatial/genrule.py: open work (incidents not closed or
+rejected, hazards not rectified, buildings, addresses) under the boundary generation in force now,
+which is where publishing (gis/spatial/reassign.py) keeps it; closed and rejected incidents and
+rectified hazards under the generation in force at their time (when they ended, else when they
+began): they were handled under it.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from gis.bulk.specs import Spec, get_spec
 from gis.bulk.store import Strategy, TableWriter, building_ids, copy_columns, existing_keys
 from gis.bulk.validate import Options, Problems, Validated, resolve_columns, validate
 from gis.core import audit
-from gis.incidents.rules import FINAL_STATUSES
 from gis.spatial.areas import current_generation, load_layer
-from gis.spatial.assign import AssignerCache, Assignment, generations_for_times
+from gis.spatial.assign import AssignerCache, Assignment
 from gis.spatial.crs import InputCRS, parse_crs
+from gis.spatial.genrule import generations_for_rows
 
 Progress = Callable[[str, int, int], None]
 CHUNK_ROWS = 100_000
@@ -221,14 +223,6 @@ def _derive(conn: Connection, kind: str, validated: Validated, problems: Problem
         problems.add(unknown, "building_code", codes, lambda v: f"no building with code {v!r} is stored")
 
 
-def _assign_times(kind: str, frame: pd.DataFrame) -> pd.Series | None:
-    if kind != "incidents":
-        return None
-    now = pd.Timestamp.now(tz="UTC")
-    final = frame["status"].isin(list(FINAL_STATUSES)).to_numpy()
-    return frame["reported_at"].where(final, now).reset_index(drop=True).astype("datetime64[us, UTC]")
-
-
 def _store(
     conn: Connection,
     spec: Spec,
@@ -250,11 +244,10 @@ def _store(
             good = good.loc[fresh].reset_index(drop=True)
     clock.lap("deduplicate")
     cache = options.cache or AssignerCache(options.snap_tolerance_m)
-    times = _assign_times(spec.kind, good)
     total = len(good)
     # Everything that needs the database is asked before the COPY starts: while a COPY is open
     # the connection takes no other statement.
-    gens = generations_for_times(conn, times, total)
+    gens = generations_for_rows(conn, spec.table, good)
     for g in np.unique(gens):
         if g >= 0:
             cache.get(conn, int(g))

@@ -24,5 +24,11 @@ ASSIGN_COLUMNS = (
     "snap_distance_m",
 )
 INCIDENT_STATUSES = ("reported", "accepted", "rejected", "dispatched", "in_progress", "handled", "verified", "closed")
+# Incidents that have ended (closed, or not accepted); every other status is open work.
+FINAL_STATUSES = ("closed", "rejected")
+OPEN_STATUSES = tuple(s for s in INCIDENT_STATUSES if s not in FINAL_STATUSES)
+HAZARD_STATUSES = ("open", "rectifying", "rectified", "overdue")
+# A rectified hazard is done; open, rectifying and overdue ones are still someone's work.
+HAZARD_FINAL_STATUSES = ("rectified",)
 ESCALATION_LEVELS = ("grid", "village", "town", "county")
 ROLES = ("viewer", "reporter", "dispatcher", "planner", "admin")

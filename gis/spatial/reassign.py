@@ -14,7 +14,9 @@ changed with one UPDATE ... FROM unnest(...) per table: a town's ~35,000 points 
 a second. ``reassign_extent_sql`` does the same join inside PostgreSQL (kept as the reference and
 for callers without the shapely stack), ``reassign_naive`` row by row.
 
-Closed and rejected incidents keep the assignment they were handled under.
+Which rows move is the rule of gis/spatial/genrule.py: open work (incidents not closed or rejected,
+hazards not rectified, all buildings and addresses) follows the generation in force; records that
+have ended keep the assignment they were handled under.
 """
 
 from __future__ import annotations
@@ -28,15 +30,13 @@ import sqlalchemy as sa
 from gis.core.vocab import ASSIGN_COLUMNS
 from gis.spatial.areas import Conn
 from gis.spatial.assign import Assigner
+from gis.spatial.genrule import open_rows_sql
 
 ADMIN_CHAIN = ("micro_grid", "grid", "village", "town")
 COLUMN = {"micro_grid": "micro_grid_code", "grid": "grid_code", "village": "village_code", "town": "town_code"}
-# Table -> extra filter: which rows follow boundary changes.
+# Table -> extra filter: which rows follow boundary changes (the open work of each table).
 POINT_TABLES: dict[str, str] = {
-    "buildings": "TRUE",
-    "addresses": "TRUE",
-    "hazards": "TRUE",
-    "incidents": "t.status NOT IN ('closed', 'rejected')",
+    table: open_rows_sql(table, "t") for table in ("buildings", "addresses", "hazards", "incidents")
 }
 
 

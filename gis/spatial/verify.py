@@ -5,14 +5,16 @@ a plain SQL INSERT, or a writer that set ``gridmap.bulk`` and so bypassed the tr
 town, village, grid, micro-grid, station, beat and status must equal what the in-process assigner
 (gis/assign.py, the SQL function's twin) derives from the boundaries.
 
-Which boundaries a row answers to:
+Which boundaries a row answers to is the rule of gis/spatial/genrule.py, the one the trigger, the
+bulk importer and publishing follow:
 
-* closed and rejected incidents keep the generation they were handled under: they are compared
-  with the polygons of their stored ``generation_id`` (or, when it is missing, of the generation
-  in force at their reported time), generation included;
-* open incidents, buildings, addresses and hazards follow the boundaries in force now. Their
-  ``generation_id`` may name an earlier generation when a publish left them where they were
-  (gis/reassign.py only rewrites rows that move), so only the codes and status are compared.
+* records that have ended (closed and rejected incidents, rectified hazards) keep the generation
+  they were handled under: they are compared with the polygons of their stored ``generation_id``
+  (or, when it is missing, of the generation in force at their time), generation included;
+* open work (other incidents and hazards, every building and address) follows the boundaries in
+  force now. Its ``generation_id`` may name an earlier generation when a publish left it where it
+  was (gis/spatial/reassign.py only rewrites rows that move), so only the codes and status are
+  compared.
 
 Rows are read with binary COPY (coordinates exactly as stored) and compared vectorized; a
 million incidents take a few seconds. ``repair`` rewrites the disagreeing rows in one statement
@@ -35,9 +37,8 @@ from gis.bulk import copybin
 from gis.bulk.copybin import Column
 from gis.bulk.store import bulk_mode, restore_mode
 from gis.core import audit
-from gis.incidents.rules import FINAL_STATUSES
-from gis.spatial.areas import current_generation
 from gis.spatial.assign import AssignerCache, Assignment, generations_for_times
+from gis.spatial.genrule import LIFECYCLES, final_time_sql, is_final
 
 POINT_TABLES = ("incidents", "buildings", "addresses", "hazards")
 CODE_COLUMNS = ("town_code", "village_code", "grid_code", "micro_grid_code", "station_code", "beat_code")
@@ -84,8 +85,10 @@ def _read_points(conn: Connection, table: str) -> pd.DataFrame:
 
 def _read_assignment(conn: Connection, table: str) -> pd.DataFrame:
     extra = ""
-    if table == "incidents":
-        extra = ", status, (extract(epoch FROM reported_at) * 1000000)::bigint AS reported_us"
+    if table in LIFECYCLES:
+        ended = final_time_sql(table, None)
+        status = LIFECYCLES[table].status_column
+        extra = f", {status} AS status, (extract(epoch FROM {ended}) * 1000000)::bigint AS ended_us"
     sql = (
         f"COPY (SELECT id, generation_id, {', '.join(COMPARED)}{extra} FROM {table} ORDER BY id) "  # noqa: S608
         f"TO STDOUT (FORMAT CSV, HEADER)"
@@ -98,8 +101,8 @@ def _read_assignment(conn: Connection, table: str) -> pd.DataFrame:
     buf.seek(0)
     dtypes: dict[str, object] = {c: object for c in COMPARED}
     dtypes.update({"id": np.int64, "generation_id": "Int64"})
-    if table == "incidents":
-        dtypes.update({"status": object, "reported_us": np.int64})
+    if table in LIFECYCLES:
+        dtypes.update({"status": object, "ended_us": np.int64})
     frame = pd.read_csv(buf, dtype=dtypes, keep_default_na=False, na_values=[""])
     for c in COMPARED:
         frame[c] = pd.Series(_none(frame[c]), dtype=object)
@@ -116,18 +119,17 @@ def _none(values: pd.Series) -> npt.NDArray[np.object_]:
 
 def expected_generations(conn: Connection, table: str, stored: pd.DataFrame) -> npt.NDArray[np.int64]:
     """The generation each row answers to (see the module docstring); -1 where none is published."""
-    now = current_generation(conn)
     n = len(stored)
-    expected = np.full(n, -1 if now is None else now, dtype=np.int64)
-    if table != "incidents" or not n:
+    expected = generations_for_times(conn, None, n)
+    if table not in LIFECYCLES or not n:
         return expected
-    final = stored["status"].isin(list(FINAL_STATUSES)).to_numpy()
+    final = is_final(table, stored["status"].to_numpy(dtype=object))
     stored_gen = stored["generation_id"].to_numpy(dtype=np.float64, na_value=np.nan)
     keep = final & ~np.isnan(stored_gen)
     expected[keep] = stored_gen[keep].astype(np.int64)
     fill = final & np.isnan(stored_gen)
     if fill.any():
-        times = pd.Series(pd.to_datetime(stored.loc[fill, "reported_us"].to_numpy(), unit="us", utc=True))
+        times = pd.Series(pd.to_datetime(stored.loc[fill, "ended_us"].to_numpy(), unit="us", utc=True))
         expected[fill] = generations_for_times(conn, times, int(fill.sum()))
     return expected
 
@@ -174,8 +176,8 @@ def check_table(
     stored_gen = stored["generation_id"].to_numpy(dtype=np.float64, na_value=np.nan)
     unassigned = np.isnan(stored_gen) & (gens >= 0)
     per_column["generation_id"] = unassigned.copy()
-    if table == "incidents":
-        final = stored["status"].isin(list(FINAL_STATUSES)).to_numpy()
+    if table in LIFECYCLES:
+        final = is_final(table, stored["status"].to_numpy(dtype=object))
         wrong_gen = final & (gens >= 0) & (stored_gen != gens)
         per_column["generation_id"] |= wrong_gen
     differs |= per_column["generation_id"]

@@ -1,5 +1,9 @@
 -- Assignment inside the database: every point row gets its town, village, grid, micro-grid,
--- police station and beat from the boundary generation in force at its time.
+-- police station and beat from a boundary generation chosen by one rule (gis/spatial/genrule.py):
+-- open work (incidents not closed or rejected, hazards not rectified, every building and address)
+-- is assigned under the generation in force now; a record that has ended keeps the generation in
+-- force at its time (when it ended, else when it began). The final statuses come from
+-- gridmap_final_statuses(table), generated from gis/core/vocab.py by migration 0010.
 --
 -- The edge rule (the same in gis/assign.py): a point covered by several polygons of a layer
 -- (it lies on their shared edge or vertex) goes to the one with the smallest code. Containment
@@ -133,6 +137,9 @@ $$;
 
 -- Row triggers: a plain INSERT by any system is assigned. The bulk loader assigns in process
 -- (same rule) and sets gridmap.bulk = 'on' for its transaction so the trigger stays out of its way.
+-- The time columns are those of gis.spatial.genrule.LIFECYCLES. A status change alone does not
+-- fire the trigger (it is on INSERT and UPDATE OF geom), so an incident that closes keeps the
+-- assignment it had while open: the generation in force when it closed.
 CREATE OR REPLACE FUNCTION gridmap_assign_row() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -140,7 +147,13 @@ DECLARE
     at timestamptz := now();
 BEGIN
     IF TG_TABLE_NAME = 'incidents' THEN
-        at := NEW.reported_at;
+        IF NEW.status = ANY (gridmap_final_statuses('incidents')) THEN
+            at := coalesce(NEW.closed_at, NEW.reported_at);
+        END IF;
+    ELSIF TG_TABLE_NAME = 'hazards' THEN
+        IF NEW.status = ANY (gridmap_final_statuses('hazards')) THEN
+            at := coalesce(NEW.rectified_at, NEW.found_at);
+        END IF;
     END IF;
     a := gridmap_assign(NEW.geom, at);
     NEW.town_code := a.town_code;
