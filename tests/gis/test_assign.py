@@ -128,3 +128,76 @@ def test_random_points_agree_between_sql_and_in_process(connection, mini_county)
         got = mem.row(i)
         for column in ("micro_grid_code", "grid_code", "village_code", "town_code", "beat_code", "assign_status"):
             assert row._mapping[column] == got[column], (i, lon[i], lat[i], column)
+
+
+# Rows of each table with a lifecycle, as (status, begins, ends): which generation the trigger
+# picks must be the one the in-process rule (bulk import, verify) picks.
+RULE_CASES = {
+    "incidents": [
+        ("reported", "2024-06-01", None),  # open, back-dated: generation in force now
+        ("in_progress", "2019-06-01", None),  # open, before any publication
+        ("closed", "2024-06-01", "2024-06-02"),  # ended before the redraw
+        ("closed", "2024-06-01", "2025-02-01"),  # ended after it
+        ("rejected", "2024-06-01", None),  # ended, end unknown: its reported time
+    ],
+    "hazards": [
+        ("open", "2024-06-01", None),
+        ("overdue", "2024-06-01", None),
+        ("rectified", "2024-06-01", None),
+        ("rectified", "2024-06-01", "2025-03-01"),
+    ],
+}
+TIME_COLUMNS = {"incidents": ("reported_at", "closed_at"), "hazards": ("found_at", "rectified_at")}
+
+
+def test_trigger_and_in_process_pick_the_same_generation(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    import pandas as pd
+
+    from boundaries.generations import publish_layers
+    from gis.spatial.genrule import generations_for_rows
+
+    # A redraw in force from 2025: the west grid of village 1 absorbs the east one.
+    grids = mini_county.grids.copy()
+    west, east = "330421001001001", "330421001001002"
+    merged = grids.loc[grids["code"].isin([west, east])].geometry.union_all()
+    grids = grids[grids["code"] != east]
+    grids.loc[grids["code"] == west, "geometry"] = merged
+    micro = mini_county.micro_grids.copy()
+    micro.loc[micro["parent_code"] == east, "parent_code"] = west
+    redraw = publish_layers(
+        connection,
+        {"grid": grids, "micro_grid": micro},
+        note="merge",
+        author="tests",
+        published_at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    )
+    lon, lat = 120.915, 30.833  # in the absorbed grid
+    for table, cases in RULE_CASES.items():
+        begins, ends = TIME_COLUMNS[table]
+        frame = pd.DataFrame(cases, columns=["status", begins, ends])
+        stored = []
+        for status, start, end in cases:
+            fixed = "category, source" if table == "incidents" else "category, severity"
+            values = "'dispute', 'other'" if table == "incidents" else "'gas', 'low'"
+            stored.append(
+                connection.execute(
+                    sa.text(
+                        f"INSERT INTO {table} ({fixed}, status, {begins}, {ends}, geom) "
+                        f"VALUES ({values}, :s, :b, :e, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) "
+                        "RETURNING generation_id, grid_code"
+                    ),
+                    {"s": status, "b": start, "e": end, "x": lon, "y": lat},
+                ).one()
+            )
+        gens = generations_for_rows(connection, table, frame)
+        assert [r.generation_id for r in stored] == gens.tolist(), table
+        for r, g in zip(stored, gens.tolist(), strict=True):
+            assert r.grid_code == Assigner.from_db(connection, g).assign([lon], [lat]).row(0)["grid_code"]
+        old, new = mini_county.generation, redraw
+        expected = {
+            "incidents": [new, new, old, new, old],
+            "hazards": [new, new, old, new],
+        }[table]
+        assert gens.tolist() == expected, table

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,8 +14,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from boundaries.generations import close_rows, insert_rows, mark_published, new_generation
+from boundaries.generations import close_rows, insert_rows, mark_published, new_generation, publish_layers
+from boundaries.sample import build_mini_county
 from gis.bulk import import_frame
+from gis.core import db
 from gis.spatial.verify import VerifyError, check_table, verify
 
 
@@ -123,3 +129,49 @@ def test_closed_incidents_keep_their_generation_open_ones_follow_the_new(connect
 def test_unknown_table_is_refused(connection: Connection) -> None:
     with pytest.raises(VerifyError, match="not a point table"):
         check_table(connection, "areas")
+
+
+def test_cli_exits_1_whenever_a_row_disagrees(database_url: str) -> None:
+    # The command runs in its own process on its own connection: the data must be committed, so
+    # it gets a database of its own. main() is what the installed `gridmap` script calls.
+    root = Path(__file__).resolve().parents[2]
+    with db.scratch_database(database_url, "verifycli") as scratch:
+        eng = db.make_engine(scratch)
+        try:
+            with eng.begin() as conn:
+                publish_layers(
+                    conn,
+                    build_mini_county(),
+                    note="mini",
+                    author="tests",
+                    published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+                )
+                conn.execute(
+                    sa.text("INSERT INTO buildings (code, geom) VALUES ('C1', ST_Point(120.905, 30.833, 4326))")
+                )
+            env = {**os.environ, "GRIDMAP_DATABASE_URL": scratch, "PYTHONPATH": str(root)}
+
+            def run(*args: str) -> subprocess.CompletedProcess[str]:
+                return subprocess.run(
+                    [sys.executable, "-c", "from api.cli import main; main()", "verify", *args],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+
+            clean = run()
+            assert clean.returncode == 0, clean.stdout + clean.stderr
+            with eng.begin() as conn:
+                conn.execute(sa.text("SET LOCAL gridmap.bulk = 'on'"))
+                conn.execute(sa.text("UPDATE buildings SET grid_code = 'WRONG'"))
+            found = run()
+            assert found.returncode == 1, found.stdout + found.stderr
+            assert "1 rows disagree" in found.stdout and "WRONG" in found.stdout
+            repaired = run("--repair")
+            assert repaired.returncode == 1, repaired.stdout + repaired.stderr
+            assert "1 rows disagreed and were repaired" in repaired.stdout
+            again = run()
+            assert again.returncode == 0, again.stdout + again.stderr
+        finally:
+            eng.dispose()
