@@ -85,3 +85,52 @@ def test_the_open_incidents_index_matches_the_duplicate_checks_statuses(connecti
     ).scalar_one()
     assert "USING gist (geom)" in indexdef
     assert sorted(re.findall(r"'(\w+)'", indexdef)) == sorted(OPEN_STATUSES)
+
+
+def test_0010_moves_the_open_incidents_the_old_trigger_back_dated(database_url: str) -> None:
+    import datetime as dt
+
+    from boundaries.generations import publish_layers
+    from boundaries.sample import build_mini_county
+
+    west, east = "330421001001001", "330421001001002"
+    layers = build_mini_county()
+    grids = layers["grid"].copy()
+    merged = grids.loc[grids["code"].isin([west, east])].geometry.union_all()
+    grids = grids[grids["code"] != east]
+    grids.loc[grids["code"] == west, "geometry"] = merged
+    micro = layers["micro_grid"].copy()
+    micro.loc[micro["parent_code"] == east, "parent_code"] = west
+    insert = (
+        "INSERT INTO incidents (category, source, reported_at, status, geom) "
+        "VALUES ('x', 'app', '2024-06-01', :s, ST_Point(120.915, 30.833, 4326)) RETURNING id"
+    )
+    with db.scratch_database(database_url, "m0010") as scratch:
+        db.downgrade(scratch, "0009")
+        eng = db.make_engine(scratch)
+        with eng.begin() as conn:
+            first = publish_layers(
+                conn, layers, note="a", author="t", published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+            )
+            second = publish_layers(
+                conn,
+                {"grid": grids, "micro_grid": micro},
+                note="b",
+                author="t",
+                published_at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+            )
+            # The old trigger: both under the generation of their reported time, in the east grid.
+            ids = {s: conn.execute(sa.text(insert), {"s": s}).scalar_one() for s in ("dispatched", "closed")}
+        db.migrate(scratch, "0010")
+        with eng.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, grid_code, generation_id FROM incidents ORDER BY id")).all()
+            assert {r.id: (r.grid_code, r.generation_id) for r in rows} == {
+                ids["dispatched"]: (west, second),  # open: the generation in force
+                ids["closed"]: (east, first),  # closed: the generation of its time
+            }
+        db.downgrade(scratch, "0009")
+        with eng.connect() as conn:
+            assert conn.execute(sa.text("SELECT to_regprocedure('gridmap_final_statuses(text)')")).scalar() is None
+            body = conn.execute(sa.text("SELECT prosrc FROM pg_proc WHERE proname = 'gridmap_assign_row'")).scalar_one()
+            assert "at := NEW.reported_at;" in body and "gridmap_final_statuses" not in body
+        eng.dispose()
