@@ -80,7 +80,8 @@ class HistoryEvent(BaseModel):
 
 
 class Incident(BaseModel):
-    """An incident with its assignment (town … beat under the boundary generation of its time) and deadline."""
+    """An incident with its assignment (town … beat under the boundary generation in force while it is open,
+    kept once it is closed or rejected) and deadline."""
 
     id: int
     category: str

@@ -4,7 +4,8 @@ Boundaries of all layers share one table, ``areas``, keyed by layer and code and
 boundary generation (``gen_from`` inclusive, ``gen_to`` exclusive, NULL = still in force), so
 drafts, validation, publishing and diffs work the same way for every layer and history is never
 overwritten. Point records (incidents, buildings, addresses, hazards) carry their assignment:
-the codes of the units that contain them under the generation in force at their time.
+the codes of the units that contain them, under the generation gis/spatial/genrule.py picks (open
+work: the one in force; ended records: the one in force at their time).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 This is the check behind "every point carries its units": whatever wrote a row (API, bulk import,
 a plain SQL INSERT, or a writer that set ``gridmap.bulk`` and so bypassed the trigger), the row's
 town, village, grid, micro-grid, station, beat and status must equal what the in-process assigner
-(gis/assign.py, the SQL function's twin) derives from the boundaries.
+(gis/spatial/assign.py, the SQL function's twin) derives from the boundaries.
 
 Which boundaries a row answers to is the rule of gis/spatial/genrule.py, the one the trigger, the
 bulk importer and publishing follow:
