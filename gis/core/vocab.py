@@ -25,7 +25,7 @@ ASSIGN_COLUMNS = (
 )
 INCIDENT_STATUSES = ("reported", "accepted", "rejected", "dispatched", "in_progress", "handled", "verified", "closed")
 # Incidents that have ended (closed, or not accepted); every other status is open work.
-FINAL_STATUSES = ("closed", "rejected")
+FINAL_STATUSES = ("rejected", "closed")
 OPEN_STATUSES = tuple(s for s in INCIDENT_STATUSES if s not in FINAL_STATUSES)
 HAZARD_STATUSES = ("open", "rectifying", "rectified", "overdue")
 # A rectified hazard is done; open, rectifying and overdue ones are still someone's work.
