@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -94,20 +95,35 @@ def session(connection: Connection) -> Iterator[Session]:
         yield sess
 
 
+class SessionsInTransaction:
+    """The app's database work inside a test's session (and so its rolled-back transaction):
+    what ``api.deps.Sessions`` gives a request, every request here gets this one session."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        yield self._session
+        self._session.flush()
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        yield self._session.connection()
+
+
 @pytest.fixture
-def app(engine: Engine, session: Session):  # type: ignore[no-untyped-def]
+def sessions_in_transaction(session: Session) -> SessionsInTransaction:
+    """What to pass as ``create_app(sessions=...)`` for an app that works in the test's transaction."""
+    return SessionsInTransaction(session)
+
+
+@pytest.fixture
+def app(engine: Engine, sessions_in_transaction: SessionsInTransaction):  # type: ignore[no-untyped-def]
     from api.app import create_app
-    from api.deps import get_session
 
     # No heap freezing per test app: it is a full collection each time (tests/api/test_heap.py).
-    application = create_app(Settings(freeze_heap=False), engine=engine)
-
-    def _session() -> Iterator[Session]:
-        yield session
-        session.flush()
-
-    application.dependency_overrides[get_session] = _session
-    return application
+    return create_app(Settings(freeze_heap=False), engine=engine, sessions=sessions_in_transaction)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
-from api.auth import Admin, Dispatcher, Viewer, clear_cache
+from api.auth import Admin, Dispatcher, Viewer
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def guarded(app: FastAPI) -> TestClient:
         return {"role": p.role}
 
     app.include_router(router)
-    clear_cache()
+    app.state.admission.clear()
     return TestClient(app)
 
 
@@ -64,7 +64,8 @@ def test_bearer_header_works_and_revoked_key_stops(guarded: TestClient, make_key
     assert guarded.get("/_t/viewer", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     key_id = connection.exec_driver_sql("SELECT max(id) FROM api_keys").scalar()
     assert revoke_key(connection, key_id)
-    clear_cache()  # the few-second cache would otherwise still accept it
+    # The few-second key cache would otherwise still accept it.
+    guarded.app.state.admission.clear()  # type: ignore[attr-defined]
     assert guarded.get("/_t/viewer", headers={"X-API-Key": key}).status_code == 401
 
 

@@ -14,7 +14,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.auth import clear_cache
 from api.fastpath import IntakeFastPath, LookupFastPath
 from boundaries.sample import X0, X1, XM, Y0, Y1
 from gis.spatial.crs import from_wgs84
@@ -42,7 +41,6 @@ def staffed(connection, mini_county):  # type: ignore[no-untyped-def]
             "('330421001001001', 'grid_leader', '王五', '13900000001')"
         )
     )
-    clear_cache()
 
 
 @pytest.mark.parametrize("role", ["viewer", "dispatcher"])
