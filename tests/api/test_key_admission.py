@@ -11,26 +11,17 @@ round would have passed.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from boundaries.generations import publish_layers
 from boundaries.sample import build_mini_county
 from gis.core import db
 from gis.people.keys import create_key
+from tests.conftest import api_server, scratch_database
 
-ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 5
 # One of each kind that accepts a browser's or a desktop GIS's ?key=.
 ENDPOINTS = {
@@ -42,36 +33,18 @@ ENDPOINTS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def scratch_db(database_url: str) -> Iterator[str]:
-    """A committed database of its own with the mini county (a server cannot see test transactions)."""
-    url = make_url(database_url)
-    name = f"{url.database}_admission"
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    admin = db.make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    try:
-        db.ensure_database(scratch)
-        db.migrate(scratch)
-        eng = db.make_engine(scratch, pool_size=1, max_overflow=0)
+    """The mini county, committed in a database of its own."""
+    with scratch_database(database_url, "admission") as url:
+        eng = db.make_engine(url, pool_size=1, max_overflow=0)
         with eng.begin() as conn:
             publish_layers(
                 conn, build_mini_county(), note="admission test", author="tests",
                 published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
             )  # fmt: skip
         eng.dispose()
-        yield scratch
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        yield url
 
 
 def _key(url: str, name: str) -> str:
@@ -85,39 +58,14 @@ def _key(url: str, name: str) -> str:
 @pytest.fixture(scope="module")
 def server(scratch_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn with 2 workers on the scratch database, LIMIT requests a minute per key."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
     env = {
-        **os.environ,
         "GRIDMAP_DATABASE_URL": scratch_db,
         "GRIDMAP_RATE_LIMIT_PER_MINUTE": str(LIMIT),
         "GRIDMAP_ESCALATION_INTERVAL_S": "0",
         "GRIDMAP_VAR_DIR": str(tmp_path_factory.mktemp("var")),  # a rate-limit table of its own
     }
-    cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", "2", "--no-access-log", "--log-level", "warning"]
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=fh, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"uvicorn did not come up (exit {proc.poll()}): {log.read_text()[-2000:]}")
-            time.sleep(0.2)
+    with api_server(env, tmp_path_factory.mktemp("server") / "uvicorn.log", workers=2) as base:
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _get(client: httpx.Client, kind: str, key: str) -> httpx.Response:
