@@ -169,7 +169,8 @@ def _presented_or_401(request: Request) -> str | None:
     """The key presented, None when auth is disabled; 401 when a key is needed and missing."""
     if not request.app.state.settings.auth_enabled:
         return None
-    key = presented_key(request.headers, request.query_params.get("key"))
+    # The query string is parsed only when no header carries a key (the common case has one).
+    key = presented_key(request.headers) or request.query_params.get("key")
     if not key:
         raise HTTPException(
             401, "an API key is required (header X-API-Key, or ?key=)", headers={"WWW-Authenticate": "Bearer"}
