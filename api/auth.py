@@ -1,13 +1,16 @@
-"""Authentication by API key and role checks, as typed dependencies.
+"""Admission of API keys (the one path every request takes) and role checks, as typed dependencies.
 
 Roles are ordered viewer < reporter < dispatcher < planner < admin; an endpoint names the least
-role it needs. Keys come in ``X-API-Key`` or ``Authorization: Bearer``. Verified keys are cached
-for a few seconds so that hot endpoints do not query the key table on every request.
+role it needs. A key comes in ``X-API-Key``, ``Authorization: Bearer`` or ``?key=`` (browsers
+and desktop GIS cannot always send headers), in that order of precedence. Whichever way it
+comes, it goes through the app's one ``Admission``: the same short cache of verified keys (hot
+endpoints do not query the key table on every request), the same per-key rate limit, the same
+audit of refusals. The routes, the map pages and their data, OGC, tiles, exports and the fast
+paths (api.fastpath) all use it.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,146 +28,186 @@ from gis.people.keys import Principal, verify_key
 from gis.spatial.areas import Conn
 
 log = logging.getLogger(__name__)
+# Refused keys are audited here (a log, not the audit table: a flood of bad keys must not become
+# a flood of writes). At most one line per key and reason every CACHE_SECONDS per worker.
+audit_log = logging.getLogger("gridmap.audit.auth")
 CACHE_SECONDS = 5.0
-_cache: dict[str, tuple[float, Principal | None]] = {}
-_lock = Lock()
+MAX_CACHED = 10_000
 
 # When auth is disabled (a setting for closed test benches) every caller acts as this principal.
 ANONYMOUS_ADMIN = Principal(0, "anonymous", "admin")
 
 
-def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The key a request presents: a non-empty X-API-Key first, else a Bearer token."""
+def presented_key(headers: Mapping[str, str], query_key: str | None = None) -> str | None:
+    """The key a request presents: a non-empty X-API-Key, else a Bearer token, else ``?key=``."""
     key = headers.get("x-api-key")
     if key:
         return key
     auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return None
+        token = auth[7:].strip()
+        if token:
+            return token
+    return query_key or None
 
 
-def presents_a_key(headers: Mapping[str, str]) -> bool:
+def presents_a_key(headers: Mapping[str, str], query_key: str | None = None) -> bool:
     """Whether the request tries to authenticate at all (any non-empty X-API-Key or
-    Authorization header, usable or not): such a request is never treated as keyless."""
-    return bool(headers.get("x-api-key") or headers.get("authorization"))
+    Authorization header or ``?key=``, usable or not): such a request is never treated as keyless."""
+    return bool(headers.get("x-api-key") or headers.get("authorization") or query_key)
 
 
-def clear_cache() -> None:
-    with _lock:
-        _cache.clear()
-    _limiter.reset()
+def _key_label(key: str) -> str:
+    """What the audit may say about a key: its public prefix, never the secret."""
+    parts = key.split("_", 2)
+    return f"gm_{parts[1][:16]}" if len(parts) == 3 and parts[0] == "gm" else "(not a gridmap key)"
 
 
-def cached_principal(key: str) -> tuple[bool, Principal | None]:
-    """(found, principal) from the short key cache, without touching the database."""
-    hit = _cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return True, hit[1]
-    return False, None
+class Admission:
+    """The app's key cache, rate-limit buckets and refusal audit (``app.state.admission``)."""
 
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._lock = Lock()
+        self._fingerprints: dict[Principal, int] = {}
+        self._audited: dict[tuple[int, str], float] = {}
+        self.limiter: LocalBuckets | SharedBuckets = LocalBuckets()
 
-def _remember(key: str, principal: Principal | None) -> None:
-    with _lock:
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[key] = (time.monotonic() + CACHE_SECONDS, principal)
+    # --- the key cache ---------------------------------------------------------------------
 
+    def cached(self, key: str) -> tuple[bool, Principal | None]:
+        """(found, principal) from the short key cache, without touching the database."""
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
 
-def _lookup(request: Request, key: str, conn: Conn | None) -> Principal | None:
-    found, principal = cached_principal(key)
-    if found:
-        return principal
-    if conn is not None:
+    def verify(self, conn: Conn, key: str) -> Principal | None:
+        """The key's principal from the database (None: unknown or revoked), remembered briefly."""
         principal = verify_key(conn, key)
-    else:
-        with request_session(request) as session:
-            principal = verify_key(session, key)
-    _remember(key, principal)
-    return principal
+        with self._lock:
+            if len(self._cache) > MAX_CACHED:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic() + CACHE_SECONDS, principal)
+        return principal
 
+    def clear(self) -> None:
+        """Forget every cached key and every count (tests; revoking takes effect at once)."""
+        with self._lock:
+            self._cache.clear()
+            self._audited.clear()
+        self.limiter.reset()
 
-def _presented_or_401(request: Request) -> str | None:
-    """The key presented, None when auth is disabled; 401 when a key is needed and missing."""
-    if not getattr(request.app.state.settings, "auth_enabled", True):
-        return None
-    key = presented_key(request.headers)
-    if not key:
-        raise HTTPException(401, "an API key is required (header X-API-Key)", headers={"WWW-Authenticate": "Bearer"})
-    return key
+    # --- the rate limit --------------------------------------------------------------------
 
+    def share_limits(self, var_dir: Path, database: str) -> None:
+        """Count rate limits in the table every worker serving ``database`` maps (api.rate_limits),
+        instead of in this process alone. A folder that cannot hold the table leaves them per process."""
+        path = table_path(var_dir, database)
+        if isinstance(self.limiter, SharedBuckets) and self.limiter.path == path:
+            return
+        try:
+            self.limiter = SharedBuckets(path)
+        except OSError as exc:
+            log.warning("rate limits are counted per worker: %s is not usable (%s)", path, exc)
 
-def authenticate(request: Request, conn: Conn | None = None) -> Principal:
-    """The caller's principal, for code that runs in a worker thread already (sync)."""
-    key = _presented_or_401(request)
-    if key is None:
-        return ANONYMOUS_ADMIN
-    return _admit(request, _lookup(request, key, conn))
+    def _fingerprint(self, principal: Principal) -> int:
+        fp = self._fingerprints.get(principal)
+        if fp is None:
+            if len(self._fingerprints) > MAX_CACHED:
+                self._fingerprints.clear()
+            fp = self._fingerprints[principal] = fingerprint(principal)
+        return fp
 
+    def take(self, principal: Principal, limit: int) -> float:
+        """Count one request against the key's limit (a minute); 0 when allowed, else seconds to wait."""
+        return self.limiter.take(self._fingerprint(principal), limit) if limit else 0.0
 
-async def current_principal(request: Request) -> Principal:
-    """The dependency form: async, and the database is touched only on a cache miss, so a hot
-    endpoint pays neither a worker-thread hop nor a query for authentication."""
-    key = _presented_or_401(request)
-    if key is None:
-        return ANONYMOUS_ADMIN
-    found, principal = cached_principal(key)
-    if not found:
-        principal = await run_in_threadpool(_lookup, request, key, None)
-    return _admit(request, principal)
+    def refund(self, principal: Principal, limit: int) -> None:
+        """Give back a token taken for a request that another handler will count again."""
+        if limit:
+            self.limiter.refund(self._fingerprint(principal), limit)
 
+    # --- admitting a request ---------------------------------------------------------------
 
-def _admit(request: Request, principal: Principal | None) -> Principal:
-    settings = request.app.state.settings
-    if principal is None:
-        raise HTTPException(401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
-    request.state.principal = principal
-    limit = getattr(settings, "rate_limit_per_minute", 0)
-    if limit:
-        wait = take_token(principal, limit)
+    def admit(self, request: Request, principal: Principal | None, key: str) -> Principal:
+        """The principal of a verified key, counted against its limit; else 401 or 429."""
+        if principal is None:
+            self._audit(request, 401, _key_label(key), "unknown or revoked key")
+            raise HTTPException(401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
+        # Read per request: the settings are the app's (app.state.settings), not a copy.
+        limit = request.app.state.settings.rate_limit_per_minute
+        wait = self.take(principal, limit)
         if wait > 0:
+            self._audit(request, 429, f"{principal.name} (key {principal.key_id})", "rate limit exceeded")
             raise HTTPException(
                 429,
                 f"rate limit of {limit} requests a minute exceeded for this key",
                 headers={"Retry-After": str(max(1, round(wait)))},
             )
-    return principal
+        request.state.principal = principal
+        return principal
 
-
-_limiter: LocalBuckets | SharedBuckets = LocalBuckets()
-_limiter_lock = Lock()
-
-
-def share_rate_limits(var_dir: Path, database: str) -> None:
-    """Count rate limits in the table every worker serving ``database`` maps (api.rate_limits),
-    instead of in this process alone. A folder that cannot hold the table leaves them per process."""
-    global _limiter
-    path = table_path(var_dir, database)
-    with _limiter_lock:
-        if isinstance(_limiter, SharedBuckets) and _limiter.path == path:
+    def _audit(self, request: Request, status: int, who: str, reason: str) -> None:
+        now = time.monotonic()
+        if self._audited.get((status, who), 0.0) > now:
             return
-        try:
-            shared = SharedBuckets(path)
-        except OSError as exc:
-            log.warning("rate limits are counted per worker: %s is not usable (%s)", path, exc)
-            return
-        # The old table stays open: a request in flight may still be counting in it.
-        _limiter = shared
+        with self._lock:
+            if len(self._audited) > MAX_CACHED:
+                self._audited.clear()
+            self._audited[(status, who)] = now + CACHE_SECONDS
+        client = request.client.host if request.client else "-"
+        audit_log.warning("refused %s: %s for %s %s from %s", status, reason, who, request.url.path, client)
 
 
-def take_token(principal: Principal, limit: int) -> float:
-    """Count one request against the key's rate limit; 0 when allowed, else seconds to wait."""
-    return _limiter.take(_fingerprint(principal), limit)
+def admission_of(request: Request) -> Admission:
+    admission: Admission = request.app.state.admission
+    return admission
 
 
-def refund_token(principal: Principal, limit: int) -> None:
-    """Give back a token taken for a request that another handler will count again."""
-    _limiter.refund(_fingerprint(principal), limit)
+def _presented_or_401(request: Request) -> str | None:
+    """The key presented, None when auth is disabled; 401 when a key is needed and missing."""
+    if not request.app.state.settings.auth_enabled:
+        return None
+    # The query string is parsed only when no header carries a key (the common case has one).
+    key = presented_key(request.headers) or request.query_params.get("key")
+    if not key:
+        raise HTTPException(
+            401, "an API key is required (header X-API-Key, or ?key=)", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return key
 
 
-@functools.lru_cache(maxsize=4096)
-def _fingerprint(principal: Principal) -> int:
-    return fingerprint(principal)
+def _verify(request: Request, admission: Admission, key: str, conn: Conn | None) -> Principal | None:
+    if conn is not None:
+        return admission.verify(conn, key)
+    with request_session(request) as session:
+        return admission.verify(session, key)
+
+
+def authenticate(request: Request, conn: Conn | None = None) -> Principal:
+    """The caller's principal, for code that runs in a worker thread already (sync)."""
+    admission = admission_of(request)
+    key = _presented_or_401(request)
+    if key is None:
+        return ANONYMOUS_ADMIN
+    found, principal = admission.cached(key)
+    if not found:
+        principal = _verify(request, admission, key, conn)
+    return admission.admit(request, principal, key)
+
+
+async def current_principal(request: Request) -> Principal:
+    """The dependency form: async, and the database is touched only on a cache miss, so a hot
+    endpoint pays neither a worker-thread hop nor a query for authentication."""
+    admission = admission_of(request)
+    key = _presented_or_401(request)
+    if key is None:
+        return ANONYMOUS_ADMIN
+    found, principal = admission.cached(key)
+    if not found:
+        principal = await run_in_threadpool(_verify, request, admission, key, None)
+    return admission.admit(request, principal, key)
 
 
 def check_role(principal: Principal, role: str) -> Principal:

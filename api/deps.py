@@ -1,16 +1,53 @@
-"""Typed dependencies shared by the routers (``SessionDep``-style, as in the FastAPI template)."""
+"""Typed dependencies shared by the routers (``SessionDep``-style, as in the FastAPI template), and
+``Sessions``: where a request's database work runs."""
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager, suppress
-from typing import Annotated
+from contextlib import AbstractContextManager, contextmanager
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from gis.core.db import session_factory
 from gis.core.settings import Settings
+
+
+class SessionSource(Protocol):
+    """Where a request's database work runs (``app.state.sessions``)."""
+
+    def session(self) -> AbstractContextManager[Session]: ...
+
+    def autocommit(self) -> AbstractContextManager[Connection]: ...
+
+
+class Sessions:
+    """Sessions that commit when the handler returns normally (and roll back on error), and
+    autocommit connections, from the app's engine. The app owns one (``app.state.sessions``);
+    a test gives ``create_app`` one that keeps all of a request's work inside its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._factory = session_factory(engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._factory() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """One round trip a statement (no BEGIN and COMMIT around it), for intake and address
+        lookups."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def get_engine(request: Request) -> Engine:
@@ -25,48 +62,24 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(request: Request) -> Generator[Session, None, None]:
     """One session per request; commits when the handler returns normally, rolls back on error."""
-    factory = request.app.state.session_factory
-    with factory() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-
-@contextmanager
-def request_session(request: Request) -> Iterator[Session]:
-    """A session from the same provider as ``SessionDep`` (or its override in tests, so that both
-    see one transaction), for code that needs the database only sometimes and so does not declare
-    the dependency (FastAPI runs a sync dependency in a worker thread, twice per request)."""
-    override = request.app.dependency_overrides.get(get_session)
-    gen: Generator[Session, None, None] = override() if override is not None else get_session(request)
-    session = next(gen)
-    try:
+    with request_session(request) as session:
         yield session
-    except BaseException as exc:
-        with suppress(BaseException):
-            gen.throw(exc)
-        raise
-    else:
-        next(gen, None)
 
 
-@contextmanager
-def autocommit_connection(request: Request) -> Iterator[Connection]:
-    """An autocommit connection taken straight from the pool, for intake and address lookups:
-    one round trip a statement (no BEGIN and COMMIT around it). Not a dependency: every sync
-    dependency costs worker-thread hops, which at these rates is measurable. Use it inside the
-    worker thread, so no round trip ever waits on the event loop. When the
-    session is overridden (the tests' outer transaction), its connection is used as it is, so
-    the work stays inside that transaction."""
-    if get_session in request.app.dependency_overrides:
-        with request_session(request) as session:
-            yield session.connection()
-        return
-    with request.app.state.engine.connect() as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+def request_session(request: Request) -> AbstractContextManager[Session]:
+    """A session from the same source as ``SessionDep``, for code that needs the database only
+    sometimes and so does not declare the dependency (FastAPI runs a sync dependency in a worker
+    thread, twice per request)."""
+    sessions: SessionSource = request.app.state.sessions
+    return sessions.session()
+
+
+def autocommit_connection(request: Request) -> AbstractContextManager[Connection]:
+    """An autocommit connection taken straight from the pool, for intake and address lookups.
+    Not a dependency: every sync dependency costs worker-thread hops, which at these rates is
+    measurable. Use it inside the worker thread, so no round trip ever waits on the event loop."""
+    sessions: SessionSource = request.app.state.sessions
+    return sessions.autocommit()
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -104,7 +104,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 _COMMON: dict[str, dict[str, Any]] = {
     "400": {"description": "the request body could not be parsed"},
-    "401": {"description": "no API key, or an unknown or revoked one"},
+    "401": {"description": "no API key (X-API-Key, Bearer or ?key=), or an unknown or revoked one"},
     "403": {"description": "the key's role may not do this"},
     "404": {"description": "nothing with that identifier"},
     "429": {"description": "the key's rate limit is exceeded", "headers": _RETRY_AFTER},

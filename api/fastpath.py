@@ -88,11 +88,13 @@ class LookupFastPath:
         # a blank one is missing): hand them on rather than repeat those rules here.
         if len(params) != len(pairs) or not all(params.values()):
             return None
+        query_key = params.pop("key", None)  # a key may come as ?key= (api.auth.presented_key)
         if not params.keys() <= FAST_PARAMS or "lon" not in params or "lat" not in params:
             return None
         app = scope["app"]
         settings = app.state.settings
-        caller = self._caller(scope, settings)
+        admission: auth.Admission = app.state.admission
+        caller = self._caller(scope, settings, admission, query_key)
         if caller is None:
             return None
         sees, principal = caller
@@ -107,33 +109,36 @@ class LookupFastPath:
             return None
         # Counted only once the answer is sure, so that a request handed on is not counted twice.
         limit = settings.rate_limit_per_minute
-        if principal is not None and limit and auth.take_token(principal, limit) > 0:
+        if principal is not None and admission.take(principal, limit) > 0:
             return None  # the normal route answers 429 with Retry-After
         answer.setdefault("hint", None)
         answer["address"] = None
         return orjson.dumps(answer)
 
     @staticmethod
-    def _caller(scope: Scope, settings: Any) -> tuple[bool, Principal | None] | None:
+    def _caller(
+        scope: Scope, settings: Any, admission: auth.Admission, query_key: str | None
+    ) -> tuple[bool, Principal | None] | None:
         """Whether the caller sees personal data, and the key's principal (to rate-limit); None
         when the normal route must decide (no key, an unknown or uncached key, a low role)."""
         # The route's order: open lookups first (a caller presenting no key at all), then auth.
         headers = Headers(scope=scope)
-        if settings.open_coordinate_lookups and not auth.presents_a_key(headers):
+        if settings.open_coordinate_lookups and not auth.presents_a_key(headers, query_key):
             return False, None
         if not settings.auth_enabled:
             return True, None  # the anonymous admin of closed test benches
-        key = auth.presented_key(headers)
+        key = auth.presented_key(headers, query_key)
         if not key:
             return None
-        principal = _cached_with_rank(key, VIEWER_RANK)
+        principal = _cached_with_rank(admission, key, VIEWER_RANK)
         if principal is None:
             return None
         return role_sees_personal_data(principal.role), principal
 
 
-def _cached_with_rank(key: str, rank: int) -> Principal | None:
-    found, principal = auth.cached_principal(key)
+def _cached_with_rank(admission: auth.Admission, key: str, rank: int) -> Principal | None:
+    """The principal of a key in the admission's cache with at least this role rank, else None."""
+    found, principal = admission.cached(key)
     if not found or principal is None or ROLE_RANK.get(principal.role, -1) < rank:
         return None
     return principal
@@ -193,13 +198,14 @@ class IntakeFastPath:
 
     @staticmethod
     def _principal(scope: Scope) -> Principal | None:
-        settings = scope["app"].state.settings
+        state = scope["app"].state
+        settings = state.settings
         headers = Headers(scope=scope)
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if not settings.auth_enabled or media_type != "application/json":
             return None
         key = auth.presented_key(headers)
-        return _cached_with_rank(key, REPORTER_RANK) if key else None
+        return _cached_with_rank(state.admission, key, REPORTER_RANK) if key else None
 
     @staticmethod
     async def _store(
@@ -218,7 +224,8 @@ class IntakeFastPath:
         app = scope["app"]
         settings = app.state.settings
         limit = settings.rate_limit_per_minute
-        if limit and auth.take_token(principal, limit) > 0:
+        admission: auth.Admission = app.state.admission
+        if admission.take(principal, limit) > 0:
             return None  # the route answers 429 with Retry-After (and counts nothing more)
         request = Request(scope, _replaying(body, receive))
 
@@ -231,8 +238,7 @@ class IntakeFastPath:
         except IncidentInputError:
             # Raised before the insert, or by an insert that inserted nothing (swapped lon/lat):
             # the route answers the 422 naming the field. Its own check counts the request again.
-            if limit:
-                auth.refund_token(principal, limit)
+            admission.refund(principal, limit)
             return None
         except sqlalchemy.exc.DBAPIError as exc:
             # Not handed on: a connection lost around the commit may have stored the row, and a

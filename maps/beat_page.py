@@ -21,13 +21,13 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
     """The page of beat ``code``, or None when no beat in force has that code."""
     lang = ctx.lang
     crs = ctx.display_crs
-    beat = mapdata.layer_geojson(conn, "beat", codes=[code], display_crs=crs)
+    beat = mapdata.layer_geojson(conn, "beat", codes=[code], display_crs=crs, cache=ctx.layer_cache)
     if not beat["features"]:
         return None
     props = beat["features"][0]["properties"]
     overlaps = mapdata.overlapping_areas(conn, "beat", code, "grid")
     shares = {o["code"]: o["share"] for o in overlaps}
-    grids = mapdata.layer_geojson(conn, "grid", codes=list(shares), display_crs=crs)
+    grids = mapdata.layer_geojson(conn, "grid", codes=list(shares), display_crs=crs, cache=ctx.layer_cache)
     # Grids wholly inside the beat are filled stronger than those it only clips.
     features = [
         {
@@ -43,7 +43,11 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
     m = ml.base_map(ctx, mapdata.area_bounds(conn, "beat", code), width="60%")
     ml.setup(m, ctx, links={} if ctx.standalone else {"grid": ctx.url("/maps/grids/{code}")})
     station = mapdata.layer_geojson(
-        conn, "station", codes=[props["parent_code"]] if props.get("parent_code") else [], display_crs=crs
+        conn,
+        "station",
+        codes=[props["parent_code"]] if props.get("parent_code") else [],
+        display_crs=crs,
+        cache=ctx.layer_cache,
     )
     for key, data in (
         ("station", station),

@@ -29,7 +29,7 @@ HEAT_OPTIONS: dict[str, Any] = {"radius": 12, "blur": 16, "min_opacity": 0.3, "m
 
 
 def _grids_with_stats(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> dict[str, Any]:
-    grids = mapdata.layer_geojson(conn, "grid", display_crs=ctx.display_crs)
+    grids = mapdata.layer_geojson(conn, "grid", display_crs=ctx.display_crs, cache=ctx.layer_cache)
     stats = mapdata.grid_stats(conn, flt, now=ctx.at, role=ctx.role)
     features = [
         {**f, "properties": {**f["properties"], "stats": stats.get(f["properties"]["code"], {})}}
@@ -45,7 +45,7 @@ def _area_group(
     group.add_to(m)
     builder = f"gridmap.builders.areas({ml.js_data(layer)})"
     if data is None and (show or ctx.standalone):
-        data = mapdata.layer_geojson(conn, layer, display_crs=ctx.display_crs)
+        data = mapdata.layer_geojson(conn, layer, display_crs=ctx.display_crs, cache=ctx.layer_cache)
     url = None if data is not None else ctx.url(f"/maps/data/layers/{layer}.geojson")
     ml.fill(m, layer, group, builder, data=data, url=url)
     return group

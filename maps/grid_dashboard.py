@@ -29,7 +29,7 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
     """The dashboard of grid ``code``, or None when no grid in force has that code."""
     lang = ctx.lang
     crs = ctx.display_crs
-    grid = mapdata.layer_geojson(conn, "grid", codes=[code], display_crs=crs)
+    grid = mapdata.layer_geojson(conn, "grid", codes=[code], display_crs=crs, cache=ctx.layer_cache)
     if not grid["features"]:
         return None
     props = grid["features"][0]["properties"]
@@ -41,7 +41,7 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
         ml.fill(m, key, target, builder, data=data)
 
     group("grid", "gridmap.builders.areas('grid')", grid)
-    micro = mapdata.layer_geojson(conn, "micro_grid", parent_codes=[code], display_crs=crs)
+    micro = mapdata.layer_geojson(conn, "micro_grid", parent_codes=[code], display_crs=crs, cache=ctx.layer_cache)
     group("micro_grid", "gridmap.builders.areas('micro_grid')", micro)
     group(
         "rentals",

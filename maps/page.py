@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import folium
 
 from gis.core.settings import Settings
-from gis.outputs.mapdata import check_display_crs
+from gis.outputs.mapdata import LayerCache, check_display_crs
 from maps import offline
 from maps.i18n import check_lang
 
@@ -36,6 +36,8 @@ class PageContext:
     asset_prefix: str = offline.DEFAULT_PREFIX
     now: dt.datetime | None = None
     extra_query: dict[str, str] = field(default_factory=dict)
+    # Where the boundary layers are kept between pages (the API's, or a standalone build's own).
+    layer_cache: LayerCache | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lang", check_lang(self.lang))

@@ -8,8 +8,16 @@ and migrated afresh once per session and dropped at the end.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -20,6 +28,8 @@ from boundaries.generations import publish_layers
 from boundaries.sample import MiniCounty, build_mini_county
 from gis.core import db
 from gis.core.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _test_url() -> str:
@@ -94,20 +104,35 @@ def session(connection: Connection) -> Iterator[Session]:
         yield sess
 
 
+class SessionsInTransaction:
+    """The app's database work inside a test's session (and so its rolled-back transaction):
+    what ``api.deps.Sessions`` gives a request, every request here gets this one session."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        yield self._session
+        self._session.flush()
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        yield self._session.connection()
+
+
 @pytest.fixture
-def app(engine: Engine, session: Session):  # type: ignore[no-untyped-def]
+def sessions_in_transaction(session: Session) -> SessionsInTransaction:
+    """What to pass as ``create_app(sessions=...)`` for an app that works in the test's transaction."""
+    return SessionsInTransaction(session)
+
+
+@pytest.fixture
+def app(engine: Engine, sessions_in_transaction: SessionsInTransaction):  # type: ignore[no-untyped-def]
     from api.app import create_app
-    from api.deps import get_session
 
     # No heap freezing per test app: it is a full collection each time (tests/api/test_heap.py).
-    application = create_app(Settings(freeze_heap=False), engine=engine)
-
-    def _session() -> Iterator[Session]:
-        yield session
-        session.flush()
-
-    application.dependency_overrides[get_session] = _session
-    return application
+    return create_app(Settings(freeze_heap=False), engine=engine, sessions=sessions_in_transaction)
 
 
 @pytest.fixture
@@ -143,3 +168,68 @@ def make_key(connection: Connection):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def admin_headers(make_key) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return make_key("admin")
+
+
+# --- a real server, for what only separate processes show (workers, outages, real clients) -------
+
+
+@contextmanager
+def scratch_database(database_url: str, suffix: str) -> Iterator[str]:
+    """A migrated database of its own beside the test database, whose data a server can see
+    (it cannot see a test's transaction); dropped at the end."""
+    url = make_url(database_url)
+    name = f"{url.database}_{suffix}"
+    scratch = url.set(database=name).render_as_string(hide_password=False)
+    admin = db.make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        db.ensure_database(scratch)
+        db.migrate(scratch)
+        yield scratch
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def api_server(env: Mapping[str, str], log: Path, workers: int = 1, start_timeout_s: float = 60) -> Iterator[str]:
+    """``uvicorn api.main:app`` in a process group of its own, with ``env`` over this process's
+    environment and its output in ``log``; yields the base URL once /health answers, and stops
+    every worker at the end."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    cmd += ["--no-access-log", "--log-level", "warning"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True, stdout=out, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"uvicorn did not come up (exit {proc.poll()}): {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

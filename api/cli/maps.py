@@ -52,14 +52,15 @@ def register(app: typer.Typer) -> None:
         import_folium_without_pandas()
         from gis.core.db import engine_from_settings
         from gis.core.settings import get_settings
-        from gis.outputs.mapdata import parse_filter
+        from gis.outputs.mapdata import LayerCache, parse_filter
         from maps.page import PageContext
         from maps.standalone import build_html
 
         began = time.perf_counter()
         settings = get_settings()
         flt = parse_filter(window, start, end, category, source, status)
-        ctx = PageContext.from_settings(settings, lang=lang, role=role, standalone=True)
+        # A cache of its own: a page may draw one layer twice (the command centre's grids).
+        ctx = PageContext.from_settings(settings, lang=lang, role=role, standalone=True, layer_cache=LayerCache())
         engine = engine_from_settings(settings)
         # A page is built from hundreds of thousands of small dicts and lists, which make Python's
         # cyclic garbage collector run again and again over everything imported so far (a third

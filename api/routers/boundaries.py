@@ -12,13 +12,12 @@ from typing import Annotated, Any
 
 import geopandas as gpd
 import shapely
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Mount
 
-from api.auth import ANONYMOUS_ADMIN, Planner, Viewer, authenticate
+from api.auth import Planner, Viewer
 from api.deps import SessionDep, SettingsDep
 from api.schemas.boundaries import (
     DraftCreate,
@@ -33,9 +32,6 @@ from boundaries import drafts, edits, fileio, history
 from boundaries.impact import preview_impact
 from boundaries.publish import PublishBlockedError, StaleDraftError, publish_draft, restore_generation
 from boundaries.validate import Rules, validate_draft
-from gis.core.privacy import ROLE_RANK
-from gis.people.keys import Principal, verify_key
-from maps import offline
 from maps.editor import editor_page
 from maps.impact_map import impact_map_page
 
@@ -49,12 +45,6 @@ _UPLOAD: dict[int | str, dict[str, Any]] = {
     **_CLOSED,
     413: {"description": "the upload is over the size limit (GRIDMAP_BOUNDARY_UPLOAD_MAX_MB)"},
 }
-
-
-def setup(app: FastAPI) -> None:
-    """The editor page loads Leaflet and Geoman from this server (offline intranets)."""
-    if not any(isinstance(r, Mount) and r.path == offline.DEFAULT_PREFIX for r in app.router.routes):
-        app.mount(offline.DEFAULT_PREFIX, offline.static_files_app(), name="vendor")
 
 
 def _fail(exc: Exception) -> HTTPException:
@@ -378,29 +368,12 @@ def restore(
         raise _fail(exc) from None
 
 
-def page_viewer(
-    request: Request, session: SessionDep, key: Annotated[str | None, Query(description="API key")] = None
-) -> Principal:
-    """Viewer or above by header, or by ``?key=`` (browsers send no headers when navigating)."""
-    if not getattr(request.app.state.settings, "auth_enabled", True):
-        return ANONYMOUS_ADMIN
-    if key and not request.headers.get("x-api-key"):
-        principal = verify_key(session, key)
-        if principal is None:
-            raise HTTPException(401, "the API key is unknown or revoked")
-    else:
-        principal = authenticate(request, session)
-    if ROLE_RANK.get(principal.role, -1) < ROLE_RANK["viewer"]:
-        raise HTTPException(403, f"role {principal.role!r} may not view maps")
-    return principal
-
-
 @router.get("/maps/boundaries/drafts/{draft_id}", response_class=HTMLResponse)
 def editor(
     draft_id: int,
     session: SessionDep,
     settings: SettingsDep,
-    who: Annotated[Principal, Depends(page_viewer)],
+    who: Viewer,
     key: str | None = None,
 ) -> HTMLResponse:
     """The map editor for a draft (open with ``?key=``; saving needs a Planner key)."""
@@ -423,7 +396,7 @@ def editor(
 def impact_map(
     draft_id: int,
     session: SessionDep,
-    who: Annotated[Principal, Depends(page_viewer)],
+    who: Viewer,
 ) -> HTMLResponse:
     """The impact preview as a before/after map (open with ``?key=``)."""
     try:

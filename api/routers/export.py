@@ -16,8 +16,8 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from api.auth import Viewer
 from api.deps import SessionDep
-from api.routers.ogc import KeyViewer
 from gis.core import audit
 from gis.outputs.export import (
     FILE_SUFFIX,
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/export", tags=["export"])
     responses={404: {"description": "unknown layer"}, 422: {"description": "bad format, crs or filter"}},
 )
 def export(
-    principal: KeyViewer,
+    principal: Viewer,
     session: SessionDep,
     layer: Annotated[str, Path(description=", ".join(LAYER_NAMES))],
     format: Annotated[str, Query(description="gpkg, geojson, shp (zipped), csv or xlsx")] = "gpkg",

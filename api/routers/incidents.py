@@ -10,15 +10,15 @@ connection (no BEGIN/COMMIT round trips), and it answers with pre-serialised JSO
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import Dispatcher, Reporter, Viewer
 from api.deps import SessionDep, autocommit_connection
-from api.fastpath import IntakeFastPath
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
 from gis.core.privacy import mask_record
 from gis.incidents import rules
@@ -28,7 +28,6 @@ from gis.incidents.stats import StatsInputError
 from gis.incidents.workflow import (
     IllegalTransition,
     IncidentNotFound,
-    PeriodicEscalation,
     UnknownActionError,
     escalate,
     transition,
@@ -73,27 +72,14 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=404)
 
 
-def setup(app: FastAPI) -> None:
-    """Error mapping, the intake fast path, and the escalation of overdue incidents running in
-    the API process."""
-    app.add_middleware(IntakeFastPath)
-    for kind in (IncidentInputError, StatsInputError, UnknownActionError):
-        app.add_exception_handler(kind, _input_error)
-    app.add_exception_handler(IllegalTransition, _conflict)
-    app.add_exception_handler(IncidentNotFound, _not_found)
-
-    def start(app: FastAPI) -> None:
-        runner = PeriodicEscalation(app.state.engine, app.state.settings.escalation_interval_s)
-        runner.start()
-        app.state.escalation = runner
-
-    def stop(app: FastAPI) -> None:
-        runner = getattr(app.state, "escalation", None)
-        if runner is not None:
-            runner.stop()
-
-    app.state.startup_hooks.append(start)
-    app.state.shutdown_hooks.append(stop)
+# The domain's errors as answers: 422 naming the field, 409 with the allowed moves, 404.
+EXCEPTION_HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[Response]]] = {
+    IncidentInputError: _input_error,
+    StatsInputError: _input_error,
+    UnknownActionError: _input_error,
+    IllegalTransition: _conflict,
+    IncidentNotFound: _not_found,
+}
 
 
 def _out(incident: dict[str, Any], role: str) -> dict[str, Any]:
@@ -142,6 +128,7 @@ def post_incident(
 
 @router.get("", response_model=IncidentPage, summary="List incidents with filters", responses=_VALIDATION)
 def list_route(
+    request: Request,
     principal: Viewer,
     session: SessionDep,
     town: Codes = None,
@@ -177,12 +164,13 @@ def list_route(
         reported_to=rules.aware(reported_to) if reported_to else None,
         bbox=parse_bbox(bbox) if bbox else None,
     )
-    items, total = list_incidents(session, filters, limit, offset)
+    items, total = list_incidents(session, filters, limit, offset, request.app.state.totals)
     return {"total": total, "limit": limit, "offset": offset, "items": [_out(i, principal.role) for i in items]}
 
 
 @router.get("/outside", response_model=IncidentPage, summary="Open incidents outside the jurisdiction")
 def outside(
+    request: Request,
     principal: Viewer,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -191,7 +179,7 @@ def outside(
     """Open incidents that lie beyond the snap tolerance outside every grid (`outside_jurisdiction`):
     stored, never dropped, and listed here for a person to forward or correct."""
     filters = IncidentFilter(assign_status=["outside_jurisdiction"], open_only=True)
-    items, total = list_incidents(session, filters, limit, offset)
+    items, total = list_incidents(session, filters, limit, offset, request.app.state.totals)
     return {"total": total, "limit": limit, "offset": offset, "items": [_out(i, principal.role) for i in items]}
 
 

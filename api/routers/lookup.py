@@ -1,7 +1,7 @@
 """GET /lookup (by coordinate or by address) and POST /lookup/batch.
 
 Coordinate lookups are answered from memory (gis.spatial.lookup.LookupService), which a background
-LISTEN thread (gis.core.notify) keeps current; this module wires both into the app.
+LISTEN thread (gis.core.notify) keeps current; api.app starts both.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import io
 import json
 import logging
 import math
-from collections.abc import Generator
+from contextlib import AbstractContextManager
 from typing import Annotated, Any, cast
 
 import numpy as np
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session
 
 from api import heap
 from api.auth import authenticate, check_role, presents_a_key, require
-from api.deps import SessionDep, autocommit_connection, get_session
-from api.fastpath import LookupFastPath
+from api.deps import SessionDep, autocommit_connection, request_session
 from api.schemas.lookup import BatchOut, LookupOut, NotFoundOut
 from gis.core.notify import Listener, conninfo_from_url
 from gis.core.privacy import role_sees_personal_data
+from gis.core.settings import Settings
 from gis.people.keys import Principal
 from gis.spatial.address_text import AddressError
 from gis.spatial.crs import to_wgs84
@@ -37,38 +37,31 @@ from gis.spatial.geocode import GeocodeResult, geocode, geocode_many
 from gis.spatial.lookup import LookupInputError, LookupService, parse_as_of, parse_point
 
 log = logging.getLogger(__name__)
-ORDER = -10  # the most requested endpoint: matched first
 router = APIRouter(tags=["lookup"])
 
 BATCH_LIMIT = 10_000
 MAX_ADDRESS_CHARS = 2000
 
 
-def setup(app: FastAPI) -> None:
-    settings = app.state.settings
-    service = LookupService(
+def new_service(settings: Settings) -> LookupService:
+    """The app's lookup service (``app.state.lookup``); it settles the heap after each load of
+    boundary data when the setting asks for it (api.heap)."""
+    return LookupService(
         snap_tolerance_m=settings.snap_tolerance_m, on_loaded=heap.settle if settings.freeze_heap else None
     )
-    app.state.lookup = service
-    # Warm coordinate lookups by cached keys are answered before FastAPI's routing (api.fastpath).
-    app.add_middleware(LookupFastPath)
 
-    def start(app: FastAPI) -> None:
-        def state(up: bool) -> None:
-            service.listening = up
 
-        listener = Listener(conninfo_from_url(app.state.engine.url), service.invalidate, on_state=state)
-        listener.start()
-        app.state.lookup_listener = listener
-        preload(service, app.state.engine)
+def listen(service: LookupService, engine: Engine) -> Listener:
+    """Start the LISTEN thread that reloads the service when boundaries are published, then
+    preload the service; the caller stops the listener at shutdown."""
 
-    def stop(app: FastAPI) -> None:
-        listener = getattr(app.state, "lookup_listener", None)
-        if listener is not None:
-            listener.stop()
+    def state(up: bool) -> None:
+        service.listening = up
 
-    app.state.startup_hooks.append(start)
-    app.state.shutdown_hooks.append(stop)
+    listener = Listener(conninfo_from_url(engine.url), service.invalidate, on_state=state)
+    listener.start()
+    preload(service, engine)
+    return listener
 
 
 def preload(service: LookupService, engine: Engine) -> None:
@@ -95,24 +88,20 @@ class LazySession:
 
     A warm coordinate lookup needs no database at all, and FastAPI would run the ``SessionDep``
     generator in a worker thread twice per request (enter, exit), which costs more than the
-    lookup itself. This opens the session through the same provider ``SessionDep`` uses (or its
-    override in tests, so both see one transaction) the first time ``execute`` is called.
+    lookup itself. This opens the session from the same source ``SessionDep`` uses
+    (``request_session``) the first time ``execute`` is called.
     """
 
     def __init__(self, request: Request):
         self._request = request
-        self._gen: Generator[Session, None, None] | None = None
+        self._opened: AbstractContextManager[Session] | None = None
         self._session: Session | None = None
 
     def session(self) -> Session:
         if self._session is None:
-            override = self._request.app.dependency_overrides.get(get_session)
-            gen = cast(
-                Generator[Session, None, None],
-                override() if override is not None else get_session(self._request),
-            )
-            self._gen = gen
-            self._session = next(gen)
+            opened = request_session(self._request)
+            self._session = opened.__enter__()
+            self._opened = opened
         return self._session
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
@@ -126,14 +115,14 @@ class LazySession:
         return cast(Session, self)
 
     def close(self, error: BaseException | None) -> None:
-        gen, self._gen = self._gen, None
-        if gen is None:
+        opened, self._opened = self._opened, None
+        if opened is None:
             return
         if error is None:
-            next(gen, None)  # commits
+            opened.__exit__(None, None, None)  # commits
         else:
             with contextlib.suppress(BaseException):
-                gen.throw(error)  # rolls back
+                opened.__exit__(type(error), error, error.__traceback__)  # rolls back
 
 
 def invalid(param: str, reason: str, value: object = None, where: str = "query") -> HTTPException:
@@ -270,7 +259,11 @@ def _caller(request: Request, db: LazySession, *, by_address: bool) -> Principal
     ``open_coordinate_lookups`` is on (the caller then sees staff contacts masked). Keys are
     checked through api.auth's short cache, so the database is rarely touched here."""
     settings = request.app.state.settings
-    if settings.open_coordinate_lookups and not by_address and not presents_a_key(request.headers):
+    if (
+        settings.open_coordinate_lookups
+        and not by_address
+        and not presents_a_key(request.headers, request.query_params.get("key"))
+    ):
         return None
     principal: Principal = check_role(authenticate(request, db.as_conn()), "viewer")
     return principal

@@ -1,7 +1,7 @@
-"""Map pages (HTML) and the GeoJSON they fetch, plus the local JS/CSS they load (/static/vendor).
+"""Map pages (HTML) and the GeoJSON they fetch (their JS/CSS is served from /static/vendor, api.app).
 
-Browsers cannot send headers when navigating, so map pages and their data endpoints also accept
-the API key as ``?key=``; the pages pass it on to every URL they fetch.
+Browsers cannot send headers when navigating, so map pages take the API key as ``?key=`` (as every
+endpoint does, api.auth); the pages pass it on to every URL they fetch.
 """
 
 from __future__ import annotations
@@ -10,51 +10,21 @@ import datetime as dt
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.routing import Mount
 
-from api.auth import ANONYMOUS_ADMIN, authenticate
+from api.auth import Viewer
 from api.deps import SessionDep, SettingsDep
-from gis.core.privacy import ROLE_RANK
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter, MapQueryError
-from gis.people.keys import Principal, verify_key
-from maps import beat_page, command_center, grid_dashboard, heat_time, offline
+from gis.people.keys import Principal
+from maps import beat_page, command_center, grid_dashboard, heat_time
 from maps.i18n import UnknownLanguageError
 from maps.page import PageContext, render
 
 router = APIRouter(prefix="/maps", tags=["maps"])
-VENDOR_PREFIX = offline.DEFAULT_PREFIX
 LIVE_HOURS = 3.0
 LIVE_LIMIT = 200
-
-
-def setup(app: FastAPI) -> None:
-    """Serve the pages' scripts and styles from this server (offline intranets)."""
-    if not any(isinstance(r, Mount) and r.path == VENDOR_PREFIX for r in app.router.routes):
-        app.mount(VENDOR_PREFIX, offline.static_files_app(), name="vendor")
-
-
-def map_viewer(
-    request: Request, session: SessionDep, key: Annotated[str | None, Query(description="API key (map pages)")] = None
-) -> Principal:
-    """Viewer or above, by ``X-API-Key``/Bearer header or by ``?key=``."""
-    settings = request.app.state.settings
-    if not getattr(settings, "auth_enabled", True):
-        return ANONYMOUS_ADMIN
-    if key and not (request.headers.get("x-api-key") or request.headers.get("authorization")):
-        principal = verify_key(session, key)
-        if principal is None:
-            raise HTTPException(401, "the API key is unknown or revoked")
-    else:
-        principal = authenticate(request, session)
-    if ROLE_RANK.get(principal.role, -1) < ROLE_RANK["viewer"]:
-        raise HTTPException(403, f"role {principal.role!r} may not view maps")
-    return principal
-
-
-MapViewer = Annotated[Principal, Depends(map_viewer)]
 
 
 def _filter(
@@ -92,6 +62,7 @@ def _context(
             key=key,
             base_url=request.scope.get("root_path", ""),
             extra_query=query,
+            layer_cache=request.app.state.map_layers,
         )
     except (UnknownLanguageError, MapQueryError) as exc:
         raise HTTPException(422, str(exc)) from None
@@ -114,7 +85,7 @@ def command_center_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    principal: MapViewer,
+    principal: Viewer,
     flt: Filter,
     lang: Lang = None,
     key: Key = None,
@@ -128,7 +99,7 @@ def heat_time_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    principal: MapViewer,
+    principal: Viewer,
     window: str | None = Query(None),
     start: str | None = Query(None, alias="from"),
     end: str | None = Query(None, alias="to"),
@@ -155,7 +126,7 @@ def grid_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    principal: MapViewer,
+    principal: Viewer,
     window: str | None = Query(None),
     start: str | None = Query(None, alias="from"),
     end: str | None = Query(None, alias="to"),
@@ -181,7 +152,7 @@ def beat_page_view(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    principal: MapViewer,
+    principal: Viewer,
     flt: Filter,
     lang: Lang = None,
     key: Key = None,
@@ -236,14 +207,19 @@ def _geojson(fetch: Any, media_type: str = "application/geo+json") -> Response:
 @geojson_get("/data/layers/{layer}.geojson", summary="A boundary layer in force, simplified for display")
 def layer_data(
     layer: str,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    principal: MapViewer,
+    principal: Viewer,
     parent: str | None = Query(None, description="only units with this parent code"),
 ) -> Response:
     return _geojson(
         lambda: mapdata.layer_geojson(
-            session, layer, parent_codes=[parent] if parent else None, display_crs=_display_crs(settings)
+            session,
+            layer,
+            parent_codes=[parent] if parent else None,
+            display_crs=_display_crs(settings),
+            cache=request.app.state.map_layers,
         )
     )
 
@@ -252,7 +228,7 @@ def layer_data(
 def live_incidents(
     session: SessionDep,
     settings: SettingsDep,
-    principal: MapViewer,
+    principal: Viewer,
     category: str | None = None,
     source: str | None = None,
     hours: float = Query(LIVE_HOURS, gt=0, le=24 * 7, description="how far back"),
@@ -276,7 +252,7 @@ def live_incidents(
 def overdue_data(
     session: SessionDep,
     settings: SettingsDep,
-    principal: MapViewer,
+    principal: Viewer,
     category: str | None = None,
     source: str | None = None,
 ) -> Response:
@@ -293,7 +269,7 @@ def overdue_data(
 def buildings_data(
     session: SessionDep,
     settings: SettingsDep,
-    principal: MapViewer,
+    principal: Viewer,
     risk: str | None = Query(None, description="comma-separated: high, medium, low"),
     grid: str | None = None,
 ) -> Response:
@@ -309,7 +285,7 @@ def buildings_data(
 def hazards_data(
     session: SessionDep,
     settings: SettingsDep,
-    principal: MapViewer,
+    principal: Viewer,
     category: str | None = None,
     status: str | None = None,
     grid: str | None = None,
@@ -326,7 +302,7 @@ def hazards_data(
 
 
 @router.get("/data/heat.json", summary="Heat points [lat, lon, weight] (aggregated above the threshold)")
-def heat_data(session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: Filter) -> Response:
+def heat_data(session: SessionDep, settings: SettingsDep, principal: Viewer, flt: Filter) -> Response:
     def fetch() -> dict[str, Any]:
         heat = mapdata.heat_data(session, flt, settings.heat_point_threshold, display_crs=_display_crs(settings))
         return {"total": heat.total, "aggregated": heat.aggregated, "cell_m": heat.cell_m, "points": heat.points}
@@ -337,7 +313,7 @@ def heat_data(session: SessionDep, settings: SettingsDep, principal: MapViewer, 
 @router.get("/data/grids/stats.json", summary="Per-grid counts, staff and households for the window")
 def grid_stats_data(
     session: SessionDep,
-    principal: MapViewer,
+    principal: Viewer,
     flt: Filter,
     grid: str | None = Query(None, description="comma-separated grid codes"),
 ) -> Response:

@@ -5,8 +5,8 @@ auth, error handlers and OpenAPI document. Its asyncpg pool and collection catal
 ``app.state.pool`` / ``app.state.collection_catalog`` (where tipg looks for them); they are opened
 when the application starts and again on the first request after a database outage.
 
-Desktop GIS cannot always set headers, so besides ``X-API-Key`` a key may come as ``?key=``;
-tipg copies query parameters into its ``next`` links, so paging keeps working either way.
+Desktop GIS cannot always set headers, so a key may come as ``?key=`` (as on every endpoint,
+api.auth); tipg copies query parameters into its ``next`` links, so paging keeps working.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from starlette.responses import Response
 from tipg import errors as tipg_errors
 
-from api.auth import ANONYMOUS_ADMIN, authenticate
-from api.deps import SessionDep
-from gis.core.privacy import ROLE_RANK
+from api.auth import require
 from gis.outputs.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool
-from gis.people.keys import Principal, verify_key
 
 log = logging.getLogger("gridmap.ogc")
 
@@ -33,32 +33,7 @@ PREFIX = "/ogc"
 RETRY_AFTER_S = 2
 
 
-def principal_from_header_or_query(request: Request, session: SessionDep) -> Principal:
-    """The caller's principal from ``X-API-Key``/Bearer, or from ``?key=`` when no header is sent."""
-    query_key = request.query_params.get("key")
-    has_header = "x-api-key" in request.headers or "authorization" in request.headers
-    if query_key is None or has_header:
-        return authenticate(request, session)
-    if not getattr(request.app.state.settings, "auth_enabled", True):
-        return ANONYMOUS_ADMIN
-    principal = verify_key(session, query_key)
-    if principal is None:
-        raise HTTPException(401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
-    request.state.principal = principal
-    return principal
-
-
-def _viewer(principal: Annotated[Principal, Depends(principal_from_header_or_query)]) -> Principal:
-    if ROLE_RANK.get(principal.role, -1) < ROLE_RANK["viewer"]:
-        raise HTTPException(403, f"role {principal.role!r} may not read map data; it needs 'viewer' or above")
-    return principal
-
-
-# Any role with a key (header or ?key=); the role decides masking where an output differs by role.
-KeyViewer = Annotated[Principal, Depends(_viewer)]
-
-
-class _Runtime:
+class Runtime:
     """The asyncpg pool and catalog for tipg, opened once and reopened after a failure."""
 
     def __init__(self, dsn: str) -> None:
@@ -92,7 +67,7 @@ class _Runtime:
 
 
 async def _ogc_ready(request: Request) -> None:
-    runtime: _Runtime = request.app.state.ogc_runtime
+    runtime: Runtime = request.app.state.ogc_runtime
     try:
         await runtime.ready(request.app)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -118,12 +93,18 @@ def _bbox_numbers(request: Request) -> None:
 
 
 _endpoints = make_endpoints(PREFIX)
-router = APIRouter(prefix=PREFIX, dependencies=[Depends(_viewer), Depends(_bbox_numbers), Depends(_ogc_ready)])
+# Viewer or above, admitted like every endpoint (api.auth: header or ?key=); the role decides
+# nothing more here, since the views mask personal data in SQL.
+router = APIRouter(
+    prefix=PREFIX, dependencies=[Depends(require("viewer")), Depends(_bbox_numbers), Depends(_ogc_ready)]
+)
 router.include_router(_endpoints.router)
 
 
-def _start(app: FastAPI) -> None:
-    runtime = _Runtime(asyncpg_dsn(app.state.engine.url))
+def start(app: FastAPI, engine: Engine) -> Runtime:
+    """The app's tipg runtime (``app.state.ogc_runtime``), with a first try at opening it in the
+    background; call ``Runtime.close`` at shutdown."""
+    runtime = Runtime(asyncpg_dsn(engine.url))
     app.state.ogc_runtime = runtime
 
     async def first_try() -> None:
@@ -134,17 +115,12 @@ def _start(app: FastAPI) -> None:
             log.warning("OGC API not ready at startup (will retry on request): %s", exc)
 
     runtime.first_try = asyncio.get_running_loop().create_task(first_try())
-
-
-def _stop(app: FastAPI) -> None:
-    runtime: _Runtime | None = getattr(app.state, "ogc_runtime", None)
-    if runtime is not None:
-        runtime.close()
+    return runtime
 
 
 async def _connection_lost(request: Request, exc: Exception) -> JSONResponse:
     log.warning("OGC API lost its database during %s: %s", request.url.path, exc)
-    runtime: _Runtime | None = getattr(request.app.state, "ogc_runtime", None)
+    runtime: Runtime | None = getattr(request.app.state, "ogc_runtime", None)
     if runtime is not None:
         runtime.close()
     return JSONResponse(
@@ -154,13 +130,14 @@ async def _connection_lost(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def setup(app: FastAPI) -> None:
-    # tipg's own errors (bad bbox, unknown property...) keep tipg's status codes; the catch-all
-    # Exception entry is left out so the rest of the application keeps its error handling.
-    for exc_type, code in tipg_errors.DEFAULT_STATUS_CODES.items():
-        if exc_type is not Exception:
-            app.add_exception_handler(exc_type, tipg_errors.exception_handler_factory(code))
-    app.add_exception_handler(asyncpg.PostgresConnectionError, _connection_lost)
-    app.add_exception_handler(asyncpg.InterfaceError, _connection_lost)
-    app.state.startup_hooks.append(_start)
-    app.state.shutdown_hooks.append(_stop)
+# tipg's own errors (bad bbox, unknown property...) keep tipg's status codes; the catch-all
+# Exception entry is left out so the rest of the application keeps its error handling.
+EXCEPTION_HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[Response]]] = {
+    **{
+        exc_type: tipg_errors.exception_handler_factory(code)
+        for exc_type, code in tipg_errors.DEFAULT_STATUS_CODES.items()
+        if exc_type is not Exception
+    },
+    asyncpg.PostgresConnectionError: _connection_lost,
+    asyncpg.InterfaceError: _connection_lost,
+}

@@ -11,8 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
+from api.auth import Viewer
 from api.deps import SessionDep
-from api.routers.ogc import KeyViewer
 from gis.outputs.tiles import MAX_ZOOM, TileError, TileRequest, check_tile, render_tile
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/tiles", tags=["tiles"])
     responses={200: {"content": {MVT_MEDIA_TYPE: {}}}, 404: {"description": "unknown layer or tile"}},
 )
 def tile(
-    principal: KeyViewer,
+    principal: Viewer,
     session: SessionDep,
     layer: Annotated[str, Path(description="towns, villages, grids, micro_grids, stations, beats, incidents, ...")],
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],

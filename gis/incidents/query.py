@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from gis.incidents import rules
 from gis.incidents.intake import _CODE, _QUOTED_OPEN, _QUOTED_PENDING, COLUMNS, IncidentInputError, _number, describe
-from gis.incidents.totals import TOTALS
+from gis.incidents.totals import TotalCounter
 from gis.spatial.areas import Conn
 
 
@@ -128,16 +128,17 @@ def _where(f: IncidentFilter) -> tuple[str, dict[str, Any]]:
 
 
 def list_incidents(
-    conn: Conn, filters: IncidentFilter, limit: int = 50, offset: int = 0
+    conn: Conn, filters: IncidentFilter, limit: int = 50, offset: int = 0, totals: TotalCounter | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of incidents (newest report first) and the total matching the filters (above
-    ``gis.incidents.totals.EXACT_UP_TO`` matches, counted at most a few seconds ago)."""
+    ``gis.incidents.totals.EXACT_UP_TO`` matches, counted at most a few seconds ago by ``totals``
+    when one is given, for callers that list again and again, like the API)."""
     if not 1 <= limit <= 1000:
         raise IncidentInputError("limit", f"{limit} is out of range [1, 1000]")
     if offset < 0:
         raise IncidentInputError("offset", f"{offset} must not be negative")
     where, params = _where(filters)
-    total = TOTALS.count(conn, f"incidents i WHERE {where}", params)
+    total = (totals or TotalCounter()).count(conn, f"incidents i WHERE {where}", params)
     rows = conn.execute(
         sa.text(
             f"SELECT {COLUMNS} FROM incidents i WHERE {where} "  # noqa: S608

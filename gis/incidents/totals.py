@@ -38,7 +38,8 @@ def _frozen(value: Any) -> Any:
 
 
 class TotalCounter:
-    """Counts ``SELECT count(*) FROM <from_where>``; thread-safe, one per process is enough."""
+    """Counts ``SELECT count(*) FROM <from_where>``; thread-safe. The API owns one
+    (``app.state.totals``), shared by its requests."""
 
     def __init__(self, exact_up_to: int = EXACT_UP_TO, ttl_s: float = TTL_S, max_entries: int = MAX_ENTRIES):
         self.exact_up_to = exact_up_to
@@ -70,6 +71,3 @@ class TotalCounter:
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
         return total
-
-
-TOTALS = TotalCounter()

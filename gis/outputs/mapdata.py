@@ -17,7 +17,7 @@ from gis.outputs.features import check_display_crs
 from gis.outputs.gridstats import grid_stats, weekly_trend
 from gis.outputs.heat import HeatData, count_in_area, heat_data, heat_frames
 from gis.outputs.mapfilter import LOCAL_TZ, WINDOWS, IncidentFilter, MapQueryError, parse_filter
-from gis.outputs.maplayers import area_bounds, layer_bounds, layer_geojson, overlapping_areas
+from gis.outputs.maplayers import LayerCache, area_bounds, layer_bounds, layer_geojson, overlapping_areas
 from gis.outputs.mappoints import (
     count_overdue,
     hazard_categories,
@@ -32,6 +32,7 @@ __all__ = [
     "HeatData",
     "IncidentFilter",
     "LOCAL_TZ",
+    "LayerCache",
     "MapQueryError",
     "WINDOWS",
     "area_bounds",

@@ -18,10 +18,29 @@ from gis.outputs.features import _display, cell_degrees, check_display_crs
 from gis.outputs.mapfilter import COORD_DECIMALS, DEFAULT_TOLERANCE_M, MapQueryError
 from gis.spatial.areas import IN_GENERATION, Conn, check_layer, current_generation
 
-_layer_cache: dict[tuple[str, ...], dict[str, Any]] = {}
+MAX_CACHED_LAYERS = 64
 
 
-_layer_lock = Lock()
+class LayerCache:
+    """Simplified layers by (database, layer, generation, tolerance, display CRS). A published
+    generation never changes, so entries need no invalidation; the database URL is part of the
+    key because tests and benchmarks use several databases in one process. The API owns one
+    (``app.state.map_layers``); a standalone page build makes its own."""
+
+    def __init__(self, max_entries: int = MAX_CACHED_LAYERS) -> None:
+        self.max_entries = max_entries
+        self._layers: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._lock = Lock()
+
+    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            return self._layers.get(key)
+
+    def put(self, key: tuple[str, ...], collection: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._layers) >= self.max_entries:
+                self._layers.clear()
+            self._layers[key] = collection
 
 
 def _db_key(conn: Conn) -> str:
@@ -36,15 +55,12 @@ def _resolve_generation(conn: Conn, generation: int | None) -> int:
     return gen
 
 
-def _simplified_layer(conn: Conn, layer: str, generation: int, tolerance_m: float, display_crs: str) -> dict[str, Any]:
-    """The whole layer as GeoJSON, simplified as a coverage in metres, cached per generation.
-
-    A published generation never changes, so the cache needs no invalidation; the database URL is
-    part of the key because tests and benchmarks use several databases in one process.
-    """
+def _simplified_layer(
+    conn: Conn, layer: str, generation: int, tolerance_m: float, display_crs: str, cache: LayerCache | None
+) -> dict[str, Any]:
+    """The whole layer as GeoJSON, simplified as a coverage in metres, kept in ``cache`` if given."""
     key = (_db_key(conn), layer, str(generation), f"{tolerance_m:g}", display_crs)
-    with _layer_lock:
-        hit = _layer_cache.get(key)
+    hit = cache.get(key) if cache is not None else None
     if hit is not None:
         return hit
     # Read straight into shapely (no GeoDataFrame, and not the attrs column, which the pages do
@@ -84,10 +100,8 @@ def _simplified_layer(conn: Conn, layer: str, generation: int, tolerance_m: floa
         for (code, name, parent, hh, _), shape in zip(rows, shapes, strict=True)
     ]
     collection = {"type": "FeatureCollection", "features": features}
-    with _layer_lock:
-        if len(_layer_cache) > 64:
-            _layer_cache.clear()
-        _layer_cache[key] = collection
+    if cache is not None:
+        cache.put(key, collection)
     return collection
 
 
@@ -100,18 +114,20 @@ def layer_geojson(
     parent_codes: Iterable[str] | None = None,
     tolerance_m: float | None = None,
     display_crs: str = "wgs84",
+    cache: LayerCache | None = None,
 ) -> dict[str, Any]:
     """Polygons of ``layer`` in force in ``generation`` (default: the current one) as GeoJSON.
 
     ``codes``/``parent_codes`` keep only those units. Properties: code, name, parent_code,
-    households, layer. The features are shared with a cache: copy before mutating them.
+    households, layer. The whole layer is kept in ``cache`` when one is given, and the features
+    are then shared with it: copy before mutating them.
     """
     check_layer(layer)
     check_display_crs(display_crs)
     tol = DEFAULT_TOLERANCE_M.get(layer, 2.0) if tolerance_m is None else tolerance_m
     if tol < 0:
         raise MapQueryError(f"tolerance_m: {tol} must be >= 0")
-    full = _simplified_layer(conn, layer, _resolve_generation(conn, generation), tol, display_crs)
+    full = _simplified_layer(conn, layer, _resolve_generation(conn, generation), tol, display_crs, cache)
     if codes is None and parent_codes is None:
         return full
     keep_codes = set(codes) if codes is not None else None

@@ -6,7 +6,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
-from api.auth import Admin, Dispatcher, Viewer, clear_cache
+from api.auth import Admin, Dispatcher, Viewer
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def guarded(app: FastAPI) -> TestClient:
         return {"role": p.role}
 
     app.include_router(router)
-    clear_cache()
+    app.state.admission.clear()
     return TestClient(app)
 
 
@@ -64,7 +64,8 @@ def test_bearer_header_works_and_revoked_key_stops(guarded: TestClient, make_key
     assert guarded.get("/_t/viewer", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     key_id = connection.exec_driver_sql("SELECT max(id) FROM api_keys").scalar()
     assert revoke_key(connection, key_id)
-    clear_cache()  # the few-second cache would otherwise still accept it
+    # The few-second key cache would otherwise still accept it.
+    guarded.app.state.admission.clear()  # type: ignore[attr-defined]
     assert guarded.get("/_t/viewer", headers={"X-API-Key": key}).status_code == 401
 
 
@@ -79,3 +80,29 @@ def test_rate_limit_answers_429_with_retry_after(guarded: TestClient, make_key) 
     assert int(resp.headers["Retry-After"]) >= 1
     # another key has its own bucket
     assert guarded.get("/_t/viewer", headers=make_key("viewer")).status_code == 200
+
+
+def test_a_key_may_come_as_header_bearer_or_query_in_that_order(guarded: TestClient, make_key) -> None:  # type: ignore[no-untyped-def]
+    viewer, admin = make_key("viewer")["X-API-Key"], make_key("admin")["X-API-Key"]
+    assert guarded.get("/_t/admin", params={"key": admin}).json() == {"role": "admin"}
+    # X-API-Key before Bearer before ?key=: the first one present decides, usable or not.
+    assert guarded.get("/_t/admin", params={"key": admin}, headers={"X-API-Key": viewer}).status_code == 403
+    bearer = {"Authorization": f"Bearer {viewer}"}
+    assert guarded.get("/_t/admin", params={"key": admin}, headers=bearer).status_code == 403
+    assert guarded.get("/_t/admin", headers={"X-API-Key": admin, **bearer}).status_code == 200
+    assert guarded.get("/_t/viewer", params={"key": viewer}, headers={"X-API-Key": "gm_00_nope"}).status_code == 401
+
+
+def test_refusals_are_audited_alike_however_the_key_came(guarded: TestClient, make_key, caplog) -> None:  # type: ignore[no-untyped-def]
+    guarded.app.state.settings = guarded.app.state.settings.model_copy(update={"rate_limit_per_minute": 1})  # type: ignore[attr-defined]
+    caplog.set_level("WARNING", logger="gridmap.audit.auth")
+    assert guarded.get("/_t/viewer", params={"key": "gm_cafe01_secret"}).status_code == 401
+    assert guarded.get("/_t/viewer", headers={"X-API-Key": "gm_cafe02_secret"}).status_code == 401
+    key = make_key("viewer", name="limited")["X-API-Key"]
+    assert [guarded.get("/_t/viewer", params={"key": key}).status_code for _ in range(3)] == [200, 429, 429]
+    lines = [r.getMessage() for r in caplog.records if r.name == "gridmap.audit.auth"]
+    assert any("401" in line and "gm_cafe01" in line for line in lines), lines
+    assert any("401" in line and "gm_cafe02" in line for line in lines), lines
+    assert not any("secret" in line for line in lines)  # the key's secret part is never logged
+    # 429s of one key are audited once per few seconds, not once per request.
+    assert [("429" in line and "limited" in line) for line in lines].count(True) == 1, lines

@@ -20,10 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -41,8 +37,8 @@ from boundaries.sample import X0, X1, Y0, Y1, build_mini_county
 from gis.core import cluster, db
 from gis.core.settings import get_settings
 from gis.people.keys import create_key
+from tests.conftest import api_server
 
-ROOT = Path(__file__).resolve().parents[2]
 OUTAGE_S = 3.0
 MODE = os.environ.get("GRIDMAP_OUTAGE_MODE", "restart")
 REQUEST_TIMEOUT_S = 15.0
@@ -87,50 +83,20 @@ def outage_db(database_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def server(outage_db: str) -> Iterator[tuple[str, str]]:
+def server(outage_db: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """uvicorn with 2 workers on the outage database; yields (base URL, reporter key)."""
     eng = db.make_engine(outage_db, pool_size=1, max_overflow=0)
     with eng.begin() as conn:
         key = create_key(conn, "reporter", "outage-client")
     eng.dispose()
-    port = _free_port()
     env = {
-        **os.environ,
         "GRIDMAP_DATABASE_URL": outage_db,
         "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0",
         "GRIDMAP_ESCALATION_INTERVAL_S": "0",
     }
-    cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", "2", "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-                pytest.fail(f"uvicorn did not come up (exit {proc.poll()}): {err}")
-            time.sleep(0.2)
+    with api_server(env, tmp_path / "uvicorn.log", workers=2) as base:
         yield base, key
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @dataclass

@@ -14,7 +14,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.auth import clear_cache
 from api.fastpath import IntakeFastPath, LookupFastPath
 from boundaries.sample import X0, X1, XM, Y0, Y1
 from gis.spatial.crs import from_wgs84
@@ -42,7 +41,6 @@ def staffed(connection, mini_county):  # type: ignore[no-untyped-def]
             "('330421001001001', 'grid_leader', '王五', '13900000001')"
         )
     )
-    clear_cache()
 
 
 @pytest.mark.parametrize("role", ["viewer", "dispatcher"])
@@ -99,6 +97,23 @@ def test_rate_limit_still_applies_and_counts_once(app: FastAPI, client: TestClie
     limited = client.get("/lookup", params={"lon": XM, "lat": 30.834}, headers=headers)
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert _fastpath(app).answered >= 3  # after the first (cold) request, the fast path answered
+
+
+def test_a_query_key_takes_the_fast_path_and_counts_against_the_same_limit(
+    app: FastAPI, client: TestClient, make_key, staffed
+) -> None:  # type: ignore[no-untyped-def]
+    app.state.settings = app.state.settings.model_copy(update={"rate_limit_per_minute": 4})
+    key = make_key("viewer")["X-API-Key"]
+    point = {"lon": XM, "lat": 30.834}
+    assert client.get("/lookup", params={**point, "key": key}).status_code == 200  # the route caches the key
+    fast = _fastpath(app)
+    before = fast.answered
+    assert client.get("/lookup", params={**point, "key": key}).status_code == 200
+    assert fast.answered == before + 1
+    assert client.get("/lookup", params=point, headers={"X-API-Key": key}).status_code == 200
+    assert client.get("/lookup", params={**point, "key": key}).status_code == 200
+    limited = client.get("/lookup", params={**point, "key": key})  # the fifth of a limit of 4
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
 
 
 def test_open_lookups_without_a_key_are_masked(app: FastAPI, client: TestClient, make_key, staffed) -> None:  # type: ignore[no-untyped-def]

@@ -26,7 +26,6 @@ from schemathesis.checks import (
 )
 
 from api.app import create_app
-from api.auth import clear_cache
 from gis.core.settings import Settings
 
 MAX_EXAMPLES = int(os.environ.get("GRIDMAP_FUZZ_EXAMPLES", "12"))
@@ -40,7 +39,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture
 def fuzz_client(client: TestClient, mini_county: Any, admin_headers: dict[str, str]) -> TestClient:
-    clear_cache()
+    client.app.state.admission.clear()  # type: ignore[attr-defined]
     client.headers.update(admin_headers)
     return client
 

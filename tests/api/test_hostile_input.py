@@ -23,8 +23,6 @@ from fastapi.testclient import TestClient
 from shapely.geometry import box
 from sqlalchemy.engine import Connection
 
-from api.auth import clear_cache
-
 HOSTILE = [
     "'; DROP TABLE incidents; --",
     "Robert'); DELETE FROM audit_log; --",
@@ -41,7 +39,6 @@ G1 = "330421001001001"
 
 @pytest.fixture
 def keys(make_key: Any, mini_county: Any) -> dict[str, dict[str, str]]:
-    clear_cache()
     return {role: make_key(role) for role in ("viewer", "reporter", "dispatcher", "planner", "admin")}
 
 

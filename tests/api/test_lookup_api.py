@@ -8,7 +8,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 
-from api.auth import clear_cache
 from boundaries.sample import X0, XM
 from gis.spatial.crs import from_wgs84
 
@@ -50,7 +49,6 @@ def county(connection: Connection, mini_county) -> dict[str, int]:  # type: igno
         ),
         {"g": GRID_W},
     )
-    clear_cache()
     return {
         "building": _add_address(connection, f"{PREFIX}魏塘街道中山路128号3幢", 120.905, 30.834),
         "house": _add_address(connection, f"{PREFIX}魏塘街道解放东路12号", 120.925, 30.845),

@@ -17,8 +17,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 
-from api.auth import clear_cache
-
 G1, BEAT = "330421001001001", "330421P0101"
 POINT = {"lon": 120.905, "lat": 30.835}  # in G1 and beat P0101 of the mini county
 
@@ -56,7 +54,7 @@ def people(connection: Connection, mini_county: Any, client: TestClient, make_ke
         ),
         {"n": LANDLORD["name"], "p": LANDLORD["phone"], "i": LANDLORD["id_card"], **POINT},
     )
-    clear_cache()
+    client.app.state.admission.clear()  # type: ignore[attr-defined]
     body = {
         **POINT, "category": "dispute", "source": "grid_patrol", "description": "邻里纠纷",
         "reporter_name": REPORTER["name"], "reporter_phone": REPORTER["phone"],
@@ -132,7 +130,7 @@ def test_personal_data_is_masked_below_dispatcher(client: TestClient, make_key: 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_intake_answers_the_reporter_masked(client: TestClient, make_key: Any, mini_county: Any, role: str) -> None:
-    clear_cache()
+    client.app.state.admission.clear()  # type: ignore[attr-defined]
     body = {**POINT, "category": "public_order", "source": "grid_patrol", "reporter_name": REPORTER["name"],
             "reporter_phone": REPORTER["phone"]}  # fmt: skip
     resp = client.post("/incidents", json=body, headers=make_key(role))

@@ -3,13 +3,9 @@ uvicorn server on a throwaway database."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,19 +13,17 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from boundaries.generations import publish_layers
 from gis.core import db
 from gis.people.keys import create_key
-from tests.conftest import build_mini_county
+from tests.conftest import api_server, build_mini_county, scratch_database
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ogrinfo") is None or shutil.which("ogr2ogr") is None,
     reason="GDAL command-line tools are not installed (Debian/Ubuntu: apt-get install gdal-bin)",
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 INCIDENTS = 30
 EXPECTED_COUNTS = {
     "ogc.counties": 1,
@@ -102,55 +96,13 @@ def _populate(url: str) -> tuple[str, str]:
     return viewer, dispatcher
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    url = make_url(database_url)
-    name = f"{url.database}_gdal"
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        db.ensure_database(scratch)
-        db.migrate(scratch)
+    with scratch_database(database_url, "gdal") as scratch:
         viewer, dispatcher = _populate(scratch)
-        port = _free_port()
-        log = tmp_path_factory.mktemp("server") / "uvicorn.log"
-        env = {**os.environ, "GRIDMAP_DATABASE_URL": scratch, "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0"}
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield Server(base, viewer, dispatcher)
-    finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        env = {"GRIDMAP_DATABASE_URL": scratch, "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0"}
+        with api_server(env, tmp_path_factory.mktemp("server") / "uvicorn.log") as base:
+            yield Server(base, viewer, dispatcher)
 
 
 def gdal(tool: str, *args: str, key: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -115,9 +115,8 @@ def test_fingerprints_and_table_names() -> None:
 
 
 def test_the_app_counts_in_the_table_of_its_database(app, client) -> None:  # type: ignore[no-untyped-def]
-    from api import auth
-
-    assert isinstance(auth._limiter, SharedBuckets)
+    limiter = app.state.admission.limiter
+    assert isinstance(limiter, SharedBuckets)
     url = app.state.engine.url.render_as_string(hide_password=True)
-    assert auth._limiter.path == table_path(app.state.settings.var_dir, url)
-    assert auth._limiter.path.exists()
+    assert limiter.path == table_path(app.state.settings.var_dir, url)
+    assert limiter.path.exists()

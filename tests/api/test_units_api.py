@@ -9,8 +9,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 
-from api.auth import clear_cache
-
 GRID_W = "330421001001001"  # x 120.900..120.910: all in beat 0101 (x < 120.913)
 GRID_E = "330421001001002"  # x 120.910..120.920: 30 % in beat 0101, 70 % in beat 0102
 
@@ -45,7 +43,6 @@ def county(connection: Connection, mini_county) -> None:  # type: ignore[no-unty
             "VALUES ('B1', 12, ST_SetSRID(ST_MakePoint(120.905, 30.834), 4326))"
         )
     )
-    clear_cache()
 
 
 def test_grid_details(client: TestClient, make_key, county) -> None:  # type: ignore[no-untyped-def]

@@ -17,13 +17,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from shapely.geometry import Point
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
 from gis.bulk import ImportFileError, ImportOptions, ImportRejected, import_file, import_frame
 from gis.bulk.readers import detect_encoding
 from gis.bulk.validate import parse_time_text
 from gis.core import db
 from gis.spatial.crs import from_wgs84, metres_between
+from tests.conftest import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "external_id,category,source,reported_at,lon,lat,status,address_text,description\n"
@@ -458,20 +459,8 @@ def test_time_parsing_rules() -> None:
 
 @pytest.fixture
 def scratch_url(database_url: str) -> Iterator[str]:
-    url = make_url(database_url)
-    name = f"{url.database}_bulkkill"
-    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    try:
-        db.ensure_database(scratch)
-        db.migrate(scratch)
+    with scratch_database(database_url, "bulkkill") as scratch:
         yield scratch
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _big_csv(path: Path, n: int) -> Path:

@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session
 
 from gis.core.settings import Settings
 from gis.outputs import mapdata
@@ -83,21 +82,14 @@ def county(connection: Connection, mini_county: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_client(engine: Engine, session: Session) -> Iterator[Any]:
+def make_client(engine: Engine, sessions_in_transaction: Any) -> Iterator[Any]:
     """A TestClient on an app with the given settings, sharing the test's transaction."""
     from api.app import create_app
-    from api.deps import get_session
 
     clients: list[TestClient] = []
 
     def _make(**settings: Any) -> TestClient:
-        app = create_app(Settings(**settings), engine=engine)
-
-        def _session() -> Iterator[Session]:
-            yield session
-            session.flush()
-
-        app.dependency_overrides[get_session] = _session
+        app = create_app(Settings(**settings), engine=engine, sessions=sessions_in_transaction)
         client = TestClient(app)
         client.__enter__()
         clients.append(client)
