@@ -45,7 +45,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             if owns_engine:
                 eng.dispose()
 
-    app = FastAPI(title="gridmap", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # docs_url/redoc_url None: api/routers/docs.py serves both pages from local files (offline intranets).
+    app = FastAPI(
+        title="gridmap", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []

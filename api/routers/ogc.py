@@ -26,6 +26,7 @@ from api.deps import SessionDep
 from gis.core.privacy import ROLE_RANK
 from gis.outputs.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool
 from gis.people.keys import Principal, verify_key
+from maps import ogc_pages
 
 log = logging.getLogger("gridmap.ogc")
 
@@ -117,7 +118,8 @@ def _bbox_numbers(request: Request) -> None:
             raise HTTPException(422, [{"type": "value_error", "loc": ["query", "bbox"], "msg": msg, "input": raw}])
 
 
-_endpoints = make_endpoints(PREFIX)
+# HTML views from gridmap's templates: local scripts and the configured base map (maps.ogc_pages).
+_endpoints = make_endpoints(PREFIX, templates=ogc_pages.templates())
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(_viewer), Depends(_bbox_numbers), Depends(_ogc_ready)])
 router.include_router(_endpoints.router)
 
