@@ -243,9 +243,11 @@ def test_ogc_items_draw_on_the_leaflet_map_offline(browser: Any, server: Server)
     [
         ("/ogc/collections/ogc.grids", "ogc-collection"),
         ("/ogc/collections/ogc.grids/items/330421001001001", "ogc-item"),
+        ("/ogc/collections/ogc.grids/tiles/WebMercatorQuad", "ogc-tileset"),
+        ("/ogc/tileMatrixSets/WebMercatorQuad", "ogc-tilematrixset"),
     ],
 )
-def test_ogc_collection_and_item_maps_offline(browser: Any, server: Server, path: str, shot: str) -> None:
+def test_ogc_pages_with_a_map_offline(browser: Any, server: Server, path: str, shot: str) -> None:
     visit = _open(browser, server, f"{path}?f=html&key={server.viewer}")
     visit.page.wait_for_selector("#map.leaflet-container", timeout=10_000)
     assert visit.page.locator("#map .leaflet-overlay-pane path").count() >= 1
