@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import re
 import struct
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import tipg
 from fastapi.testclient import TestClient
 
 from api.routers import ogc as ogc_router
@@ -139,7 +141,7 @@ def test_ogc_html_views_load_local_files_only(client: TestClient, viewer: dict[s
     assert "tile.openstreetmap.org" not in page
 
 
-def test_ogc_maps_use_the_configured_base_map(app: Any, make_key: Any, mini_county: Any) -> None:
+def test_ogc_maps_use_the_configured_base_map(app: Any, make_key: Any) -> None:
     tiles = "http://tiles.county.intranet/{z}/{x}/{y}.png"
     app.state.settings = app.state.settings.model_copy(
         update={"tile_url": tiles, "tile_attribution": "县测绘 <b>", "tile_crs": "gcj02"}
@@ -161,14 +163,13 @@ def test_plain_background_without_a_base_map(client: TestClient, viewer: dict[st
 
 
 def test_item_pages_escape_properties_and_keep_the_key(client: TestClient, viewer: dict[str, str]) -> None:
-    # tipg's environment printed feature properties as raw HTML; ours escapes them.
-    env = ogc_pages.templates().env
+    # tipg's environment printed feature properties as raw HTML; the one the OGC router renders with escapes them.
+    env = ogc_router._endpoints.templates.env
     html = env.from_string("{{ value }}").render(value="<script>alert(1)</script>")
     assert html == "&lt;script&gt;alert(1)&lt;/script&gt;"
     key = viewer["X-API-Key"]
     page = client.get("/ogc/collections/ogc.grids/items", params={"f": "html", "key": key}).text
     assert f'/ogc/collections{"?key=" + key}"' in page.replace("&amp;", "&")
-    assert ogc_router._endpoints.templates is not None
 
 
 def test_geojson_is_shifted_for_gcj02_tiles() -> None:
@@ -214,3 +215,31 @@ def test_redoc_bundle_is_served_without_its_cdn_logo(client: TestClient) -> None
     assert served.status_code == 200 and "immutable" in served.headers["cache-control"]
     assert served.headers["content-type"].startswith("text/javascript")
     assert "cdn.redoc.ly" not in served.text and len(served.text) > 500_000
+
+
+def test_docs_follow_the_root_path(app: Any) -> None:
+    # Behind a reverse proxy at /gridmap every URL the pages name carries the prefix.
+    with TestClient(app, root_path="/gridmap") as client:
+        docs = client.get("/docs").text
+        redoc = client.get("/redoc").text
+    assert "url: '/gridmap/openapi.json'" in docs
+    assert f'href="/gridmap{offline.page_url("swagger-ui.css")}"' in docs
+    assert 'href="/gridmap/static/vendor/gridmap/favicon.ico"' in docs
+    assert f'src="/gridmap{offline.page_url("redoc.standalone.js")}"' in redoc
+
+
+def test_every_tipg_template_we_keep_loads_nothing_from_outside() -> None:
+    # A tipg upgrade that adds a CDN file to a template we do not override shows up here.
+    tipg_dir = Path(tipg.__file__).parent / "templates"
+    ours = {p.name for p in ogc_pages.TEMPLATES_DIR.glob("*.html")}
+    assert set(ogc_pages.OVERRIDDEN) <= ours
+    assert set(ogc_pages.OVERRIDDEN) <= {p.name for p in tipg_dir.glob("*.html")}  # each replaces one of tipg's
+    # map.html and viewer.html belong to tipg's tile viewers, which gridmap does not route.
+    assert ogc_router._endpoints.ogc_tiles.with_viewer is False
+    kept = {p.name for p in tipg_dir.glob("*.html")} - ours - {"map.html", "viewer.html"}
+    assert {"landing.html", "collections.html", "conformance.html", "queryables.html"} <= kept
+    for name in sorted(kept):
+        assert outside_urls((tipg_dir / name).read_text(encoding="utf-8")) == [], name
+    for name in sorted(ours):
+        text = (ogc_pages.TEMPLATES_DIR / name).read_text(encoding="utf-8")
+        assert outside_urls(text) == [], name
