@@ -15,7 +15,7 @@ from api.auth import Admission
 from api.body_limit import BodyLimit
 from api.deps import Sessions, SessionSource
 from api.fastpath import IntakeFastPath, LookupFastPath
-from api.routers import audit, boundaries, export, health, incidents, lookup, maps, ogc, stats, tiles, units
+from api.routers import audit, boundaries, docs, export, health, incidents, lookup, maps, ogc, stats, tiles, units
 from gis.core.db import engine_from_settings
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
@@ -34,6 +34,7 @@ ROUTERS = [
     lookup.router,  # GET /lookup, POST /lookup/batch: the most requested endpoint
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/... drafts, publishing, generations; the editor pages
+    docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
     export.router,  # GET /export/{layer}
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
@@ -88,7 +89,16 @@ def create_app(
         # GET /lookup by coordinate by a cached key, likewise.
         Middleware(LookupFastPath),
     ]
-    app = FastAPI(title="gridmap", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, middleware=middleware)
+    # docs_url/redoc_url None: api/routers/docs.py serves both pages from local files (offline intranets).
+    app = FastAPI(
+        title="gridmap",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        middleware=middleware,
+        docs_url=None,
+        redoc_url=None,
+    )
     # What the app owns and its requests share (the engine and sessions come at start-up).
     app.state.settings = settings
     app.state.admission = Admission()  # the key cache, rate-limit buckets and refusal audit

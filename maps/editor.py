@@ -212,4 +212,6 @@ def editor_page(
     ).add_to(fmap)
     config = {"api": api_base.rstrip("/"), "draft": draft_id, "layer": layer, "scope": scope_code, "key": key}
     fmap.add_child(_EditorScript(fmap.get_name(), group.get_name(), config))
+    root: Any = fmap.get_root()  # a branca Figure, typed as Element
+    root.header.add_child(folium.Element(offline.favicon_link(asset_prefix)), name="favicon")
     return fmap.get_root().render()

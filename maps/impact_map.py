@@ -83,5 +83,6 @@ def impact_map_page(
     )
     root: Any = fmap.get_root()  # a branca Figure, typed as Element
     root.html.add_child(folium.Element(legend))
+    root.header.add_child(folium.Element(offline.favicon_link(asset_prefix)), name="favicon")
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap.get_root().render()

@@ -146,6 +146,11 @@ def fill(m: folium.Map, key: str, target: Element, builder: str, data: Any = Non
     Fill(key, target, builder, inline=data is not None, url=None if data is not None else url).add_to(m)
 
 
+def tile_subdomains(tile_url: str) -> str:
+    """The ``{s}`` values of a tile URL: Tianditu serves t0..t7, the others a, b, c."""
+    return "01234567" if "tianditu" in tile_url else "abc"
+
+
 def base_map(ctx: PageContext, bounds: Sequence[float] | None, **kwargs: Any) -> folium.Map:
     """A map fitted to ``bounds`` (min lon, min lat, max lon, max lat) with the configured tiles
     or, with none configured, a plain background; attribution says the boundaries are synthetic."""
@@ -166,7 +171,7 @@ def base_map(ctx: PageContext, bounds: Sequence[float] | None, **kwargs: Any) ->
             attr=html.escape(ctx.tile_attribution or "base map"),
             name="base",
             max_zoom=19,
-            subdomains="01234567" if "tianditu" in ctx.tile_url else "abc",
+            subdomains=tile_subdomains(ctx.tile_url),
             control=False,
         ).add_to(m)
     if bounds is not None:
@@ -188,8 +193,8 @@ def setup(m: folium.Map, ctx: PageContext, links: Mapping[str, str] | None = Non
         Script(f"{m.get_name()}.getContainer().classList.add('gm-plain');").add_to(m)
     root = m.get_root()
     assert isinstance(root, Figure), "the map must belong to a Figure"
-    # An empty icon: otherwise every page load asks the server for /favicon.ico (a 404).
-    root.header.add_child(RawHtml('<link rel="icon" href="data:,">'), name="favicon")
+    # gridmap's icon from the asset folder (folded into the file when the page is standalone).
+    root.header.add_child(RawHtml(offline.favicon_link(ctx.asset_prefix)), name="favicon")
 
 
 def register(m: folium.Map, key: str, layer: Element) -> None:

@@ -26,6 +26,7 @@ from tipg import errors as tipg_errors
 
 from api.auth import require
 from gis.outputs.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool
+from maps import ogc_pages
 
 log = logging.getLogger("gridmap.ogc")
 
@@ -92,7 +93,8 @@ def _bbox_numbers(request: Request) -> None:
             raise HTTPException(422, [{"type": "value_error", "loc": ["query", "bbox"], "msg": msg, "input": raw}])
 
 
-_endpoints = make_endpoints(PREFIX)
+# HTML views from gridmap's templates: local scripts and the configured base map (maps.ogc_pages).
+_endpoints = make_endpoints(PREFIX, templates=ogc_pages.templates())
 # Viewer or above, admitted like every endpoint (api.auth: header or ?key=); the role decides
 # nothing more here, since the views mask personal data in SQL.
 router = APIRouter(

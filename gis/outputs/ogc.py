@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import URL, make_url
+from starlette.templating import Jinja2Templates
 from tipg.collections import Catalog, Collection, pg_get_collection_index
 from tipg.database import connection_factory
 from tipg.factory import Endpoints
@@ -84,6 +85,9 @@ async def load_catalog(pool: asyncpg.Pool) -> Catalog:
     return Catalog(collections={c.id: c for c in collections}, last_updated=dt.datetime.now())
 
 
-def make_endpoints(prefix: str, title: str = "gridmap OGC API") -> Endpoints:
-    """tipg's routers (features + tiles), with links built under ``prefix``."""
-    return Endpoints(title=title, router_prefix=prefix, with_tiles_viewer=False)
+def make_endpoints(prefix: str, title: str = "gridmap OGC API", templates: Jinja2Templates | None = None) -> Endpoints:
+    """tipg's routers (features + tiles), with links built under ``prefix``; ``templates`` renders
+    the HTML views (tipg's own when None)."""
+    if templates is None:
+        return Endpoints(title=title, router_prefix=prefix, with_tiles_viewer=False)
+    return Endpoints(title=title, router_prefix=prefix, with_tiles_viewer=False, templates=templates)

@@ -95,6 +95,18 @@ _UNPKG = "https://unpkg.com"
 _JQUERY = _npm("jquery", "3.7.1", "dist/jquery.min.js")
 
 
+_LEAFLET_JS = _npm("leaflet", "1.9.3", "dist/leaflet.js")
+
+
+_LEAFLET_CSS = _npm("leaflet", "1.9.3", "dist/leaflet.css")
+
+
+_BOOTSTRAP_JS = _npm("bootstrap", "5.2.2", "dist/js/bootstrap.bundle.min.js")
+
+
+_BOOTSTRAP_CSS = _npm("bootstrap", "5.2.2", "dist/css/bootstrap.min.css")
+
+
 _MOMENT = _npm("moment", "2.18.1", "min/moment.min.js")
 
 
@@ -123,13 +135,11 @@ _GLYPHICONS = "@neos21/bootstrap3-glyphicons"
 # CDN URL (exactly as folium 0.20 writes it) -> local file.
 CDN_ASSETS: dict[str, Asset] = {
     # folium.Map (folium.folium._default_js / _default_css)
-    f"{_JSD}/npm/leaflet@1.9.3/dist/leaflet.js": _npm("leaflet", "1.9.3", "dist/leaflet.js"),
-    f"{_JSD}/npm/leaflet@1.9.3/dist/leaflet.css": _npm("leaflet", "1.9.3", "dist/leaflet.css"),
+    f"{_JSD}/npm/leaflet@1.9.3/dist/leaflet.js": _LEAFLET_JS,
+    f"{_JSD}/npm/leaflet@1.9.3/dist/leaflet.css": _LEAFLET_CSS,
     "https://code.jquery.com/jquery-3.7.1.min.js": _JQUERY,
-    f"{_JSD}/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": _npm(
-        "bootstrap", "5.2.2", "dist/js/bootstrap.bundle.min.js"
-    ),
-    f"{_JSD}/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": _npm("bootstrap", "5.2.2", "dist/css/bootstrap.min.css"),
+    f"{_JSD}/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": _BOOTSTRAP_JS,
+    f"{_JSD}/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": _BOOTSTRAP_CSS,
     # Bootstrap 3's glyphicons alone (folium.Icon's default prefix); the npm
     # "bootstrap@3" CSS would drag all of Bootstrap 3 in beside Bootstrap 5.
     "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css": _npm(
@@ -269,6 +279,8 @@ CDN_ASSETS: dict[str, Asset] = {
 OWN_ASSETS: dict[str, Asset] = {
     "gridmap-maps.js": Asset("gridmap", "gridmap-maps.js"),
     "gridmap-maps.css": Asset("gridmap", "gridmap-maps.css"),
+    # Every page's icon (also answered at /favicon.ico, api/routers/docs.py); favicon.svg is its source.
+    "favicon.ico": Asset("gridmap", "favicon.ico"),
 }
 
 
@@ -280,11 +292,52 @@ def own_url(file: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{_clean_prefix(prefix)}/{asset.name}"
 
 
+def favicon_link(prefix: str = DEFAULT_PREFIX) -> str:
+    """The ``<link>`` that gives a page gridmap's icon (inline_assets folds it into the page)."""
+    return f'<link rel="icon" href="{own_url("favicon.ico", prefix)}">'
+
+
+# Files that gridmap's pages other than folium's load by served name: the API documentation
+# (FastAPI's /docs and /redoc would fetch Swagger UI and ReDoc from jsDelivr, ReDoc its fonts from
+# Google) and the HTML views of the OGC API (tipg's templates load jQuery, Leaflet and Bootstrap
+# from CDNs; ours load the very files the map pages use).
+PAGE_ASSETS: dict[str, Asset] = {
+    "swagger-ui.css": _npm("swagger-ui-dist", "5.35.0", "swagger-ui.css"),
+    "swagger-ui-bundle.js": _npm("swagger-ui-dist", "5.35.0", "swagger-ui-bundle.js"),
+    "redoc.standalone.js": _npm("redoc", "2.5.4", "bundles/redoc.standalone.js"),
+    "jquery.js": _JQUERY,
+    "leaflet.js": _LEAFLET_JS,
+    "leaflet.css": _LEAFLET_CSS,
+    "bootstrap.js": _BOOTSTRAP_JS,
+    "bootstrap.css": _BOOTSTRAP_CSS,
+}
+
+
+def page_url(file: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The URL of one of PAGE_ASSETS under ``prefix``."""
+    asset = PAGE_ASSETS.get(file)
+    if asset is None:
+        raise OfflineAssetError(f"{file!r} is not one of the pages' assets ({', '.join(PAGE_ASSETS)})")
+    return f"{_clean_prefix(prefix)}/{asset.name}"
+
+
 # Absolute URLs found *inside* installed CSS files (leaflet-timedimension's
 # control CSS declares the glyphicons font from a CDN): URL prefix -> local
 # folder whose file of the same name replaces it.
 CSS_URL_REWRITES: dict[str, Asset] = {
     "//netdna.bootstrapcdn.com/bootstrap/3.0.0/fonts/": _npm(_GLYPHICONS, "1.0.7", "dist/fonts/"),
+}
+
+
+# An empty image, for a picture a script would fetch from outside and that nothing needs.
+_NO_IMAGE = "data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27/%3E"
+
+
+# Absolute URLs written inside installed scripts that a page would fetch: served name -> URL ->
+# its replacement. ReDoc draws Redocly's logo from cdn.redoc.ly beside its "API docs by Redocly"
+# credit, unconditionally; the credit stays, the logo becomes an empty image.
+JS_URL_REWRITES: dict[str, dict[str, str]] = {
+    PAGE_ASSETS["redoc.standalone.js"].name: {"https://cdn.redoc.ly/redoc/logo-mini.svg": _NO_IMAGE},
 }
 
 

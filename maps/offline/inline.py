@@ -8,7 +8,14 @@ import posixpath
 import re
 from pathlib import Path
 
-from maps.offline.catalog import CSS_URL_REWRITES, DEFAULT_PREFIX, INSTALL_HINT, AssetsMissingError, OfflineAssetError
+from maps.offline.catalog import (
+    CSS_URL_REWRITES,
+    DEFAULT_PREFIX,
+    INSTALL_HINT,
+    JS_URL_REWRITES,
+    AssetsMissingError,
+    OfflineAssetError,
+)
 from maps.offline.installed import locate
 from maps.offline.localize import _clean_prefix
 
@@ -97,6 +104,13 @@ def rewrite_css_for_serving(css: str, css_name: str) -> str:
     return _CSS_URL.sub(swap, css)
 
 
+def rewrite_js_for_serving(code: str, js_name: str) -> str:
+    """Replace the outside URLs a served script would fetch (JS_URL_REWRITES) by local ones."""
+    for external, local in JS_URL_REWRITES.get(js_name, {}).items():
+        code = code.replace(external, local)
+    return code
+
+
 def _media_type(path: str) -> str:
     known = {
         ".js": "text/javascript; charset=utf-8",
@@ -108,6 +122,7 @@ def _media_type(path: str) -> str:
         ".eot": "application/vnd.ms-fontobject",
         ".svg": "image/svg+xml",
         ".png": "image/png",
+        ".ico": "image/x-icon",
         ".map": "application/json",
     }
     ext = posixpath.splitext(path)[1].lower()
@@ -177,7 +192,7 @@ def inline_assets(html: str, prefix: str = DEFAULT_PREFIX) -> str:
 
     def js(match: re.Match[str]) -> str:
         name = match.group(1)
-        code = _SOURCE_MAP.sub("", _read_installed(name).decode("utf-8"))
+        code = _SOURCE_MAP.sub("", rewrite_js_for_serving(_read_installed(name).decode("utf-8"), name))
         if name.startswith("npm/leaflet@") and name.endswith("/leaflet.js"):
             code += "\n" + _leaflet_icon_fix(name)
         code = re.sub(r"</(script)", r"<\\/\1", code, flags=re.IGNORECASE)
@@ -185,6 +200,11 @@ def inline_assets(html: str, prefix: str = DEFAULT_PREFIX) -> str:
 
     def css(match: re.Match[str]) -> str:
         name = match.group(1)
+        if not name.endswith(".css"):
+            # A link to something other than a stylesheet (the page's icon): a data: URI in place.
+            payload = base64.b64encode(_read_installed(name)).decode("ascii")
+            uri = f"data:{_media_type(name).split(';')[0]};base64,{payload}"
+            return match.group(0).replace(f"{clean}/{name}", uri)
         text = _inline_css(_read_installed(name).decode("utf-8"), name)
         text = re.sub(r"</(style)", r"<\\/\1", text, flags=re.IGNORECASE)
         return f"<style>/* {name} */\n{text}\n</style>"

@@ -10,6 +10,7 @@ from maps.offline.catalog import (
     CSS_URL_REWRITES,
     INSTALL_HINT,
     OWN_ASSETS,
+    PAGE_ASSETS,
     AssetsMissingError,
     OfflineAssetError,
     asset_root,
@@ -23,7 +24,8 @@ def check_assets() -> list[str]:
     Empty when everything is in place; otherwise logs one warning naming the
     fix (`make assets`).
     """
-    missing = sorted({str(a.file) for a in CDN_ASSETS.values() if not a.file.is_file()})
+    wanted = (*CDN_ASSETS.values(), *PAGE_ASSETS.values(), *OWN_ASSETS.values())
+    missing = sorted({str(a.file) for a in wanted if not a.file.is_file()})
     missing += sorted({f"{a.file} (folder)" for a in CSS_URL_REWRITES.values() if not a.file.is_dir()})
     for package, pinned in sorted(_served_packages().items()):
         installed = _installed_version(package)
@@ -55,9 +57,8 @@ def _installed_version(package: str) -> str | None:
 
 
 def _served_packages() -> dict[str, str]:
-    return {a.package: a.version for a in CDN_ASSETS.values() if a.root == "npm"} | {
-        a.package: a.version for a in CSS_URL_REWRITES.values()
-    }
+    npm = (*CDN_ASSETS.values(), *PAGE_ASSETS.values(), *CSS_URL_REWRITES.values())
+    return {a.package: a.version for a in npm if a.root == "npm"}
 
 
 def locate(name: str) -> Path:

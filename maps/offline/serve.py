@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from maps.offline.catalog import _UNVERSIONED_CACHE, _VERSIONED_CACHE, INSTALL_HINT, OfflineAssetError
-from maps.offline.inline import _media_type, rewrite_css_for_serving
+from maps.offline.catalog import _UNVERSIONED_CACHE, _VERSIONED_CACHE, INSTALL_HINT, JS_URL_REWRITES, OfflineAssetError
+from maps.offline.inline import _media_type, rewrite_css_for_serving, rewrite_js_for_serving
 from maps.offline.installed import locate
 
 
@@ -35,6 +35,9 @@ def static_files_app() -> Starlette:
             rewritten = rewrite_css_for_serving(text, name)
             if rewritten != text:
                 return Response(rewritten, media_type=media_type, headers=headers)
+        if name in JS_URL_REWRITES:
+            code = rewrite_js_for_serving(path.read_text(encoding="utf-8"), name)
+            return Response(code, media_type=media_type, headers=headers)
         return FileResponse(path, media_type=media_type, headers=headers)
 
     return Starlette(routes=[Route("/{name:path}", serve, methods=["GET", "HEAD"])])

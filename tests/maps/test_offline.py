@@ -157,6 +157,7 @@ def test_pinned_versions_match_package_json_and_lock() -> None:
     lock = json.loads((offline.ASSETS_DIR / "package-lock.json").read_text(encoding="utf-8"))
     pinned = {a.package: a.version for a in offline.CDN_ASSETS.values() if a.root == "npm"}
     pinned |= {a.package: a.version for a in offline.CSS_URL_REWRITES.values()}
+    pinned |= {a.package: a.version for a in offline.PAGE_ASSETS.values() if a.root == "npm"}
     assert manifest["private"] is True
     assert manifest["dependencies"] == pinned
     for package, version in pinned.items():
@@ -305,6 +306,13 @@ def test_inlined_page_has_no_vendor_reference(installed_assets: None, localized:
         for ref in (offline._url_of(m) for m in offline._CSS_URL.finditer(css))
     ]
     assert style_urls and all(u.startswith(("data:", "#")) for u in style_urls)
+
+
+def test_inlined_icon_link_becomes_a_data_uri(installed_assets: None) -> None:
+    html = f"<head>{offline.favicon_link()}</head>"
+    standalone = offline.inline_assets(html)
+    assert standalone.startswith('<head><link rel="icon" href="data:image/x-icon;base64,')
+    assert "<style>" not in standalone and "/static/vendor" not in standalone
 
 
 # -- (e) a real browser, no network ------------------------------------------------------

@@ -151,6 +151,7 @@ def test_every_script_the_page_loads_is_served(county: Any, make_client: Any, ma
     html = client.get("/maps/command-center", headers=make_key("viewer")).text
     refs = re.findall(r"""<(?:script|link)\b[^>]*(?:src|href)=["'](/static/vendor/[^"']+)""", html)
     assert len(refs) > 10
+    assert "/static/vendor/gridmap/favicon.ico" in refs  # gridmap's icon, not a request for a missing one
     for ref in refs:
         assert client.get(ref).status_code == 200, ref
 
@@ -303,6 +304,7 @@ def test_standalone_file_needs_no_server(county: Any, connection: Connection) ->
     # Outside the (third-party) script bodies nothing refers to another host.
     assert _external_refs(markup) == []
     assert "L.realtime(" not in html  # nothing to poll without a server
+    assert '<link rel="icon" href="data:image/x-icon;base64,' in html  # the icon came along
     assert "离线快照" in html and "137****1234" in html  # buildings inlined, masked
     assert "李**" in html and "139****1111" in html  # grid figures inlined, masked
     assert "李网格" not in html and "13900001111" not in html
