@@ -31,9 +31,7 @@ def parse_end(text: str | None) -> pd.Timestamp | None:
     try:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO 8601 time, e.g. 2026-12-03T08:00:00+08:00", param_hint="--end"
-        ) from exc
+        raise ValueError(f"--end: {text!r} is not an ISO 8601 time, e.g. 2026-12-03T08:00:00+08:00") from exc
     if when.tzinfo is None:
         when = when.replace(tzinfo=LOCAL_TZ)
     return pd.Timestamp(when).tz_convert(LOCAL_TZ)
@@ -68,6 +66,9 @@ def run_topup(end: pd.Timestamp | None = None) -> bool:
     if report is None:
         return False
     took = time.perf_counter() - started
+    if report.end == report.start:
+        out.print(f"the demo is up to date: its year ends at {report.end:%Y-%m-%d %H:%M:%S %Z}", highlight=False)
+        return True
     out.print(
         f"the demo's year now ends at {report.end:%Y-%m-%d %H:%M:%S %Z}: {report.inserted:,} incidents reported "
         f"since {report.start:%Y-%m-%d %H:%M:%S} added, {report.advanced:,} open ones moved on ({took:.1f}s)",

@@ -27,8 +27,12 @@ from demo.jiashan.incidents import _ID_PREFIX, INCIDENT_STATUSES, _statuses
 from demo.jiashan.load import DEMO_AUTHOR, Progress, demo_now, incident_columns
 from gis.bulk import ImportOptions, import_frame
 from gis.core import audit
+from gis.incidents.rules import LOCAL_TZ
 
 MAX_GAP = pd.Timedelta(days=365)
+# Shorter gaps are left for the next top-up (nothing is lost: it starts where the last one ended),
+# so that restarting the demo does not rebuild the generator for a handful of incidents.
+MIN_GAP = pd.Timedelta(minutes=15)
 DEMO_ID_PATTERN = "^(" + "|".join(_ID_PREFIX.values()) + ")[0-9]{8}$"
 _LOCK = 0x67726964  # "grid": one top-up at a time, so two starting demos do not both add the window
 _AGE_STREAM = 8  # demo.jiashan.dataset uses 1..7 for its stages
@@ -74,8 +78,8 @@ def demo_state(conn: Connection) -> DemoState | None:
         ).scalar()
         if newest is None:
             return None
-        return DemoState(int(detail["seed"]), per_year, pd.Timestamp(newest))
-    return DemoState(int(detail["seed"]), per_year, pd.Timestamp(until))
+        return DemoState(int(detail["seed"]), per_year, pd.Timestamp(newest).tz_convert(LOCAL_TZ))
+    return DemoState(int(detail["seed"]), per_year, pd.Timestamp(until).tz_convert(LOCAL_TZ))
 
 
 def incidents_between(seed: int, per_year: int, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -158,9 +162,9 @@ def top_up(engine: Engine, end: pd.Timestamp | None = None, progress: Progress |
         if state is None:
             return None
         start = max(state.until, end - MAX_GAP)
+        if end - start < MIN_GAP:
+            return TopUpReport(start, start)  # the year still ends where it did
         report = TopUpReport(start, end)
-        if end <= start:
-            return report
         if progress is not None:
             progress("generate", 0, 1)
         frame = _renumber(conn, incidents_between(state.seed, state.per_year, start, end))
@@ -189,4 +193,13 @@ def top_up(engine: Engine, end: pd.Timestamp | None = None, progress: Progress |
     return report
 
 
-__all__ = ["MAX_GAP", "DemoState", "TopUpReport", "advance_open", "demo_state", "incidents_between", "top_up"]
+__all__ = [
+    "MAX_GAP",
+    "MIN_GAP",
+    "DemoState",
+    "TopUpReport",
+    "advance_open",
+    "demo_state",
+    "incidents_between",
+    "top_up",
+]
