@@ -1,4 +1,5 @@
-"""``gridmap demo``: the README's main job: database, Jiashan demo data (once), API and maps."""
+"""``gridmap demo``: the README's main job: database, Jiashan demo data (loaded once, then topped up
+to now on every start so that the maps' default window shows the latest week), API and maps."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
 out = Console(soft_wrap=True)
 
 
-def load_demo_if_empty(settings: Settings) -> bool:
-    """Load the Jiashan demo when no boundary generation is published; True when it was loaded."""
+def load_demo_if_empty(settings: Settings, incidents: int | None = None) -> bool:
+    """Load the Jiashan demo (its year ending now) when no boundary generation is published; True
+    when it was loaded. ``incidents`` scales the year down (tests, quick looks)."""
     from api.cli.seed import run_seed
     from demo.jiashan.load import has_published_generation
     from gis.core import db
@@ -29,7 +31,7 @@ def load_demo_if_empty(settings: Settings) -> bool:
     finally:
         engine.dispose()
     out.print("the database has no boundaries yet: loading the Jiashan demo (about a minute)")
-    run_seed(42, None, force=False)
+    run_seed(42, incidents, force=False)
     write_demo_keys(settings)
     return True
 
@@ -57,6 +59,24 @@ def write_demo_keys(settings: Settings) -> None:
         out.print(f"  {role:<11} {key}", highlight=False)
 
 
+def demo_keys(settings: Settings) -> dict[str, str]:
+    """The demo's keys by role, as var/demo-keys.txt holds them (empty when there is no file)."""
+    path = settings.var_dir / "demo-keys.txt"
+    if not path.exists():
+        return {}
+    pairs = (line.split("\t", 1) for line in path.read_text().splitlines() if "\t" in line)
+    return {role.strip(): key.strip() for role, key in pairs}
+
+
+def command_centre_url(settings: Settings) -> str:
+    """The command-centre page, ready to open: the viewer's key (least privilege that shows the maps)."""
+    from urllib.parse import urlencode
+
+    base = f"http://{settings.host}:{settings.port}/maps/command-center"
+    key = demo_keys(settings).get("viewer")
+    return f"{base}?{urlencode({'key': key})}" if key else base
+
+
 def demo_keys_work(settings: Settings) -> bool:
     """Whether var/demo-keys.txt exists and every key in it is still valid in this database."""
     from gis.core import db
@@ -79,25 +99,31 @@ def register(app: typer.Typer) -> None:
     def demo(
         serve: bool = typer.Option(True, help="serve the API and maps after loading"),
         workers: int = typer.Option(2, min=1, help="uvicorn worker processes"),
+        incidents: int | None = typer.Option(
+            None, min=0, help="incidents a year when the demo is first loaded (default: 282,347)"
+        ),
     ) -> None:
-        """Bring up the database, load the Jiashan demo when the database is empty, and serve."""
+        """Bring up the database, load the Jiashan demo when the database is empty or top it up to
+        now, and serve."""
         import uvicorn
 
+        from api.cli.seed import run_topup
         from gis.core import db
         from gis.core.settings import get_settings
 
         settings = get_settings()
         db.prepare(settings)
-        if not load_demo_if_empty(settings):
-            keys_file = settings.var_dir / "demo-keys.txt"
-            if demo_keys_work(settings):
-                out.print(f"demo API keys: {keys_file}", highlight=False)
-            else:  # data loaded some other way (gridmap seed), or the keys were revoked
+        keys_file = settings.var_dir / "demo-keys.txt"
+        if not load_demo_if_empty(settings, incidents):
+            run_topup()  # the year ends now, whenever the demo was loaded
+            if not demo_keys_work(settings):  # data loaded some other way (gridmap seed), or keys revoked
                 write_demo_keys(settings)
         base = f"http://{settings.host}:{settings.port}"
         out.print(f"gridmap is starting on {base}", highlight=False)
         for path, what in (("/health", "health"), ("/docs", "API documentation")):
             out.print(f"  {what:<22} {base}{path}", highlight=False)
+        out.print(f"  {'command centre':<22} {command_centre_url(settings)}", highlight=False)
+        out.print(f"  {'demo API keys':<22} {keys_file}", highlight=False)
         if serve:
             uvicorn.run(
                 "api.main:app",

@@ -43,6 +43,7 @@ from demo.jiashan.police import build_police_layers, fit_police_cells
 from gis.spatial.crs import from_metric
 
 WGS84 = "EPSG:4326"
+# A fixed end of the year for tests and reproducible builds; the seeder passes the moment it runs.
 DEFAULT_REFERENCE = pd.Timestamp("2026-10-31T23:59:59+08:00")
 MAX_INCIDENTS = 20_000_000
 

@@ -5,7 +5,9 @@ tables: the four big risks (四大风险: stability, conflicts/homicide
 prevention, fire, production safety) plus everyday matters.  Incidents
 cluster around rental villages, industrial parks, markets and town centres,
 follow people (random buildings) elsewhere, and have a daily and weekly
-rhythm that depends on who reports them.
+rhythm that depends on who reports them (demo.jiashan.rhythm).  Handling
+deadlines are the product's (gis.incidents.rules), so the demo's overdue
+incidents are the ones the product would call overdue.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon
+
+from demo.jiashan.rhythm import draw_times
+from gis.incidents.rules import deadline_hours as rule_deadline_hours
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -46,34 +51,38 @@ class IncidentCategory:
     label: str
     big_risk: str | None  # a BIG_RISKS key, None for everyday matters
     weight: float  # relative yearly volume
-    deadline_hours: int  # time allowed to close
     sources: tuple[float, float, float, float]  # relative mix, in INCIDENT_SOURCES order
+
+    @property
+    def deadline_hours(self) -> float:
+        """Time allowed to handle it: the product's default for the category."""
+        return rule_deadline_hours(self.code)
 
 
 INCIDENT_CATEGORIES: tuple[IncidentCategory, ...] = (
-    IncidentCategory("petition", "信访诉求", "stability", 4.0, 168, (0.25, 0.10, 0.05, 0.60)),
-    IncidentCategory("mass_gathering", "群体性事件苗头", "stability", 0.6, 24, (0.55, 0.05, 0.30, 0.10)),
-    IncidentCategory("family_conflict", "婚姻家庭纠纷", "conflict", 5.0, 72, (0.35, 0.10, 0.45, 0.10)),
-    IncidentCategory("dispute", "邻里纠纷", "conflict", 7.5, 72, (0.45, 0.15, 0.25, 0.15)),
-    IncidentCategory("labour_dispute", "劳资纠纷", "conflict", 4.0, 120, (0.30, 0.10, 0.15, 0.45)),
-    IncidentCategory("land_dispute", "土地宅基地纠纷", "conflict", 1.5, 168, (0.55, 0.10, 0.05, 0.30)),
-    IncidentCategory("mental_health_risk", "易肇事肇祸精神障碍患者", "conflict", 0.8, 24, (0.60, 0.05, 0.30, 0.05)),
-    IncidentCategory("fire", "消防隐患", "fire", 6.0, 72, (0.70, 0.15, 0.05, 0.10)),
-    IncidentCategory("fire_outbreak", "火情火灾", "fire", 0.5, 2, (0.10, 0.10, 0.80, 0.00)),
-    IncidentCategory("ebike_charging", "电动车违规充电", "fire", 3.0, 48, (0.70, 0.20, 0.02, 0.08)),
-    IncidentCategory("production_safety", "安全生产隐患", "production_safety", 3.5, 72, (0.70, 0.10, 0.05, 0.15)),
-    IncidentCategory("hazardous_chemicals", "危化品隐患", "production_safety", 0.6, 24, (0.65, 0.05, 0.20, 0.10)),
-    IncidentCategory("public_order", "治安问题", None, 6.0, 48, (0.30, 0.15, 0.50, 0.05)),
-    IncidentCategory("theft", "盗窃", None, 3.0, 48, (0.05, 0.15, 0.75, 0.05)),
-    IncidentCategory("fraud", "电信网络诈骗", None, 1.5, 48, (0.05, 0.15, 0.70, 0.10)),
-    IncidentCategory("environment", "环境卫生", None, 15.0, 72, (0.60, 0.20, 0.00, 0.20)),
-    IncidentCategory("pollution", "环境污染", None, 2.5, 120, (0.35, 0.20, 0.05, 0.40)),
-    IncidentCategory("illegal_construction", "违章搭建", None, 3.5, 240, (0.65, 0.15, 0.00, 0.20)),
-    IncidentCategory("traffic", "交通秩序", None, 6.0, 48, (0.35, 0.15, 0.35, 0.15)),
-    IncidentCategory("road_facility", "道路设施损坏", None, 4.0, 120, (0.50, 0.20, 0.00, 0.30)),
-    IncidentCategory("noise", "噪音扰民", None, 3.5, 48, (0.15, 0.25, 0.35, 0.25)),
-    IncidentCategory("rental_management", "出租房屋管理", None, 4.0, 120, (0.80, 0.10, 0.02, 0.08)),
-    IncidentCategory("public_service", "民生服务诉求", None, 6.0, 120, (0.30, 0.25, 0.00, 0.45)),
+    IncidentCategory("petition", "信访诉求", "stability", 4.0, (0.25, 0.10, 0.05, 0.60)),
+    IncidentCategory("mass_gathering", "群体性事件苗头", "stability", 0.6, (0.55, 0.05, 0.30, 0.10)),
+    IncidentCategory("family_conflict", "婚姻家庭纠纷", "conflict", 5.0, (0.35, 0.10, 0.45, 0.10)),
+    IncidentCategory("dispute", "邻里纠纷", "conflict", 7.5, (0.45, 0.15, 0.25, 0.15)),
+    IncidentCategory("labour_dispute", "劳资纠纷", "conflict", 4.0, (0.30, 0.10, 0.15, 0.45)),
+    IncidentCategory("land_dispute", "土地宅基地纠纷", "conflict", 1.5, (0.55, 0.10, 0.05, 0.30)),
+    IncidentCategory("mental_health_risk", "易肇事肇祸精神障碍患者", "conflict", 0.8, (0.60, 0.05, 0.30, 0.05)),
+    IncidentCategory("fire", "消防隐患", "fire", 6.0, (0.70, 0.15, 0.05, 0.10)),
+    IncidentCategory("fire_outbreak", "火情火灾", "fire", 0.5, (0.10, 0.10, 0.80, 0.00)),
+    IncidentCategory("ebike_charging", "电动车违规充电", "fire", 3.0, (0.70, 0.20, 0.02, 0.08)),
+    IncidentCategory("production_safety", "安全生产隐患", "production_safety", 3.5, (0.70, 0.10, 0.05, 0.15)),
+    IncidentCategory("hazardous_chemicals", "危化品隐患", "production_safety", 0.6, (0.65, 0.05, 0.20, 0.10)),
+    IncidentCategory("public_order", "治安问题", None, 6.0, (0.30, 0.15, 0.50, 0.05)),
+    IncidentCategory("theft", "盗窃", None, 3.0, (0.05, 0.15, 0.75, 0.05)),
+    IncidentCategory("fraud", "电信网络诈骗", None, 1.5, (0.05, 0.15, 0.70, 0.10)),
+    IncidentCategory("environment", "环境卫生", None, 15.0, (0.60, 0.20, 0.00, 0.20)),
+    IncidentCategory("pollution", "环境污染", None, 2.5, (0.35, 0.20, 0.05, 0.40)),
+    IncidentCategory("illegal_construction", "违章搭建", None, 3.5, (0.65, 0.15, 0.00, 0.20)),
+    IncidentCategory("traffic", "交通秩序", None, 6.0, (0.35, 0.15, 0.35, 0.15)),
+    IncidentCategory("road_facility", "道路设施损坏", None, 4.0, (0.50, 0.20, 0.00, 0.30)),
+    IncidentCategory("noise", "噪音扰民", None, 3.5, (0.15, 0.25, 0.35, 0.25)),
+    IncidentCategory("rental_management", "出租房屋管理", None, 4.0, (0.80, 0.10, 0.02, 0.08)),
+    IncidentCategory("public_service", "民生服务诉求", None, 6.0, (0.30, 0.25, 0.00, 0.45)),
 )
 
 # Where incidents happen, with each place's share and the categories it boosts.
@@ -98,120 +107,6 @@ LOCATION_CLASSES: dict[str, tuple[float, dict[str, float]]] = {
     "town_centre": (0.15, {"traffic": 1.8, "noise": 1.5, "public_service": 1.3, "petition": 1.5}),
     "population": (0.50, {}),
     "background": (0.05, {}),
-}
-
-# Relative volume by weekday (Mon..Sun) and by hour (0..23) for each source.
-_WEEKDAY: dict[str, tuple[float, ...]] = {
-    "grid_patrol": (1.0, 1.0, 1.0, 1.0, 1.0, 0.45, 0.35),
-    "resident_app": (1.0, 1.0, 1.0, 1.0, 1.0, 0.85, 0.85),
-    "hotline_110": (0.95, 0.95, 0.95, 0.95, 1.05, 1.1, 1.1),
-    "hotline_12345": (1.0, 1.0, 1.0, 1.0, 1.0, 0.6, 0.55),
-}
-_HOURLY: dict[str, tuple[float, ...]] = {
-    "grid_patrol": (
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0.1,
-        0.5,
-        1.6,
-        2.0,
-        2.0,
-        1.6,
-        0.6,
-        1.2,
-        1.9,
-        1.9,
-        1.6,
-        0.9,
-        0.3,
-        0.2,
-        0.1,
-        0.05,
-        0,
-        0,
-    ),
-    "resident_app": (
-        0.2,
-        0.1,
-        0.05,
-        0.05,
-        0.05,
-        0.1,
-        0.3,
-        0.7,
-        1.0,
-        1.1,
-        1.1,
-        1.0,
-        0.9,
-        0.9,
-        1.0,
-        1.0,
-        1.0,
-        1.1,
-        1.3,
-        1.5,
-        1.5,
-        1.2,
-        0.8,
-        0.4,
-    ),
-    "hotline_110": (
-        0.7,
-        0.5,
-        0.4,
-        0.3,
-        0.3,
-        0.3,
-        0.5,
-        0.8,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.0,
-        1.1,
-        1.2,
-        1.3,
-        1.4,
-        1.4,
-        1.3,
-        1.1,
-        0.9,
-    ),
-    "hotline_12345": (
-        0.1,
-        0.05,
-        0.05,
-        0.05,
-        0.05,
-        0.1,
-        0.3,
-        0.8,
-        1.6,
-        1.8,
-        1.8,
-        1.4,
-        0.9,
-        1.3,
-        1.7,
-        1.7,
-        1.5,
-        1.2,
-        0.8,
-        0.6,
-        0.5,
-        0.4,
-        0.3,
-        0.2,
-    ),
 }
 
 
@@ -240,15 +135,6 @@ def category_table() -> pd.DataFrame:
 def _category_odds(boost: dict[str, float]) -> FloatArray:
     odds = np.array([c.weight * boost.get(c.code, 1.0) for c in INCIDENT_CATEGORIES])
     return odds / odds.sum()
-
-
-def _day_weights(source: str, first_day: pd.Timestamp, days: int) -> FloatArray:
-    dates = pd.date_range(first_day, periods=days, freq="D")
-    weekday = np.array(_WEEKDAY[source])[dates.day_of_week]
-    # Slightly busier in summer (heat, night markets, fire risk).
-    season = 1.0 + 0.12 * np.cos(2 * np.pi * (dates.day_of_year.to_numpy() - 200) / 365.25)
-    w = weekday * season
-    return w / w.sum()
 
 
 def _inside(county: MultiPolygon, xy: FloatArray) -> npt.NDArray[np.bool_]:
@@ -315,7 +201,9 @@ def generate_incidents(
     reference: pd.Timestamp,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """``count`` incidents over the 365 days ending at ``reference``; x/y in EPSG:4549.
+    """``count`` incidents over the 365 days ending at ``reference`` (the moment the demo is
+    seeded: the last hours are as busy as their hour of day, and their incidents still open);
+    x/y in EPSG:4549.
 
     Columns: external_id, source, category, status, reported_at, deadline_at,
     closed_at, x, y, _gen_location.
@@ -341,25 +229,19 @@ def generate_incidents(
         mix = np.array(cat.sources)
         source[rows] = rng.choice(len(source_codes), len(rows), p=mix / mix.sum())
 
-    days = 365
     ref_s = int(reference.timestamp())
-    first_day = (reference - pd.Timedelta(days=days - 1)).normalize()
-    first_s = int(first_day.timestamp())
+    first_s = int((reference - pd.Timedelta(days=365)).timestamp())
     reported_s = np.empty(count, dtype=np.int64)
     for s, code in enumerate(source_codes):
         rows = np.flatnonzero(source == s)
-        hours = np.array(_HOURLY[code])
-        day = rng.choice(days, len(rows), p=_day_weights(code, first_day.tz_localize(None), days))
-        hour = rng.choice(24, len(rows), p=hours / hours.sum())
-        reported_s[rows] = first_s + day * 86400 + hour * 3600 + rng.integers(0, 3600, len(rows))
-    reported_s = np.minimum(reported_s, ref_s)
+        reported_s[rows] = draw_times(code, len(rows), first_s, ref_s, reference.tz, rng)
 
     xy = _place(klass, hotspots, buildings_xy, building_weight, county, rng)
     outside = rng.choice(count, int(round(count * OUTSIDE_SHARE)), replace=False)
     xy[outside] = _push_outside(county, len(outside), rng)
 
     deadline_h = np.array([c.deadline_hours for c in INCIDENT_CATEGORIES])[category]
-    deadline_s = reported_s + deadline_h * 3600
+    deadline_s = reported_s + np.round(deadline_h * 3600).astype(np.int64)
     status, closed_s = _statuses(reported_s, deadline_s, ref_s, rng)
 
     # Chronological order; external ids count up per source.

@@ -11,7 +11,9 @@ Everything goes in one transaction, so a failed or interrupted load leaves the p
 3. staff are inserted; buildings, standard addresses, hazards and incidents go through the same
    bulk pipeline as ``gridmap import`` (gis.bulk.import_frame): validated, deduplicated, assigned
    in process from the published polygons, COPYed. The generator's own notion of where a point
-   lies is never used.
+   lies is never used;
+4. the audit row of the load records the seed, the yearly volume and the instant the year ends
+   (``until``), which is where a later top-up (demo.jiashan.topup) carries on from.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from boundaries.generations import publish_layers
 from demo.jiashan.dataset import JiashanDataset
 from gis.bulk import ImportOptions, import_frame
 from gis.core import audit
+from gis.incidents.rules import LOCAL_TZ
 from gis.spatial.assign import AssignerCache
 
 DEMO_AUTHOR = "demo"
@@ -75,6 +78,11 @@ def foreign_data(conn: Connection) -> list[str]:
         if rows:
             found.append(f"{rows} incidents/buildings stored without any boundaries")
     return found
+
+
+def demo_now() -> pd.Timestamp:
+    """Now, to the second, in China time: the default end of the demo's year."""
+    return pd.Timestamp.now(tz=LOCAL_TZ).floor("s")
 
 
 def has_published_generation(conn: Connection) -> bool:
@@ -182,9 +190,14 @@ def hazard_frame(dataset: JiashanDataset) -> pd.DataFrame:
 
 
 def incident_frame(dataset: JiashanDataset) -> pd.DataFrame:
+    return incident_columns(dataset.incidents)
+
+
+def incident_columns(incidents: pd.DataFrame) -> pd.DataFrame:
+    """The import columns of generated incidents (the full load's and a top-up's)."""
     # The generator draws its categories from the product's table (gis.incidents.rules).
     columns = ["external_id", "source", "status", "reported_at", "deadline_at", "closed_at", "lon", "lat", "category"]
-    return dataset.incidents[columns].astype({"category": str}).reset_index(drop=True)
+    return incidents[columns].astype({"category": str}).reset_index(drop=True)
 
 
 def _staff(conn: Connection, staff: pd.DataFrame) -> int:
@@ -261,7 +274,16 @@ def load_dataset(
             report.counts[kind] = result.inserted
             report.assign_status[kind] = result.assign_status
             lap(kind)
-        audit.record(conn, DEMO_AUTHOR, "demo.load", f"generation:{gen}", seed=dataset.seed, **report.counts)
+        audit.record(
+            conn,
+            DEMO_AUTHOR,
+            "demo.load",
+            f"generation:{gen}",
+            seed=dataset.seed,
+            per_year=len(dataset.incidents),
+            until=dataset.reference.isoformat(),
+            **report.counts,
+        )
         tick("commit")
     lap("commit")
     return report
@@ -272,10 +294,12 @@ def seed_jiashan(
     *,
     seed: int = 42,
     incidents: int | None = None,
+    end: pd.Timestamp | None = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> tuple[LoadReport, dict[str, float]]:
-    """Build the dataset (demo.jiashan.dataset) and load it; returns the report and build timings."""
+    """Build the dataset (demo.jiashan.dataset) with its year ending at ``end`` (default: now) and
+    load it; returns the report and build timings."""
     from demo.jiashan.dataset import build_dataset
     from demo.jiashan.incidents import DEFAULT_INCIDENTS
 
@@ -290,10 +314,20 @@ def seed_jiashan(
     if progress is not None:
         progress("generate", 0, 1)
     started = time.perf_counter()
-    dataset = build_dataset(seed=seed, incidents=DEFAULT_INCIDENTS if incidents is None else incidents)
+    reference = demo_now() if end is None else end
+    count = DEFAULT_INCIDENTS if incidents is None else incidents
+    dataset = build_dataset(seed=seed, incidents=count, reference=reference)
     build_time = {"generate": round(time.perf_counter() - started, 2), **dataset.timings}
     report = load_dataset(engine, dataset, force=force, progress=progress)
     return report, build_time
 
 
-__all__ = ["DemoLoadError", "LoadReport", "foreign_data", "has_published_generation", "load_dataset", "seed_jiashan"]
+__all__ = [
+    "DemoLoadError",
+    "LoadReport",
+    "demo_now",
+    "foreign_data",
+    "has_published_generation",
+    "load_dataset",
+    "seed_jiashan",
+]
