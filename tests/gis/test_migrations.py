@@ -10,7 +10,9 @@ from gis.core import db
 TABLES = {
     "areas",
     "generations",
-    "staff",
+    "people",
+    "postings",
+    "org_units",
     "buildings",
     "addresses",
     "hazards",
