@@ -91,7 +91,7 @@ def team_of(
         return []
     rows = conn.execute(
         sa.text(
-            "SELECT po.id, po.role, pe.name, pe.phone, po.layer, po.area_code FROM postings po "
+            "SELECT po.id, po.role, pe.name, pe.phone, po.layer, po.area_code FROM postings po "  # noqa: S608
             "JOIN people pe ON pe.id = po.person_id "
             "JOIN unnest(CAST(:layers AS text[]), CAST(:codes AS text[])) AS u(layer, code) "
             f"ON po.layer = u.layer AND po.area_code = u.code WHERE {IN_FORCE} AND po.role = ANY(:roles)"
@@ -131,7 +131,7 @@ class TeamBook:
     def from_db(cls, conn: Conn, on: dt.date | None = None) -> TeamBook:
         rows = conn.execute(
             sa.text(
-                "SELECT po.id, po.role, pe.name, pe.phone, po.layer, po.area_code FROM postings po "
+                "SELECT po.id, po.role, pe.name, pe.phone, po.layer, po.area_code FROM postings po "  # noqa: S608
                 f"JOIN people pe ON pe.id = po.person_id WHERE {IN_FORCE} AND po.role = ANY(:roles) "
                 "ORDER BY po.layer, po.area_code, po.id"
             ),

@@ -176,7 +176,7 @@ def check_layer(value: object, required: bool = True) -> str | None:
 
 
 def check_kind(value: object) -> str:
-    return _coded("kind", value, dict(zip(ORG_UNIT_KINDS, map(KIND_LABELS.get, ORG_UNIT_KINDS), strict=True))) or ""
+    return _coded("kind", value, {k: KIND_LABELS[k] for k in ORG_UNIT_KINDS}) or ""
 
 
 def check_role_layer(role: str, layer: str) -> None:

@@ -125,7 +125,9 @@ def create_person(
     }
     _id_card_free(conn, values["id_card"])
     new_id = conn.execute(
-        sa.text("INSERT INTO people (name, phone, id_card, status) VALUES (:name, :phone, :id_card, :status) RETURNING id"),
+        sa.text(
+            "INSERT INTO people (name, phone, id_card, status) VALUES (:name, :phone, :id_card, :status) RETURNING id"
+        ),
         values,
     ).scalar_one()
     audit.record(conn, actor, "person.create", f"person:{new_id}", name=values["name"])
@@ -155,9 +157,7 @@ def update_person(conn: Conn, actor: str, person_id: int, changes: dict[str, Any
             ).scalars()
         )
     changed = {k: v for k, v in values.items() if before.get(k) != v}
-    audit.record(
-        conn, actor, "person.update", f"person:{person_id}", fields=sorted(changed), ended_postings=ended
-    )
+    audit.record(conn, actor, "person.update", f"person:{person_id}", fields=sorted(changed), ended_postings=ended)
     return get_person(conn, person_id)
 
 

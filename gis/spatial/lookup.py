@@ -17,7 +17,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 from zoneinfo import ZoneInfo

@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core.privacy import mask_staff, role_sees_personal_data
+from gis.people.roster import team_of
 from gis.spatial.areas import IN_GENERATION, Conn
 from gis.spatial.crs import METRIC_EPSG
-from gis.people.roster import team_of
 
 # Below this share (in %), an intersection is numerical noise along a shared edge.
 MIN_SHARE_PCT = 0.01

@@ -125,7 +125,9 @@ def upgrade() -> None:
         "CASE WHEN bool_or(active) OVER (PARTITION BY coalesce(id_card, 'row' || id)) THEN 'active' ELSE 'left' END "
         "FROM staff ORDER BY coalesce(id_card, 'row' || id), id"
     )
-    op.execute("SELECT setval(pg_get_serial_sequence('people', 'id'), coalesce((SELECT max(id) FROM people), 0) + 1, false)")
+    op.execute(
+        "SELECT setval(pg_get_serial_sequence('people', 'id'), coalesce((SELECT max(id) FROM people), 0) + 1, false)"
+    )
     # Active rows stay open from today. Inactive rows, and grid leaders beyond the first active one of
     # a grid, become history: one past day each (distinct days, so the one-holder rule holds).
     op.execute(
@@ -143,7 +145,7 @@ def upgrade() -> None:
                CASE WHEN p.open THEN NULL ELSE {COUNTY_TODAY} - p.rn::int END,
                'moved from staff'
         FROM placed p ORDER BY p.id
-        """
+        """  # noqa: S608
     )
     op.execute("DROP TRIGGER IF EXISTS trg_staff_notify ON staff")
     op.drop_table("staff")
@@ -164,7 +166,7 @@ def _staff_view() -> None:
                 AND (po.ends_on IS NULL OR po.ends_on >= {COUNTY_TODAY})) AS active
         FROM postings po JOIN people pe ON pe.id = po.person_id
         WHERE po.layer = 'grid'
-        """
+        """  # noqa: S608
     )
     op.execute(
         f"""
@@ -188,7 +190,7 @@ def _staff_view() -> None:
             RETURN NEW;
         END
         $$;
-        """
+        """  # noqa: S608
     )
     op.execute(
         "CREATE TRIGGER trg_staff_view_insert INSTEAD OF INSERT ON staff "
@@ -223,7 +225,7 @@ def downgrade() -> None:
         FROM postings po JOIN people pe ON pe.id = po.person_id
         WHERE po.layer = 'grid' AND po.role IN ('grid_leader', 'grid_worker', 'aux_police', 'community_police')
         ORDER BY po.id
-        """
+        """  # noqa: S608
     )
     op.execute(
         "CREATE TRIGGER trg_staff_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON staff "
