@@ -84,9 +84,9 @@ def post_person(session: SessionDep, caller: Planner, body: PersonIn) -> Any:
                 except PeopleInputError as exc:
                     raise _PostingError(number, exc) from None
     except _PostingError as failed:
-        exc = failed.error
-        detail = {"type": "value_error", "loc": ["body", "postings", failed.number, exc.field], "msg": exc.reason}
-        raise HTTPException(422, [{**detail, "input": None if exc.value is None else str(exc.value)}]) from None
+        error = failed.error
+        detail = {"type": "value_error", "loc": ["body", "postings", failed.number, error.field], "msg": error.reason}
+        raise HTTPException(422, [{**detail, "input": None if error.value is None else str(error.value)}]) from None
     except PeopleInputError as exc:
         unprocessable(exc)
     return _person(session, person["id"], caller.role)
