@@ -80,11 +80,11 @@ def create_org_unit(conn: Conn, actor: str, data: dict[str, Any]) -> dict[str, A
     return get_org_unit(conn, code)
 
 
-def create_org_units(conn: Conn, actor: str, frame: pd.DataFrame) -> int:
+def create_org_units(conn: Conn, actor: str, frame: pd.DataFrame, first_row: int = 1) -> int:
     """Create the units of a table (columns as ``create_org_unit`` takes), parents first; raises
-    PeopleInputError naming the row (1-based) and field of the first bad one."""
+    PeopleInputError naming the row (``first_row`` for the first record) and field of the first bad one."""
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    for number, record in enumerate(records, start=1):
+    for number, record in enumerate(records, start=first_row):
         try:
             create_org_unit(conn, actor, record)
         except PeopleInputError as exc:
