@@ -16,7 +16,7 @@ or in the database, a phone or ID card number in the wrong form.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,20 +103,24 @@ class _Context:
         self.units = {r.code: r.id for r in conn.execute(sa.text("SELECT code, id FROM org_units"))}
 
 
-def _cell(frame: pd.DataFrame, column: str | None, i: int) -> Any:
+Cells = dict[str, list[Any]]  # field -> the column's values, as Python objects
+
+
+def _cell(cells: Cells, field: str, i: int) -> Any:
+    column = cells.get(field)
     if column is None:
         return None
-    value = frame.at[i, column]
+    value = column[i]
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
-def _check_row(frame: pd.DataFrame, columns: Mapping[str, str], i: int, ctx: _Context, today: dt.date) -> _Row:
+def _check_row(cells: Cells, i: int, ctx: _Context, today: dt.date) -> _Row:
     """One row's values, or PeopleInputError naming the first bad field (others are reported too)."""
     problems: list[PeopleInputError] = []
 
     def take(fn: Callable[..., Any], field: str, *args: Any) -> Any:
         try:
-            return fn(*args, _cell(frame, columns.get(field), i)) if args else fn(_cell(frame, columns.get(field), i))
+            return fn(*args, _cell(cells, field, i)) if args else fn(_cell(cells, field, i))
         except PeopleInputError as exc:
             problems.append(exc)
             return None
@@ -129,7 +133,7 @@ def _check_row(frame: pd.DataFrame, columns: Mapping[str, str], i: int, ctx: _Co
     layer = take(lambda v: check_layer(v, required=False), "layer")
     starts_on = take(check_date, "starts_on", "starts_on")
     ends_on = take(check_date, "ends_on", "ends_on")
-    area = _cell(frame, columns.get("area_code"), i)
+    area = _cell(cells, "area_code", i)
     code = str(area).strip() if area is not None else ""
     known = ctx.layers.get(code, [])
     if not code:
@@ -151,7 +155,7 @@ def _check_row(frame: pd.DataFrame, columns: Mapping[str, str], i: int, ctx: _Co
             check_role_layer(role, layer)
         except PeopleInputError as exc:
             problems.append(exc)
-    unit_code = _cell(frame, columns.get("org_unit"), i)
+    unit_code = _cell(cells, "org_unit", i)
     unit = None
     if unit_code is not None and str(unit_code).strip():
         unit = ctx.units.get(str(unit_code).strip())
@@ -165,7 +169,7 @@ def _check_row(frame: pd.DataFrame, columns: Mapping[str, str], i: int, ctx: _Co
     if problems:
         raise _RowProblems(problems)
     person = ("id", id_card) if id_card else ("np", name, phone or "")
-    note = _cell(frame, columns.get("note"), i)
+    note = _cell(cells, "note", i)
     return _Row(i, person, name, phone, id_card, status, role, layer, code, unit, starts_on, ends_on, str(note or ""))
 
 
@@ -223,9 +227,10 @@ def _run(conn: Connection, raw: RawTable, options: ImportOptions, result: Import
         mask[position] = True
         problems.add(mask, field, np.full(len(frame), value, dtype=object), reason)
 
+    cells: Cells = {f: frame[c].astype(object).tolist() for f, c in columns.items()}
     for i in range(len(frame)):
         try:
-            rows.append(_check_row(frame, columns, i, ctx, today))
+            rows.append(_check_row(cells, i, ctx, today))
         except _RowProblems as exc:
             for p in exc.problems:
                 bad(i, p.field, p.value, p.reason)
@@ -376,11 +381,15 @@ def _store(conn: Connection, rows: list[_Row], stored: _Stored, result: ImportRe
         )
         for r, new_id in zip(new_people, ids, strict=True):
             people[r.person]["id"] = int(new_id)
+        added = [people[r.person] for r in new_people]
+        # One statement (unnest) rather than one per row: a single statement-level NOTIFY, and fast.
         conn.execute(
             sa.text(
-                "INSERT INTO people (id, name, phone, id_card, status) VALUES (:id, :name, :phone, :id_card, :status)"
+                "INSERT INTO people (id, name, phone, id_card, status) SELECT * FROM unnest("
+                "CAST(:id AS bigint[]), CAST(:name AS text[]), CAST(:phone AS text[]), CAST(:id_card AS text[]), "
+                "CAST(:status AS text[]))"
             ),
-            [people[r.person] for r in new_people],
+            {k: [p[k] for p in added] for k in ("id", "name", "phone", "id_card", "status")},
         )
     if changed_people:
         conn.execute(
@@ -407,9 +416,10 @@ def _store(conn: Connection, rows: list[_Row], stored: _Stored, result: ImportRe
         conn.execute(
             sa.text(
                 "INSERT INTO postings (person_id, role, layer, area_code, org_unit_id, starts_on, ends_on, note) "
-                "VALUES (:p, :r, :l, :c, :u, :s, :e, :n)"
+                "SELECT * FROM unnest(CAST(:p AS bigint[]), CAST(:r AS text[]), CAST(:l AS text[]), "
+                "CAST(:c AS text[]), CAST(:u AS integer[]), CAST(:s AS date[]), CAST(:e AS date[]), CAST(:n AS text[]))"
             ),
-            inserts,
+            {k: [v[k] for v in inserts] for k in ("p", "r", "l", "c", "u", "s", "e", "n")},
         )
     if updates:
         conn.execute(sa.text("UPDATE postings SET ends_on = :e, org_unit_id = :u, note = :n WHERE id = :id"), updates)
