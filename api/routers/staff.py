@@ -13,7 +13,18 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.auth import Planner, Viewer
 from api.deps import SessionDep
-from api.schemas.people import EndIn, PersonIn, PersonOut, PersonPatch, PostingIn, PostingOut, PostingPage, PostingPatch
+from api.schemas.people import (
+    EndIn,
+    Layer,
+    PersonIn,
+    PersonOut,
+    PersonPatch,
+    PostingIn,
+    PostingOut,
+    PostingPage,
+    PostingPatch,
+    Role,
+)
 from gis.core.privacy import role_sees_personal_data
 from gis.people import write
 from gis.people.roster import list_postings, mask_posting
@@ -53,8 +64,8 @@ def get_staff(
     session: SessionDep,
     caller: Viewer,
     area_code: str | None = Query(None, max_length=32, description="postings to this area"),
-    layer: str | None = Query(None, max_length=16, description="postings to areas of this layer"),
-    role: str | None = Query(None, max_length=24, description="grid_leader, grid_worker, aux_police, ..."),
+    layer: Layer | None = Query(None, description="postings to areas of this layer"),
+    role: Role | None = Query(None, description="grid_leader, grid_worker, aux_police, ..."),
     active_on: dt.date | None = Query(None, description="only postings in force that day (person active)"),
     person_id: int | None = Query(None, ge=1),
     org_unit: str | None = Query(None, max_length=32, description="members of this organisation unit"),

@@ -8,6 +8,8 @@ staff are reached through their organisation units, not listed on every point.
 ``TeamBook`` holds the teams in memory for the coordinate lookups (gis.spatial.lookup): postings
 in force on one county day, per unit, in full and masked. It is rebuilt when people or postings
 change (NOTIFY, migration 0013) and after county midnight, when postings start or end by date.
+A lookup ``as_of`` a past date gets that date's boundaries but today's team; ``team_of`` and
+``list_postings`` answer for any day.
 """
 
 from __future__ import annotations
