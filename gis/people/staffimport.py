@@ -16,6 +16,7 @@ or in the database, a phone or ID card number in the wrong form.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,8 +184,10 @@ def import_staff(target: Engine | Connection, path: Path | str, options: ImportO
     """Import a staff file (see the module docstring); with an Engine in its own transaction."""
     options = options or ImportOptions()
     path = Path(path)
+    started = time.perf_counter()
     raw = read_table(path, encoding=options.encoding)
-    result = ImportResult("staff", str(path), rows=len(raw))
+    result = ImportResult("staff", str(path), rows=len(raw), strategy="postings")
+    result.timings["read"] = round(time.perf_counter() - started, 3)
     try:
         if isinstance(target, Connection):
             _run(target, raw, options, result)
@@ -207,12 +210,13 @@ def import_staff_frame(
     options = options or ImportOptions()
     frame = frame.reset_index(drop=True)
     raw = RawTable(Path(name), "csv", frame, np.arange(1, len(frame) + 1, dtype=np.int64))
-    result = ImportResult("staff", name, rows=len(raw))
+    result = ImportResult("staff", name, rows=len(raw), strategy="postings")
     _run(conn, raw, options, result)
     return result
 
 
 def _run(conn: Connection, raw: RawTable, options: ImportOptions, result: ImportResult) -> None:
+    started = time.perf_counter()
     columns = resolve_columns(STAFF_SPEC, raw, options.mapping)
     frame = raw.frame.reset_index(drop=True)
     # One writer at a time: the overlap checks below read what is stored.
@@ -237,6 +241,8 @@ def _run(conn: Connection, raw: RawTable, options: ImportOptions, result: Import
     rows = _check_people(rows, raw, bad)
     stored = _stored(conn, rows)
     rows = _check_overlaps(conn, rows, stored, raw, bad)
+    result.timings["validate"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
     result.problems = problems.frame(raw.rows).reset_index(drop=True)
     result.bad = int(result.problems["position"].nunique()) if len(result.problems) else 0
     if result.bad and not options.skip_bad:
@@ -247,6 +253,7 @@ def _run(conn: Connection, raw: RawTable, options: ImportOptions, result: Import
     bad_positions = set(result.problems["position"].astype(int)) if len(result.problems) else set()
     good = [r for r in rows if r.position not in bad_positions]
     _store(conn, good, stored, result)
+    result.timings["store"] = round(time.perf_counter() - started, 3)
     audit.record(
         conn,
         options.actor,
