@@ -190,3 +190,19 @@ def test_org_units_and_staffing_report(client: TestClient, connection: Connectio
     layer = client.get("/staffing/grids.geojson", params={"as_of": "2099-01-01"}, headers=make_key("viewer")).json()
     gaps = {f["properties"]["code"]: f["properties"]["gap"] for f in layer["features"]}
     assert len(gaps) == len(grids) and all(gaps.values())  # no grid has a leader
+
+
+def test_a_person_who_leaves_has_their_postings_ended(client: TestClient, connection: Connection, planner) -> None:  # type: ignore[no-untyped-def]
+    from gis.people.rules import county_today
+
+    body = {"name": "戊", "postings": [{"role": "aux_police", "area_code": G1, "starts_on": "2024-01-01"}]}
+    person = client.post("/staff", json=body, headers=planner).json()
+    resp = client.patch(f"/staff/people/{person['id']}", json={"status": "left"}, headers=planner)
+    assert resp.status_code == 200
+    assert resp.json()["status"] == "left"
+    assert resp.json()["postings"][0]["ends_on"] == county_today().isoformat()  # ended, not deleted
+    assert (
+        client.get("/staff", params={"active_on": "2099-01-01", "area_code": G1}, headers=planner).json()["total"] == 0
+    )
+    bad = client.patch(f"/staff/people/{person['id']}", json={"id_card": "123"}, headers=planner)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "id_card"]
