@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Viewer
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
+from api.routers.maps import Key, Lang, MapViewer, _context, _page
 from gis.core.privacy import role_sees_personal_data
 from gis.people.rules import county_today
 from gis.people.staffing import grid_features, report, write_xlsx
@@ -52,3 +53,20 @@ def get_staffing_layer(
     as_of: dt.date | None = Query(None, description="the day to report on (default today, county time)"),
 ) -> Any:
     return grid_features(session, as_of or county_today())
+
+
+@router.get("/maps/staffing", response_class=HTMLResponse, summary="Staffing map: grids coloured by team gaps")
+def staffing_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    as_of: dt.date | None = Query(None, description="the day to show (default today, county time)"),
+    lang: Lang = None,
+    key: Key = None,
+) -> HTMLResponse:
+    from maps import staffing_map
+
+    extra = {"as_of": as_of.isoformat()} if as_of else {}
+    ctx = _context(request, settings, principal, key, lang, None, **extra)
+    return _page(lambda: (staffing_map.build(session, ctx, as_of or county_today()), ctx))

@@ -187,12 +187,13 @@ def write_xlsx(data: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def grid_features(conn: Conn, on: dt.date) -> dict[str, Any]:
+def grid_features(conn: Conn, on: dt.date, geometry: bool = True) -> dict[str, Any]:
     """Every grid with its staffing figures, as a GeoJSON FeatureCollection (the map layer);
-    ``gap`` is true for a grid without a worker, a leader or an auxiliary police officer."""
+    ``gap`` is true for a grid without a worker, a leader or an auxiliary police officer.
+    Without ``geometry`` the features carry the figures only (geometry null)."""
     features = []
-    for row in grid_rows(conn, on, geometry=True):
-        geometry = json.loads(row.pop("geojson"))
+    for row in grid_rows(conn, on, geometry=geometry):
+        shape = json.loads(row.pop("geojson")) if geometry else None
         row["gap"] = row["workers"] == 0 or row["leaders"] == 0 or row["aux_police"] == 0
-        features.append({"type": "Feature", "geometry": geometry, "properties": row})
+        features.append({"type": "Feature", "geometry": shape, "properties": row})
     return {"type": "FeatureCollection", "features": features}

@@ -206,3 +206,16 @@ def test_a_person_who_leaves_has_their_postings_ended(client: TestClient, connec
     )
     bad = client.patch(f"/staff/people/{person['id']}", json={"id_card": "123"}, headers=planner)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "id_card"]
+
+
+def test_staffing_map_page(client: TestClient, planner, make_key) -> None:  # type: ignore[no-untyped-def]
+    body = {
+        "name": "己",
+        "postings": [{"role": "grid_leader", "area_code": G1}, {"role": "grid_worker", "area_code": G1}],
+    }
+    assert client.post("/staff", json=body, headers=planner).status_code == 201
+    page = client.get("/maps/staffing", params={"key": make_key("viewer")["X-API-Key"], "lang": "en"})
+    assert page.status_code == 200
+    assert "Grid staffing" in page.text and "no auxiliary police" in page.text
+    # G1 has a leader and a worker but no aux police; the others have nobody.
+    assert page.text.count("#fc8d59") >= 2 and page.text.count("#d7301f") >= 8
