@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.auth import Viewer
 from api.deps import SessionDep, SettingsDep
 from api.routers.maps import Key, Lang, MapViewer, _context, _page
+from gis.core import audit
 from gis.core.privacy import role_sees_personal_data
 from gis.people.rules import county_today
 from gis.people.staffing import grid_features, report, write_xlsx
@@ -40,6 +41,15 @@ def get_staffing(
     )
     if format == "xlsx":
         name = f"staffing-{data['as_of'].isoformat()}.xlsx"
+        # A file leaves the service: audited like every export (names of postings ending soon).
+        audit.record(
+            session,
+            caller.name,
+            "export",
+            "staffing",
+            format="xlsx",
+            personal_data=role_sees_personal_data(caller.role),
+        )
         return Response(
             write_xlsx(data), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )

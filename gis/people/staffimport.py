@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from gis.people.rules import (
     county_today,
     overlaps,
 )
+from gis.people.staffstore import PostingRow, Stored, read_stored, store_rows
 from gis.spatial.areas import IN_GENERATION, current_generation
 
 STAFF_SPEC = Spec(
@@ -69,23 +69,6 @@ STAFF_SPEC = Spec(
     key=("id_card", "role", "area_code", "starts_on"),
 )
 COLUMNS = tuple(f.name for f in STAFF_SPEC.fields)
-
-
-@dataclass
-class _Row:
-    position: int
-    person: tuple[str, ...]  # identity: ("id", card) or ("np", name, phone)
-    name: str
-    phone: str | None
-    id_card: str | None
-    status: str
-    role: str
-    layer: str
-    area_code: str
-    org_unit: int | None
-    starts_on: dt.date
-    ends_on: dt.date | None
-    note: str
 
 
 class _Context:
@@ -115,7 +98,7 @@ def _cell(cells: Cells, field: str, i: int) -> Any:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
-def _check_row(cells: Cells, i: int, ctx: _Context, today: dt.date) -> _Row:
+def _check_row(cells: Cells, i: int, ctx: _Context, today: dt.date) -> PostingRow:
     """One row's values, or PeopleInputError naming the first bad field (others are reported too)."""
     problems: list[PeopleInputError] = []
 
@@ -168,13 +151,15 @@ def _check_row(cells: Cells, i: int, ctx: _Context, today: dt.date) -> _Row:
     except PeopleInputError as exc:
         problems.append(exc)
     if problems:
-        raise _RowProblems(problems)
+        raise PostingRowProblems(problems)
     person = ("id", id_card) if id_card else ("np", name, phone or "")
     note = _cell(cells, "note", i)
-    return _Row(i, person, name, phone, id_card, status, role, layer, code, unit, starts_on, ends_on, str(note or ""))
+    return PostingRow(
+        i, person, name, phone, id_card, status, role, layer, code, unit, starts_on, ends_on, str(note or "")
+    )
 
 
-class _RowProblems(Exception):
+class PostingRowProblems(Exception):
     def __init__(self, problems: list[PeopleInputError]):
         super().__init__(problems[0].reason)
         self.problems = problems
@@ -224,7 +209,7 @@ def _run(conn: Connection, raw: RawTable, options: ImportOptions, result: Import
     ctx = _Context(conn, frame.rename(columns={v: k for k, v in columns.items()}))
     today = county_today()
     problems = Problems()
-    rows: list[_Row] = []
+    rows: list[PostingRow] = []
 
     def bad(position: int, field: str, value: object, reason: str) -> None:
         mask = np.zeros(len(frame), dtype=bool)
@@ -235,11 +220,11 @@ def _run(conn: Connection, raw: RawTable, options: ImportOptions, result: Import
     for i in range(len(frame)):
         try:
             rows.append(_check_row(cells, i, ctx, today))
-        except _RowProblems as exc:
+        except PostingRowProblems as exc:
             for p in exc.problems:
                 bad(i, p.field, p.value, p.reason)
     rows = _check_people(rows, raw, bad)
-    stored = _stored(conn, rows)
+    stored = read_stored(conn, rows)
     rows = _check_overlaps(conn, rows, stored, raw, bad)
     result.timings["validate"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
@@ -252,7 +237,7 @@ def _run(conn: Connection, raw: RawTable, options: ImportOptions, result: Import
         )
     bad_positions = set(result.problems["position"].astype(int)) if len(result.problems) else set()
     good = [r for r in rows if r.position not in bad_positions]
-    _store(conn, good, stored, result)
+    store_rows(conn, good, stored, result)
     result.timings["store"] = round(time.perf_counter() - started, 3)
     audit.record(
         conn,
@@ -267,9 +252,11 @@ def _run(conn: Connection, raw: RawTable, options: ImportOptions, result: Import
     )
 
 
-def _check_people(rows: list[_Row], raw: RawTable, bad: Callable[[int, str, object, str], None]) -> list[_Row]:
+def _check_people(
+    rows: list[PostingRow], raw: RawTable, bad: Callable[[int, str, object, str], None]
+) -> list[PostingRow]:
     """Rows of one person (same ID card number) must agree on the name."""
-    first: dict[tuple[str, ...], _Row] = {}
+    first: dict[tuple[str, ...], PostingRow] = {}
     out = []
     for r in rows:
         seen = first.setdefault(r.person, r)
@@ -285,54 +272,13 @@ def _check_people(rows: list[_Row], raw: RawTable, bad: Callable[[int, str, obje
     return out
 
 
-@dataclass
-class _Stored:
-    people: dict[tuple[str, ...], dict[str, Any]]
-    postings: dict[tuple[Any, ...], dict[str, Any]]  # (person_id, role, layer, area, starts_on) -> row
-    holders: dict[tuple[str, str, str], list[dict[str, Any]]]  # one-holder postings by (role, layer, area)
-
-
-def _stored(conn: Connection, rows: list[_Row]) -> _Stored:
-    cards = sorted({r.id_card for r in rows if r.id_card})
-    pairs = {(r.name, r.phone or "") for r in rows if not r.id_card}
-    people: dict[tuple[str, ...], dict[str, Any]] = {}
-    for p in conn.execute(
-        sa.text(
-            "SELECT id, name, phone, id_card, status FROM people WHERE id_card = ANY(:cards) "
-            "OR (id_card IS NULL AND name = ANY(:names)) ORDER BY id"
-        ),
-        {"cards": cards, "names": sorted({n for n, _ in pairs})},
-    ):
-        key = ("id", p.id_card) if p.id_card else ("np", p.name, p.phone or "")
-        people.setdefault(key, dict(p._mapping))
-    ids = [p["id"] for p in people.values()]
-    postings = {
-        (r.person_id, r.role, r.layer, r.area_code, r.starts_on): dict(r._mapping)
-        for r in conn.execute(
-            sa.text(
-                "SELECT id, person_id, role, layer, area_code, starts_on, ends_on, org_unit_id, note "
-                "FROM postings WHERE person_id = ANY(:ids)"
-            ),
-            {"ids": ids},
-        )
-    }
-    areas = sorted({r.area_code for r in rows if r.role in EXCLUSIVE_ROLES})
-    holders: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for h in conn.execute(
-        sa.text(
-            "SELECT po.id, po.person_id, pe.name, po.role, po.layer, po.area_code, po.starts_on, po.ends_on "
-            "FROM postings po JOIN people pe ON pe.id = po.person_id "
-            "WHERE po.role = ANY(:roles) AND po.area_code = ANY(:areas)"
-        ),
-        {"roles": sorted(EXCLUSIVE_ROLES), "areas": areas},
-    ):
-        holders.setdefault((h.role, h.layer, h.area_code), []).append(dict(h._mapping))
-    return _Stored(people, postings, holders)
-
-
 def _check_overlaps(
-    conn: Connection, rows: list[_Row], stored: _Stored, raw: RawTable, bad: Callable[[int, str, object, str], None]
-) -> list[_Row]:
+    conn: Connection,
+    rows: list[PostingRow],
+    stored: Stored,
+    raw: RawTable,
+    bad: Callable[[int, str, object, str], None],
+) -> list[PostingRow]:
     """One-holder roles: no two postings (in the file, or stored) of the area share a day."""
     taken: dict[tuple[str, str, str], list[tuple[dt.date, dt.date | None, str]]] = {}
     out = []
@@ -359,81 +305,6 @@ def _check_overlaps(
         taken.setdefault(key, []).append((r.starts_on, r.ends_on, f"row {row_no} ({r.name})"))
         out.append(r)
     return out
-
-
-def _store(conn: Connection, rows: list[_Row], stored: _Stored, result: ImportResult) -> None:
-    people = stored.people
-    new_people: list[_Row] = []
-    changed_people: dict[int, _Row] = {}
-    for r in rows:
-        found = people.get(r.person)
-        if found is None:
-            placeholder = {"id": None, "name": r.name, "phone": r.phone, "id_card": r.id_card, "status": r.status}
-            people[r.person] = placeholder
-            new_people.append(r)
-        elif found["id"] is not None and (found["name"], found["phone"], found["status"]) != (
-            r.name,
-            r.phone,
-            r.status,
-        ):
-            changed_people[found["id"]] = r
-    if new_people:
-        ids = (
-            conn.execute(
-                sa.text("SELECT nextval(pg_get_serial_sequence('people', 'id')) FROM generate_series(1, :n)"),
-                {"n": len(new_people)},
-            )
-            .scalars()
-            .all()
-        )
-        for r, new_id in zip(new_people, ids, strict=True):
-            people[r.person]["id"] = int(new_id)
-        added = [people[r.person] for r in new_people]
-        # One statement (unnest) rather than one per row: a single statement-level NOTIFY, and fast.
-        conn.execute(
-            sa.text(
-                "INSERT INTO people (id, name, phone, id_card, status) SELECT * FROM unnest("
-                "CAST(:id AS bigint[]), CAST(:name AS text[]), CAST(:phone AS text[]), CAST(:id_card AS text[]), "
-                "CAST(:status AS text[]))"
-            ),
-            {k: [p[k] for p in added] for k in ("id", "name", "phone", "id_card", "status")},
-        )
-    if changed_people:
-        conn.execute(
-            sa.text("UPDATE people SET name = :n, phone = :p, status = :s WHERE id = :id"),
-            [{"id": k, "n": r.name, "p": r.phone, "s": r.status} for k, r in changed_people.items()],
-        )
-    inserts, updates = [], []
-    for r in rows:
-        pid = people[r.person]["id"]
-        values = {
-            "p": pid, "r": r.role, "l": r.layer, "c": r.area_code, "u": r.org_unit,
-            "s": r.starts_on, "e": r.ends_on, "n": r.note,
-        }  # fmt: skip
-        old = stored.postings.get((pid, r.role, r.layer, r.area_code, r.starts_on))
-        if old is None:
-            inserts.append(values)
-            stored.postings[(pid, r.role, r.layer, r.area_code, r.starts_on)] = {"id": None, **values}
-        elif (old.get("ends_on"), old.get("org_unit_id"), old.get("note")) != (r.ends_on, r.org_unit, r.note):
-            if old.get("id") is not None:
-                updates.append({"id": old["id"], "e": r.ends_on, "u": r.org_unit, "n": r.note})
-        else:
-            result.already_stored += 1
-    if inserts:
-        conn.execute(
-            sa.text(
-                "INSERT INTO postings (person_id, role, layer, area_code, org_unit_id, starts_on, ends_on, note) "
-                "SELECT * FROM unnest(CAST(:p AS bigint[]), CAST(:r AS text[]), CAST(:l AS text[]), "
-                "CAST(:c AS text[]), CAST(:u AS integer[]), CAST(:s AS date[]), CAST(:e AS date[]), CAST(:n AS text[]))"
-            ),
-            {k: [v[k] for v in inserts] for k in ("p", "r", "l", "c", "u", "s", "e", "n")},
-        )
-    if updates:
-        conn.execute(sa.text("UPDATE postings SET ends_on = :e, org_unit_id = :u, note = :n WHERE id = :id"), updates)
-    result.inserted = len(inserts)
-    result.notes.append(
-        f"{len(new_people)} people added, {len(changed_people)} updated; {len(updates)} postings updated"
-    )
 
 
 __all__ = ["COLUMNS", "STAFF_SPEC", "import_staff", "import_staff_frame"]
