@@ -15,7 +15,23 @@ from api.auth import Admission
 from api.body_limit import BodyLimit
 from api.deps import Sessions, SessionSource
 from api.fastpath import IntakeFastPath, LookupFastPath
-from api.routers import audit, boundaries, docs, export, health, incidents, lookup, maps, ogc, stats, tiles, units
+from api.routers import (
+    audit,
+    boundaries,
+    docs,
+    export,
+    health,
+    incidents,
+    lookup,
+    maps,
+    ogc,
+    org_units,
+    staff,
+    staffing,
+    stats,
+    tiles,
+    units,
+)
 from gis.core.db import engine_from_settings
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
@@ -40,6 +56,9 @@ ROUTERS = [
     incidents.router,  # /incidents: intake, workflow, listing
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
+    org_units.router,  # /org-units: organisation units and their members
+    staff.router,  # /staff: people and their postings
+    staffing.router,  # /staffing: team gaps per grid (JSON, XLSX, GeoJSON)
     stats.router,  # GET /stats
     tiles.router,  # GET /tiles/{layer}/{z}/{x}/{y}.mvt
     units.router,  # GET /grids/{code}, GET /beats/{code}

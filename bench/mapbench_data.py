@@ -268,7 +268,19 @@ def load_county(conn: Connection, seed: int = 7) -> None:
             "phone": [f"139{i:08d}" for i in range(2 * len(grids))],
         }
     )
-    _copy(conn, "staff", staff)
+    # ``staff`` is a view of people and postings (migration 0011): rows go in through its insert trigger.
+    conn.execute(
+        sa.text(
+            "INSERT INTO staff (grid_code, role, name, phone) SELECT * FROM unnest("
+            "CAST(:g AS text[]), CAST(:r AS text[]), CAST(:n AS text[]), CAST(:p AS text[]))"
+        ),
+        {
+            "g": staff["grid_code"].tolist(),
+            "r": staff["role"].tolist(),
+            "n": staff["name"].tolist(),
+            "p": staff["phone"].tolist(),
+        },
+    )
     n_b = 20_000
     lon, lat = incident_points(n_b, rng)
     buildings = pd.DataFrame(

@@ -27,7 +27,7 @@ def _moment(value: str | None, option: str) -> dt.datetime | None:
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export(
-        layer: str = typer.Argument(..., help=", ".join(EXPORT_LAYERS)),
+        layer: str = typer.Argument(..., help=", ".join((*EXPORT_LAYERS, "staff"))),
         format: str = typer.Option("gpkg", "--format", "-f", help="gpkg, geojson, shp (zipped), csv or xlsx"),
         out: Path = typer.Option(..., "--out", "-o", help="file to write (a .zip for shp)"),
         crs: str = typer.Option("wgs84", help="wgs84 (EPSG:4326), gcj02 or cgcs2000 (EPSG:4490)"),
@@ -37,8 +37,13 @@ def register(app: typer.Typer) -> None:
         personal_data: bool = typer.Option(
             False, "--personal-data", help="leave names, phones and ID cards unmasked (audited)"
         ),
+        encoding: str = typer.Option("utf-8", help="staff as CSV: utf-8 (with BOM) or gbk"),
     ) -> None:
-        """Export a layer; personal data are masked unless --personal-data is given."""
+        """Export a layer; personal data are masked unless --personal-data is given. ``staff`` writes
+        every posting in the columns ``gridmap import staff`` reads (CSV or XLSX, by --out's suffix)."""
+        if layer == "staff":
+            _export_staff(out, encoding, personal_data)
+            return
         from gis.core import audit
         from gis.core.db import engine_from_settings, transaction
         from gis.outputs.export import export_layer, parse_export_crs, parse_format
@@ -56,3 +61,19 @@ def register(app: typer.Typer) -> None:
                 format=fmt.value, crs=out_crs.value, rows=result.count, personal_data=not result.masked,
             )  # fmt: skip
         typer.echo(f"wrote {result.count} {layer} to {result.path} ({fmt.value}, {out_crs.value})")
+
+
+def _export_staff(out: Path, encoding: str, personal_data: bool) -> None:
+    from gis.core import audit
+    from gis.core.db import engine_from_settings
+    from gis.people.staffexport import staff_frame, write_staff
+
+    engine = engine_from_settings()
+    try:
+        with engine.begin() as conn:
+            frame = staff_frame(conn, personal_data=personal_data)
+            write_staff(frame, out, encoding)
+            audit.record(conn, "cli", "export", "staff", rows=len(frame), personal_data=personal_data)
+    finally:
+        engine.dispose()
+    typer.echo(f"wrote {len(frame)} postings to {out}")

@@ -1,4 +1,6 @@
-"""``gridmap import incidents|buildings|addresses|hazards FILE``: bulk import with a report."""
+"""``gridmap import incidents|buildings|addresses|hazards|staff|org-units FILE``: bulk import with a report.
+
+``staff`` (one row per posting) and ``org-units`` go to gis.people, with the same readers and report."""
 
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ class ProgressBar:
 def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
-        kind: str = typer.Argument(..., help=f"what the file holds: {', '.join(IMPORT_KINDS)}"),
+        kind: str = typer.Argument(..., help=f"what the file holds: {', '.join(IMPORT_KINDS)}, staff, org-units"),
         file: Path = typer.Argument(..., help="CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX, GeoJSON or GPKG"),
         map_: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map lon=经度 (repeatable)"),
         crs: str = typer.Option("wgs84", help="coordinate system of the coordinates: wgs84, gcj02 or bd09"),
@@ -68,6 +70,9 @@ def register(app: typer.Typer) -> None:
         if strategy not in ("auto", "merge", "rebuild"):
             raise ValueError(f"--strategy {strategy!r}: expected auto, merge or rebuild")
         settings = get_settings()
+        if kind == "org-units":
+            _import_org_units(file, encoding)
+            return
         engine = engine_from_settings(settings)
         columns = (
             TextColumn("{task.description:<12}"),
@@ -90,7 +95,12 @@ def register(app: typer.Typer) -> None:
                 progress=ProgressBar(progress),
             )
             try:
-                result = import_file(engine, kind, file, options)
+                if kind == "staff":
+                    from gis.people.staffimport import import_staff
+
+                    result = import_staff(engine, file, options)
+                else:
+                    result = import_file(engine, kind, file, options)
             except ImportRejected as exc:
                 progress.stop()
                 err.print(f"[red]rejected:[/red] {exc}", highlight=False)
@@ -119,3 +129,26 @@ def register(app: typer.Typer) -> None:
         rate = result.rows / total if total else 0.0
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
         out.print(f"time: {total:.1f}s ({rate:,.0f} rows/s): {stages}", highlight=False)
+
+
+def _import_org_units(file: Path, encoding: str | None) -> None:
+    """Organisation units from CSV/XLSX (code, name, kind, layer, area_code, parent_code, is_key),
+    parents before children; all or nothing, the first bad row named."""
+    from gis.bulk.readers import read_table
+    from gis.core.db import engine_from_settings
+    from gis.people.orgunits import create_org_units
+    from gis.people.rules import PeopleInputError
+
+    raw = read_table(file, encoding=encoding)
+    # Spreadsheet rows: the header is row 1.
+    frame = raw.frame
+    engine = engine_from_settings()
+    try:
+        with engine.begin() as conn:
+            count = create_org_units(conn, "cli", frame, first_row=int(raw.rows[0]) if len(raw.rows) else 2)
+    except PeopleInputError as exc:
+        err.print(f"[red]rejected:[/red] {exc.field}: {exc.reason}; nothing was stored", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    out.print(f"org-units: {count} stored", highlight=False)

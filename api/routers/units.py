@@ -40,8 +40,11 @@ def _generation(request: Request, session: SessionDep, as_of: str | None) -> int
 @router.get(
     "/grids/{code}",
     response_model=GridOut,
-    summary="A grid (网格): hierarchy, households, staff, micro-grids, overlapping beats, incidents",
-    description="Beats overlapping the grid come with the shared area in m² and in % of each side "
+    summary="A grid (网格): hierarchy, households, team, micro-grids, overlapping beats, incidents",
+    description="The team (`staff`) is every posting in force today to the grid, its village (chief grid "
+    "leader, community police, liaison cadres), the overlapping beats (beat officers) and their stations, "
+    "each with the layer and code it is posted to; micro-grids list their leaders. "
+    "Beats overlapping the grid come with the shared area in m² and in % of each side "
     "(measured in EPSG:4549). Incident counts are current: open, overdue, and reported in the last "
     "30 days. Staff names and phones are masked for roles below dispatcher. 404 names an unknown code.",
     responses={404: {"description": "no grid with that code in the generation asked for"}},

@@ -15,11 +15,18 @@ class UnitRef(BaseModel):
 
 
 class StaffOut(BaseModel):
-    role: Literal["grid_leader", "grid_worker", "aux_police", "community_police"] = Field(
-        description="grid_leader 网格长, grid_worker 专职网格员, aux_police 网格辅警, community_police 社区民警"
+    """One member of the team serving a place: a posting in force today (gis.people.roster)."""
+
+    role: str = Field(
+        description="grid_leader 网格长, grid_worker 专职网格员, part_time_worker 兼职网格员, aux_police 网格辅警, "
+        "community_police 社区民警, chief_grid_leader 总网格长, micro_grid_leader 微网格长, liaison_cadre 包联干部, "
+        "beat_officer 警格民警, station_officer 派出所民警",
+        examples=["grid_leader"],
     )
     name: str = Field(description="masked (surname only) for roles below dispatcher", examples=["张**"])
     phone: str | None = Field(description="masked (138****5678) for roles below dispatcher", examples=["138****5678"])
+    layer: str | None = Field(None, description="layer of the area the person is posted to", examples=["village"])
+    area_code: str | None = Field(None, description="code of the area the person is posted to")
 
 
 class PointIn(BaseModel):
@@ -145,6 +152,7 @@ class MicroGridOut(BaseModel):
     code: str
     name: str
     households: int | None
+    staff: list[StaffOut] = Field(default_factory=list, description="the micro-grid leader (微网格长) and workers")
 
 
 class GridOut(BaseModel):
@@ -179,5 +187,6 @@ class BeatOut(BaseModel):
     name: str
     generation: int
     station: UnitRef | None
+    staff: list[StaffOut] = Field(default_factory=list, description="the beat officer and the station's staff")
     grids: list[GridOverlapOut] = Field(description="grids the beat overlaps, largest share first")
     incidents: IncidentCounts

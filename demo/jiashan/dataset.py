@@ -40,6 +40,7 @@ from demo.jiashan.outline import (
 )
 from demo.jiashan.people import build_staff
 from demo.jiashan.police import build_police_layers, fit_police_cells
+from demo.jiashan.roster import build_roster
 from gis.spatial.crs import from_metric
 
 WGS84 = "EPSG:4326"
@@ -48,7 +49,9 @@ DEFAULT_REFERENCE = pd.Timestamp("2026-10-31T23:59:59+08:00")
 MAX_INCIDENTS = 20_000_000
 
 # One random stream per stage (the second SeedSequence word).
-_STREAMS = {"layers": 1, "police": 2, "buildings": 3, "people": 4, "staff": 5, "hazards": 6, "incidents": 7}
+_STREAMS = {
+    "layers": 1, "police": 2, "buildings": 3, "people": 4, "staff": 5, "hazards": 6, "incidents": 7, "roster": 8,
+}  # fmt: skip
 
 
 @dataclass
@@ -64,7 +67,7 @@ class JiashanDataset:
     micro_grids: gpd.GeoDataFrame
     stations: gpd.GeoDataFrame
     beats: gpd.GeoDataFrame
-    staff: pd.DataFrame
+    staff: pd.DataFrame  # one row per posting, in ``gridmap import staff`` columns
     buildings: pd.DataFrame
     addresses: pd.DataFrame
     hazards: pd.DataFrame
@@ -72,6 +75,7 @@ class JiashanDataset:
     seed: int
     reference: pd.Timestamp
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    org_units: pd.DataFrame = field(default_factory=pd.DataFrame)  # demo.jiashan.roster.build_org_units
 
 
 class DatasetArgumentError(ValueError):
@@ -187,6 +191,13 @@ def build_dataset(
     staff = build_staff(layers.grids, layers.villages, _rng(seed, "staff"), people)
     built = build_buildings(layers, _rng(seed, "buildings"), reference, people)
     lap("buildings")
+    # After the buildings, from the same factory: no phone or ID card number repeats a landlord's.
+    staff, org_units = build_roster(
+        staff=staff, towns=layers.towns, villages=layers.villages, grids=layers.grids,
+        micro_grids=layers.micro_grids, stations=police.stations, beats=police.beats,
+        rng=_rng(seed, "roster"), people=people, reference=reference,
+    )  # fmt: skip
+    lap("roster")
     hazard_table = build_hazards(built.buildings, _rng(seed, "hazards"), reference, hazards)
     lap("hazards")
 
@@ -255,6 +266,7 @@ def build_dataset(
         seed=seed,
         reference=reference,
         timings=timings,
+        org_units=org_units,
     )
     dataset.staff.attrs = {"synthetic": True, "seed": seed}
     lap("to_wgs84")

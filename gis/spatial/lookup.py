@@ -1,8 +1,8 @@
 """Point lookup: which county, town, village, grid, micro-grid, station and beat cover a point,
-and who serves the grid, answered from memory.
+and who serves it (the team: gis.people.roster), answered from memory.
 
 ``LookupService`` holds, per boundary generation, the ``gis.spatial.assign`` STRtrees (the same edge rule
-as the database trigger) and a dictionary of unit names, plus the staff of every grid. Published
+as the database trigger) and a dictionary of unit names, plus the team postings of every unit (``TeamBook``). Published
 generations never change, so their trees and names stay valid; what changes is which generation
 is in force (publishing) and the staff. Both are reloaded after ``invalidate()``, which the
 ``gis.core.notify`` listener calls on every ``NOTIFY gridmap_boundaries`` and on every (re)connect.
@@ -17,7 +17,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,14 +27,13 @@ import numpy.typing as npt
 import shapely
 import sqlalchemy as sa
 
-from gis.core.privacy import mask_staff
+from gis.people.roster import TeamBook
 from gis.spatial.areas import IN_GENERATION, Conn
 from gis.spatial.assign import ADMIN_CHAIN, Assigner, AssignerCache, Assignment
 from gis.spatial.crs import CoordinateError, InputCRS, check_lonlat, parse_crs, to_wgs84
 
 COUNTY_TZ = ZoneInfo("Asia/Shanghai")
 MAX_CACHED_GENERATIONS = 8
-STAFF_ROLES = ("grid_leader", "grid_worker", "aux_police", "community_police")
 UNIT_LAYERS = ("county", "town", "village", "grid", "micro_grid", "station", "beat")
 
 
@@ -128,35 +127,6 @@ class Directory:
         return {"code": text, "name": self.names.get((layer, text), text)}
 
 
-@dataclass
-class StaffBook:
-    """Active staff per grid, in role order, in full and masked for roles below dispatcher."""
-
-    full: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    masked: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    @classmethod
-    def from_db(cls, conn: Conn) -> StaffBook:
-        rows = conn.execute(
-            sa.text(
-                "SELECT grid_code, role, name, phone FROM staff WHERE active "
-                "ORDER BY grid_code, array_position(CAST(:roles AS text[]), CAST(role AS text)), id"
-            ),
-            {"roles": list(STAFF_ROLES)},
-        ).all()
-        book = cls()
-        for r in rows:
-            person = {"role": r.role, "name": r.name, "phone": r.phone}
-            book.full.setdefault(r.grid_code, []).append(person)
-            book.masked.setdefault(r.grid_code, []).append(mask_staff(person, False))
-        return book
-
-    def of(self, grid_code: str | None, sees_personal_data: bool) -> list[dict[str, Any]]:
-        if grid_code is None:
-            return []
-        return (self.full if sees_personal_data else self.masked).get(grid_code, [])
-
-
 class LookupService:
     """In-process answers to "which units cover this point"; thread-safe; see the module docstring."""
 
@@ -177,7 +147,7 @@ class LookupService:
         self._directories: dict[int, Directory] = {}
         self._loaded_assigners: set[int] = set()
         self._generations: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
-        self._staff: StaffBook | None = None
+        self._staff: TeamBook | None = None
         self._loaded_at = 0.0
         self._epoch = 0
         self._lock = Lock()
@@ -197,9 +167,9 @@ class LookupService:
     def _fresh(self) -> bool:
         return self.listening or time.monotonic() - self._loaded_at < self.stale_after_s
 
-    def _load_shared(self, conn: Conn) -> tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]], StaffBook]:
+    def _load_shared(self, conn: Conn) -> tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]], TeamBook]:
         gens, staff = self._generations, self._staff
-        if gens is not None and staff is not None and self._fresh():
+        if gens is not None and staff is not None and self._fresh() and staff.fresh:
             return gens, staff
         epoch = self._epoch
         rows = conn.execute(
@@ -211,7 +181,7 @@ class LookupService:
         ids = np.array([r.id for r in rows], dtype=np.int64)
         times = np.array([float(r.ts) for r in rows], dtype=np.float64)
         gens = (ids, times)
-        staff = StaffBook.from_db(conn)
+        staff = TeamBook.from_db(conn)
         with self._lock:
             # A NOTIFY that arrived while we were reading means what we read may be stale: use it
             # for this request but do not keep it.
@@ -263,7 +233,7 @@ class LookupService:
         """Whether a lookup at ``at`` can be answered without the database (so an async caller
         can answer inline, and move only the loading to a thread)."""
         gens = self._generations
-        if gens is None or self._staff is None or not self._fresh():
+        if gens is None or self._staff is None or not self._fresh() or not self._staff.fresh:
             return False
         generation = _generation_in(gens, at)
         return generation is None or (generation in self._directories and generation in self._loaded_assigners)
@@ -376,6 +346,8 @@ class LookupService:
         _, staff = self._load_shared(conn)
         names = self.directory(conn, generation)
         grid = codes["grid"]
+        station, beat_code = assigner.beats.parents[beat], assigner.beats.codes[beat]
+        team = {**codes, "beat": beat_code, "station": station}
         return {
             "lon": round(lon, 7),
             "lat": round(lat, 7),
@@ -387,9 +359,9 @@ class LookupService:
             "village": names.unit("village", codes["village"]),
             "grid": names.unit("grid", grid),
             "micro_grid": names.unit("micro_grid", codes["micro_grid"]),
-            "station": names.unit("station", assigner.beats.parents[beat]),
-            "beat": names.unit("beat", assigner.beats.codes[beat]),
-            "staff": staff.of(grid, sees),
+            "station": names.unit("station", station),
+            "beat": names.unit("beat", beat_code),
+            "staff": staff.of(team, sees),
         }
 
     def check_range(self, conn: Conn, lon: float, lat: float, *, at: dt.datetime | None = None) -> None:
@@ -415,7 +387,7 @@ class LookupService:
 
     def staff_of(self, conn: Conn, grid_code: str, sees_personal_data: bool) -> list[dict[str, Any]]:
         _, staff = self._load_shared(conn)
-        return staff.of(grid_code, sees_personal_data)
+        return staff.of_grid(grid_code, sees_personal_data)
 
 
 def _generation_in(gens: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]], at: dt.datetime | None) -> int | None:
@@ -440,11 +412,18 @@ def _no_boundaries(lon: float, lat: float) -> dict[str, Any]:
 
 
 def _answer(
-    a: Assignment, i: int, lon: float, lat: float, names: Directory, staff: StaffBook, sees: bool
+    a: Assignment, i: int, lon: float, lat: float, names: Directory, staff: TeamBook, sees: bool
 ) -> dict[str, Any]:
     status = str(a.assign_status[i])
     snap = float(a.snap_distance_m[i])
     grid = a.grid_code[i]
+    team = {
+        "grid": grid,
+        "micro_grid": a.micro_grid_code[i],
+        "village": a.village_code[i],
+        "beat": a.beat_code[i],
+        "station": a.station_code[i],
+    }
     return {
         "lon": round(lon, 7),
         "lat": round(lat, 7),
@@ -458,5 +437,5 @@ def _answer(
         "micro_grid": names.unit("micro_grid", a.micro_grid_code[i]),
         "station": names.unit("station", a.station_code[i]),
         "beat": names.unit("beat", a.beat_code[i]),
-        "staff": staff.of(None if grid is None else str(grid), sees),
+        "staff": staff.of(team, sees),
     }

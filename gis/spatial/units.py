@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core.privacy import mask_staff, role_sees_personal_data
+from gis.people.roster import team_of
 from gis.spatial.areas import IN_GENERATION, Conn
 from gis.spatial.crs import METRIC_EPSG
-from gis.spatial.lookup import STAFF_ROLES
 
 # Below this share (in %), an intersection is numerical noise along a shared edge.
 MIN_SHARE_PCT = 0.01
@@ -45,10 +45,9 @@ def _unit(row: sa.Row[Any] | None) -> dict[str, str] | None:
     return None if row is None else {"code": row.code, "name": row.name}
 
 
-def staff_of(
-    conn: Conn, grid_codes: list[str], role: str | None, roles: tuple[str, ...] = STAFF_ROLES
-) -> list[dict[str, Any]]:
-    """Active staff of the grids, masked (name, phone) for roles below dispatcher."""
+def staff_of(conn: Conn, grid_codes: list[str], role: str | None, roles: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Active staff posted to the grids themselves (the ``staff`` view of migration 0011), masked
+    (name, phone) for roles below dispatcher."""
     rows = conn.execute(
         sa.text(
             "SELECT grid_code, role, name, phone FROM staff "
@@ -123,7 +122,8 @@ def incident_counts(conn: Conn, column: str, code: str) -> dict[str, int]:
 
 
 def grid_details(conn: Conn, code: str, generation: int | None, role: str | None) -> dict[str, Any]:
-    """A grid with its hierarchy, households, staff, micro-grids, overlapping beats and incidents."""
+    """A grid with its hierarchy, households, team, micro-grids (with their leaders), overlapping
+    beats and incidents."""
     grid = None if generation is None else _area(conn, "grid", code, generation)
     if grid is None or generation is None:
         raise UnknownUnitError("grid", code, generation)
@@ -145,6 +145,13 @@ def grid_details(conn: Conn, code: str, generation: int | None, role: str | None
     ).scalar_one()
     beats = overlaps(conn, "grid", code, "beat", generation)
     stations = _names(conn, "station", [b["parent_code"] for b in beats if b["parent_code"]], generation)
+    sees = role_sees_personal_data(role)
+    # The whole team: the grid's own, the village's (chief grid leader, community police, liaison
+    # cadres), the officers of the beats overlapping it and their stations'.
+    units = [("grid", code), ("village", grid.parent_code)]
+    units += [("beat", b["code"]) for b in beats] + [("station", s) for s in sorted(stations)]
+    team = team_of(conn, units, sees)
+    micro_team = team_of(conn, [("micro_grid", m.code) for m in micro], sees)
     for b in beats:
         b["station"] = {"code": b["parent_code"], "name": stations.get(b["parent_code"], b["parent_code"])}
         del b["parent_code"]
@@ -157,15 +164,24 @@ def grid_details(conn: Conn, code: str, generation: int | None, role: str | None
         "village": _unit(village),
         "households": grid.households,
         "households_counted": int(counted),
-        "staff": [{k: v for k, v in s.items() if k != "grid_code"} for s in staff_of(conn, [code], role)],
-        "micro_grids": [{"code": m.code, "name": m.name, "households": m.households} for m in micro],
+        "staff": team,
+        "micro_grids": [
+            {
+                "code": m.code,
+                "name": m.name,
+                "households": m.households,
+                "staff": [p for p in micro_team if p["area_code"] == m.code],
+            }
+            for m in micro
+        ],
         "beats": beats,
         "incidents": incident_counts(conn, "grid_code", code),
     }
 
 
 def beat_details(conn: Conn, code: str, generation: int | None, role: str | None) -> dict[str, Any]:
-    """A beat with its station, the grids it overlaps and the aux police of those grids (网格+警格)."""
+    """A beat with its station, its officer and station staff, the grids it overlaps and the aux
+    police of those grids (网格+警格)."""
     beat = None if generation is None else _area(conn, "beat", code, generation)
     if beat is None or generation is None:
         raise UnknownUnitError("beat", code, generation)
@@ -183,6 +199,7 @@ def beat_details(conn: Conn, code: str, generation: int | None, role: str | None
         "name": beat.name,
         "generation": generation,
         "station": _unit(station),
+        "staff": team_of(conn, [("beat", beat.code), ("station", beat.parent_code)], role_sees_personal_data(role)),
         "grids": grids,
         "incidents": incident_counts(conn, "beat_code", code),
     }

@@ -69,7 +69,9 @@ def test_grid_split_between_beats_and_masking(client: TestClient, make_key, coun
     assert shares == {"330421P0102": pytest.approx(70, abs=0.2), "330421P0101": pytest.approx(30, abs=0.2)}
     assert list(shares) == ["330421P0102", "330421P0101"]  # largest share first
     assert sum(shares.values()) == pytest.approx(100, abs=0.01)
-    assert body["staff"] == [{"role": "aux_police", "name": "孙*", "phone": "139****0008"}]
+    assert body["staff"] == [
+        {"role": "aux_police", "name": "孙*", "phone": "139****0008", "layer": "grid", "area_code": GRID_E}
+    ]
 
 
 def test_beat_pairs_grids_with_their_aux_police(client: TestClient, make_key, county) -> None:  # type: ignore[no-untyped-def]

@@ -59,6 +59,7 @@ def _fingerprint(ds: JiashanDataset) -> dict[str, str]:
         "stations",
         "beats",
         "staff",
+        "org_units",
         "buildings",
         "addresses",
         "hazards",
@@ -270,21 +271,44 @@ def test_hazards(data: JiashanDataset) -> None:
 
 def test_staff(data: JiashanDataset) -> None:
     s = data.staff
-    assert list(s.columns) == ["grid_code", "role", "name", "phone", "id_card"]
-    roles = s["role"].value_counts()
+    assert list(s.columns) == [
+        "name", "phone", "id_card", "status", "role", "layer", "area_code", "org_unit", "starts_on", "ends_on",
+    ]  # fmt: skip
+    current = s[s["status"] == "active"]
+    roles = current["role"].value_counts()
     assert roles["grid_leader"] == len(data.grids)
     assert roles["grid_worker"] == 776
     assert roles["aux_police"] == 628
     assert roles["community_police"] == 42
-    assert s.loc[s["role"] == "aux_police", "grid_code"].nunique() == 628
-    assert set(s.loc[s["role"] == "grid_worker", "grid_code"]) == set(data.grids["code"])
-    police_villages = s.loc[s["role"] == "community_police", "grid_code"].str[:12]
-    assert police_villages.nunique() == 42
-    assert s["grid_code"].isin(data.grids["code"]).all()
-    assert s["phone"].str.fullmatch(r"1[3-9]\d{9}").all() and s["phone"].is_unique
-    assert s["id_card"].str.fullmatch(r"330421(19[6-9]\d|200[0-3])\d{4}\d{3}[\dX]").all()
-    assert all(id_check_char(i[:17]) == i[17] for i in s["id_card"])
-    assert s["id_card"].is_unique
+    assert roles["beat_officer"] == len(data.beats)
+    assert roles["chief_grid_leader"] == len(data.villages)  # 42 of them community police officers
+    leaders = current[current["role"] == "micro_grid_leader"]
+    assert leaders["area_code"].is_unique and 0.9 < len(leaders) / len(data.micro_grids) < 0.95
+    assert current.loc[current["role"] == "aux_police", "area_code"].nunique() == 628
+    assert set(current.loc[current["role"] == "grid_worker", "area_code"]) == set(data.grids["code"])
+    # The community police officer is the key village's chief grid leader: one person, two postings.
+    police = current[current["role"] == "community_police"]
+    assert (police["layer"] == "village").all() and police["area_code"].nunique() == 42
+    chiefs = current[current["role"] == "chief_grid_leader"].set_index("area_code")["id_card"]
+    assert (chiefs.loc[police["area_code"]].to_numpy() == police["id_card"].to_numpy()).all()
+    key = set(data.org_units.loc[data.org_units["is_key"], "area_code"])
+    assert key == set(police["area_code"])
+    layers = {"grid": data.grids, "village": data.villages, "micro_grid": data.micro_grids, "beat": data.beats}
+    for layer, frame in layers.items():
+        assert s.loc[s["layer"] == layer, "area_code"].isin(frame["code"]).all()
+    people = s.drop_duplicates("id_card")
+    assert people["phone"].str.fullmatch(r"1[3-9]\d{9}").all() and people["phone"].is_unique
+    assert people["id_card"].str.fullmatch(r"330421(19[6-9]\d|200[0-3])\d{4}\d{3}[\dX]").all()
+    assert all(id_check_char(i[:17]) == i[17] for i in people["id_card"])
+    # Former leaders: each ended the day before the current leader of the grid began.
+    former = s[s["status"] == "left"]
+    assert len(former) and (former["role"] == "grid_leader").all()
+    start = current[current["role"] == "grid_leader"].set_index("area_code")["starts_on"]
+    ended = pd.to_datetime(former["ends_on"]) + pd.Timedelta(days=1)
+    assert (ended.dt.date.astype(str).to_numpy() == start.loc[former["area_code"]].to_numpy()).all()
+    units = data.org_units
+    assert units["code"].is_unique and (units["kind"] == "town_centre").sum() == len(data.towns)
+    assert (units["kind"] == "police_station").sum() == len(data.stations)
 
 
 # --- police beats are independent of grids -------------------------------------------------

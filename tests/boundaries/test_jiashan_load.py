@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine, make_url
 from demo.jiashan.dataset import JiashanDataset, build_dataset
 from demo.jiashan.load import NOTE, DemoLoadError, foreign_data, load_dataset
 from gis.core import db
+from gis.spatial.lookup import LookupService
 from gis.spatial.verify import verify
 
 INCIDENTS = 5000
@@ -45,7 +46,7 @@ def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one())
-            for t in ("staff", "buildings", "addresses", "hazards", "incidents")
+            for t in ("postings", "people", "org_units", "buildings", "addresses", "hazards", "incidents")
         }
 
 
@@ -54,13 +55,14 @@ def test_load_assign_and_replace(dataset: JiashanDataset, demo_engine: Engine) -
     report = load_dataset(demo_engine, dataset)
     assert not report.replaced
     counts = _counts(demo_engine)
-    assert counts["staff"] == len(dataset.staff)
+    assert counts["postings"] == len(dataset.staff) and counts["org_units"] == len(dataset.org_units)
+    assert counts["people"] == dataset.staff["id_card"].nunique()
     assert counts["buildings"] == len(dataset.buildings) >= 100_000
     assert counts["hazards"] == len(dataset.hazards) == 5000
     assert counts["incidents"] == INCIDENTS
     # Standard addresses are unique by normalized text; the generator's are already unique.
     assert counts["addresses"] == dataset.addresses["full_text"].nunique() >= 100_000
-    assert report.counts == {k: counts[k] for k in report.counts}
+    assert report.counts == {k: counts["postings" if k == "staff" else k] for k in report.counts}
 
     with demo_engine.connect() as conn:
         gen = conn.execute(sa.text("SELECT id, note, author, published_at FROM generations")).one()
@@ -69,8 +71,21 @@ def test_load_assign_and_replace(dataset: JiashanDataset, demo_engine: Engine) -
         assert layers["county"] == 1 and layers["town"] == 9 and layers["village"] == 174
         assert 700 <= layers["grid"] <= 820 and 5000 <= layers["micro_grid"] <= 6000
         assert 8 <= layers["station"] <= 12 and 100 <= layers["beat"] <= 160
-        roles = dict(conn.execute(sa.text("SELECT role, count(*) FROM staff GROUP BY role")).all())
-        assert roles["grid_worker"] == 776 and roles["aux_police"] == 628 and roles["community_police"] == 42
+        roles = dict(conn.execute(sa.text("SELECT role, count(*) FROM staff WHERE active GROUP BY role")).all())
+        assert roles["grid_worker"] == 776 and roles["aux_police"] == 628
+        # Lookups show the whole team: on a grid of a key village, the village's chief grid leader
+        # (a community police officer) and the beat's officer, as well as the grid's own staff.
+        key_grid = conn.execute(
+            sa.text(
+                "SELECT g.code, ST_X(ST_PointOnSurface(g.geom)) AS x, ST_Y(ST_PointOnSurface(g.geom)) AS y "
+                "FROM areas g JOIN org_units ou ON ou.area_code = g.parent_code AND ou.is_key "
+                "WHERE g.layer = 'grid' ORDER BY g.code DESC LIMIT 1"
+            )
+        ).one()
+        answer = LookupService().lookup_point(conn, key_grid.x, key_grid.y)
+        team = {(p["role"], p["layer"]) for p in answer["staff"]}
+        assert {("grid_leader", "grid"), ("grid_worker", "grid"), ("chief_grid_leader", "village")} <= team
+        assert {("community_police", "village"), ("beat_officer", "beat"), ("liaison_cadre", "village")} <= team
         context = conn.execute(sa.text("SELECT attrs -> 'context' FROM areas WHERE layer = 'county'")).scalar_one()
         names = {f["properties"]["name"] for f in context["features"]}
         assert {"南湖区", "秀洲区", "平湖市"} <= names

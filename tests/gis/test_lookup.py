@@ -140,9 +140,11 @@ def test_staff_come_masked_below_dispatcher(connection: Connection, mini_county)
     service = LookupService()
     full = service.lookup(connection, [120.905], [30.834], sees_personal_data=True)[0]["staff"]
     assert [s["role"] for s in full] == ["grid_leader", "grid_worker", "aux_police"]
-    assert full[0] == {"role": "grid_leader", "name": "王五", "phone": "13900000001"}
+    # Each member says which area they are posted to (gis.people: the team spans grid, village, beat ...).
+    posted = {"layer": "grid", "area_code": GRID_W}
+    assert full[0] == {"role": "grid_leader", "name": "王五", "phone": "13900000001", **posted}
     masked = service.lookup(connection, [120.905], [30.834])[0]["staff"]
-    assert masked[0] == {"role": "grid_leader", "name": "王*", "phone": "139****0001"}
+    assert masked[0] == {"role": "grid_leader", "name": "王*", "phone": "139****0001", **posted}
 
 
 def test_outside_and_swapped_points(connection: Connection, mini_county) -> None:  # type: ignore[no-untyped-def]
@@ -257,7 +259,7 @@ def test_notify_invalidates_the_cache_and_survives_a_dropped_connection(scratch_
         assert _wait(lambda: any(p and "staff" in p for p in payloads[count:]))
         with scratch_engine.connect() as conn:
             staff = service.lookup(conn, *point)[0]["staff"]
-        assert staff == [{"role": "grid_worker", "name": "钱*", "phone": None}]
+        assert staff == [{"role": "grid_worker", "name": "钱*", "phone": None, "layer": "grid", "area_code": GRID_W}]
     finally:
         listener.stop()
     assert not listener.connected.is_set()

@@ -10,7 +10,9 @@ from gis.core import db
 TABLES = {
     "areas",
     "generations",
-    "staff",
+    "people",
+    "postings",
+    "org_units",
     "buildings",
     "addresses",
     "hazards",
@@ -133,4 +135,46 @@ def test_0010_moves_the_open_incidents_the_old_trigger_back_dated(database_url: 
             assert conn.execute(sa.text("SELECT to_regprocedure('gridmap_final_statuses(text)')")).scalar() is None
             body = conn.execute(sa.text("SELECT prosrc FROM pg_proc WHERE proname = 'gridmap_assign_row'")).scalar_one()
             assert "at := NEW.reported_at;" in body and "gridmap_final_statuses" not in body
+        eng.dispose()
+
+
+def test_0011_moves_staff_into_people_and_postings(database_url: str) -> None:
+    with db.scratch_database(database_url, "m0011") as scratch:
+        db.downgrade(scratch, "0009")
+        eng = db.make_engine(scratch)
+        card = "33042119900101001X"
+        with eng.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO staff (grid_code, role, name, phone, id_card, active) VALUES "
+                    "('G1', 'grid_leader', '张三', '13900000001', :c, true), "
+                    "('G2', 'community_police', '张三', '13900000001', :c, true), "
+                    "('G1', 'grid_worker', '李四', NULL, NULL, false)"
+                ),
+                {"c": card},
+            )
+        db.migrate(scratch)
+        with eng.begin() as conn:
+            people = conn.execute(sa.text("SELECT name, status FROM people ORDER BY id")).all()
+            assert [tuple(p) for p in people] == [("张三", "active"), ("李四", "left")]  # one person per ID card
+            postings = conn.execute(sa.text("SELECT role, area_code, ends_on IS NULL FROM postings ORDER BY id")).all()
+            assert [tuple(p) for p in postings] == [
+                ("grid_leader", "G1", True),
+                ("community_police", "G2", True),
+                ("grid_worker", "G1", False),  # inactive: kept as ended history
+            ]
+            # The staff view still reads and takes rows as before.
+            conn.execute(sa.text("INSERT INTO staff (grid_code, role, name) VALUES ('G3', 'aux_police', '王五')"))
+            view = conn.execute(sa.text("SELECT grid_code, role, name, active FROM staff ORDER BY id")).all()
+            assert [tuple(v) for v in view][-1] == ("G3", "aux_police", "王五", True)
+            assert sum(v.active for v in view) == 3
+        db.downgrade(scratch, "0009")
+        with eng.connect() as conn:
+            back = conn.execute(sa.text("SELECT grid_code, role, name, active FROM staff ORDER BY id")).all()
+            assert [tuple(b) for b in back] == [
+                ("G1", "grid_leader", "张三", True),
+                ("G2", "community_police", "张三", True),
+                ("G1", "grid_worker", "李四", False),
+                ("G3", "aux_police", "王五", True),
+            ]
         eng.dispose()

@@ -1,0 +1,155 @@
+"""/staff: people and their postings (who serves which area, as what, from when to when).
+
+Reading is for every key (names, phones and ID card numbers masked below dispatcher); changes are
+for planners and admins and are audited. History is kept: a posting is ended, never deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, NoReturn
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from api.auth import Planner, Viewer
+from api.deps import SessionDep
+from api.schemas.people import (
+    EndIn,
+    Layer,
+    PersonIn,
+    PersonOut,
+    PersonPatch,
+    PostingIn,
+    PostingOut,
+    PostingPage,
+    PostingPatch,
+    Role,
+)
+from gis.core.privacy import role_sees_personal_data
+from gis.people import write
+from gis.people.roster import list_postings, mask_posting
+from gis.people.rules import PeopleInputError
+
+router = APIRouter(tags=["staff"])
+
+PersonId = Annotated[int, Path(ge=1, description="person id")]
+PostingId = Annotated[int, Path(ge=1, description="posting id")]
+
+
+def unprocessable(exc: PeopleInputError, where: str = "body") -> NoReturn:
+    value = exc.value if isinstance(exc.value, str | int | float | bool | None) else str(exc.value)
+    raise HTTPException(422, [{"type": "value_error", "loc": [where, exc.field], "msg": exc.reason, "input": value}])
+
+
+def not_found(exc: LookupError) -> NoReturn:
+    raise HTTPException(404, str(exc.args[0]) if exc.args else "not found")
+
+
+class _PostingError(Exception):
+    def __init__(self, number: int, error: PeopleInputError):
+        super().__init__(error.reason)
+        self.number = number
+        self.error = error
+
+
+def _person(session: SessionDep, person_id: int, role: str) -> dict[str, Any]:
+    person = write.get_person(session, person_id)
+    _, postings = list_postings(session, person_id=person_id, limit=1000)
+    sees = role_sees_personal_data(role)
+    return {**mask_posting(person, sees), "postings": [mask_posting(p, sees) for p in postings]}
+
+
+@router.get("/staff", response_model=PostingPage, summary="List postings by area, role, unit and date")
+def get_staff(
+    session: SessionDep,
+    caller: Viewer,
+    area_code: str | None = Query(None, max_length=32, description="postings to this area"),
+    layer: Layer | None = Query(None, description="postings to areas of this layer"),
+    role: Role | None = Query(None, description="grid_leader, grid_worker, aux_police, ..."),
+    active_on: dt.date | None = Query(None, description="only postings in force that day (person active)"),
+    person_id: int | None = Query(None, ge=1),
+    org_unit: str | None = Query(None, max_length=32, description="members of this organisation unit"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Any:
+    total, rows = list_postings(
+        session, area_code=area_code, layer=layer, role=role, active_on=active_on,
+        person_id=person_id, org_unit=org_unit, limit=limit, offset=offset,
+    )  # fmt: skip
+    sees = role_sees_personal_data(caller.role)
+    return {"total": total, "limit": limit, "offset": offset, "items": [mask_posting(r, sees) for r in rows]}
+
+
+@router.post("/staff", response_model=PersonOut, status_code=201, summary="Add a person, with postings")
+def post_person(session: SessionDep, caller: Planner, body: PersonIn) -> Any:
+    # A person and their postings go in together or not at all (the savepoint, whatever the caller's
+    # transaction does with the error).
+    try:
+        with session.begin_nested():
+            person = write.create_person(
+                session, caller.name, name=body.name, phone=body.phone, id_card=body.id_card, status=body.status
+            )
+            for number, posting in enumerate(body.postings):
+                try:
+                    write.add_posting(session, caller.name, person["id"], posting.model_dump())
+                except PeopleInputError as exc:
+                    raise _PostingError(number, exc) from None
+    except _PostingError as failed:
+        error = failed.error
+        detail = {"type": "value_error", "loc": ["body", "postings", failed.number, error.field], "msg": error.reason}
+        raise HTTPException(422, [{**detail, "input": None if error.value is None else str(error.value)}]) from None
+    except PeopleInputError as exc:
+        unprocessable(exc)
+    return _person(session, person["id"], caller.role)
+
+
+@router.get("/staff/people/{person_id}", response_model=PersonOut, summary="A person and all their postings")
+def get_person(session: SessionDep, caller: Viewer, person_id: PersonId) -> Any:
+    try:
+        return _person(session, person_id, caller.role)
+    except write.NotFoundError as exc:
+        not_found(exc)
+
+
+@router.patch("/staff/people/{person_id}", response_model=PersonOut, summary="Change a person (left: ends postings)")
+def patch_person(session: SessionDep, caller: Planner, person_id: PersonId, body: PersonPatch) -> Any:
+    changes = body.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        unprocessable(PeopleInputError("name", None, "cannot be empty"))
+    try:
+        write.update_person(session, caller.name, person_id, changes)
+        return _person(session, person_id, caller.role)
+    except write.NotFoundError as exc:
+        not_found(exc)
+    except PeopleInputError as exc:
+        unprocessable(exc)
+
+
+@router.post("/staff/people/{person_id}/postings", response_model=PostingOut, status_code=201, summary="Post a person")
+def post_posting(session: SessionDep, caller: Planner, person_id: PersonId, body: PostingIn) -> Any:
+    try:
+        return write.add_posting(session, caller.name, person_id, body.model_dump())
+    except write.NotFoundError as exc:
+        not_found(exc)
+    except PeopleInputError as exc:
+        unprocessable(exc)
+
+
+@router.patch("/staff/postings/{posting_id}", response_model=PostingOut, summary="Correct a posting's dates or note")
+def patch_posting(session: SessionDep, caller: Planner, posting_id: PostingId, body: PostingPatch) -> Any:
+    try:
+        return write.change_posting(session, caller.name, posting_id, body.model_dump(exclude_unset=True))
+    except write.NotFoundError as exc:
+        not_found(exc)
+    except PeopleInputError as exc:
+        unprocessable(exc)
+
+
+@router.post("/staff/postings/{posting_id}/end", response_model=PostingOut, summary="End a posting")
+def end_posting(session: SessionDep, caller: Planner, posting_id: PostingId, body: EndIn | None = None) -> Any:
+    try:
+        return write.end_posting(session, caller.name, posting_id, body.ends_on if body else None)
+    except write.NotFoundError as exc:
+        not_found(exc)
+    except PeopleInputError as exc:
+        unprocessable(exc)
