@@ -22,19 +22,9 @@ import sqlalchemy as sa
 
 from boundaries.generations import as_multipolygon
 from gis.core import audit
+from gis.core.vocab import CHILD_LAYER, PARENT_LAYER
 from gis.spatial.areas import IN_GENERATION, Conn, check_layer, current_generation
 
-# Which layer a layer nests in, and which layer nests in it (police beats form their own tree).
-PARENT_LAYER: dict[str, str | None] = {
-    "county": None,
-    "town": "county",
-    "village": "town",
-    "grid": "village",
-    "micro_grid": "grid",
-    "station": "county",
-    "beat": "station",
-}
-CHILD_LAYER: dict[str, str] = {"town": "village", "village": "grid", "grid": "micro_grid", "station": "beat"}
 
 
 class DraftError(ValueError):

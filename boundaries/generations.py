@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from shapely.geometry import MultiPolygon, Polygon
 
 from gis.core.models import SRID
+from gis.core.vocab import BOUNDARIES_CHANNEL
 from gis.spatial.areas import Conn, check_layer
 
-NOTIFY_CHANNEL = "gridmap_boundaries"
+NOTIFY_CHANNEL = BOUNDARIES_CHANNEL
 
 
 class BoundaryDataError(ValueError):

@@ -133,9 +133,21 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         ctx.url("/maps/data/incidents/overdue.geojson", **_category_source(flt)),
         lambda: mapdata.overdue_incidents(conn, flt, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs),
     )
+    escalated = _point_group(
+        m,
+        ctx,
+        "escalated",
+        folium.FeatureGroup(name=label("layer.escalated", lang), show=False),
+        "gridmap.builders.escalated",
+        ctx.url("/maps/data/incidents/escalated.geojson", **_category_source(flt)),
+        lambda: mapdata.overdue_incidents(
+            conn, flt, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs, escalated=True
+        ),
+    )
     incident_children: list[dict[str, Any]] = [
         {"label": label("layer.heat", lang), "layer": heat_layer},
         {"label": label("layer.overdue", lang), "layer": overdue},
+        {"label": label("layer.escalated", lang), "layer": escalated},
     ]
     if not ctx.standalone:
         live_group = folium.FeatureGroup(name=label("layer.live", lang), show=True)
@@ -183,12 +195,14 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     choices = mapdata.incident_choices()
     ml.add_html(m, ml.filter_form(ctx, PATH, label("title.command_center", lang), flt, choices))
     overdue_total = mapdata.count_overdue(conn, flt, now=ctx.at)
-    ml.add_html(m, ml.legend(ctx, _legend_items(ctx), _legend_notes(ctx, heat, overdue_total)))
+    escalated_total = mapdata.count_overdue(conn, flt, now=ctx.at, escalated=True)
+    notes = _legend_notes(ctx, heat, overdue_total, escalated_total)
+    ml.add_html(m, ml.legend(ctx, _legend_items(ctx), notes))
     return m
 
 
 def _category_source(flt: IncidentFilter) -> dict[str, str | None]:
-    return {"category": ",".join(flt.categories) or None, "source": ",".join(flt.sources) or None}
+    return {"category": ",".join(flt.category) or None, "source": ",".join(flt.source) or None}
 
 
 def _legend_items(ctx: PageContext) -> list[str]:
@@ -197,16 +211,18 @@ def _legend_items(ctx: PageContext) -> list[str]:
     items += ml.area_legend(lang, ("county", "town", "village", "grid", "beat"))
     items += [ml.swatch(c, label(f"risk.{r}", lang)) for r, c in ml.RISK_COLORS.items() if r != "none"]
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]
-    items.append(ml.swatch("#b10026", label("layer.overdue", lang)))
+    items.append(ml.swatch(ml.INCIDENT_COLOR, label("layer.overdue", lang)))
+    items.append(ml.swatch(ml.ESCALATED_COLOR, label("layer.escalated", lang)))
     if not ctx.standalone:
         items.append(ml.swatch("#ff00aa", label("layer.live", lang)))
     return items
 
 
-def _legend_notes(ctx: PageContext, heat: mapdata.HeatData, overdue: int) -> list[str]:
+def _legend_notes(ctx: PageContext, heat: mapdata.HeatData, overdue: int, escalated: int) -> list[str]:
     lang = ctx.lang
     notes = [label("legend.incidents_total", lang, n=f"{heat.total:,}")]
     notes.append(label("legend.overdue", lang, n=f"{overdue:,}", limit=f"{OVERDUE_LIMIT:,}"))
+    notes.append(label("legend.escalated", lang, n=f"{escalated:,}"))
     if heat.aggregated:
         notes.append(label("legend.heat_cells", lang, cell=f"{heat.cell_m:g}"))
     else:

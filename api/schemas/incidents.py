@@ -94,6 +94,7 @@ class Incident(BaseModel):
     created_at: dt.datetime
     deadline_at: dt.datetime | None
     overdue: bool = Field(description="pending (not yet handled) and past its deadline")
+    escalated: bool = Field(description="escalated above the grid (escalation_level is not grid)")
     escalation_level: str = Field(description="grid, village, town (镇街综治中心) or county (县社会治理中心)")
     escalation_level_zh: str
     escalated_at: dt.datetime | None
@@ -164,7 +165,10 @@ class StatsRow(BaseModel):
     total: int
     closed: int
     rejected: int
-    overdue: int
+    open: int = Field(description="not closed or rejected")
+    pending: int = Field(description="waiting for handling (reported, accepted, dispatched, in_progress)")
+    overdue: int = Field(description="pending and past the deadline now")
+    escalated: int = Field(description="open and escalated above the grid")
     closure_rate: float | None = Field(description="closed / (total - rejected)")
     mean_handling_hours: float | None = Field(description="mean of closed_at - reported_at over closed incidents")
 
@@ -173,7 +177,10 @@ class StatsTotals(BaseModel):
     total: int
     closed: int
     rejected: int
+    open: int
+    pending: int
     overdue: int
+    escalated: int
     closure_rate: float | None
     mean_handling_hours: float | None
 

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gis.core.predicates import is_current, is_escalated, is_open, is_overdue
 from gis.core.settings import Settings, get_settings
 from gis.core.vocab import ASSIGN_COLUMNS
 from gis.incidents import rules
@@ -41,10 +42,7 @@ MAX_LENGTHS = {
 }
 # Reports older than this are history for the bulk importer, not live intake.
 EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
-_CODE = re.compile(r"^[0-9A-Za-z_\-]{1,32}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{2,18}[0-9]$")
-_QUOTED_OPEN = ", ".join(f"'{s}'" for s in rules.OPEN_STATUSES)
-_QUOTED_PENDING = ", ".join(f"'{s}'" for s in rules.PENDING_STATUSES)
 
 # Every reader of incidents selects this one JSON object (alias ``i``): one column decodes far faster
 # than thirty-odd separately described ones, which matters at hundreds of reports per second.
@@ -77,7 +75,8 @@ _FIELDS = {
     },
     "lon": "ST_X(i.geom)",
     "lat": "ST_Y(i.geom)",
-    "overdue": f"(i.status IN ({_QUOTED_PENDING}) AND i.deadline_at < now())",
+    "overdue": is_overdue("i"),
+    "escalated": is_escalated("i"),
 }
 COLUMNS = "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in _FIELDS.items()) + ") AS incident"
 _TIMES = ("reported_at", "created_at", "deadline_at", "escalated_at", "closed_at")
@@ -176,7 +175,7 @@ def parse_time(field: str, value: Any, now: dt.datetime) -> dt.datetime:
 
 
 _IN_COUNTY = (
-    "SELECT 1 FROM areas WHERE layer IN ('county', 'town') AND gen_to IS NULL "
+    f"SELECT 1 FROM areas WHERE layer IN ('county', 'town') AND {is_current()} "  # noqa: S608
     "AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint({x}, {y}), 4326))"
 )
 
@@ -264,7 +263,7 @@ _INSERT_SQL = sa.text(
         near AS MATERIALIZED (
             SELECT o.id, o.geom, o.category, o.reported_at FROM incidents o
             WHERE o.geom && ST_MakeEnvelope(:lon - :dx, :lat - :dy, :lon + :dx, :lat + :dy, 4326)
-              AND o.status IN ({_QUOTED_OPEN})),
+              AND {is_open("o")}),
         dup AS (
             SELECT o.id FROM near o
             WHERE o.category = :category AND o.reported_at BETWEEN :dup_from AND :dup_to

@@ -13,10 +13,11 @@ Two concerns shape it:
 * **Display datum.** Overlays are stored in WGS-84; for GCJ-02 base maps (Amap tiles) every
   coordinate is shifted on the way out (``display_crs="gcj02"``), never in the database."""
 
+from gis.incidents.filter import IncidentFilter
 from gis.outputs.features import check_display_crs
 from gis.outputs.gridstats import grid_stats, weekly_trend
 from gis.outputs.heat import HeatData, count_in_area, heat_data, heat_frames
-from gis.outputs.mapfilter import LOCAL_TZ, WINDOWS, IncidentFilter, MapQueryError, parse_filter
+from gis.outputs.mapfilter import WINDOWS, MapQueryError, parse_filter
 from gis.outputs.maplayers import area_bounds, layer_bounds, layer_geojson, overlapping_areas
 from gis.outputs.mappoints import (
     count_overdue,
@@ -31,7 +32,6 @@ from gis.outputs.mappoints import (
 __all__ = [
     "HeatData",
     "IncidentFilter",
-    "LOCAL_TZ",
     "MapQueryError",
     "WINDOWS",
     "area_bounds",

@@ -1,24 +1,19 @@
-"""The map pages' incident filter: windows, codes and categories as the pages and their JSON endpoints take them."""
+"""The map pages' incident filter: windows, codes and categories as the pages and their JSON endpoints
+take them, made into the one ``gis.incidents.filter.IncidentFilter``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from gis.core.privacy import (
     ID_CARD_FIELDS,
     NAME_FIELDS,
     PHONE_FIELDS,
 )
-from gis.core.vocab import INCIDENT_STATUSES
-from gis.incidents import rules as incident_rules
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-
+from gis.core.vocab import COUNTY_TZ as LOCAL_TZ
+from gis.incidents.filter import IncidentFilter
 
 WINDOWS = ("today", "7d", "30d", "90d", "365d", "custom")
 
@@ -27,18 +22,6 @@ _WINDOW_DAYS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 
 
 MAX_RANGE_DAYS = 3 * 366
-
-
-# Statuses in which an incident still waits for handling (the intake rules' "pending").
-OPEN_STATUSES = incident_rules.PENDING_STATUSES
-
-
-# Overdue on the maps: pending and past its deadline, or escalated already (escalation moves the
-# deadline on by the next level's hours, but the incident missed the one it had).
-OVERDUE_SQL = "status = ANY(:open) AND (deadline_at < :now OR escalation_level <> 'grid')"
-
-
-DONE_STATUSES = ("handled", "verified", "closed")
 
 
 DEFAULT_CELL_M = 100.0
@@ -63,40 +46,6 @@ class MapQueryError(ValueError):
     """A map filter or argument is unusable; the message names the field and the value."""
 
 
-@dataclass(frozen=True)
-class IncidentFilter:
-    """Which incidents a map shows: a time window and optional category/source/status lists."""
-
-    start: dt.datetime
-    end: dt.datetime
-    window: str = "custom"
-    categories: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-
-    def sql(self, alias: str = "") -> tuple[str, dict[str, Any]]:
-        """A WHERE fragment (without WHERE) and its parameters."""
-        p = f"{alias}." if alias else ""
-        parts = [f"{p}reported_at >= :f_start", f"{p}reported_at < :f_end"]
-        params: dict[str, Any] = {"f_start": self.start, "f_end": self.end}
-        for column, values in (("category", self.categories), ("source", self.sources), ("status", self.statuses)):
-            if values:
-                parts.append(f"{p}{column} = ANY(:f_{column})")
-                params[f"f_{column}"] = list(values)
-        return " AND ".join(parts), params
-
-    def query(self) -> dict[str, str]:
-        """The filter as URL query parameters (what the page form submits)."""
-        out = {"window": self.window}
-        if self.window == "custom":
-            out["from"] = self.start.astimezone(LOCAL_TZ).date().isoformat()
-            out["to"] = (self.end.astimezone(LOCAL_TZ) - dt.timedelta(seconds=1)).date().isoformat()
-        for key, values in (("category", self.categories), ("source", self.sources), ("status", self.statuses)):
-            if values:
-                out[key] = ",".join(values)
-        return out
-
-
 def _values(field_name: str, raw: str | Sequence[str] | None) -> tuple[str, ...]:
     if raw is None:
         return ()
@@ -107,8 +56,6 @@ def _values(field_name: str, raw: str | Sequence[str] | None) -> tuple[str, ...]
             continue
         if not _VALUE.match(item):
             raise MapQueryError(f"{field_name}: {item[:40]!r} is not a valid value (letters, digits, _-.; max 32)")
-        if field_name == "status" and item not in INCIDENT_STATUSES:
-            raise MapQueryError(f"status: {item!r} is not one of {', '.join(INCIDENT_STATUSES)}")
         if item not in out:
             out.append(item)
     return tuple(out)
@@ -170,5 +117,10 @@ def parse_filter(
     if end_at - start_at > dt.timedelta(days=MAX_RANGE_DAYS):
         raise MapQueryError(f"from/to: the range is longer than {MAX_RANGE_DAYS} days")
     return IncidentFilter(
-        start_at, end_at, window, _values("category", category), _values("source", source), _values("status", status)
+        category=_values("category", category),
+        source=_values("source", source),
+        status=_values("status", status),
+        start=start_at,
+        end=end_at,
+        window=window,
     )

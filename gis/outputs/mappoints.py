@@ -1,4 +1,4 @@
-"""Point layers for the maps: overdue and recent incidents, rental buildings, hazards, and the filter choices."""
+"""Point layers for the maps: overdue, escalated and recent incidents, rentals, hazards, and the filter choices."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.incidents import rules as incident_rules
+from gis.incidents.filter import IncidentFilter
 from gis.outputs.features import _point_collection
-from gis.outputs.mapfilter import OPEN_STATUSES, OVERDUE_SQL, IncidentFilter, MapQueryError, _values
+from gis.outputs.mapfilter import MapQueryError, _values
 from gis.spatial.areas import Conn
 
 _INCIDENT_COLUMNS = (
@@ -28,29 +29,23 @@ def overdue_incidents(
     limit: int = 2000,
     role: str | None = None,
     display_crs: str = "wgs84",
+    escalated: bool = False,
 ) -> dict[str, Any]:
-    """Overdue incidents (see OVERDUE_SQL), oldest first, whatever their report time.
+    """Overdue incidents (``gis.core.vocab``), oldest first, whatever their report time; with
+    ``escalated``, the open escalated ones instead (the maps' escalated marker).
 
     The window of ``flt`` is ignored on purpose: an incident reported last month and still open
-    is exactly what the command centre must see today. Category and source filters apply.
+    is exactly what the command centre must see today. Its other fields apply.
     """
-    params: dict[str, Any] = {"now": now or dt.datetime.now(dt.UTC), "open": list(OPEN_STATUSES), "lim": limit}
-    where = [OVERDUE_SQL]
-    if flt is not None:
-        for column, values in (("category", flt.categories), ("source", flt.sources)):
-            if values:
-                where.append(f"{column} = ANY(:{column})")
-                params[column] = list(values)
-    if grid_code is not None:
-        where.append("grid_code = :grid")
-        params["grid"] = grid_code
+    where, params = _backlog_filter(flt, grid_code, escalated).where("", now="now")
+    params |= {"now": now or dt.datetime.now(dt.UTC), "lim": limit}
     # The filter runs in a fenced subquery (OFFSET 0) and is sorted afterwards: left to itself the
     # planner walks the whole reported_at index hoping to meet `lim` overdue rows early, reading
     # every incident (150 ms on a year of them) to return a couple of thousand. id breaks ties so
     # that the order, and the page, do not depend on the plan.
     rows = conn.execute(
         sa.text(
-            f"SELECT {_INCIDENT_COLUMNS} FROM (SELECT * FROM incidents WHERE {' AND '.join(where)} "  # noqa: S608
+            f"SELECT {_INCIDENT_COLUMNS} FROM (SELECT * FROM incidents WHERE {where} "  # noqa: S608
             "OFFSET 0) AS incidents ORDER BY reported_at, id LIMIT :lim"
         ),
         params,
@@ -58,17 +53,21 @@ def overdue_incidents(
     return _point_collection(list(rows.keys()), rows.all(), display_crs, role)
 
 
-def count_overdue(conn: Conn, flt: IncidentFilter | None = None, *, now: dt.datetime | None = None) -> int:
-    """How many open incidents are past their deadline (category/source filters apply)."""
-    params: dict[str, Any] = {"now": now or dt.datetime.now(dt.UTC), "open": list(OPEN_STATUSES)}
-    where = [OVERDUE_SQL]
-    if flt is not None:
-        for column, values in (("category", flt.categories), ("source", flt.sources)):
-            if values:
-                where.append(f"{column} = ANY(:{column})")
-                params[column] = list(values)
-    sql = f"SELECT count(*) FROM incidents WHERE {' AND '.join(where)}"  # noqa: S608
-    return int(conn.execute(sa.text(sql), params).scalar_one())
+def _backlog_filter(flt: IncidentFilter | None, grid_code: str | None, escalated: bool) -> IncidentFilter:
+    base = (flt or IncidentFilter()).current()
+    if grid_code is not None:
+        base = base.replace(grid=(grid_code,))
+    return base.replace(open_only=True, escalated=True) if escalated else base.replace(overdue=True)
+
+
+def count_overdue(
+    conn: Conn, flt: IncidentFilter | None = None, *, now: dt.datetime | None = None, escalated: bool = False
+) -> int:
+    """How many incidents are overdue (or, with ``escalated``, open and escalated); the window of
+    ``flt`` is ignored, its other fields apply."""
+    where, params = _backlog_filter(flt, None, escalated).where("", now="now")
+    sql = f"SELECT count(*) FROM incidents WHERE {where}"  # noqa: S608
+    return int(conn.execute(sa.text(sql), {**params, "now": now or dt.datetime.now(dt.UTC)}).scalar_one())
 
 
 def recent_incidents(
@@ -82,10 +81,7 @@ def recent_incidents(
     display_crs: str = "wgs84",
 ) -> dict[str, Any]:
     """The latest incidents matching ``flt`` (and received since ``created_since``), newest first."""
-    where, params = flt.sql()
-    if grid_code is not None:
-        where += " AND grid_code = :grid"
-        params["grid"] = grid_code
+    where, params = (flt.replace(grid=(grid_code,)) if grid_code is not None else flt).where("")
     if created_since is not None:
         where += " AND created_at >= :since"
         params["since"] = created_since

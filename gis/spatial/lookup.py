@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -28,14 +27,13 @@ import shapely
 import sqlalchemy as sa
 
 from gis.core.privacy import mask_staff
+from gis.core.vocab import COUNTY_TZ, STAFF_ROLES
+from gis.core.vocab import LAYERS as UNIT_LAYERS
 from gis.spatial.areas import IN_GENERATION, Conn
 from gis.spatial.assign import ADMIN_CHAIN, Assigner, AssignerCache, Assignment
 from gis.spatial.crs import CoordinateError, InputCRS, check_lonlat, parse_crs, to_wgs84
 
-COUNTY_TZ = ZoneInfo("Asia/Shanghai")
 MAX_CACHED_GENERATIONS = 8
-STAFF_ROLES = ("grid_leader", "grid_worker", "aux_police", "community_police")
-UNIT_LAYERS = ("county", "town", "village", "grid", "micro_grid", "station", "beat")
 
 
 class LookupInputError(ValueError):

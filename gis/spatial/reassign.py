@@ -25,11 +25,10 @@ import numpy as np
 import shapely
 import sqlalchemy as sa
 
-from gis.core.vocab import ASSIGN_COLUMNS
+from gis.core.vocab import ADMIN_CHAIN, ASSIGN_COLUMNS
 from gis.spatial.areas import Conn
 from gis.spatial.assign import Assigner
 
-ADMIN_CHAIN = ("micro_grid", "grid", "village", "town")
 COLUMN = {"micro_grid": "micro_grid_code", "grid": "grid_code", "village": "village_code", "town": "town_code"}
 # Table -> extra filter: which rows follow boundary changes.
 POINT_TABLES: dict[str, str] = {
