@@ -6,7 +6,12 @@ such as the CLI's help texts and the map data queries, does not load GeoAlchemy2
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 SRID = 4326
+
+# The county's clock: what a time without an offset means, everywhere (see gis.core.timeparse).
+COUNTY_TZ = ZoneInfo("Asia/Shanghai")
 
 # Layers of the boundary table; order = nesting for the administrative/grid hierarchy.
 LAYERS = ("county", "town", "village", "grid", "micro_grid", "station", "beat")
