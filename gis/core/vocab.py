@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 SRID = 4326
 
-# Jiashan keeps China Standard Time: naive times from clients, and day/week/month boundaries, use it.
+# The county's clock (China Standard Time): what a time without an offset means, everywhere (see
+# gis.core.timeparse), and where day/week/month boundaries fall.
 COUNTY_TZ = ZoneInfo("Asia/Shanghai")
 COUNTY_TZ_NAME = COUNTY_TZ.key
 
