@@ -44,12 +44,13 @@ def register(app: typer.Typer) -> None:
     def outside(limit: int = typer.Option(50, min=1, max=1000, help="how many to show")) -> None:
         """List open incidents outside the jurisdiction, for a person to forward or correct."""
         from gis.core.db import engine_from_settings, transaction
-        from gis.incidents.query import IncidentFilter, list_incidents
+        from gis.incidents.filter import IncidentFilter
+        from gis.incidents.query import list_incidents
 
         engine = engine_from_settings()
         with transaction(engine) as session:
             items, total = list_incidents(
-                session, IncidentFilter(assign_status=["outside_jurisdiction"], open_only=True), limit
+                session, IncidentFilter(assign_status=("outside_jurisdiction",), open_only=True), limit
             )
         table = Table("id", "reported", "category", "source", "lon", "lat", "status", title=f"{total} outside")
         for i in items:

@@ -16,6 +16,7 @@ from starlette.routing import Mount
 
 from api.auth import ANONYMOUS_ADMIN, authenticate
 from api.deps import SessionDep, SettingsDep
+from api.params import IncidentFilterDep
 from gis.core.privacy import ROLE_RANK
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter, MapQueryError
@@ -57,21 +58,21 @@ def map_viewer(
 MapViewer = Annotated[Principal, Depends(map_viewer)]
 
 
-def _filter(
-    window: str | None = Query(None, description="today, 7d, 30d, 90d, 365d or custom"),
-    start: str | None = Query(None, alias="from", description="custom window start, YYYY-MM-DD"),
-    end: str | None = Query(None, alias="to", description="custom window end (inclusive), YYYY-MM-DD"),
-    category: str | None = Query(None, description="comma-separated incident categories"),
-    source: str | None = Query(None, description="comma-separated sources"),
-    status: str | None = Query(None, description="comma-separated statuses"),
-) -> IncidentFilter:
+def _windowed(flt: IncidentFilter, default: str) -> IncidentFilter:
+    """``flt`` with the page's default report window when the request chose none."""
+    if flt.window:
+        return flt
     try:
-        return mapdata.parse_filter(window, start, end, category, source, status)
+        return mapdata.with_window(flt, None, default)
     except MapQueryError as exc:
         raise HTTPException(422, str(exc)) from None
 
 
-Filter = Annotated[IncidentFilter, Depends(_filter)]
+def _week(flt: IncidentFilterDep) -> IncidentFilter:
+    return _windowed(flt, "7d")
+
+
+Filter = Annotated[IncidentFilter, Depends(_week)]
 
 
 def _context(
@@ -129,22 +130,12 @@ def heat_time_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: MapViewer,
-    window: str | None = Query(None),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
-    category: str | None = None,
-    source: str | None = None,
-    status: str | None = None,
+    filters: IncidentFilterDep,
     by: str = Query("hour", description="hour (of day) or day"),
     lang: Lang = None,
     key: Key = None,
 ) -> HTMLResponse:
-    try:
-        flt = mapdata.parse_filter(
-            window or ("custom" if start or end else "30d"), start, end, category, source, status
-        )
-    except MapQueryError as exc:
-        raise HTTPException(422, str(exc)) from None
+    flt = _windowed(filters, "30d")
     ctx = _context(request, settings, principal, key, lang, flt, by=by)
     return _page(lambda: (heat_time.build(session, ctx, flt, by), ctx))
 
@@ -156,21 +147,11 @@ def grid_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: MapViewer,
-    window: str | None = Query(None),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
-    category: str | None = None,
-    source: str | None = None,
-    status: str | None = None,
+    filters: IncidentFilterDep,
     lang: Lang = None,
     key: Key = None,
 ) -> HTMLResponse:
-    try:
-        flt = mapdata.parse_filter(
-            window or ("custom" if start or end else "90d"), start, end, category, source, status
-        )
-    except MapQueryError as exc:
-        raise HTTPException(422, str(exc)) from None
+    flt = _windowed(filters, "90d")
     ctx = _context(request, settings, principal, key, lang, flt)
     return _page(lambda: (_found(grid_dashboard.build(session, ctx, code, flt), "grid", code), ctx))
 
@@ -253,8 +234,7 @@ def live_incidents(
     session: SessionDep,
     settings: SettingsDep,
     principal: MapViewer,
-    category: str | None = None,
-    source: str | None = None,
+    filters: IncidentFilterDep,
     hours: float = Query(LIVE_HOURS, gt=0, le=24 * 7, description="how far back"),
 ) -> Response:
     now = dt.datetime.now(dt.UTC)
@@ -262,9 +242,7 @@ def live_incidents(
 
     def fetch() -> dict[str, Any]:
         # "Live" means received in the last hours; a report time up to a day older is a late upload.
-        flt = mapdata.parse_filter(
-            "custom", since - dt.timedelta(days=1), now + dt.timedelta(minutes=5), category, source
-        )
+        flt = filters.replace(start=since - dt.timedelta(days=1), end=now + dt.timedelta(minutes=5), window="custom")
         return mapdata.recent_incidents(
             session, flt, created_since=since, limit=LIVE_LIMIT, role=principal.role, display_crs=_display_crs(settings)
         )
@@ -272,21 +250,33 @@ def live_incidents(
     return _geojson(fetch)
 
 
-@geojson_get("/data/incidents/overdue.geojson", summary="Open incidents past their deadline")
-def overdue_data(
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: MapViewer,
-    category: str | None = None,
-    source: str | None = None,
-) -> Response:
-    def fetch() -> dict[str, Any]:
-        flt = mapdata.parse_filter("today", category=category, source=source)
-        return mapdata.overdue_incidents(
+@geojson_get("/data/incidents/overdue.geojson", summary="Pending incidents past their deadline")
+def overdue_data(session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: IncidentFilterDep) -> Response:
+    """Overdue = pending (reported, accepted, dispatched, in progress) and past the deadline, whatever
+    the report time (the window is ignored; the other filters apply)."""
+    return _geojson(
+        lambda: mapdata.overdue_incidents(
             session, flt, limit=command_center.OVERDUE_LIMIT, role=principal.role, display_crs=_display_crs(settings)
         )
+    )
 
-    return _geojson(fetch)
+
+@geojson_get("/data/incidents/escalated.geojson", summary="Open incidents escalated above the grid")
+def escalated_data(
+    session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: IncidentFilterDep
+) -> Response:
+    """Open incidents whose escalation level is above the grid (village, town or county), whatever
+    the report time: the maps' escalated marker, separate from overdue."""
+    return _geojson(
+        lambda: mapdata.overdue_incidents(
+            session,
+            flt,
+            limit=command_center.OVERDUE_LIMIT,
+            role=principal.role,
+            display_crs=_display_crs(settings),
+            escalated=True,
+        )
+    )
 
 
 @geojson_get("/data/buildings.geojson", summary="Rental buildings with inspection results, by risk")

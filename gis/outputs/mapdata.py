@@ -17,7 +17,7 @@ from gis.incidents.filter import IncidentFilter
 from gis.outputs.features import check_display_crs
 from gis.outputs.gridstats import grid_stats, weekly_trend
 from gis.outputs.heat import HeatData, count_in_area, heat_data, heat_frames
-from gis.outputs.mapfilter import WINDOWS, MapQueryError, parse_filter
+from gis.outputs.mapfilter import WINDOWS, MapQueryError, parse_filter, with_window
 from gis.outputs.maplayers import area_bounds, layer_bounds, layer_geojson, overlapping_areas
 from gis.outputs.mappoints import (
     count_overdue,
@@ -52,4 +52,5 @@ __all__ = [
     "recent_incidents",
     "rental_buildings",
     "weekly_trend",
+    "with_window",
 ]

@@ -109,7 +109,7 @@ def overlaps(conn: Conn, layer: str, code: str, other: str, generation: int) -> 
 def incident_counts(conn: Conn, layer: str, code: str) -> dict[str, int]:
     """The current backlog (open, pending, overdue, escalated: ``gis.core.vocab``) of incidents
     assigned to a unit, and how many were reported in the last 30 days."""
-    where, params = IncidentFilter(**{layer: (code,)}).where("i")
+    where, params = IncidentFilter().replace(**{layer: (code,)}).where("i")
     row = conn.execute(
         sa.text(
             f"SELECT {backlog_counts('i')}, "  # noqa: S608
