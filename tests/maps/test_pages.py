@@ -76,7 +76,12 @@ def county(connection: Connection, mini_county: Any) -> dict[str, Any]:
     ids = [_incident(connection, 120.901 + 0.0035 * (i % 10), 30.831 + 0.0018 * (i // 10)) for i in range(100)]
     ids.append(
         _incident(
-            connection, 120.933, 30.844, category="dispute", source="hotline_12345", reported_at=NOW - dt.timedelta(days=20)
+            connection,
+            120.933,
+            30.844,
+            category="dispute",
+            source="hotline_12345",
+            reported_at=NOW - dt.timedelta(days=20),
         )
     )
     overdue = _incident(connection, 120.904, 30.834, status="dispatched", deadline_at=NOW - dt.timedelta(hours=5))
