@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from gis.core.predicates import is_current, is_escalated, is_open, is_overdue
 from gis.core.settings import Settings, get_settings
-from gis.core.vocab import ASSIGN_COLUMNS
+from gis.core.vocab import ASSIGN_COLUMNS, COUNTY_TZ
 from gis.incidents import rules
 from gis.spatial import crs as gcrs
 from gis.spatial.address_text import AddressError
@@ -164,7 +164,7 @@ def parse_time(field: str, value: Any, now: dt.datetime) -> dt.datetime:
     else:
         raise IncidentInputError(field, f"{value!r} is not a time")
     if when.tzinfo is None:
-        when = when.replace(tzinfo=rules.LOCAL_TZ)
+        when = when.replace(tzinfo=COUNTY_TZ)
     if when < EARLIEST:
         raise IncidentInputError(
             field, f"{when.isoformat()} is before {EARLIEST:%Y}; load history with the bulk import"

@@ -21,9 +21,6 @@ from gis.core.vocab import FINAL_STATUSES as FINAL_STATUSES
 from gis.core.vocab import OPEN_STATUSES as OPEN_STATUSES
 from gis.core.vocab import PENDING_STATUSES as PENDING_STATUSES
 
-# The county time zone under its older name here (gis.core.vocab.COUNTY_TZ is the one definition).
-LOCAL_TZ = COUNTY_TZ
-
 
 @dataclass(frozen=True)
 class RiskGroup:
@@ -221,4 +218,4 @@ def category_info(code: str) -> dict[str, object]:
 
 def aware(when: dt.datetime) -> dt.datetime:
     """``when`` with a time zone; naive times from clients are China Standard Time."""
-    return when if when.tzinfo is not None else when.replace(tzinfo=LOCAL_TZ)
+    return when if when.tzinfo is not None else when.replace(tzinfo=COUNTY_TZ)
