@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from api.deps import SessionDep
+from api.params import IncidentFilterDep
 from api.routers.ogc import KeyViewer
 from gis.core import audit
 from gis.outputs.export import (
@@ -42,12 +43,12 @@ def export(
     principal: KeyViewer,
     session: SessionDep,
     layer: Annotated[str, Path(description=", ".join(LAYER_NAMES))],
+    filters: IncidentFilterDep,
     format: Annotated[str, Query(description="gpkg, geojson, shp (zipped), csv or xlsx")] = "gpkg",
     crs: Annotated[str, Query(description="wgs84 (EPSG:4326), gcj02 or cgcs2000 (EPSG:4490)")] = "wgs84",
     as_of: Annotated[dt.datetime | None, Query(description="boundaries in force at this time")] = None,
-    start: Annotated[dt.datetime | None, Query(description="incidents/hazards from this time")] = None,
-    end: Annotated[dt.datetime | None, Query(description="incidents/hazards before this time")] = None,
 ) -> FileResponse:
+    """Incidents and hazards take the window `start`/`end`; incidents also the other incident filters."""
     if layer not in LAYER_NAMES:
         raise HTTPException(404, f"unknown layer {layer!r}; layers are {', '.join(LAYER_NAMES)}")
     try:
@@ -59,7 +60,7 @@ def export(
     filename = f"{layer}{FILE_SUFFIX[fmt]}"
     try:
         result = export_layer(
-            session, layer, fmt, folder / filename, crs=out_crs, role=principal.role, as_of=as_of, start=start, end=end
+            session, layer, fmt, folder / filename, crs=out_crs, role=principal.role, as_of=as_of, incidents=filters
         )
     except ExportError as exc:
         shutil.rmtree(folder, ignore_errors=True)
