@@ -85,7 +85,9 @@ def incident_filter(
         )
         return with_window(flt, window) if window and window.strip() else flt
     except FilterError as exc:
-        raise unprocessable((exc.field, exc.value, str(exc))) from None
+        # The value as the client sent it (a bbox of inf or nan is not JSON once parsed).
+        given = bbox if exc.field == "bbox" else exc.value if isinstance(exc.value, str) else str(exc.value)
+        raise unprocessable((exc.field, given, str(exc))) from None
     except MapQueryError as exc:
         raise unprocessable(("window", window, str(exc))) from None
 
