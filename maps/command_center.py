@@ -124,36 +124,26 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     ml.Script(f"{heat_layer.get_name()}.setLatLngs({ref});").add_to(m)
     ml.register(m, "heat", heat_layer)
 
-    overdue = _point_group(
-        m,
-        ctx,
-        "overdue",
-        folium.FeatureGroup(name=label("layer.overdue", lang), show=True),
-        "gridmap.builders.incidents",
-        ctx.url("/maps/data/incidents/overdue.geojson", **_category_source(flt)),
-        lambda: mapdata.overdue_incidents(conn, flt, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs),
-    )
-    escalated = _point_group(
-        m,
-        ctx,
-        "escalated",
-        folium.FeatureGroup(name=label("layer.escalated", lang), show=False),
-        "gridmap.builders.escalated",
-        ctx.url("/maps/data/incidents/escalated.geojson", **_category_source(flt)),
-        lambda: mapdata.overdue_incidents(
-            conn, flt, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs, escalated=True
-        ),
-    )
-    incident_children: list[dict[str, Any]] = [
-        {"label": label("layer.heat", lang), "layer": heat_layer},
-        {"label": label("layer.overdue", lang), "layer": overdue},
-        {"label": label("layer.escalated", lang), "layer": escalated},
-    ]
+    incident_children: list[dict[str, Any]] = [{"label": label("layer.heat", lang), "layer": heat_layer}]
+    # Overdue and escalated incidents: two layers, two markers (gis.core.vocab: not the same thing).
+    for key, show in (("overdue", True), ("escalated", False)):
+        group = _point_group(
+            m,
+            ctx,
+            key,
+            folium.FeatureGroup(name=label(f"layer.{key}", lang), show=show),
+            f"gridmap.builders.{'incidents' if key == 'overdue' else key}",
+            ctx.url(f"/maps/data/incidents/{key}.geojson", **flt.query()),
+            lambda k=key: mapdata.overdue_incidents(
+                conn, flt, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs, escalated=k == "escalated"
+            ),
+        )
+        incident_children.append({"label": label(f"layer.{key}", lang), "layer": group})
     if not ctx.standalone:
         live_group = folium.FeatureGroup(name=label("layer.live", lang), show=True)
         live_group.add_to(m)
         live = Realtime(
-            ctx.url("/maps/data/incidents/live.geojson", **_category_source(flt)),
+            ctx.url("/maps/data/incidents/live.geojson", **flt.query()),
             interval=ctx.realtime_interval_ms,
             get_feature_id=JsCode("function (f) { return f.properties.id; }"),
             point_to_layer=JsCode("gridmap.liveMarker"),
@@ -199,10 +189,6 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     notes = _legend_notes(ctx, heat, overdue_total, escalated_total)
     ml.add_html(m, ml.legend(ctx, _legend_items(ctx), notes))
     return m
-
-
-def _category_source(flt: IncidentFilter) -> dict[str, str | None]:
-    return {"category": ",".join(flt.category) or None, "source": ",".join(flt.source) or None}
 
 
 def _legend_items(ctx: PageContext) -> list[str]:
