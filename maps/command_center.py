@@ -69,7 +69,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         if ctx.standalone
         else {
             "grid": ctx.url("/maps/grids/{code}"),
-            "stats": ctx.url("/maps/data/grids/stats.json", grid="{code}", **flt.query()),
+            "stats": ctx.url("/maps/data/grids/stats.json", **{**flt.query(), "grid": "{code}"}),
         }
     )
     ml.setup(m, ctx, links=links)
