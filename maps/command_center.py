@@ -126,19 +126,19 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
 
     incident_children: list[dict[str, Any]] = [{"label": label("layer.heat", lang), "layer": heat_layer}]
     # Overdue and escalated incidents: two layers, two markers (gis.core.vocab: not the same thing).
-    for key, show in (("overdue", True), ("escalated", False)):
+    for flag, show in zip(mapdata.FLAGS, (True, False), strict=True):
         group = _point_group(
             m,
             ctx,
-            key,
-            folium.FeatureGroup(name=label(f"layer.{key}", lang), show=show),
-            f"gridmap.builders.{'incidents' if key == 'overdue' else key}",
-            ctx.url(f"/maps/data/incidents/{key}.geojson", **flt.query()),
-            lambda k=key: mapdata.overdue_incidents(
-                conn, flt, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs, escalated=k == "escalated"
+            flag,
+            folium.FeatureGroup(name=label(f"layer.{flag}", lang), show=show),
+            f"gridmap.builders.{'incidents' if flag == 'overdue' else flag}",
+            ctx.url(f"/maps/data/incidents/{flag}.geojson", **flt.query()),
+            lambda f=flag: mapdata.flagged_incidents(
+                conn, flt, f, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs
             ),
         )
-        incident_children.append({"label": label(f"layer.{key}", lang), "layer": group})
+        incident_children.append({"label": label(f"layer.{flag}", lang), "layer": group})
     if not ctx.standalone:
         live_group = folium.FeatureGroup(name=label("layer.live", lang), show=True)
         live_group.add_to(m)
@@ -184,9 +184,8 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
 
     choices = mapdata.incident_choices()
     ml.add_html(m, ml.filter_form(ctx, PATH, label("title.command_center", lang), flt, choices))
-    overdue_total = mapdata.count_overdue(conn, flt, now=ctx.at)
-    escalated_total = mapdata.count_overdue(conn, flt, now=ctx.at, escalated=True)
-    notes = _legend_notes(ctx, heat, overdue_total, escalated_total)
+    totals = {flag: mapdata.count_flagged(conn, flt, flag, now=ctx.at) for flag in mapdata.FLAGS}
+    notes = _legend_notes(ctx, heat, totals["overdue"], totals["escalated"])
     ml.add_html(m, ml.legend(ctx, _legend_items(ctx), notes))
     return m
 

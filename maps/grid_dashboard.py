@@ -55,18 +55,12 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
         "gridmap.builders.incidents",
         mapdata.recent_incidents(conn, flt, grid_code=code, limit=RECENT_LIMIT, role=ctx.role, display_crs=crs),
     )
-    group(
-        "overdue",
-        "gridmap.builders.incidents",
-        mapdata.overdue_incidents(conn, flt, grid_code=code, now=ctx.at, role=ctx.role, display_crs=crs),
-    )
-    group(
-        "escalated",
-        "gridmap.builders.escalated",
-        mapdata.overdue_incidents(
-            conn, flt, grid_code=code, now=ctx.at, role=ctx.role, display_crs=crs, escalated=True
-        ),
-    )
+    for flag in mapdata.FLAGS:
+        group(
+            flag,
+            f"gridmap.builders.{'incidents' if flag == 'overdue' else flag}",
+            mapdata.flagged_incidents(conn, flt, flag, grid_code=code, now=ctx.at, role=ctx.role, display_crs=crs),
+        )
     folium.LayerControl(collapsed=False, position="topleft").add_to(m)
 
     stats = mapdata.grid_stats(conn, flt, codes=[code], now=ctx.at, role=ctx.role).get(code, {})

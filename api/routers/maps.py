@@ -7,10 +7,10 @@ the API key as ``?key=``; the pages pass it on to every URL they fetch.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.routing import Mount
 
@@ -250,31 +250,25 @@ def live_incidents(
     return _geojson(fetch)
 
 
-@geojson_get("/data/incidents/overdue.geojson", summary="Pending incidents past their deadline")
-def overdue_data(session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: IncidentFilterDep) -> Response:
-    """Overdue = pending (reported, accepted, dispatched, in progress) and past the deadline, whatever
-    the report time (the window is ignored; the other filters apply)."""
-    return _geojson(
-        lambda: mapdata.overdue_incidents(
-            session, flt, limit=command_center.OVERDUE_LIMIT, role=principal.role, display_crs=_display_crs(settings)
-        )
-    )
-
-
-@geojson_get("/data/incidents/escalated.geojson", summary="Open incidents escalated above the grid")
-def escalated_data(
-    session: SessionDep, settings: SettingsDep, principal: MapViewer, flt: IncidentFilterDep
+@geojson_get("/data/incidents/{flag}.geojson", summary="Overdue, or open escalated, incidents (map markers)")
+def flagged_data(
+    flag: Annotated[Literal["overdue", "escalated"], Path(description="overdue or escalated")],
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapViewer,
+    flt: IncidentFilterDep,
 ) -> Response:
-    """Open incidents whose escalation level is above the grid (village, town or county), whatever
-    the report time: the maps' escalated marker, separate from overdue."""
+    """`overdue`: pending (reported, accepted, dispatched, in progress) and past the deadline;
+    `escalated`: open and escalated above the grid (its own marker, not overdue). Whatever the report
+    time: the window is ignored, the other filters apply."""
     return _geojson(
-        lambda: mapdata.overdue_incidents(
+        lambda: mapdata.flagged_incidents(
             session,
             flt,
+            flag,
             limit=command_center.OVERDUE_LIMIT,
             role=principal.role,
             display_crs=_display_crs(settings),
-            escalated=True,
         )
     )
 

@@ -42,8 +42,10 @@ def _generation(request: Request, session: SessionDep, as_of: str | None) -> int
     response_model=GridOut,
     summary="A grid (网格): hierarchy, households, staff, micro-grids, overlapping beats, incidents",
     description="Beats overlapping the grid come with the shared area in m² and in % of each side "
-    "(measured in EPSG:4549). Incident counts are current: open, overdue, and reported in the last "
-    "30 days. Staff names and phones are masked for roles below dispatcher. 404 names an unknown code.",
+    "(measured in EPSG:4549). Incident counts are current: open (not closed/rejected), pending "
+    "(reported, accepted, dispatched, in progress), overdue (pending past the deadline), escalated (open, "
+    "above the grid), and reported in the last 30 days. Staff names and phones are masked for roles below "
+    "dispatcher. 404 names an unknown code.",
     responses={404: {"description": "no grid with that code in the generation asked for"}},
 )
 def get_grid(

@@ -20,11 +20,12 @@ from gis.outputs.heat import HeatData, count_in_area, heat_data, heat_frames
 from gis.outputs.mapfilter import WINDOWS, MapQueryError, parse_filter, with_window
 from gis.outputs.maplayers import area_bounds, layer_bounds, layer_geojson, overlapping_areas
 from gis.outputs.mappoints import (
-    count_overdue,
+    FLAGS,
+    count_flagged,
+    flagged_incidents,
     hazard_categories,
     hazard_points,
     incident_choices,
-    overdue_incidents,
     recent_incidents,
     rental_buildings,
 )
@@ -37,7 +38,9 @@ __all__ = [
     "area_bounds",
     "check_display_crs",
     "count_in_area",
-    "count_overdue",
+    "FLAGS",
+    "count_flagged",
+    "flagged_incidents",
     "grid_stats",
     "hazard_categories",
     "hazard_points",
@@ -46,7 +49,6 @@ __all__ = [
     "incident_choices",
     "layer_bounds",
     "layer_geojson",
-    "overdue_incidents",
     "overlapping_areas",
     "parse_filter",
     "recent_incidents",

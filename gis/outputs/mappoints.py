@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -20,24 +20,36 @@ _INCIDENT_COLUMNS = (
 )
 
 
-def overdue_incidents(
+# The maps' two markers of the current backlog (gis.core.vocab): overdue, and open escalated.
+Flag = Literal["overdue", "escalated"]
+FLAGS: tuple[Flag, ...] = ("overdue", "escalated")
+
+
+def _flagged(flt: IncidentFilter | None, flag: Flag, grid_code: str | None = None) -> IncidentFilter:
+    """``flt`` without its report window (an incident reported last month and still open is exactly
+    what the command centre must see today), narrowed to ``flag`` (and to one grid)."""
+    if flag not in FLAGS:
+        raise MapQueryError(f"flag: {flag!r} is not one of {', '.join(FLAGS)}")
+    base = (flt or IncidentFilter()).current()
+    if grid_code is not None:
+        base = base.replace(grid=(grid_code,))
+    return base.replace(overdue=True) if flag == "overdue" else base.replace(open_only=True, escalated=True)
+
+
+def flagged_incidents(
     conn: Conn,
-    flt: IncidentFilter | None = None,
+    flt: IncidentFilter | None,
+    flag: Flag,
     *,
     now: dt.datetime | None = None,
     grid_code: str | None = None,
     limit: int = 2000,
     role: str | None = None,
     display_crs: str = "wgs84",
-    escalated: bool = False,
 ) -> dict[str, Any]:
-    """Overdue incidents (``gis.core.vocab``), oldest first, whatever their report time; with
-    ``escalated``, the open escalated ones instead (the maps' escalated marker).
-
-    The window of ``flt`` is ignored on purpose: an incident reported last month and still open
-    is exactly what the command centre must see today. Its other fields apply.
-    """
-    where, params = _backlog_filter(flt, grid_code, escalated).where("", now="now")
+    """The overdue, or the open escalated, incidents ``flt`` selects whatever their report time,
+    oldest first."""
+    where, params = _flagged(flt, flag, grid_code).where("", now="now")
     params |= {"now": now or dt.datetime.now(dt.UTC), "lim": limit}
     # The filter runs in a fenced subquery (OFFSET 0) and is sorted afterwards: left to itself the
     # planner walks the whole reported_at index hoping to meet `lim` overdue rows early, reading
@@ -53,19 +65,9 @@ def overdue_incidents(
     return _point_collection(list(rows.keys()), rows.all(), display_crs, role)
 
 
-def _backlog_filter(flt: IncidentFilter | None, grid_code: str | None, escalated: bool) -> IncidentFilter:
-    base = (flt or IncidentFilter()).current()
-    if grid_code is not None:
-        base = base.replace(grid=(grid_code,))
-    return base.replace(open_only=True, escalated=True) if escalated else base.replace(overdue=True)
-
-
-def count_overdue(
-    conn: Conn, flt: IncidentFilter | None = None, *, now: dt.datetime | None = None, escalated: bool = False
-) -> int:
-    """How many incidents are overdue (or, with ``escalated``, open and escalated); the window of
-    ``flt`` is ignored, its other fields apply."""
-    where, params = _backlog_filter(flt, None, escalated).where("", now="now")
+def count_flagged(conn: Conn, flt: IncidentFilter | None, flag: Flag, *, now: dt.datetime | None = None) -> int:
+    """How many incidents ``flagged_incidents`` would return without its limit."""
+    where, params = _flagged(flt, flag).where("", now="now")
     sql = f"SELECT count(*) FROM incidents WHERE {where}"  # noqa: S608
     return int(conn.execute(sa.text(sql), {**params, "now": now or dt.datetime.now(dt.UTC)}).scalar_one())
 
