@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
-from gis.core.vocab import COUNTY_TZ, COUNTY_TZ_NAME
+from gis.core.vocab import ASSIGNED_LAYERS, COUNTY_TZ, COUNTY_TZ_NAME
 from gis.incidents.filter import IncidentFilter
 from gis.outputs.features import FloatArray, _display, _float_columns, _rounded, cell_degrees, check_display_crs
 from gis.outputs.mapfilter import COORD_DECIMALS, DEFAULT_CELL_M, REFERENCE_LAT, MapQueryError
@@ -40,16 +40,13 @@ def count_incidents(conn: Conn, flt: IncidentFilter, limit: int | None = None) -
     return int(conn.execute(sa.text(sql), {**params, "lim": limit + 1}).scalar_one())
 
 
-AREA_COLUMNS = ("town_code", "village_code", "grid_code", "micro_grid_code", "station_code", "beat_code")
-
-
 def count_in_area(conn: Conn, flt: IncidentFilter, column: str, code: str) -> int:
     """Incidents matching ``flt`` assigned to unit ``code`` (``column`` e.g. beat_code)."""
-    if column not in AREA_COLUMNS:
-        raise MapQueryError(f"column: {column!r} is not one of {', '.join(AREA_COLUMNS)}")
-    where, params = flt.where("")
-    sql = f"SELECT count(*) FROM incidents WHERE {where} AND {column} = :code"  # noqa: S608
-    return int(conn.execute(sa.text(sql), {**params, "code": code}).scalar_one())
+    layer = column.removesuffix("_code")
+    if layer not in ASSIGNED_LAYERS or column == layer:
+        raise MapQueryError(f"column: {column!r} is not one of {', '.join(f'{a}_code' for a in ASSIGNED_LAYERS)}")
+    where, params = flt.replace(**{layer: (code,)}).where("")
+    return int(conn.execute(sa.text(f"SELECT count(*) FROM incidents WHERE {where}"), params).scalar_one())  # noqa: S608
 
 
 def _cells_sql(where: str, frame_key: str | None = None) -> str:
