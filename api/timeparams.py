@@ -22,13 +22,14 @@ import datetime as dt
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import HTTPException, Query
+from pydantic import BeforeValidator, ValidationInfo
 
 from gis.core.timeparse import Bound, TimeValueError, check_window, parse_time
 
-_RULE = "No offset = county time (Asia/Shanghai); `Z` and offsets are honoured"
+TIME_RULE = "No offset = county time (Asia/Shanghai); `Z` and offsets are honoured"
 ALIAS_NOTE = "deprecated alias of `{name}`, accepted for one release"
 
 
@@ -89,7 +90,7 @@ def _query_params(names: Sequence[str], canonical: str, description: str) -> lis
             default=Query(
                 None,
                 alias=name,
-                description=f"{description}. {_RULE}.{note}"
+                description=f"{description}. {TIME_RULE}.{note}"
                 if name == canonical
                 else ALIAS_NOTE.format(name=canonical),
                 deprecated=name != canonical or None,
@@ -153,3 +154,15 @@ def as_of_param(
 ) -> Callable[..., dt.datetime | None]:
     """The ``as_of`` query parameter: an instant, a bare date meaning the end of that day."""
     return time_param("as_of", bound="instant", description=description)
+
+
+def _body_instant(value: object, info: ValidationInfo) -> object:
+    if value is None:
+        return None
+    # TimeValueError is a ValueError: pydantic answers it as a 422 at the field.
+    return parse_time(value, bound="instant", field=info.field_name or "time")  # type: ignore[arg-type]
+
+
+# A time in a JSON body (e.g. an incident's ``reported_at``), read by the same rule as the query
+# parameters: the instant, a bare date meaning the end of that day.
+CountyInstant = Annotated[dt.datetime, BeforeValidator(_body_instant)]

@@ -16,6 +16,7 @@ from starlette.routing import Mount
 
 from api.auth import ANONYMOUS_ADMIN, authenticate
 from api.deps import SessionDep, SettingsDep
+from api.timeparams import TimeWindow, time_window
 from gis.core.privacy import ROLE_RANK
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter, MapQueryError
@@ -57,16 +58,29 @@ def map_viewer(
 MapViewer = Annotated[Principal, Depends(map_viewer)]
 
 
+# The pages' custom window; ``from``/``to`` were its names before, kept as aliases for one release.
+MapWindow = Annotated[
+    TimeWindow,
+    Depends(
+        time_window(
+            start_aliases=("from",),
+            end_aliases=("to",),
+            start_description="custom window start, e.g. YYYY-MM-DD (its 00:00)",
+            end_description="custom window end; a bare date YYYY-MM-DD includes that whole day",
+        )
+    ),
+]
+
+
 def _filter(
+    span: MapWindow,
     window: str | None = Query(None, description="today, 7d, 30d, 90d, 365d or custom"),
-    start: str | None = Query(None, alias="from", description="custom window start, YYYY-MM-DD"),
-    end: str | None = Query(None, alias="to", description="custom window end (inclusive), YYYY-MM-DD"),
     category: str | None = Query(None, description="comma-separated incident categories"),
     source: str | None = Query(None, description="comma-separated sources"),
     status: str | None = Query(None, description="comma-separated statuses"),
 ) -> IncidentFilter:
     try:
-        return mapdata.parse_filter(window, start, end, category, source, status)
+        return mapdata.parse_filter(window, span.start, span.end, category, source, status)
     except MapQueryError as exc:
         raise HTTPException(422, str(exc)) from None
 
@@ -129,9 +143,8 @@ def heat_time_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: MapViewer,
+    span: MapWindow,
     window: str | None = Query(None),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
     category: str | None = None,
     source: str | None = None,
     status: str | None = None,
@@ -141,7 +154,7 @@ def heat_time_page(
 ) -> HTMLResponse:
     try:
         flt = mapdata.parse_filter(
-            window or ("custom" if start or end else "30d"), start, end, category, source, status
+            window or ("custom" if span.start or span.end else "30d"), span.start, span.end, category, source, status
         )
     except MapQueryError as exc:
         raise HTTPException(422, str(exc)) from None
@@ -156,9 +169,8 @@ def grid_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: MapViewer,
+    span: MapWindow,
     window: str | None = Query(None),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
     category: str | None = None,
     source: str | None = None,
     status: str | None = None,
@@ -167,7 +179,7 @@ def grid_page(
 ) -> HTMLResponse:
     try:
         flt = mapdata.parse_filter(
-            window or ("custom" if start or end else "90d"), start, end, category, source, status
+            window or ("custom" if span.start or span.end else "90d"), span.start, span.end, category, source, status
         )
     except MapQueryError as exc:
         raise HTTPException(422, str(exc)) from None

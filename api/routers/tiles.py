@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from api.deps import SessionDep
+from api.routers.export import PointWindow
 from api.routers.ogc import KeyViewer
+from api.timeparams import as_of_param
 from gis.outputs.tiles import MAX_ZOOM, TileError, TileRequest, check_tile, render_tile
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -33,16 +35,15 @@ def tile(
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
-    start: Annotated[dt.datetime | None, Query(description="incidents/hazards from this time (inclusive)")] = None,
-    end: Annotated[dt.datetime | None, Query(description="incidents/hazards before this time")] = None,
-    as_of: Annotated[dt.datetime | None, Query(description="boundaries in force at this time")] = None,
+    window: PointWindow,
+    as_of: Annotated[dt.datetime | None, Depends(as_of_param())] = None,
 ) -> Response:
     try:
         check_tile(layer, z, x, y)
     except TileError as exc:
         raise HTTPException(404, str(exc)) from None
     try:
-        data = render_tile(session, TileRequest(layer, z, x, y, start=start, end=end, as_of=as_of))
+        data = render_tile(session, TileRequest(layer, z, x, y, start=window.start, end=window.end, as_of=as_of))
     except TileError as exc:
         raise HTTPException(422, str(exc)) from None
     # Point layers change all day; a short cache still absorbs a map's burst of identical requests.

@@ -41,6 +41,7 @@ from gis.core.privacy import (
     mask_phone,
     role_sees_personal_data,
 )
+from gis.core.timeparse import TimeValueError, check_window
 from gis.spatial.areas import IN_GENERATION, Conn, current_generation, generation_at
 from gis.spatial.crs import from_wgs84
 
@@ -193,8 +194,10 @@ def _check_window(layer: str, start: dt.datetime | None, end: dt.datetime | None
     column = time_column(layer)
     if (start or end) and column is None:
         raise ExportError(f"layer {layer!r} has no time column; start/end apply to incidents and hazards")
-    if start and end and start >= end:
-        raise ExportError(f"start {start.isoformat()} is not before end {end.isoformat()}")
+    try:
+        check_window(start, end)
+    except TimeValueError as exc:
+        raise ExportError(exc.message) from None
     return column
 
 

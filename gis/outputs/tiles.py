@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from gis.core.models import MERC_BITS, MERC_X_SQL, MERC_Y_SQL
+from gis.core.timeparse import TimeValueError, check_window
 from gis.outputs.export import AREA_LAYERS, POINT_LAYERS, ExportError, time_column
 from gis.spatial.areas import IN_GENERATION, Conn, current_generation, generation_at
 
@@ -124,8 +125,10 @@ def _time_filter(req: TileRequest, params: dict[str, object]) -> str:
     column = time_column(req.layer)
     if (req.start or req.end) and column is None:
         raise TileError(f"layer {req.layer!r} has no time column; start/end apply to incidents and hazards")
-    if req.start and req.end and req.start >= req.end:
-        raise TileError(f"start {req.start.isoformat()} is not before end {req.end.isoformat()}")
+    try:
+        check_window(req.start, req.end)
+    except TimeValueError as exc:
+        raise TileError(exc.message) from None
     clauses = []
     if req.start is not None:
         clauses.append(f"{column} >= :start")
