@@ -9,19 +9,18 @@ connection (no BEGIN/COMMIT round trips), and it answers with pre-serialised JSO
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import Dispatcher, Reporter, Viewer
 from api.deps import SessionDep, autocommit_connection
 from api.fastpath import IntakeFastPath
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
+from api.timeparams import TimeWindow, time_window
 from gis.core.privacy import mask_record
-from gis.incidents import rules
 from gis.incidents.intake import IncidentInputError, create_incident
 from gis.incidents.query import IncidentFilter, get_incident, list_incidents, parse_bbox
 from gis.incidents.stats import StatsInputError
@@ -38,6 +37,18 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="incident id")]
 Codes = Annotated[list[str] | None, Query(max_length=200)]
+# The report-time window; ``reported_from``/``reported_to`` were its names, kept as aliases for one release.
+ReportWindow = Annotated[
+    TimeWindow,
+    Depends(
+        time_window(
+            start_aliases=("reported_from",),
+            end_aliases=("reported_to",),
+            start_description="reported at or after this time",
+            end_description="reported before this time; a bare date includes that whole day",
+        )
+    ),
+]
 
 _VALIDATION: dict[int | str, dict[str, Any]] = {
     422: {"description": "a field is missing or wrong; `detail[].loc` names it and `msg` says why"}
@@ -144,6 +155,7 @@ def post_incident(
 def list_route(
     principal: Viewer,
     session: SessionDep,
+    reported: ReportWindow,
     town: Codes = None,
     village: Codes = None,
     grid: Codes = None,
@@ -154,8 +166,6 @@ def list_route(
     source: Codes = None,
     status: Codes = None,
     overdue: Annotated[bool | None, Query(description="only overdue (true) or not overdue (false)")] = None,
-    reported_from: Annotated[dt.datetime | None, Query(description="reported at or after (no zone = China)")] = None,
-    reported_to: Annotated[dt.datetime | None, Query(description="reported before")] = None,
     bbox: Annotated[str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -173,8 +183,8 @@ def list_route(
         source=source,
         status=status,
         overdue=overdue,
-        reported_from=rules.aware(reported_from) if reported_from else None,
-        reported_to=rules.aware(reported_to) if reported_to else None,
+        reported_from=reported.start,
+        reported_to=reported.end,
         bbox=parse_bbox(bbox) if bbox else None,
     )
     items, total = list_incidents(session, filters, limit, offset)

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from api.auth import Viewer
 from api.deps import SessionDep
 from api.schemas.incidents import Stats
-from gis.incidents import rules
+from api.timeparams import TimeWindow, time_window
 from gis.incidents.stats import incident_stats
 
 router = APIRouter(tags=["stats"])
+
+StatsWindow = Annotated[
+    TimeWindow,
+    Depends(
+        time_window(
+            start_description="reported at or after this time; default end - 30 days",
+            end_description="reported before this time (a bare date includes that whole day); default now",
+        )
+    ),
+]
 
 
 @router.get(
@@ -25,10 +34,9 @@ router = APIRouter(tags=["stats"])
 def stats_route(
     principal: Viewer,
     session: SessionDep,
+    window: StatsWindow,
     level: Annotated[Literal["town", "village", "grid"], Query(description="area level to group by")] = "town",
     period: Annotated[Literal["day", "week", "month"], Query(description="period to group by (China time)")] = "month",
-    start: Annotated[dt.datetime | None, Query(description="reported at or after; default end - 30 days")] = None,
-    end: Annotated[dt.datetime | None, Query(description="reported before; default now")] = None,
     category: Annotated[list[str] | None, Query(max_length=50)] = None,
     source: Annotated[list[str] | None, Query(max_length=10)] = None,
 ) -> dict[str, Any]:
@@ -40,8 +48,8 @@ def stats_route(
         session,
         level=level,
         period=period,
-        start=rules.aware(start) if start else None,
-        end=rules.aware(end) if end else None,
+        start=window.start,
+        end=window.end,
         category=category,
         source=source,
     )

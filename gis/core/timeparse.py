@@ -14,7 +14,8 @@ The rule, the same on every endpoint and command:
 
 The accepted text is ISO 8601's common form: ``YYYY-MM-DD``, optionally followed by ``T`` or a
 space, ``HH:MM``, optional ``:SS`` and fraction (microseconds are kept), and optional ``Z`` or
-``±HH:MM``/``±HHMM``/``±HH``: every RFC 3339 date-time but leap seconds. Values come back as aware
+``±HH:MM``/``±HHMM``/``±HH`` (or with seconds, as Python writes the county's
+pre-1901 local mean time): every RFC 3339 date-time but leap seconds. Values come back as aware
 datetimes in county time with a fixed offset: a fixed offset compares and subtracts as absolute
 time (two ``ZoneInfo`` datetimes of one zone compare by wall clock, wrong in the hour the
 1986-1991 summer time repeated).
@@ -42,7 +43,7 @@ MAX_LENGTH = 40  # the longest accepted form is 32 characters; more is not a tim
 _TIME = re.compile(
     r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
     r"(?:[T ](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]{1,9}))?)?"
-    r"(?P<zone>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?",
+    r"(?P<zone>Z|[+-][0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2})?)?)?)?",
     re.ASCII | re.IGNORECASE,
 )
 _EXAMPLE = "e.g. 2024-05-01, 2024-05-01T08:30, 2024-05-01T08:30:00+08:00 or 2024-05-01T00:30:00Z"
@@ -94,8 +95,9 @@ def _zone(field: str, value: str, text: str) -> dt.tzinfo:
     if text.upper() == "Z":
         return dt.UTC
     digits = text[1:].replace(":", "")
-    offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
-    if offset > MAX_OFFSET or int(digits[2:] or 0) >= 60:
+    minutes, seconds = int(digits[2:4] or 0), int(digits[4:] or 0)
+    offset = dt.timedelta(hours=int(digits[:2]), minutes=minutes, seconds=seconds)
+    if offset > MAX_OFFSET or minutes >= 60 or seconds >= 60:
         raise _fail(field, value, f"has the offset {text}; offsets go from -23:59 to +23:59")
     return dt.timezone(-offset if text[0] == "-" else offset)
 
