@@ -115,14 +115,19 @@ def _with_signature(func: Callable[..., Any], params: list[inspect.Parameter]) -
 
 def time_window(
     *,
+    what: str = "",
     start_aliases: Sequence[str] = (),
     end_aliases: Sequence[str] = (),
-    start_description: str = "from this time (inclusive); a bare date is its 00:00",
-    end_description: str = "before this time (exclusive); a bare date includes that whole day",
+    start_description: str | None = None,
+    end_description: str | None = None,
 ) -> Callable[..., TimeWindow]:
     """A dependency reading ``start``/``end`` (and their old names) into a checked ``TimeWindow``:
-    reversed or empty windows answer 422 naming both values."""
+    reversed or empty windows answer 422 naming both values. ``what`` names what the window
+    selects in the parameters' descriptions (e.g. "entries")."""
     start_names, end_names = ("start", *start_aliases), ("end", *end_aliases)
+    lead = f"{what} " if what else ""
+    start_description = start_description or f"{lead}at or after this time (inclusive); a bare date is its 00:00"
+    end_description = end_description or f"{lead}before this time (exclusive); a bare date includes that whole day"
 
     def dependency(**given: str | None) -> TimeWindow:
         values = {k.removeprefix("p_"): v for k, v in given.items()}

@@ -16,15 +16,7 @@ router = APIRouter(tags=["audit"])
 
 # ``since``/``until`` were this endpoint's names for the window; kept as aliases for one release.
 AuditWindow = Annotated[
-    TimeWindow,
-    Depends(
-        time_window(
-            start_aliases=("since",),
-            end_aliases=("until",),
-            start_description="entries at or after this time",
-            end_description="entries before this time; a bare date includes that whole day",
-        )
-    ),
+    TimeWindow, Depends(time_window(what="entries", start_aliases=("since",), end_aliases=("until",)))
 ]
 
 
@@ -41,14 +33,8 @@ def get_audit(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> AuditPage:
+    start, end = window
     total, rows = audit.search(
-        session,
-        actor=actor,
-        action=action,
-        target=target,
-        start=window.start,
-        end=window.end,
-        limit=limit,
-        offset=offset,
+        session, actor=actor, action=action, target=target, start=start, end=end, limit=limit, offset=offset
     )
     return AuditPage(total=total, limit=limit, offset=offset, items=[AuditEntry(**r) for r in rows])

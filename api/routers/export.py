@@ -33,15 +33,7 @@ from gis.outputs.export import (
 router = APIRouter(prefix="/export", tags=["export"])
 
 # The window of the point layers (incidents by report time, hazards by discovery time).
-PointWindow = Annotated[
-    TimeWindow,
-    Depends(
-        time_window(
-            start_description="incidents/hazards from this time (inclusive)",
-            end_description="incidents/hazards before this time; a bare date includes that whole day",
-        )
-    ),
-]
+PointWindow = Annotated[TimeWindow, Depends(time_window(what="incidents/hazards"))]
 
 
 @router.get(

@@ -39,15 +39,7 @@ IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="incident id")]
 Codes = Annotated[list[str] | None, Query(max_length=200)]
 # The report-time window; ``reported_from``/``reported_to`` were its names, kept as aliases for one release.
 ReportWindow = Annotated[
-    TimeWindow,
-    Depends(
-        time_window(
-            start_aliases=("reported_from",),
-            end_aliases=("reported_to",),
-            start_description="reported at or after this time",
-            end_description="reported before this time; a bare date includes that whole day",
-        )
-    ),
+    TimeWindow, Depends(time_window(what="reported", start_aliases=("reported_from",), end_aliases=("reported_to",)))
 ]
 
 _VALIDATION: dict[int | str, dict[str, Any]] = {

@@ -59,17 +59,7 @@ MapViewer = Annotated[Principal, Depends(map_viewer)]
 
 
 # The pages' custom window; ``from``/``to`` were its names before, kept as aliases for one release.
-MapWindow = Annotated[
-    TimeWindow,
-    Depends(
-        time_window(
-            start_aliases=("from",),
-            end_aliases=("to",),
-            start_description="custom window start, e.g. YYYY-MM-DD (its 00:00)",
-            end_description="custom window end; a bare date YYYY-MM-DD includes that whole day",
-        )
-    ),
-]
+MapWindow = Annotated[TimeWindow, Depends(time_window(what="reported", start_aliases=("from",), end_aliases=("to",)))]
 
 
 def _filter(

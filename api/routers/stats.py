@@ -15,13 +15,7 @@ from gis.incidents.stats import incident_stats
 router = APIRouter(tags=["stats"])
 
 StatsWindow = Annotated[
-    TimeWindow,
-    Depends(
-        time_window(
-            start_description="reported at or after this time; default end - 30 days",
-            end_description="reported before this time (a bare date includes that whole day); default now",
-        )
-    ),
+    TimeWindow, Depends(time_window(start_description="reported at or after this time; default end - 30 days, end now"))
 ]
 
 
