@@ -22,13 +22,14 @@ import datetime as dt
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import HTTPException, Query
+from pydantic import BeforeValidator, ValidationInfo
 
 from gis.core.timeparse import Bound, TimeValueError, check_window, parse_time
 
-_RULE = "No offset = county time (Asia/Shanghai); `Z` and offsets are honoured"
+TIME_RULE = "No offset = county time (Asia/Shanghai); `Z` and offsets are honoured"
 ALIAS_NOTE = "deprecated alias of `{name}`, accepted for one release"
 
 
@@ -59,7 +60,7 @@ def time_error(exc: TimeValueError) -> HTTPException:
 def _pick(given: dict[str, str | None], names: Sequence[str]) -> tuple[str, str] | None:
     """The (name, value) given for one time among its names; two names with different values
     are a contradiction, answered 422 naming both."""
-    found = [(n, v.strip()) for n in names if (v := given.get(n)) is not None and v.strip()]
+    found = [(n, v) for n in names if (v := given.get(n)) is not None and v.strip()]
     if len({v for _, v in found}) > 1:
         (a, va), (b, vb) = found[0], next(p for p in found if p[1] != found[0][1])
         msg = f"{a}={va!r} and {b}={vb!r} name the same parameter with different values; give one"
@@ -67,13 +68,18 @@ def _pick(given: dict[str, str | None], names: Sequence[str]) -> tuple[str, str]
     return found[0] if found else None
 
 
-def _parse(picked: tuple[str, str] | None, bound: Bound) -> dt.datetime | None:
-    if picked is None:
-        return None
-    try:
-        return parse_time(picked[1], bound=bound, field=picked[0])
-    except TimeValueError as exc:
-        raise time_error(exc) from None
+def _parse(*picks: tuple[tuple[str, str] | None, Bound]) -> list[dt.datetime | None]:
+    """Each picked (name, value) read with its bound; every bad one is named in one 422."""
+    out: list[dt.datetime | None] = []
+    errors: list[tuple[str, object, str]] = []
+    for picked, bound in picks:
+        try:
+            out.append(None if picked is None else parse_time(picked[1], bound=bound, field=picked[0]))
+        except TimeValueError as exc:
+            errors.append((exc.field, exc.value, exc.message))
+    if errors:
+        raise unprocessable(*errors)
+    return out
 
 
 def _query_params(names: Sequence[str], canonical: str, description: str) -> list[inspect.Parameter]:
@@ -89,7 +95,7 @@ def _query_params(names: Sequence[str], canonical: str, description: str) -> lis
             default=Query(
                 None,
                 alias=name,
-                description=f"{description}. {_RULE}.{note}"
+                description=f"{description}. {TIME_RULE}.{note}"
                 if name == canonical
                 else ALIAS_NOTE.format(name=canonical),
                 deprecated=name != canonical or None,
@@ -109,19 +115,24 @@ def _with_signature(func: Callable[..., Any], params: list[inspect.Parameter]) -
 
 def time_window(
     *,
+    what: str = "",
     start_aliases: Sequence[str] = (),
     end_aliases: Sequence[str] = (),
-    start_description: str = "from this time (inclusive); a bare date is its 00:00",
-    end_description: str = "before this time (exclusive); a bare date includes that whole day",
+    start_description: str | None = None,
+    end_description: str | None = None,
 ) -> Callable[..., TimeWindow]:
     """A dependency reading ``start``/``end`` (and their old names) into a checked ``TimeWindow``:
-    reversed or empty windows answer 422 naming both values."""
+    reversed or empty windows answer 422 naming both values. ``what`` names what the window
+    selects in the parameters' descriptions (e.g. "entries")."""
     start_names, end_names = ("start", *start_aliases), ("end", *end_aliases)
+    lead = f"{what} " if what else ""
+    start_description = start_description or f"{lead}at or after this time (inclusive); a bare date is its 00:00"
+    end_description = end_description or f"{lead}before this time (exclusive); a bare date includes that whole day"
 
     def dependency(**given: str | None) -> TimeWindow:
         values = {k.removeprefix("p_"): v for k, v in given.items()}
         s_pick, e_pick = _pick(values, start_names), _pick(values, end_names)
-        start, end = _parse(s_pick, "start"), _parse(e_pick, "end")
+        start, end = _parse((s_pick, "start"), (e_pick, "end"))
         s_field, e_field = s_pick[0] if s_pick else "start", e_pick[0] if e_pick else "end"
         try:
             check_window(start, end, start_field=s_field, end_field=e_field)
@@ -143,7 +154,7 @@ def time_param(
     names = (name, *aliases)
 
     def dependency(**given: str | None) -> dt.datetime | None:
-        return _parse(_pick({k.removeprefix("p_"): v for k, v in given.items()}, names), bound)
+        return _parse((_pick({k.removeprefix("p_"): v for k, v in given.items()}, names), bound))[0]
 
     return _with_signature(dependency, _query_params(names, name, description))
 
@@ -153,3 +164,46 @@ def as_of_param(
 ) -> Callable[..., dt.datetime | None]:
     """The ``as_of`` query parameter: an instant, a bare date meaning the end of that day."""
     return time_param("as_of", bound="instant", description=description)
+
+
+def _body_instant(value: object, info: ValidationInfo) -> object:
+    if value is None:
+        return None
+    # TimeValueError is a ValueError: pydantic answers it as a 422 at the field.
+    return parse_time(value, bound="instant", field=info.field_name or "time")  # type: ignore[arg-type]
+
+
+# A time in a JSON body (e.g. an incident's ``reported_at``), read by the same rule as the query
+# parameters: the instant, a bare date meaning the end of that day.
+CountyInstant = Annotated[dt.datetime, BeforeValidator(_body_instant)]
+
+
+def ogc_datetime(raw: str, field: str = "datetime") -> str:
+    """OGC API's ``datetime`` (an instant, or ``start/end`` with ``..`` or nothing for an open end)
+    by the same rule, as the RFC 3339 text (in UTC) that tipg reads: naive is county
+    time and a bare date alone means that whole day. Bad values answer 422 naming ``field``."""
+    parts = raw.split("/")
+    if len(parts) > 2:
+        raise unprocessable((field, raw, f"{field}: {raw[:80]!r} is not an instant or an interval start/end"))
+    if len(parts) == 1:
+        if not raw.strip():
+            return ""  # absent, as tipg reads an empty value
+        (day_start,) = _parse(((field, raw), "start"))
+        assert day_start is not None  # a value was picked
+        day_end = parse_time(raw, bound="end", field=field)  # valid: it just parsed as a start
+        # A bare date reads as its whole day; a date-time reads the same with either bound.
+        return _rfc3339(day_start) if day_start == day_end else f"{_rfc3339(day_start)}/{_rfc3339(day_end)}"
+    picks = [None if p.strip() in ("", "..") else (field, p) for p in parts]
+    if picks[0] is None and picks[1] is None:
+        raise unprocessable((field, raw, f"{field}: {raw!r} is open at both ends; give a start or an end"))
+    start, end = _parse((picks[0], "start"), (picks[1], "end"))
+    try:
+        check_window(start, end, start_field=f"{field} start", end_field=f"{field} end")
+    except TimeValueError as exc:
+        raise unprocessable((field, raw, exc.message)) from None
+    return "/".join(".." if v is None else _rfc3339(v) for v in (start, end))
+
+
+def _rfc3339(value: dt.datetime) -> str:
+    # In UTC: county time before 1901 has an offset in seconds (+08:05:43), which RFC 3339 cannot write.
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import logging
@@ -16,7 +17,7 @@ from collections.abc import Generator
 from typing import Annotated, Any, cast
 
 import numpy as np
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
@@ -28,6 +29,7 @@ from api.auth import authenticate, check_role, presents_a_key, require
 from api.deps import SessionDep, autocommit_connection, get_session
 from api.fastpath import LookupFastPath
 from api.schemas.lookup import BatchOut, LookupOut, NotFoundOut
+from api.timeparams import TIME_RULE, as_of_param
 from gis.core.notify import Listener, conninfo_from_url
 from gis.core.privacy import role_sees_personal_data
 from gis.people.keys import Principal
@@ -228,7 +230,7 @@ LOOKUP_PARAMETERS = [
     ),
     _param(
         "as_of",
-        "answer with the boundaries in force at this date (end of that day, county time) or date-time",
+        "answer with the boundaries in force at this date (end of that day) or date-time. " + TIME_RULE,
         {"type": "string"},
         {"date": "2024-01-01", "date-time": "2024-01-01T08:00:00+08:00"},
     ),
@@ -438,15 +440,11 @@ async def lookup_batch(
     request: Request,
     session: SessionDep,
     caller: Annotated[Principal, Depends(require("viewer"))],
-    as_of: Annotated[str | None, Query(description="boundaries in force at this date or date-time")] = None,
+    at: Annotated[dt.datetime | None, Depends(as_of_param())] = None,
 ) -> Any:
     items = await _read_items(request)
     if len(items) > BATCH_LIMIT:
         raise invalid("items", f"{len(items):,} items is over the limit of {BATCH_LIMIT:,} per request", where="body")
-    try:
-        at = parse_as_of(as_of)
-    except LookupInputError as exc:
-        raise invalid("as_of", exc.reason, as_of) from None
     threshold = request.app.state.settings.geocode_min_score
     results = await run_in_threadpool(run_batch, session, service_of(request), items, at, _sees(caller), threshold)
     ok = sum(1 for r in results if r["ok"])

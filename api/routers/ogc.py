@@ -15,14 +15,17 @@ import asyncio
 import logging
 import math
 from typing import Annotated
+from urllib.parse import urlencode
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import QueryParams
 from tipg import errors as tipg_errors
 
 from api.auth import ANONYMOUS_ADMIN, authenticate
 from api.deps import SessionDep
+from api.timeparams import ogc_datetime
 from gis.core.privacy import ROLE_RANK
 from gis.outputs.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool
 from gis.people.keys import Principal, verify_key
@@ -117,8 +120,26 @@ def _bbox_numbers(request: Request) -> None:
             raise HTTPException(422, [{"type": "value_error", "loc": ["query", "bbox"], "msg": msg, "input": raw}])
 
 
+def _datetime_rule(request: Request) -> None:
+    """``datetime`` by the service's one time rule (naive = county time; tipg would answer a
+    naive or malformed value with a 500): checked, then handed to tipg as RFC 3339 text in UTC.
+    The query string is rewritten before tipg's own dependency reads it, which also keeps tipg's
+    ``next`` links in the normalised form."""
+    raw = request.query_params.get("datetime")
+    if raw is None:
+        return
+    normalised = ogc_datetime(raw)
+    if normalised != raw:
+        items = [(k, normalised if k == "datetime" else v) for k, v in request.query_params.multi_items()]
+        request.scope["query_string"] = urlencode(items).encode("latin-1")
+        request._query_params = QueryParams(request.scope["query_string"])  # starlette caches the parsed query
+
+
 _endpoints = make_endpoints(PREFIX)
-router = APIRouter(prefix=PREFIX, dependencies=[Depends(_viewer), Depends(_bbox_numbers), Depends(_ogc_ready)])
+router = APIRouter(
+    prefix=PREFIX,
+    dependencies=[Depends(_viewer), Depends(_bbox_numbers), Depends(_datetime_rule), Depends(_ogc_ready)],
+)
 router.include_router(_endpoints.router)
 
 

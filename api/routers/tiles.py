@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from api.deps import SessionDep
 from api.params import IncidentFilterDep
 from api.routers.ogc import KeyViewer
+from api.timeparams import as_of_param
 from gis.outputs.tiles import MAX_ZOOM, TileError, TileRequest, check_tile, render_tile
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -36,7 +37,7 @@ def tile(
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
     filters: IncidentFilterDep,
-    as_of: Annotated[dt.datetime | None, Query(description="boundaries in force at this time")] = None,
+    as_of: Annotated[dt.datetime | None, Depends(as_of_param())] = None,
 ) -> Response:
     try:
         check_tile(layer, z, x, y)

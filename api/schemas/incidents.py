@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.timeparams import CountyInstant
 from gis.incidents import rules
 from gis.incidents.totals import EXACT_UP_TO, TTL_S
 
@@ -61,8 +62,9 @@ class IncidentIn(BaseModel):
     external_id: str | None = Field(
         None, max_length=64, description="the id in the source system; `(source, external_id)` makes intake idempotent"
     )
-    reported_at: dt.datetime | None = Field(
-        None, description="when it was reported (ISO-8601; no zone = China time; default now; ≤ 5 min ahead)"
+    reported_at: CountyInstant | None = Field(
+        None,
+        description="when it was reported (ISO-8601; no zone = county time, Asia/Shanghai; default now; ≤ 5 min ahead)",
     )
     description: str | None = Field(None, max_length=4000)
     reporter_name: str | None = Field(None, max_length=100, description="masked for roles below dispatcher")

@@ -13,10 +13,12 @@ The rule, the same on every endpoint and command:
   the value; they keep PostgreSQL and Python far from their overflow limits.
 
 The accepted text is ISO 8601's common form: ``YYYY-MM-DD``, optionally followed by ``T`` or a
-space, ``HH:MM``, optional ``:SS`` and fraction (up to six digits), and optional ``Z`` or
-``±HH:MM``/``±HHMM``/``±HH``. Values come back as aware datetimes in county time with a fixed
-offset: a fixed offset compares and subtracts as absolute time (two ``ZoneInfo`` datetimes of the
-same zone compare by wall clock, which is wrong in the hour repeated by the 1986-1991 DST).
+space, ``HH:MM``, optional ``:SS`` and fraction (microseconds are kept), and optional ``Z`` or
+``±HH:MM``/``±HHMM``/``±HH`` (or with seconds, as Python writes the county's
+pre-1901 local mean time): every RFC 3339 date-time but leap seconds. Values come back as aware
+datetimes in county time with a fixed offset: a fixed offset compares and subtracts as absolute
+time (two ``ZoneInfo`` datetimes of one zone compare by wall clock, wrong in the hour the
+1986-1991 summer time repeated).
 
 The FastAPI side (query parameters with their old names as aliases) is ``api.timeparams``.
 """
@@ -40,12 +42,13 @@ MAX_LENGTH = 40  # the longest accepted form is 32 characters; more is not a tim
 # ASCII digits only: re's \d would also take Arabic-Indic or full-width digits.
 _TIME = re.compile(
     r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:[T ](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]{1,6}))?)?"
-    r"(?P<zone>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?",
+    r"(?:[T ](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]{1,9}))?)?"
+    r"(?P<zone>Z|[+-][0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2})?)?)?)?",
     re.ASCII | re.IGNORECASE,
 )
 _EXAMPLE = "e.g. 2024-05-01, 2024-05-01T08:30, 2024-05-01T08:30:00+08:00 or 2024-05-01T00:30:00Z"
-MAX_OFFSET = dt.timedelta(hours=14)  # the widest offset in use anywhere (Kiribati)
+# RFC 3339 allows offsets up to 23:59; they are converted to county time before any database sees them.
+MAX_OFFSET = dt.timedelta(hours=23, minutes=59)
 
 
 class TimeValueError(ValueError):
@@ -60,8 +63,9 @@ class TimeValueError(ValueError):
 
 
 def _shown(value: object) -> str:
-    text = value if isinstance(value, str) else str(value)
-    return repr(text[:MAX_LENGTH] + "…" if len(text) > MAX_LENGTH else text)
+    if not isinstance(value, str):
+        return repr(value)[: MAX_LENGTH * 2]
+    return repr(value[:MAX_LENGTH] + "…" if len(value) > MAX_LENGTH else value)
 
 
 def _fail(field: str, value: object, reason: str) -> TimeValueError:
@@ -91,9 +95,10 @@ def _zone(field: str, value: str, text: str) -> dt.tzinfo:
     if text.upper() == "Z":
         return dt.UTC
     digits = text[1:].replace(":", "")
-    offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
-    if offset > MAX_OFFSET or int(digits[2:] or 0) >= 60:
-        raise _fail(field, value, f"has the offset {text}; offsets go from -14:00 to +14:00")
+    minutes, seconds = int(digits[2:4] or 0), int(digits[4:] or 0)
+    offset = dt.timedelta(hours=int(digits[:2]), minutes=minutes, seconds=seconds)
+    if offset > MAX_OFFSET or minutes >= 60 or seconds >= 60:
+        raise _fail(field, value, f"has the offset {text}; offsets go from -23:59 to +23:59")
     return dt.timezone(-offset if text[0] == "-" else offset)
 
 
@@ -113,7 +118,7 @@ def _parse_text(value: str, bound: Bound, field: str) -> dt.datetime:
         day = dt.date.fromisoformat(match["date"])
         if match["hour"] is None:
             return _day_bound(day, bound)
-        fraction = (match["fraction"] or "").ljust(6, "0")
+        fraction = (match["fraction"] or "")[:6].ljust(6, "0")  # microseconds; finer digits are dropped
         clock = dt.time(int(match["hour"]), int(match["minute"]), int(match["second"] or 0), int(fraction or 0))
     except ValueError as exc:  # month 13, 30 February, 25 o'clock
         raise _fail(field, value, f"is not a valid date or time ({exc})") from None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gis.core import predicates as p
+from gis.core.timeparse import TimeValueError, check_window
 from gis.core.vocab import ASSIGN_STATUSES, ASSIGNED_LAYERS, COUNTY_TZ, INCIDENT_STATUSES
 from gis.incidents import rules
 
@@ -32,11 +33,11 @@ class FilterError(ValueError):
     """A filter value is unusable; ``field`` and ``value`` name it (the API answers 422 with
     ``loc`` naming the field, as for intake errors)."""
 
-    def __init__(self, field: str, value: object, reason: str) -> None:
+    def __init__(self, field: str, value: object, reason: str, *, message: str | None = None) -> None:
         self.field = field
         self.value = value
-        self.reason = f"{str(value)[:60]!r} {reason}"
-        super().__init__(f"{field}: {self.reason}")
+        self.reason = f"{str(value)[:60]!r} {reason}" if message is None else message
+        super().__init__(f"{field}: {self.reason}" if message is None else message)
 
 
 def _known(field: str, accepted: Iterable[str]) -> Any:
@@ -132,10 +133,10 @@ class IncidentFilter:
             when = getattr(self, field)
             if when is not None and (not isinstance(when, dt.datetime) or when.tzinfo is None):
                 raise FilterError(field, when, "must be a datetime with a time zone")
-        if self.start is not None and self.end is not None and self.start >= self.end:
-            raise FilterError(
-                "start", self.start.isoformat(), f"is not before end {self.end.isoformat()}: the window is empty"
-            )
+        try:
+            check_window(self.start, self.end)
+        except TimeValueError as exc:  # the one window rule (gis.core.timeparse), naming both ends
+            raise FilterError("start", self.start, "", message=exc.message) from None
         if self.bbox is not None:
             object.__setattr__(self, "bbox", _check_bbox(self.bbox))
 

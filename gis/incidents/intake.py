@@ -21,9 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gis.core import timeparse
 from gis.core.predicates import is_current, is_escalated, is_open, is_overdue
 from gis.core.settings import Settings, get_settings
-from gis.core.vocab import ASSIGN_COLUMNS, COUNTY_TZ
+from gis.core.vocab import ASSIGN_COLUMNS
 from gis.incidents import rules
 from gis.spatial import crs as gcrs
 from gis.spatial.address_text import AddressError
@@ -151,20 +152,12 @@ def clean_text(data: Mapping[str, Any], field: str) -> str | None:
 
 
 def parse_time(field: str, value: Any, now: dt.datetime) -> dt.datetime:
-    """An aware datetime from ISO-8601 text or a datetime; naive times are China Standard Time."""
-    if isinstance(value, dt.datetime):
-        when = value
-    elif isinstance(value, str):
-        try:
-            when = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise IncidentInputError(
-                field, f"{value!r} is not an ISO-8601 time, e.g. 2024-05-01T08:30:00+08:00"
-            ) from None
-    else:
-        raise IncidentInputError(field, f"{value!r} is not a time")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=COUNTY_TZ)
+    """An aware instant by the one time rule (``gis.core.timeparse``: no offset = county time, a bare
+    date is the end of that day), from the live intake's range: after 1990, at most a clock skew ahead."""
+    try:
+        when = timeparse.parse_time(value, bound="instant", field=field)
+    except timeparse.TimeValueError as exc:
+        raise IncidentInputError(field, exc.message.removeprefix(f"{field}: ")) from None
     if when < EARLIEST:
         raise IncidentInputError(
             field, f"{when.isoformat()} is before {EARLIEST:%Y}; load history with the bulk import"

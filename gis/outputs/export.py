@@ -41,6 +41,7 @@ from gis.core.privacy import (
     mask_phone,
     role_sees_personal_data,
 )
+from gis.core.timeparse import TimeValueError, check_window
 from gis.incidents.filter import FilterError, IncidentFilter
 from gis.spatial.areas import IN_GENERATION, Conn, current_generation, generation_at
 from gis.spatial.crs import from_wgs84
@@ -203,8 +204,9 @@ def point_filter(
     incidents layer the whole incident filter (``gis.incidents.filter``), which other layers refuse."""
     flt = incidents or IncidentFilter()
     try:
+        check_window(start or flt.start, end or flt.end)
         flt = flt.replace(start=start or flt.start, end=end or flt.end)
-    except FilterError as exc:
+    except (TimeValueError, FilterError) as exc:
         raise error(str(exc)) from None
     if layer == "incidents":
         return flt.where("")
