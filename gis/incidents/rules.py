@@ -21,6 +21,10 @@ from gis.core.vocab import FINAL_STATUSES as FINAL_STATUSES
 from gis.core.vocab import OPEN_STATUSES as OPEN_STATUSES
 from gis.core.vocab import PENDING_STATUSES as PENDING_STATUSES
 
+# The county time zone under its older name, for the modules still importing it from here (the demo
+# generator); gis.core.vocab.COUNTY_TZ is the one definition.
+LOCAL_TZ = COUNTY_TZ
+
 
 @dataclass(frozen=True)
 class RiskGroup:
