@@ -18,8 +18,6 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon
 
-from gis.core import vocab
-
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -35,8 +33,7 @@ INCIDENT_SOURCES: dict[str, str] = {
     "hotline_110": "110警情",
     "hotline_12345": "12345热线",
 }
-# The loop the demo's incidents go through (none is rejected), in order; the last one is closed.
-INCIDENT_STATUSES = tuple(s for s in vocab.INCIDENT_STATUSES if s != "rejected")
+INCIDENT_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "handled", "verified", "closed")
 CLOSURE_RATE = 0.993
 OUTSIDE_SHARE = 0.001
 DEFAULT_INCIDENTS = 282_347
