@@ -31,7 +31,6 @@ from boundaries.generations import publish_layers
 from demo.jiashan.dataset import JiashanDataset
 from gis.bulk import ImportOptions, import_frame
 from gis.core import audit
-from gis.core.vocab import COUNTY_TZ_NAME
 from gis.spatial.assign import AssignerCache
 
 DEMO_AUTHOR = "demo"
@@ -206,7 +205,7 @@ def start_of_year(dataset: JiashanDataset) -> pd.Timestamp:
     first = min(pd.Timestamp(t) for t in firsts if pd.notna(t)) if any(pd.notna(t) for t in firsts) else None
     if first is None:
         first = dataset.reference - pd.Timedelta(days=365)
-    return first.tz_convert(COUNTY_TZ_NAME).normalize()
+    return first.tz_convert("Asia/Shanghai").normalize()
 
 
 def load_dataset(
