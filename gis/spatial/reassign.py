@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 import sqlalchemy as sa
 
-from gis.core.predicates import in_generation, is_open
+from gis.core.predicates import in_generation
 from gis.core.vocab import ADMIN_CHAIN, ASSIGN_COLUMNS
 from gis.spatial.areas import Conn
 from gis.spatial.assign import Assigner
@@ -36,7 +36,7 @@ POINT_TABLES: dict[str, str] = {
     "buildings": "TRUE",
     "addresses": "TRUE",
     "hazards": "TRUE",
-    "incidents": is_open("t"),
+    "incidents": "t.status NOT IN ('closed', 'rejected')",
 }
 
 
