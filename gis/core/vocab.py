@@ -61,14 +61,18 @@ ASSIGN_COLUMNS = (
 
 # Incident statuses in the order of the closed loop (labels in gis.incidents.rules.STATUSES).
 INCIDENT_STATUSES = ("reported", "accepted", "rejected", "dispatched", "in_progress", "handled", "verified", "closed")
+# Incidents that have ended (closed, or not accepted); every other status is open work.
 FINAL_STATUSES = ("rejected", "closed")
 OPEN_STATUSES = tuple(s for s in INCIDENT_STATUSES if s not in FINAL_STATUSES)
+HAZARD_STATUSES = ("open", "rectifying", "rectified", "overdue")
+# A rectified hazard is done; open, rectifying and overdue ones are still someone's work.
+HAZARD_FINAL_STATUSES = ("rectified",)
+ESCALATION_LEVELS = ("grid", "village", "town", "county")
+NOT_ESCALATED = ESCALATION_LEVELS[0]
+# Waiting for handling: the deadline runs only for these (see the module docstring).
 PENDING_STATUSES = ("reported", "accepted", "dispatched", "in_progress")
 # Handled, verified or closed: the handler's part is done (the maps' "done" count).
 DONE_STATUSES = ("handled", "verified", "closed")
-
-ESCALATION_LEVELS = ("grid", "village", "town", "county")
-NOT_ESCALATED = ESCALATION_LEVELS[0]
 
 # API key roles, lowest first; a role may do what every role below it may.
 ROLES = ("viewer", "reporter", "dispatcher", "planner", "admin")
