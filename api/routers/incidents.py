@@ -21,7 +21,7 @@ from api.fastpath import IntakeFastPath
 from api.params import IncidentFilterDep
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
 from gis.core.privacy import mask_record
-from gis.incidents.filter import FilterError, IncidentFilter
+from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import IncidentInputError, create_incident
 from gis.incidents.query import get_incident, list_incidents
 from gis.incidents.stats import StatsInputError
@@ -51,7 +51,7 @@ def _location(request: Request, field: str) -> list[str]:
 
 
 async def _input_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, IncidentInputError | StatsInputError | UnknownActionError | FilterError)
+    assert isinstance(exc, IncidentInputError | StatsInputError | UnknownActionError)
     field = getattr(exc, "field", "action")
     item: dict[str, Any] = {
         "loc": _location(request, field),
@@ -76,7 +76,7 @@ def setup(app: FastAPI) -> None:
     """Error mapping, the intake fast path, and the escalation of overdue incidents running in
     the API process."""
     app.add_middleware(IntakeFastPath)
-    for kind in (IncidentInputError, StatsInputError, UnknownActionError, FilterError):
+    for kind in (IncidentInputError, StatsInputError, UnknownActionError):
         app.add_exception_handler(kind, _input_error)
     app.add_exception_handler(IllegalTransition, _conflict)
     app.add_exception_handler(IncidentNotFound, _not_found)

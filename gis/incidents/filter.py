@@ -23,21 +23,22 @@ from gis.core import predicates as p
 from gis.core.timeparse import TimeValueError, check_window
 from gis.core.vocab import ASSIGN_STATUSES, ASSIGNED_LAYERS, COUNTY_TZ, INCIDENT_STATUSES
 from gis.incidents import rules
+from gis.incidents.errors import IncidentInputError
 
 _CODE = re.compile(r"^[0-9A-Za-z_\-]{1,32}$")
 Codes = tuple[str, ...]
 BBox = tuple[float, float, float, float]
 
 
-class FilterError(ValueError):
-    """A filter value is unusable; ``field`` and ``value`` name it (the API answers 422 with
-    ``loc`` naming the field, as for intake errors)."""
+class FilterError(IncidentInputError):
+    """A filter value is unusable; ``field`` and ``value`` name it. An ``IncidentInputError``, so
+    the API answers 422 with ``loc`` naming the field, as for intake errors."""
 
     def __init__(self, field: str, value: object, reason: str, *, message: str | None = None) -> None:
-        self.field = field
+        super().__init__(field, f"{str(value)[:60]!r} {reason}" if message is None else message)
+        if message is not None:
+            self.args = (message,)  # the window rule's message names both ends itself
         self.value = value
-        self.reason = f"{str(value)[:60]!r} {reason}" if message is None else message
-        super().__init__(f"{field}: {self.reason}" if message is None else message)
 
 
 def _known(field: str, accepted: Iterable[str]) -> Any:

@@ -26,6 +26,7 @@ from gis.core.predicates import is_current, is_escalated, is_open, is_overdue
 from gis.core.settings import Settings, get_settings
 from gis.core.vocab import ASSIGN_COLUMNS
 from gis.incidents import rules
+from gis.incidents.errors import IncidentInputError as IncidentInputError
 from gis.spatial import crs as gcrs
 from gis.spatial.address_text import AddressError
 from gis.spatial.areas import Conn
@@ -96,16 +97,6 @@ def describe(row: Mapping[Any, Any]) -> dict[str, Any]:
     out["status_zh"] = rules.STATUSES[out["status"]][0]
     out["escalation_level_zh"] = rules.ESCALATION_LEVELS[out["escalation_level"]][0]
     return out
-
-
-class IncidentInputError(ValueError):
-    """Bad intake input; ``field`` names the offending field, ``extra`` carries hints (candidates)."""
-
-    def __init__(self, field: str, reason: str, **extra: Any) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-        self.extra = extra
 
 
 @dataclass(frozen=True)
