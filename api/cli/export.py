@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from api.cli._names import EXPORT_LAYERS
-from gis.core.timeparse import Bound, parse_time
+from gis.core.timeparse import Bound, check_window, parse_time
 
 # gis.outputs.export (geopandas, pandas) and the database modules are imported inside the command:
 # see api/cli/__init__.py.
@@ -43,13 +43,18 @@ def register(app: typer.Typer) -> None:
         from gis.outputs.export import export_layer, parse_export_crs, parse_format
 
         fmt, out_crs = parse_format(format), parse_export_crs(crs)
+        # The times are read (and the window checked) before anything connects to the database.
+        at, first, last = (
+            _moment(as_of, "--as-of", "instant"),
+            _moment(start, "--start", "start"),
+            _moment(end, "--end", "end"),
+        )
+        check_window(first, last, start_field="--start", end_field="--end")
         role = "admin" if personal_data else "viewer"
         engine = engine_from_settings()
         with transaction(engine) as session:
             result = export_layer(
-                session, layer, fmt, out, crs=out_crs, role=role,
-                as_of=_moment(as_of, "--as-of", "instant"),
-                start=_moment(start, "--start", "start"), end=_moment(end, "--end", "end"),
+                session, layer, fmt, out, crs=out_crs, role=role, as_of=at, start=first, end=last
             )  # fmt: skip
             audit.record(
                 session, "cli", "export", layer,

@@ -417,12 +417,18 @@ def _csv_items(raw: bytes) -> list[Any]:
             text = raw.decode("gb18030")  # spreadsheets saved on Chinese Windows
         except UnicodeDecodeError:
             raise invalid("file", "the CSV is neither UTF-8 nor GB18030 text", where="body") from None
-    reader = csv.DictReader(io.StringIO(text))
-    columns = {c.strip().lower() for c in reader.fieldnames or []}
-    if not ({"lon", "lat"} <= columns or "address" in columns):
-        raise invalid("file", f"the CSV header {sorted(columns)} has neither lon and lat nor address", where="body")
+    # newline="": the csv module reads line ends itself (a bare CR is one), as its documentation asks.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        columns = {c.strip().lower() for c in reader.fieldnames or []}
+        if not ({"lon", "lat"} <= columns or "address" in columns):
+            msg = f"the CSV header {sorted(columns)} has neither lon and lat nor address"
+            raise invalid("file", msg, where="body")
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise invalid("file", f"the CSV is malformed: {exc}", where="body") from None
     items = []
-    for row in reader:
+    for row in rows:
         clean = {(k or "").strip().lower(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
         items.append({k: v for k, v in clean.items() if k in ("lon", "lat", "crs", "address") and v not in ("", None)})
     return items

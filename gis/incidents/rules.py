@@ -218,8 +218,3 @@ def category_info(code: str) -> dict[str, object]:
         "big_risk": group.big_risk,
         "deadline_hours": c.deadline_hours,
     }
-
-
-def aware(when: dt.datetime) -> dt.datetime:
-    """``when`` with a time zone; naive times from clients are China Standard Time."""
-    return when if when.tzinfo is not None else when.replace(tzinfo=COUNTY_TZ)

@@ -498,3 +498,37 @@ def test_old_and_new_names_together_must_agree(world: World) -> None:
     assert same.json()["total"] == _expected(dt.datetime(2024, 5, 1, tzinfo=SHANGHAI), dt.datetime.now(dt.UTC)) == 5
     clash = world.client.get("/audit", params={"start": "2024-05-01", "since": "2024-05-02"}, headers=world.headers)
     assert clash.status_code == 422 and {"start", "since"} <= set(_locs(clash))
+
+
+# --- the commands ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "also"),
+    [
+        (["export", "incidents", "--out", "x.geojson", "--start", "yesterday"], "--start", None),
+        (["export", "grids", "--out", "x.geojson", "--as-of", "2024-02-30"], "--as-of", None),
+        (
+            ["export", "incidents", "--out", "x.geojson", "--start", "2024-05-02", "--end", "2024-05-01"],
+            "--end",
+            "--start",
+        ),
+        (
+            ["export", "incidents", "--out", "x.geojson", "--start", "2024-05-01", "--end", "2024-04-30T16:00Z"],
+            "--end",
+            "--start",
+        ),
+        (["incidents", "escalate", "--now", "9999-01-01"], "--now", None),
+    ],
+)
+def test_commands_read_times_by_the_same_rule(tmp_path: Any, args: list[str], option: str, also: str | None) -> None:
+    """Bad times fail before the command touches the database, naming the option (and the other end)."""
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+
+    result = CliRunner().invoke(cli, [a.replace("x.geojson", str(tmp_path / "x.geojson")) for a in args])
+    assert isinstance(result.exception, TimeValueError), result.output
+    assert result.exception.field == option and option in str(result.exception)
+    if also:
+        assert also in str(result.exception)
