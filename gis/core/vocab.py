@@ -78,8 +78,5 @@ DONE_STATUSES = ("handled", "verified", "closed")
 ROLES = ("viewer", "reporter", "dispatcher", "planner", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
-# Roles of grid staff (staff table), in the order details list them.
-STAFF_ROLES = ("grid_leader", "grid_worker", "aux_police", "community_police")
-
 # PostgreSQL NOTIFY channels.
 BOUNDARIES_CHANNEL = "gridmap_boundaries"  # a generation was published; payload {"generation": id}

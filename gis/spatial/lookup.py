@@ -28,13 +28,13 @@ import sqlalchemy as sa
 
 from gis.core.privacy import mask_staff
 from gis.core.timeparse import TimeValueError, parse_time
-from gis.core.vocab import LAYERS as UNIT_LAYERS
-from gis.core.vocab import STAFF_ROLES
 from gis.spatial.areas import IN_GENERATION, Conn
 from gis.spatial.assign import ADMIN_CHAIN, Assigner, AssignerCache, Assignment
 from gis.spatial.crs import CoordinateError, InputCRS, check_lonlat, parse_crs, to_wgs84
 
 MAX_CACHED_GENERATIONS = 8
+STAFF_ROLES = ("grid_leader", "grid_worker", "aux_police", "community_police")
+UNIT_LAYERS = ("county", "town", "village", "grid", "micro_grid", "station", "beat")
 
 
 class LookupInputError(ValueError):

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from gis.core.predicates import BACKLOG, backlog_counts, in_generation
 from gis.core.privacy import mask_staff, role_sees_personal_data
-from gis.core.vocab import STAFF_ROLES
 from gis.incidents.filter import IncidentFilter
 from gis.spatial.areas import IN_GENERATION, Conn
 from gis.spatial.crs import METRIC_EPSG
+from gis.spatial.lookup import STAFF_ROLES
 
 # Below this share (in %), an intersection is numerical noise along a shared edge.
 MIN_SHARE_PCT = 0.01
@@ -106,10 +106,13 @@ def overlaps(conn: Conn, layer: str, code: str, other: str, generation: int) -> 
     return out
 
 
-def incident_counts(conn: Conn, layer: str, code: str) -> dict[str, int]:
+def incident_counts(conn: Conn, column: str, code: str) -> dict[str, int]:
     """The current backlog (open, pending, overdue, escalated: ``gis.core.vocab``) of incidents
-    assigned to a unit, and how many were reported in the last 30 days."""
-    where, params = IncidentFilter().replace(**{layer: (code,)}).where("i")
+    assigned to a unit (``column`` grid_code or beat_code), and how many were reported in the last
+    30 days."""
+    if column not in ("grid_code", "beat_code"):
+        raise ValueError(f"cannot count incidents by {column!r}")
+    where, params = IncidentFilter().replace(**{column.removesuffix("_code"): (code,)}).where("i")
     row = conn.execute(
         sa.text(
             f"SELECT {backlog_counts('i')}, "  # noqa: S608
@@ -159,7 +162,7 @@ def grid_details(conn: Conn, code: str, generation: int | None, role: str | None
         "staff": [{k: v for k, v in s.items() if k != "grid_code"} for s in staff_of(conn, [code], role)],
         "micro_grids": [{"code": m.code, "name": m.name, "households": m.households} for m in micro],
         "beats": beats,
-        "incidents": incident_counts(conn, "grid", code),
+        "incidents": incident_counts(conn, "grid_code", code),
     }
 
 
@@ -183,7 +186,7 @@ def beat_details(conn: Conn, code: str, generation: int | None, role: str | None
         "generation": generation,
         "station": _unit(station),
         "grids": grids,
-        "incidents": incident_counts(conn, "beat", code),
+        "incidents": incident_counts(conn, "beat_code", code),
     }
 
 
