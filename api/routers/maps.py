@@ -319,11 +319,9 @@ def heat_data(session: SessionDep, settings: SettingsDep, principal: MapViewer, 
 
 
 @router.get("/data/grids/stats.json", summary="Per-grid counts, staff and households for the window")
-def grid_stats_data(
-    session: SessionDep,
-    principal: MapViewer,
-    flt: Filter,
-    grid: str | None = Query(None, description="comma-separated grid codes"),
-) -> Response:
-    codes = [c for c in (grid or "").split(",") if c] or None
+def grid_stats_data(session: SessionDep, principal: MapViewer, flt: Filter) -> Response:
+    """Per grid (those of `grid` when given, as the other filters name them): incidents reported in
+    the window and done, the current open, pending, overdue and escalated counts, rentals, open
+    hazards and staff."""
+    codes = list(flt.grid) or None
     return _geojson(lambda: mapdata.grid_stats(session, flt, codes=codes, role=principal.role), "application/json")
