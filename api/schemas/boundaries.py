@@ -79,3 +79,14 @@ class GenerationOut(BaseModel):
     created_at: dt.datetime
     published_at: dt.datetime | None
     in_force: bool
+
+
+class PostingDecisionIn(BaseModel):
+    """A planner's decision about people in a draft: ``move`` ``posting_id`` to ``to_code``, ``end``
+    ``posting_id`` at publish, or ``add`` ``person_id`` as ``role`` on ``to_code`` from the publish day."""
+
+    action: Literal["move", "end", "add"]
+    posting_id: int | None = None
+    to_code: str | None = None
+    person_id: int | None = None
+    role: str | None = None
