@@ -150,9 +150,9 @@ def decide(
             ),
             {"d": draft_id, "act": action, "p": posting_id, "c": to_code if action == "move" else None, "a": actor},
         ).scalar_one()
-    detail = {"entry": int(entry), "action": action, "posting": posting_id, "person": person_id, "role": role}
-    audit.record(conn, actor, "draft.posting", f"draft:{draft_id}", to=to_code, **detail)
-    return {"id": int(entry), "draft_id": draft_id, **{k: v for k, v in detail.items() if k != "entry"}, "to": to_code}
+    detail = {"decision": action, "posting_id": posting_id, "person_id": person_id, "role": role, "to_code": to_code}
+    audit.record(conn, actor, "draft.posting", f"draft:{draft_id}", entry=int(entry), **detail)
+    return {"id": int(entry), "draft_id": draft_id, **detail, "action": action}
 
 
 def withdraw(conn: Conn, draft_id: int, entry_id: int, *, actor: str) -> None:
