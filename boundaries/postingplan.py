@@ -181,7 +181,10 @@ def staffing_findings(plan: PostingPlan, features: gpd.GeoDataFrame) -> list[Fin
             findings.append(_finding("posting_plan", "error", m.problem, code, point, metric=False))
         elif m.action == "end" and m.source == "proposed":
             text = f"{m.role} posting {m.posting_id} on {m.from_code} ends at publish: {m.reason}"
-            findings.append(_finding("posting_ends", "warning", text, m.from_code, _anywhere(features), metric=False))
+            # Shown where the posting's unit went (its main successor), else anywhere in the draft.
+            heir = next((c for c in m.alternatives if c in where), None)
+            point = where[heir].representative_point() if heir else _anywhere(features)
+            findings.append(_finding("posting_ends", "warning", text, m.from_code, point, metric=False))
     if plan.info.layer != "grid":
         return findings
     unchecked = not plan.postings and not any(m.action == "add" for m in plan.moves)
