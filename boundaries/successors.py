@@ -56,8 +56,9 @@ def lineage(base: gpd.GeoDataFrame, features: gpd.GeoDataFrame, min_share: float
     out = Lineage(removed=changes.removed, added=changes.added, draft_codes=set(features["code"]))
     old_codes = changes.removed + changes.reshaped
     new_codes = changes.added + changes.reshaped
+    in_force = set(base["code"])
     for code in out.draft_codes:
-        out.predecessors[code] = {code} if code in set(base["code"]) else set()
+        out.predecessors[code] = {code} if code in in_force else set()
     if old_codes and new_codes:
         old = base[base["code"].isin(set(old_codes))].reset_index(drop=True)
         new = features[features["code"].isin(set(new_codes))].reset_index(drop=True)

@@ -86,7 +86,7 @@ class PostingDecisionIn(BaseModel):
     ``posting_id`` at publish, or ``add`` ``person_id`` as ``role`` on ``to_code`` from the publish day."""
 
     action: Literal["move", "end", "add"]
-    posting_id: int | None = None
-    to_code: str | None = None
-    person_id: int | None = None
-    role: str | None = None
+    posting_id: int | None = Field(None, ge=1, description="the posting to move or end")
+    to_code: str | None = Field(None, max_length=32, description="a unit of the draft (move, add)")
+    person_id: int | None = Field(None, ge=1, description="the person to post (add)")
+    role: str | None = Field(None, max_length=24, description="the role to post them as (add), e.g. grid_leader")
