@@ -22,19 +22,8 @@ import sqlalchemy as sa
 
 from boundaries.generations import as_multipolygon
 from gis.core import audit
+from gis.core.predicates import in_generation
 from gis.spatial.areas import IN_GENERATION, Conn, check_layer, current_generation
-
-# Which layer a layer nests in, and which layer nests in it (police beats form their own tree).
-PARENT_LAYER: dict[str, str | None] = {
-    "county": None,
-    "town": "county",
-    "village": "town",
-    "grid": "village",
-    "micro_grid": "grid",
-    "station": "county",
-    "beat": "station",
-}
-CHILD_LAYER: dict[str, str] = {"town": "village", "village": "grid", "grid": "micro_grid", "station": "beat"}
 
 
 class DraftError(ValueError):
@@ -70,8 +59,8 @@ def _scope_filter(scope_code: str | None) -> str:
     # The scope polygon comes from the same generation as the rows. An uncorrelated subquery runs
     # once, so the bounding-box test can use the spatial index and the polygon is prepared once.
     scope = (
-        "(SELECT s.geom FROM areas s WHERE s.code = :scope AND s.layer <> :layer "
-        "AND s.gen_from <= :g AND (s.gen_to IS NULL OR s.gen_to > :g) LIMIT 1)"
+        "(SELECT s.geom FROM areas s WHERE s.code = :scope AND s.layer <> :layer "  # noqa: S608
+        f"AND {in_generation('s')} LIMIT 1)"
     )
     return f"a.geom && {scope} AND ST_Intersects({scope}, ST_PointOnSurface(a.geom))"
 
@@ -107,7 +96,7 @@ def create_draft(conn: Conn, layer: str, scope_code: str | None = None, *, autho
         sa.text(
             "INSERT INTO draft_features (draft_id, code, name, parent_code, households, attrs, geom) "  # noqa: S608
             "SELECT :d, a.code, a.name, a.parent_code, a.households, a.attrs, a.geom FROM areas a "
-            f"WHERE a.layer = :layer AND a.gen_from <= :g AND (a.gen_to IS NULL OR a.gen_to > :g) "
+            f"WHERE a.layer = :layer AND {in_generation('a')} "
             f"AND {_scope_filter(scope_code)}"
         ),
         {"d": draft_id, "layer": layer, "g": base, "scope": scope_code},
@@ -178,7 +167,7 @@ def base_features(conn: Conn, info: DraftInfo, generation: int | None = None) ->
     rows = conn.execute(
         sa.text(
             "SELECT a.code, a.name, a.parent_code, a.households, a.attrs, ST_AsBinary(a.geom) AS wkb FROM areas a "  # noqa: S608
-            "WHERE a.layer = :layer AND a.gen_from <= :g AND (a.gen_to IS NULL OR a.gen_to > :g) "
+            f"WHERE a.layer = :layer AND {in_generation('a')} "
             f"AND {_scope_filter(info.scope_code)} ORDER BY a.code"
         ),
         {"layer": info.layer, "g": g, "scope": info.scope_code},

@@ -19,6 +19,7 @@ from shapely.ops import split as split_geometry
 
 from boundaries.drafts import DraftError, delete_features, load_features, put_features, require_open
 from gis.core import audit
+from gis.core.predicates import in_generation
 from gis.spatial.areas import Conn
 
 # Degrees (~10 m) a cutting line is extended at both ends.
@@ -202,8 +203,8 @@ def move_micro_grid(conn: Conn, draft_id: int, micro_grid: str, to_grid: str, *,
         raise EditError(f"moving a micro-grid needs a grid or micro_grid draft; draft {draft_id} is {info.layer}")
     row = conn.execute(
         sa.text(
-            "SELECT ST_AsBinary(geom) FROM areas WHERE layer = 'micro_grid' AND code = :c "
-            "AND gen_from <= :g AND (gen_to IS NULL OR gen_to > :g)"
+            "SELECT ST_AsBinary(geom) FROM areas WHERE layer = 'micro_grid' AND code = :c "  # noqa: S608
+            f"AND {in_generation()}"
         ),
         {"c": micro_grid, "g": info.base_generation},
     ).scalar()

@@ -17,9 +17,11 @@ import sqlalchemy as sa
 from shapely.geometry import MultiPolygon, Polygon
 
 from gis.core.models import SRID
+from gis.core.predicates import is_current
+from gis.core.vocab import BOUNDARIES_CHANNEL
 from gis.spatial.areas import Conn, check_layer
 
-NOTIFY_CHANNEL = "gridmap_boundaries"
+NOTIFY_CHANNEL = BOUNDARIES_CHANNEL
 
 
 class BoundaryDataError(ValueError):
@@ -58,7 +60,7 @@ def mark_published(conn: Conn, generation: int, published_at: dt.datetime | None
 
 def close_rows(conn: Conn, layer: str, codes: Iterable[str] | None, generation: int) -> int:
     """Close the rows in force of ``layer`` (all of them when ``codes`` is None) as of ``generation``."""
-    sql = "UPDATE areas SET gen_to = :g WHERE layer = :layer AND gen_to IS NULL AND gen_from < :g"
+    sql = f"UPDATE areas SET gen_to = :g WHERE layer = :layer AND {is_current()} AND gen_from < :g"  # noqa: S608
     params: dict[str, object] = {"g": generation, "layer": check_layer(layer)}
     if codes is not None:
         sql += " AND code = ANY(:codes)"

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gis.core.predicates import in_generation
 from gis.spatial.areas import Conn, list_generations
 
 
@@ -46,16 +47,15 @@ def diff_generations(conn: Conn, a: int, b: int) -> dict[str, Any]:
             raise GenerationNotFoundError(f"no generation {g}; see GET /boundaries/generations")
     rows = conn.execute(
         sa.text(
-            """
+            f"""
             SELECT layer, code, name, parent_code,
-                   (gen_from <= :a AND (gen_to IS NULL OR gen_to > :a)) AS in_a,
+                   {in_generation(param="a")} AS in_a,
                    households, attrs, md5(ST_AsBinary(ST_Normalize(geom))) AS shape,
                    ST_Area(geom::geography) AS area_m2
             FROM areas
-            WHERE (gen_from <= :a AND (gen_to IS NULL OR gen_to > :a))
-              <> (gen_from <= :b AND (gen_to IS NULL OR gen_to > :b))
+            WHERE {in_generation(param="a")} <> {in_generation(param="b")}
             ORDER BY layer, code
-            """
+            """  # noqa: S608 - only the constant predicate is formatted in
         ),
         {"a": a, "b": b},
     ).all()

@@ -38,8 +38,10 @@ import sqlalchemy as sa
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
-from boundaries.drafts import CHILD_LAYER, PARENT_LAYER, DraftInfo, base_features, get_draft, load_features
+from boundaries.drafts import DraftInfo, base_features, get_draft, load_features
+from gis.core.predicates import is_open
 from gis.core.settings import Settings
+from gis.core.vocab import CHILD_LAYER, PARENT_LAYER
 from gis.spatial.areas import Conn, load_layer
 from gis.spatial.crs import from_metric, to_metric
 
@@ -52,7 +54,7 @@ CODE_SUFFIX = {
     "station": r"P\d{2}",
     "beat": r"\d{2}",
 }
-OPEN_INCIDENT = "status NOT IN ('closed', 'rejected')"
+OPEN_INCIDENT = is_open()
 ASSIGN_COLUMN = {
     "town": "town_code",
     "village": "village_code",

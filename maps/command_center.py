@@ -69,7 +69,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         if ctx.standalone
         else {
             "grid": ctx.url("/maps/grids/{code}"),
-            "stats": ctx.url("/maps/data/grids/stats.json", grid="{code}", **flt.query()),
+            "stats": ctx.url("/maps/data/grids/stats.json", **{**flt.query(), "grid": "{code}"}),
         }
     )
     ml.setup(m, ctx, links=links)
@@ -124,24 +124,26 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     ml.Script(f"{heat_layer.get_name()}.setLatLngs({ref});").add_to(m)
     ml.register(m, "heat", heat_layer)
 
-    overdue = _point_group(
-        m,
-        ctx,
-        "overdue",
-        folium.FeatureGroup(name=label("layer.overdue", lang), show=True),
-        "gridmap.builders.incidents",
-        ctx.url("/maps/data/incidents/overdue.geojson", **_category_source(flt)),
-        lambda: mapdata.overdue_incidents(conn, flt, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs),
-    )
-    incident_children: list[dict[str, Any]] = [
-        {"label": label("layer.heat", lang), "layer": heat_layer},
-        {"label": label("layer.overdue", lang), "layer": overdue},
-    ]
+    incident_children: list[dict[str, Any]] = [{"label": label("layer.heat", lang), "layer": heat_layer}]
+    # Overdue and escalated incidents: two layers, two markers (gis.core.vocab: not the same thing).
+    for flag, show in zip(mapdata.FLAGS, (True, False), strict=True):
+        group = _point_group(
+            m,
+            ctx,
+            flag,
+            folium.FeatureGroup(name=label(f"layer.{flag}", lang), show=show),
+            f"gridmap.builders.{'incidents' if flag == 'overdue' else flag}",
+            ctx.url(f"/maps/data/incidents/{flag}.geojson", **flt.query()),
+            lambda f=flag: mapdata.flagged_incidents(
+                conn, flt, f, now=ctx.at, limit=OVERDUE_LIMIT, role=ctx.role, display_crs=crs
+            ),
+        )
+        incident_children.append({"label": label(f"layer.{flag}", lang), "layer": group})
     if not ctx.standalone:
         live_group = folium.FeatureGroup(name=label("layer.live", lang), show=True)
         live_group.add_to(m)
         live = Realtime(
-            ctx.url("/maps/data/incidents/live.geojson", **_category_source(flt)),
+            ctx.url("/maps/data/incidents/live.geojson", **flt.query()),
             interval=ctx.realtime_interval_ms,
             get_feature_id=JsCode("function (f) { return f.properties.id; }"),
             point_to_layer=JsCode("gridmap.liveMarker"),
@@ -182,13 +184,10 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
 
     choices = mapdata.incident_choices()
     ml.add_html(m, ml.filter_form(ctx, PATH, label("title.command_center", lang), flt, choices))
-    overdue_total = mapdata.count_overdue(conn, flt, now=ctx.at)
-    ml.add_html(m, ml.legend(ctx, _legend_items(ctx), _legend_notes(ctx, heat, overdue_total)))
+    totals = {flag: mapdata.count_flagged(conn, flt, flag, now=ctx.at) for flag in mapdata.FLAGS}
+    notes = _legend_notes(ctx, heat, totals["overdue"], totals["escalated"])
+    ml.add_html(m, ml.legend(ctx, _legend_items(ctx), notes))
     return m
-
-
-def _category_source(flt: IncidentFilter) -> dict[str, str | None]:
-    return {"category": ",".join(flt.categories) or None, "source": ",".join(flt.sources) or None}
 
 
 def _legend_items(ctx: PageContext) -> list[str]:
@@ -197,16 +196,18 @@ def _legend_items(ctx: PageContext) -> list[str]:
     items += ml.area_legend(lang, ("county", "town", "village", "grid", "beat"))
     items += [ml.swatch(c, label(f"risk.{r}", lang)) for r, c in ml.RISK_COLORS.items() if r != "none"]
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]
-    items.append(ml.swatch("#b10026", label("layer.overdue", lang)))
+    items.append(ml.swatch(ml.INCIDENT_COLOR, label("layer.overdue", lang)))
+    items.append(ml.swatch(ml.ESCALATED_COLOR, label("layer.escalated", lang)))
     if not ctx.standalone:
         items.append(ml.swatch("#ff00aa", label("layer.live", lang)))
     return items
 
 
-def _legend_notes(ctx: PageContext, heat: mapdata.HeatData, overdue: int) -> list[str]:
+def _legend_notes(ctx: PageContext, heat: mapdata.HeatData, overdue: int, escalated: int) -> list[str]:
     lang = ctx.lang
     notes = [label("legend.incidents_total", lang, n=f"{heat.total:,}")]
     notes.append(label("legend.overdue", lang, n=f"{overdue:,}", limit=f"{OVERDUE_LIMIT:,}"))
+    notes.append(label("legend.escalated", lang, n=f"{escalated:,}"))
     if heat.aggregated:
         notes.append(label("legend.heat_cells", lang, cell=f"{heat.cell_m:g}"))
     else:

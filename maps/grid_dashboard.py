@@ -13,6 +13,7 @@ from typing import Any
 
 import folium
 
+from gis.core.predicates import BACKLOG
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter
 from gis.spatial.areas import Conn
@@ -54,11 +55,12 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
         "gridmap.builders.incidents",
         mapdata.recent_incidents(conn, flt, grid_code=code, limit=RECENT_LIMIT, role=ctx.role, display_crs=crs),
     )
-    group(
-        "overdue",
-        "gridmap.builders.incidents",
-        mapdata.overdue_incidents(conn, flt, grid_code=code, now=ctx.at, role=ctx.role, display_crs=crs),
-    )
+    for flag in mapdata.FLAGS:
+        group(
+            flag,
+            f"gridmap.builders.{'incidents' if flag == 'overdue' else flag}",
+            mapdata.flagged_incidents(conn, flt, flag, grid_code=code, now=ctx.at, role=ctx.role, display_crs=crs),
+        )
     folium.LayerControl(collapsed=False, position="topleft").add_to(m)
 
     stats = mapdata.grid_stats(conn, flt, codes=[code], now=ctx.at, role=ctx.role).get(code, {})
@@ -69,7 +71,8 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
     ml.add_html(m, f'<div class="gm-panel gm-side">{form}{_summary(ctx, props, stats)}{_charts(ctx, trend)}</div>')
     items = [ml.swatch(c, label(f"risk.{r}", lang)) for r, c in ml.RISK_COLORS.items() if r != "none"]
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]
-    items.append(ml.swatch("#b10026", label("layer.recent", lang)))
+    items.append(ml.swatch(ml.INCIDENT_COLOR, label("layer.recent", lang)))
+    items.append(ml.swatch(ml.ESCALATED_COLOR, label("layer.escalated", lang)))
     ml.add_html(
         m,
         ml.legend(ctx, items).replace(
@@ -89,8 +92,7 @@ def _summary(ctx: PageContext, props: dict[str, Any], stats: dict[str, Any]) -> 
         (label("f.households", lang), props.get("households")),
     ]
     rows += [
-        (label(f"f.{k}", lang), stats.get(k, 0))
-        for k in ("incidents", "open", "done", "overdue", "rentals", "hazards_open")
+        (label(f"f.{k}", lang), stats.get(k, 0)) for k in ("incidents", "done", *BACKLOG, "rentals", "hazards_open")
     ]
     table = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v if v is not None else '-'))}</td></tr>" for k, v in rows)
     staff = "".join(

@@ -19,7 +19,8 @@ from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
-from gis.outputs.mapdata import LOCAL_TZ, WINDOWS, IncidentFilter
+from gis.core.vocab import COUNTY_TZ
+from gis.outputs.mapdata import WINDOWS, IncidentFilter
 from maps import offline
 from maps.i18n import label, labels
 from maps.page import PageContext
@@ -250,9 +251,9 @@ def filter_form(
         "</span>",
     ]
     for name, prefix, selected in (
-        ("category", "category", flt.categories),
-        ("source", "source", flt.sources),
-        ("status", "status", flt.statuses),
+        ("category", "category", flt.category),
+        ("source", "source", flt.source),
+        ("status", "status", flt.status),
     ):
         values = list(choices.get(name, ()))
         values += [v for v in selected if v not in values]
@@ -289,7 +290,7 @@ def legend(ctx: PageContext, items: Sequence[str], notes: Sequence[str] = ()) ->
     body = "".join(f"<div>{item}</div>" for item in items)
     all_notes = [*notes, label("legend.synthetic", lang)]
     if ctx.standalone:
-        stamp = ctx.at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+        stamp = ctx.at.astimezone(COUNTY_TZ).strftime("%Y-%m-%d %H:%M")
         all_notes.append(label("legend.snapshot", lang, at=stamp))
     note_html = "".join(f'<div class="gm-note">{html.escape(n)}</div>' for n in all_notes)
     return (
@@ -320,6 +321,9 @@ AREA_COLORS = {
     "station": "#e31a1c",
     "beat": "#ff7f00",
 }
+# Incident markers (overdue, recent) and escalated ones: escalated is not overdue (gis.core.vocab).
+INCIDENT_COLOR = "#b10026"
+ESCALATED_COLOR = "#6a3d9a"
 RISK_COLORS = {"high": "#d7191c", "medium": "#fdae61", "low": "#1a9641", "none": "#888888"}
 HAZARD_STATUS_COLORS = {"open": "#d7191c", "overdue": "#7b0000", "rectifying": "#fdae61", "rectified": "#1a9641"}
 
@@ -329,4 +333,4 @@ def area_legend(lang: str, layers: Iterable[str]) -> list[str]:
 
 
 def stamp(value: dt.datetime) -> str:
-    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(COUNTY_TZ).strftime("%Y-%m-%d %H:%M")

@@ -8,20 +8,15 @@ from pathlib import Path
 import typer
 
 from api.cli._names import EXPORT_LAYERS
+from gis.core.timeparse import Bound, check_window, parse_time
 
 # gis.outputs.export (geopandas, pandas) and the database modules are imported inside the command:
 # see api/cli/__init__.py.
 
 
-def _moment(value: str | None, option: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{option} {value!r} is not an ISO date or date-time (e.g. 2024-01-01T00:00+08:00)") from None
-    # A bare date or time is read as China Standard Time, the county's clock.
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+def _moment(value: str | None, option: str, bound: Bound) -> dt.datetime | None:
+    """An option's time by the one rule (gis.core.timeparse: no offset = county time)."""
+    return None if value is None else parse_time(value, bound=bound, field=option)
 
 
 def register(app: typer.Typer) -> None:
@@ -31,9 +26,13 @@ def register(app: typer.Typer) -> None:
         format: str = typer.Option("gpkg", "--format", "-f", help="gpkg, geojson, shp (zipped), csv or xlsx"),
         out: Path = typer.Option(..., "--out", "-o", help="file to write (a .zip for shp)"),
         crs: str = typer.Option("wgs84", help="wgs84 (EPSG:4326), gcj02 or cgcs2000 (EPSG:4490)"),
-        as_of: str | None = typer.Option(None, "--as-of", help="boundaries in force at this time"),
-        start: str | None = typer.Option(None, help="incidents/hazards from this time"),
-        end: str | None = typer.Option(None, help="incidents/hazards before this time"),
+        as_of: str | None = typer.Option(
+            None,
+            "--as-of",
+            help="boundaries in force at this time (a bare date: the end of that day; no offset = county time)",
+        ),
+        start: str | None = typer.Option(None, help="incidents/hazards from this time (no offset = county time)"),
+        end: str | None = typer.Option(None, help="incidents/hazards before this time (a bare date includes that day)"),
         personal_data: bool = typer.Option(
             False, "--personal-data", help="leave names, phones and ID cards unmasked (audited)"
         ),
@@ -49,12 +48,18 @@ def register(app: typer.Typer) -> None:
         from gis.outputs.export import export_layer, parse_export_crs, parse_format
 
         fmt, out_crs = parse_format(format), parse_export_crs(crs)
+        # The times are read (and the window checked) before anything connects to the database.
+        at, first, last = (
+            _moment(as_of, "--as-of", "instant"),
+            _moment(start, "--start", "start"),
+            _moment(end, "--end", "end"),
+        )
+        check_window(first, last, start_field="--start", end_field="--end")
         role = "admin" if personal_data else "viewer"
         engine = engine_from_settings()
         with transaction(engine) as session:
             result = export_layer(
-                session, layer, fmt, out, crs=out_crs, role=role,
-                as_of=_moment(as_of, "--as-of"), start=_moment(start, "--start"), end=_moment(end, "--end"),
+                session, layer, fmt, out, crs=out_crs, role=role, as_of=at, start=first, end=last
             )  # fmt: skip
             audit.record(
                 session, "cli", "export", layer,

@@ -26,15 +26,10 @@ def register(app: typer.Typer) -> None:
 
         The API does this every GRIDMAP_ESCALATION_INTERVAL_S seconds; this runs it once, e.g. from cron."""
         from gis.core.db import engine_from_settings, transaction
-        from gis.incidents import rules
+        from gis.core.timeparse import parse_time
         from gis.incidents.workflow import escalate_overdue
 
-        when = dt.datetime.now(dt.UTC)
-        if now:
-            try:
-                when = rules.aware(dt.datetime.fromisoformat(now))
-            except ValueError:
-                raise ValueError(f"--now {now!r} is not an ISO-8601 time, e.g. 2024-05-01T08:00:00+08:00") from None
+        when = parse_time(now, bound="instant", field="--now") if now else dt.datetime.now(dt.UTC)
         engine = engine_from_settings()
         with transaction(engine) as session:
             moved = escalate_overdue(session, when, actor="cli")
@@ -44,12 +39,13 @@ def register(app: typer.Typer) -> None:
     def outside(limit: int = typer.Option(50, min=1, max=1000, help="how many to show")) -> None:
         """List open incidents outside the jurisdiction, for a person to forward or correct."""
         from gis.core.db import engine_from_settings, transaction
-        from gis.incidents.query import IncidentFilter, list_incidents
+        from gis.incidents.filter import IncidentFilter
+        from gis.incidents.query import list_incidents
 
         engine = engine_from_settings()
         with transaction(engine) as session:
             items, total = list_incidents(
-                session, IncidentFilter(assign_status=["outside_jurisdiction"], open_only=True), limit
+                session, IncidentFilter(assign_status=("outside_jurisdiction",), open_only=True), limit
             )
         table = Table("id", "reported", "category", "source", "lon", "lat", "status", title=f"{total} outside")
         for i in items:

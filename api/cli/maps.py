@@ -9,7 +9,9 @@ from pathlib import Path
 
 import typer
 
-WINDOW_HELP = "today, 7d, 30d, 90d, 365d or custom (default 7d; custom when --from/--to are given)"
+WINDOW_HELP = "today, 7d, 30d, 90d, 365d or custom (default 7d; custom when --start/--end are given)"
+# --from/--to were the window's names before; kept as aliases for one release.
+TIME_HELP = "no offset = county time (Asia/Shanghai); --{old} is a deprecated alias"
 
 
 def import_folium_without_pandas() -> None:
@@ -80,8 +82,12 @@ def register(app: typer.Typer) -> None:
 
     out_opt = typer.Option(..., "--out", "-o", help="HTML file to write")
     window_opt = typer.Option(None, help=WINDOW_HELP)
-    from_opt = typer.Option(None, "--from", help="custom window start, YYYY-MM-DD")
-    to_opt = typer.Option(None, "--to", help="custom window end (inclusive), YYYY-MM-DD")
+    from_opt = typer.Option(
+        None, "--start", "--from", help="custom window start, e.g. YYYY-MM-DD; " + TIME_HELP.format(old="from")
+    )
+    to_opt = typer.Option(
+        None, "--end", "--to", help="custom window end; a bare date includes that day; " + TIME_HELP.format(old="to")
+    )
     category_opt = typer.Option(None, help="comma-separated incident categories")
     source_opt = typer.Option(None, help="comma-separated sources")
     status_opt = typer.Option(None, help="comma-separated statuses")

@@ -12,12 +12,14 @@ import tempfile
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from api.auth import Viewer
 from api.deps import SessionDep
+from api.params import IncidentFilterDep
+from api.timeparams import as_of_param
 from gis.core import audit
 from gis.outputs.export import (
     FILE_SUFFIX,
@@ -32,6 +34,7 @@ from gis.outputs.export import (
 router = APIRouter(prefix="/export", tags=["export"])
 
 
+# The window of the point layers (incidents by report time, hazards by discovery time).
 @router.get(
     "/{layer}",
     summary="Download a layer as GeoPackage, GeoJSON, zipped Shapefile, CSV or XLSX",
@@ -42,12 +45,12 @@ def export(
     principal: Viewer,
     session: SessionDep,
     layer: Annotated[str, Path(description=", ".join(LAYER_NAMES))],
+    filters: IncidentFilterDep,
     format: Annotated[str, Query(description="gpkg, geojson, shp (zipped), csv or xlsx")] = "gpkg",
     crs: Annotated[str, Query(description="wgs84 (EPSG:4326), gcj02 or cgcs2000 (EPSG:4490)")] = "wgs84",
-    as_of: Annotated[dt.datetime | None, Query(description="boundaries in force at this time")] = None,
-    start: Annotated[dt.datetime | None, Query(description="incidents/hazards from this time")] = None,
-    end: Annotated[dt.datetime | None, Query(description="incidents/hazards before this time")] = None,
+    as_of: Annotated[dt.datetime | None, Depends(as_of_param())] = None,
 ) -> FileResponse:
+    """Incidents and hazards take the window `start`/`end`; incidents also the other incident filters."""
     if layer not in LAYER_NAMES:
         raise HTTPException(404, f"unknown layer {layer!r}; layers are {', '.join(LAYER_NAMES)}")
     try:
@@ -59,7 +62,7 @@ def export(
     filename = f"{layer}{FILE_SUFFIX[fmt]}"
     try:
         result = export_layer(
-            session, layer, fmt, folder / filename, crs=out_crs, role=principal.role, as_of=as_of, start=start, end=end
+            session, layer, fmt, folder / filename, crs=out_crs, role=principal.role, as_of=as_of, incidents=filters
         )
     except ExportError as exc:
         shutil.rmtree(folder, ignore_errors=True)

@@ -9,7 +9,6 @@ connection (no BEGIN/COMMIT round trips), and it answers with pre-serialised JSO
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -19,11 +18,12 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Dispatcher, Reporter, Viewer
 from api.deps import SessionDep, autocommit_connection
+from api.params import IncidentFilterDep
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
 from gis.core.privacy import mask_record
-from gis.incidents import rules
+from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import IncidentInputError, create_incident
-from gis.incidents.query import IncidentFilter, get_incident, list_incidents, parse_bbox
+from gis.incidents.query import get_incident, list_incidents
 from gis.incidents.stats import StatsInputError
 from gis.incidents.workflow import (
     IllegalTransition,
@@ -36,7 +36,6 @@ from gis.incidents.workflow import (
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="incident id")]
-Codes = Annotated[list[str] | None, Query(max_length=200)]
 
 _VALIDATION: dict[int | str, dict[str, Any]] = {
     422: {"description": "a field is missing or wrong; `detail[].loc` names it and `msg` says why"}
@@ -131,39 +130,15 @@ def list_route(
     request: Request,
     principal: Viewer,
     session: SessionDep,
-    town: Codes = None,
-    village: Codes = None,
-    grid: Codes = None,
-    micro_grid: Codes = None,
-    station: Codes = None,
-    beat: Codes = None,
-    category: Codes = None,
-    source: Codes = None,
-    status: Codes = None,
-    overdue: Annotated[bool | None, Query(description="only overdue (true) or not overdue (false)")] = None,
-    reported_from: Annotated[dt.datetime | None, Query(description="reported at or after (no zone = China)")] = None,
-    reported_to: Annotated[dt.datetime | None, Query(description="reported before")] = None,
-    bbox: Annotated[str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
+    filters: IncidentFilterDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     """Incidents, newest report first. Area filters take codes of any level (town, village, grid,
-    micro-grid) and of the police overlay (station, beat); repeat a parameter for several values."""
-    filters = IncidentFilter(
-        town=town,
-        village=village,
-        grid=grid,
-        micro_grid=micro_grid,
-        station=station,
-        beat=beat,
-        category=category,
-        source=source,
-        status=status,
-        overdue=overdue,
-        reported_from=rules.aware(reported_from) if reported_from else None,
-        reported_to=rules.aware(reported_to) if reported_to else None,
-        bbox=parse_bbox(bbox) if bbox else None,
-    )
+    micro-grid) and of the police overlay (station, beat); repeat a parameter (or separate with
+    commas) for several values. `open`, `pending`, `overdue` and `escalated` mean what they mean
+    in every other output: open = not closed/rejected; pending = reported, accepted, dispatched or
+    in progress; overdue = pending and past the deadline; escalated = above the grid level."""
     items, total = list_incidents(session, filters, limit, offset, request.app.state.totals)
     return {"total": total, "limit": limit, "offset": offset, "items": [_out(i, principal.role) for i in items]}
 
@@ -178,7 +153,7 @@ def outside(
 ) -> dict[str, Any]:
     """Open incidents that lie beyond the snap tolerance outside every grid (`outside_jurisdiction`):
     stored, never dropped, and listed here for a person to forward or correct."""
-    filters = IncidentFilter(assign_status=["outside_jurisdiction"], open_only=True)
+    filters = IncidentFilter(assign_status=("outside_jurisdiction",), open_only=True)
     items, total = list_incidents(session, filters, limit, offset, request.app.state.totals)
     return {"total": total, "limit": limit, "offset": offset, "items": [_out(i, principal.role) for i in items]}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import logging
@@ -16,7 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Annotated, Any, cast
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
@@ -27,6 +28,7 @@ from api import heap
 from api.auth import authenticate, check_role, presents_a_key, require
 from api.deps import SessionDep, autocommit_connection, request_session
 from api.schemas.lookup import BatchOut, LookupOut, NotFoundOut
+from api.timeparams import TIME_RULE, as_of_param
 from gis.core.notify import Listener, conninfo_from_url
 from gis.core.privacy import role_sees_personal_data
 from gis.core.settings import Settings
@@ -217,7 +219,7 @@ LOOKUP_PARAMETERS = [
     ),
     _param(
         "as_of",
-        "answer with the boundaries in force at this date (end of that day, county time) or date-time",
+        "answer with the boundaries in force at this date (end of that day) or date-time. " + TIME_RULE,
         {"type": "string"},
         {"date": "2024-01-01", "date-time": "2024-01-01T08:00:00+08:00"},
     ),
@@ -408,12 +410,18 @@ def _csv_items(raw: bytes) -> list[Any]:
             text = raw.decode("gb18030")  # spreadsheets saved on Chinese Windows
         except UnicodeDecodeError:
             raise invalid("file", "the CSV is neither UTF-8 nor GB18030 text", where="body") from None
-    reader = csv.DictReader(io.StringIO(text))
-    columns = {c.strip().lower() for c in reader.fieldnames or []}
-    if not ({"lon", "lat"} <= columns or "address" in columns):
-        raise invalid("file", f"the CSV header {sorted(columns)} has neither lon and lat nor address", where="body")
+    # newline="": the csv module reads line ends itself (a bare CR is one), as its documentation asks.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        columns = {c.strip().lower() for c in reader.fieldnames or []}
+        if not ({"lon", "lat"} <= columns or "address" in columns):
+            msg = f"the CSV header {sorted(columns)} has neither lon and lat nor address"
+            raise invalid("file", msg, where="body")
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise invalid("file", f"the CSV is malformed: {exc}", where="body") from None
     items = []
-    for row in reader:
+    for row in rows:
         clean = {(k or "").strip().lower(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
         items.append({k: v for k, v in clean.items() if k in ("lon", "lat", "crs", "address") and v not in ("", None)})
     return items
@@ -431,15 +439,11 @@ async def lookup_batch(
     request: Request,
     session: SessionDep,
     caller: Annotated[Principal, Depends(require("viewer"))],
-    as_of: Annotated[str | None, Query(description="boundaries in force at this date or date-time")] = None,
+    at: Annotated[dt.datetime | None, Depends(as_of_param())] = None,
 ) -> Any:
     items = await _read_items(request)
     if len(items) > BATCH_LIMIT:
         raise invalid("items", f"{len(items):,} items is over the limit of {BATCH_LIMIT:,} per request", where="body")
-    try:
-        at = parse_as_of(as_of)
-    except LookupInputError as exc:
-        raise invalid("as_of", exc.reason, as_of) from None
     threshold = request.app.state.settings.geocode_min_score
     results = await run_in_threadpool(run_batch, session, service_of(request), items, at, _sees(caller), threshold)
     ok = sum(1 for r in results if r["ok"])

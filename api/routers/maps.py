@@ -7,14 +7,15 @@ endpoint does, api.auth); the pages pass it on to every URL they fetch.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Viewer
 from api.deps import SessionDep, SettingsDep
+from api.params import IncidentFilterDep
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter, MapQueryError
 from gis.people.keys import Principal
@@ -27,21 +28,21 @@ LIVE_HOURS = 3.0
 LIVE_LIMIT = 200
 
 
-def _filter(
-    window: str | None = Query(None, description="today, 7d, 30d, 90d, 365d or custom"),
-    start: str | None = Query(None, alias="from", description="custom window start, YYYY-MM-DD"),
-    end: str | None = Query(None, alias="to", description="custom window end (inclusive), YYYY-MM-DD"),
-    category: str | None = Query(None, description="comma-separated incident categories"),
-    source: str | None = Query(None, description="comma-separated sources"),
-    status: str | None = Query(None, description="comma-separated statuses"),
-) -> IncidentFilter:
+def _windowed(flt: IncidentFilter, default: str) -> IncidentFilter:
+    """``flt`` with the page's default report window when the request chose none."""
+    if flt.window:
+        return flt
     try:
-        return mapdata.parse_filter(window, start, end, category, source, status)
+        return mapdata.with_window(flt, None, default)
     except MapQueryError as exc:
         raise HTTPException(422, str(exc)) from None
 
 
-Filter = Annotated[IncidentFilter, Depends(_filter)]
+def _week(flt: IncidentFilterDep) -> IncidentFilter:
+    return _windowed(flt, "7d")
+
+
+Filter = Annotated[IncidentFilter, Depends(_week)]
 
 
 def _context(
@@ -100,22 +101,12 @@ def heat_time_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: Viewer,
-    window: str | None = Query(None),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
-    category: str | None = None,
-    source: str | None = None,
-    status: str | None = None,
+    filters: IncidentFilterDep,
     by: str = Query("hour", description="hour (of day) or day"),
     lang: Lang = None,
     key: Key = None,
 ) -> HTMLResponse:
-    try:
-        flt = mapdata.parse_filter(
-            window or ("custom" if start or end else "30d"), start, end, category, source, status
-        )
-    except MapQueryError as exc:
-        raise HTTPException(422, str(exc)) from None
+    flt = _windowed(filters, "30d")
     ctx = _context(request, settings, principal, key, lang, flt, by=by)
     return _page(lambda: (heat_time.build(session, ctx, flt, by), ctx))
 
@@ -127,21 +118,11 @@ def grid_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: Viewer,
-    window: str | None = Query(None),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
-    category: str | None = None,
-    source: str | None = None,
-    status: str | None = None,
+    filters: IncidentFilterDep,
     lang: Lang = None,
     key: Key = None,
 ) -> HTMLResponse:
-    try:
-        flt = mapdata.parse_filter(
-            window or ("custom" if start or end else "90d"), start, end, category, source, status
-        )
-    except MapQueryError as exc:
-        raise HTTPException(422, str(exc)) from None
+    flt = _windowed(filters, "90d")
     ctx = _context(request, settings, principal, key, lang, flt)
     return _page(lambda: (_found(grid_dashboard.build(session, ctx, code, flt), "grid", code), ctx))
 
@@ -229,8 +210,7 @@ def live_incidents(
     session: SessionDep,
     settings: SettingsDep,
     principal: Viewer,
-    category: str | None = None,
-    source: str | None = None,
+    filters: IncidentFilterDep,
     hours: float = Query(LIVE_HOURS, gt=0, le=24 * 7, description="how far back"),
 ) -> Response:
     now = dt.datetime.now(dt.UTC)
@@ -238,9 +218,7 @@ def live_incidents(
 
     def fetch() -> dict[str, Any]:
         # "Live" means received in the last hours; a report time up to a day older is a late upload.
-        flt = mapdata.parse_filter(
-            "custom", since - dt.timedelta(days=1), now + dt.timedelta(minutes=5), category, source
-        )
+        flt = filters.replace(start=since - dt.timedelta(days=1), end=now + dt.timedelta(minutes=5), window="custom")
         return mapdata.recent_incidents(
             session, flt, created_since=since, limit=LIVE_LIMIT, role=principal.role, display_crs=_display_crs(settings)
         )
@@ -248,21 +226,27 @@ def live_incidents(
     return _geojson(fetch)
 
 
-@geojson_get("/data/incidents/overdue.geojson", summary="Open incidents past their deadline")
-def overdue_data(
+@geojson_get("/data/incidents/{flag}.geojson", summary="Overdue, or open escalated, incidents (map markers)")
+def flagged_data(
+    flag: Annotated[Literal["overdue", "escalated"], Path(description="overdue or escalated")],
     session: SessionDep,
     settings: SettingsDep,
     principal: Viewer,
-    category: str | None = None,
-    source: str | None = None,
+    flt: IncidentFilterDep,
 ) -> Response:
-    def fetch() -> dict[str, Any]:
-        flt = mapdata.parse_filter("today", category=category, source=source)
-        return mapdata.overdue_incidents(
-            session, flt, limit=command_center.OVERDUE_LIMIT, role=principal.role, display_crs=_display_crs(settings)
+    """`overdue`: pending (reported, accepted, dispatched, in progress) and past the deadline;
+    `escalated`: open and escalated above the grid (its own marker, not overdue). Whatever the report
+    time: the window is ignored, the other filters apply."""
+    return _geojson(
+        lambda: mapdata.flagged_incidents(
+            session,
+            flt,
+            flag,
+            limit=command_center.OVERDUE_LIMIT,
+            role=principal.role,
+            display_crs=_display_crs(settings),
         )
-
-    return _geojson(fetch)
+    )
 
 
 @geojson_get("/data/buildings.geojson", summary="Rental buildings with inspection results, by risk")
@@ -311,11 +295,9 @@ def heat_data(session: SessionDep, settings: SettingsDep, principal: Viewer, flt
 
 
 @router.get("/data/grids/stats.json", summary="Per-grid counts, staff and households for the window")
-def grid_stats_data(
-    session: SessionDep,
-    principal: Viewer,
-    flt: Filter,
-    grid: str | None = Query(None, description="comma-separated grid codes"),
-) -> Response:
-    codes = [c for c in (grid or "").split(",") if c] or None
+def grid_stats_data(session: SessionDep, principal: Viewer, flt: Filter) -> Response:
+    """Per grid (those of `grid` when given, as the other filters name them): incidents reported in
+    the window and done, the current open, pending, overdue and escalated counts, rentals, open
+    hazards and staff."""
+    codes = list(flt.grid) or None
     return _geojson(lambda: mapdata.grid_stats(session, flt, codes=codes, role=principal.role), "application/json")

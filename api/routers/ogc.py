@@ -16,15 +16,18 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from starlette.datastructures import QueryParams
 from starlette.responses import Response
 from tipg import errors as tipg_errors
 
 from api.auth import require
+from api.timeparams import ogc_datetime
 from gis.outputs.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool
 from maps import ogc_pages
 
@@ -93,12 +96,28 @@ def _bbox_numbers(request: Request) -> None:
             raise HTTPException(422, [{"type": "value_error", "loc": ["query", "bbox"], "msg": msg, "input": raw}])
 
 
+def _datetime_rule(request: Request) -> None:
+    """``datetime`` by the service's one time rule (naive = county time; tipg would answer a
+    naive or malformed value with a 500): checked, then handed to tipg as RFC 3339 text in UTC.
+    The query string is rewritten before tipg's own dependency reads it, which also keeps tipg's
+    ``next`` links in the normalised form."""
+    raw = request.query_params.get("datetime")
+    if raw is None:
+        return
+    normalised = ogc_datetime(raw)
+    if normalised != raw:
+        items = [(k, normalised if k == "datetime" else v) for k, v in request.query_params.multi_items()]
+        request.scope["query_string"] = urlencode(items).encode("latin-1")
+        request._query_params = QueryParams(request.scope["query_string"])  # starlette caches the parsed query
+
+
 # HTML views from gridmap's templates: local scripts and the configured base map (maps.ogc_pages).
 _endpoints = make_endpoints(PREFIX, templates=ogc_pages.templates())
 # Viewer or above, admitted like every endpoint (api.auth: header or ?key=); the role decides
 # nothing more here, since the views mask personal data in SQL.
 router = APIRouter(
-    prefix=PREFIX, dependencies=[Depends(require("viewer")), Depends(_bbox_numbers), Depends(_ogc_ready)]
+    prefix=PREFIX,
+    dependencies=[Depends(require("viewer")), Depends(_bbox_numbers), Depends(_datetime_rule), Depends(_ogc_ready)],
 )
 router.include_router(_endpoints.router)
 

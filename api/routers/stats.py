@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from api.auth import Viewer
 from api.deps import SessionDep
+from api.params import IncidentFilterDep
 from api.schemas.incidents import Stats
-from gis.incidents import rules
 from gis.incidents.stats import incident_stats
 
 router = APIRouter(tags=["stats"])
@@ -25,23 +24,14 @@ router = APIRouter(tags=["stats"])
 def stats_route(
     principal: Viewer,
     session: SessionDep,
+    filters: IncidentFilterDep,
     level: Annotated[Literal["town", "village", "grid"], Query(description="area level to group by")] = "town",
     period: Annotated[Literal["day", "week", "month"], Query(description="period to group by (China time)")] = "month",
-    start: Annotated[dt.datetime | None, Query(description="reported at or after; default end - 30 days")] = None,
-    end: Annotated[dt.datetime | None, Query(description="reported before; default now")] = None,
-    category: Annotated[list[str] | None, Query(max_length=50)] = None,
-    source: Annotated[list[str] | None, Query(max_length=10)] = None,
 ) -> dict[str, Any]:
-    """Per area and period, for incidents reported in [start, end): total, closed, rejected,
-    overdue (still pending with the deadline passed now), closure rate = closed / (total -
-    rejected), mean handling time = mean(closed_at - reported_at) over closed incidents in hours;
-    and the same over the whole range in `totals`."""
-    return incident_stats(
-        session,
-        level=level,
-        period=period,
-        start=rules.aware(start) if start else None,
-        end=rules.aware(end) if end else None,
-        category=category,
-        source=source,
-    )
+    """Per area and period, for the incidents the filters select reported in [start, end) (default:
+    the 30 days before end, which defaults to now): total, closed, rejected, open (not closed or
+    rejected), pending (reported, accepted, dispatched, in progress), overdue (pending with the
+    deadline passed now), escalated (open and above the grid level), closure rate = closed /
+    (total - rejected), mean handling time = mean(closed_at - reported_at) over closed incidents in
+    hours; and the same over the whole range in `totals`."""
+    return incident_stats(session, level=level, period=period, flt=filters)

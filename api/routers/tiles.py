@@ -1,7 +1,8 @@
 """Vector tiles (MVT) of every public layer: ``/tiles/{layer}/{z}/{x}/{y}.mvt``.
 
-Incidents and hazards take a time window (``start``/``end``), boundary layers an ``as_of``
-moment. Tiles carry no personal data, so every key (or ``?key=``) may read them.
+Incidents and hazards take a time window (``start``/``end``), incidents also the other filters
+of ``api.params.incident_filter``; boundary layers an ``as_of`` moment. Tiles carry no personal
+data, so every key (or ``?key=``) may read them.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from api.auth import Viewer
 from api.deps import SessionDep
+from api.params import IncidentFilterDep
+from api.timeparams import as_of_param
 from gis.outputs.tiles import MAX_ZOOM, TileError, TileRequest, check_tile, render_tile
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -33,16 +36,15 @@ def tile(
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
-    start: Annotated[dt.datetime | None, Query(description="incidents/hazards from this time (inclusive)")] = None,
-    end: Annotated[dt.datetime | None, Query(description="incidents/hazards before this time")] = None,
-    as_of: Annotated[dt.datetime | None, Query(description="boundaries in force at this time")] = None,
+    filters: IncidentFilterDep,
+    as_of: Annotated[dt.datetime | None, Depends(as_of_param())] = None,
 ) -> Response:
     try:
         check_tile(layer, z, x, y)
     except TileError as exc:
         raise HTTPException(404, str(exc)) from None
     try:
-        data = render_tile(session, TileRequest(layer, z, x, y, start=start, end=end, as_of=as_of))
+        data = render_tile(session, TileRequest(layer, z, x, y, as_of=as_of, incidents=filters))
     except TileError as exc:
         raise HTTPException(422, str(exc)) from None
     # Point layers change all day; a short cache still absorbs a map's burst of identical requests.

@@ -3,35 +3,28 @@ overlaps it (网格+警格 pairing)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from api.auth import Viewer
 from api.deps import SessionDep
 from api.schemas.lookup import BeatOut, GridOut
-from gis.spatial.lookup import LookupInputError, LookupService, parse_as_of
+from api.timeparams import as_of_param
+from gis.spatial.lookup import LookupService
 from gis.spatial.units import UnknownUnitError, beat_details, grid_details
 
 router = APIRouter(tags=["lookup"])
 
 AsOf = Annotated[
-    str | None,
-    Query(
-        description="the boundaries in force at this date (end of day, county time) or date-time; default now",
-        openapi_examples={"date": {"value": "2024-01-01"}},
-    ),
+    dt.datetime | None,
+    Depends(as_of_param("the boundaries in force at this date (end of that day) or date-time; default now")),
 ]
 
 
-def _generation(request: Request, session: SessionDep, as_of: str | None) -> int | None:
+def _generation(request: Request, session: SessionDep, at: dt.datetime | None) -> int | None:
     service: LookupService | None = getattr(request.app.state, "lookup", None)
-    try:
-        at = parse_as_of(as_of)
-    except LookupInputError as exc:
-        raise HTTPException(
-            422, [{"type": "value_error", "loc": ["query", "as_of"], "msg": exc.reason, "input": as_of}]
-        ) from None
     if service is None:  # the lookup router is always installed; this keeps the module usable alone
         service = LookupService()
     return service.generation_at(session, at)
@@ -45,8 +38,10 @@ def _generation(request: Request, session: SessionDep, as_of: str | None) -> int
     "leader, community police, liaison cadres), the overlapping beats (beat officers) and their stations, "
     "each with the layer and code it is posted to; micro-grids list their leaders. "
     "Beats overlapping the grid come with the shared area in m² and in % of each side "
-    "(measured in EPSG:4549). Incident counts are current: open, overdue, and reported in the last "
-    "30 days. Staff names and phones are masked for roles below dispatcher. 404 names an unknown code.",
+    "(measured in EPSG:4549). Incident counts are current: open (not closed/rejected), pending "
+    "(reported, accepted, dispatched, in progress), overdue (pending past the deadline), escalated (open, "
+    "above the grid), and reported in the last 30 days. Staff names and phones are masked for roles below "
+    "dispatcher. 404 names an unknown code.",
     responses={404: {"description": "no grid with that code in the generation asked for"}},
 )
 def get_grid(

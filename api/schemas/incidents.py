@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.timeparams import CountyInstant
 from gis.incidents import rules
 from gis.incidents.totals import EXACT_UP_TO, TTL_S
 
@@ -61,8 +62,9 @@ class IncidentIn(BaseModel):
     external_id: str | None = Field(
         None, max_length=64, description="the id in the source system; `(source, external_id)` makes intake idempotent"
     )
-    reported_at: dt.datetime | None = Field(
-        None, description="when it was reported (ISO-8601; no zone = China time; default now; ≤ 5 min ahead)"
+    reported_at: CountyInstant | None = Field(
+        None,
+        description="when it was reported (ISO-8601; no zone = county time, Asia/Shanghai; default now; ≤ 5 min ahead)",
     )
     description: str | None = Field(None, max_length=4000)
     reporter_name: str | None = Field(None, max_length=100, description="masked for roles below dispatcher")
@@ -95,6 +97,7 @@ class Incident(BaseModel):
     created_at: dt.datetime
     deadline_at: dt.datetime | None
     overdue: bool = Field(description="pending (not yet handled) and past its deadline")
+    escalated: bool = Field(description="escalated above the grid (escalation_level is not grid)")
     escalation_level: str = Field(description="grid, village, town (镇街综治中心) or county (县社会治理中心)")
     escalation_level_zh: str
     escalated_at: dt.datetime | None
@@ -165,7 +168,10 @@ class StatsRow(BaseModel):
     total: int
     closed: int
     rejected: int
-    overdue: int
+    open: int = Field(description="not closed or rejected")
+    pending: int = Field(description="waiting for handling (reported, accepted, dispatched, in_progress)")
+    overdue: int = Field(description="pending and past the deadline now")
+    escalated: int = Field(description="open and escalated above the grid")
     closure_rate: float | None = Field(description="closed / (total - rejected)")
     mean_handling_hours: float | None = Field(description="mean of closed_at - reported_at over closed incidents")
 
@@ -174,7 +180,10 @@ class StatsTotals(BaseModel):
     total: int
     closed: int
     rejected: int
+    open: int
+    pending: int
     overdue: int
+    escalated: int
     closure_rate: float | None
     mean_handling_hours: float | None
 

@@ -144,7 +144,9 @@ class BeatOverlapOut(OverlapOut):
 
 class IncidentCounts(BaseModel):
     open: int = Field(description="not closed or rejected")
-    overdue: int = Field(description="open and past the deadline")
+    pending: int = Field(description="waiting for handling (reported, accepted, dispatched, in_progress)")
+    overdue: int = Field(description="pending and past the deadline (handled/verified are never overdue)")
+    escalated: int = Field(description="open and escalated above the grid")
     total_30d: int = Field(description="reported in the last 30 days")
 
 

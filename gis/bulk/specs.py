@@ -2,7 +2,7 @@
 
 A file's columns are matched to these fields by name, by a few common aliases (经度 for lon, ...)
 or by an explicit mapping (``--map lon=经度``). Coded fields accept the code or its Chinese label
-(``fire`` or ``火灾隐患``). Naive times are China Standard Time (``incident_rules.LOCAL_TZ``).
+(``fire`` or ``火灾隐患``). Naive times are China Standard Time (``gis.core.vocab.COUNTY_TZ``).
 """
 
 from __future__ import annotations

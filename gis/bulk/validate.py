@@ -18,7 +18,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.bulk.readers import ImportFileError, RawTable
 from gis.bulk.specs import Field, Spec
-from gis.incidents.rules import LOCAL_TZ
+from gis.core.vocab import COUNTY_TZ
 from gis.spatial.crs import InputCRS, to_wgs84
 
 BoolArray = npt.NDArray[np.bool_]
@@ -229,7 +229,7 @@ def parse_times(series: pd.Series) -> tuple[pd.Series, BoolArray, BoolArray]:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         values = series.reset_index(drop=True)
         if getattr(values.dt, "tz", None) is None:
-            values = values.dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT")
+            values = values.dt.tz_localize(COUNTY_TZ, ambiguous="NaT", nonexistent="NaT")
         return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]"), blank, np.zeros(n, dtype=bool)
     obj = series.astype(object).to_numpy()
     if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
@@ -238,7 +238,7 @@ def parse_times(series: pd.Series) -> tuple[pd.Series, BoolArray, BoolArray]:
         native = np.array([hasattr(v, "year") and not isinstance(v, str) for v in obj], dtype=bool) & ~blank
     if native.any():
         stamps = [pd.Timestamp(v) for v in obj[native]]
-        aware = [ts.tz_localize(LOCAL_TZ) if ts.tzinfo is None else ts for ts in stamps]
+        aware = [ts.tz_localize(COUNTY_TZ) if ts.tzinfo is None else ts for ts in stamps]
         out.iloc[np.flatnonzero(native)] = pd.to_datetime(aware, utc=True).astype("datetime64[us, UTC]")
     text_mask = ~blank & ~native
     if text_mask.any():
@@ -262,7 +262,7 @@ def _parse_text_times(text: pd.Series) -> pd.Series:
     common = pd.to_datetime(text, format="%Y-%m-%d %H:%M:%S", errors="coerce")
     done = common.notna().to_numpy()
     if done.any():
-        local = common[done].dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT")
+        local = common[done].dt.tz_localize(COUNTY_TZ, ambiguous="NaT", nonexistent="NaT")
         result[done] = local.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
     if done.all():
         return result
@@ -281,7 +281,7 @@ def _parse_text_times(text: pd.Series) -> pd.Series:
             if not todo.any():
                 break
             naive[todo] = pd.to_datetime(naive_text[todo], format=fmt, errors="coerce")
-        local = naive.dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT")
+        local = naive.dt.tz_localize(COUNTY_TZ, ambiguous="NaT", nonexistent="NaT")
         result[naive_mask] = local.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
     return result
 

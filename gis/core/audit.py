@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -23,25 +24,25 @@ def search(
     actor: str | None = None,
     action: str | None = None,
     target: str | None = None,
-    since: Any = None,
-    until: Any = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Audit entries matching every given filter, newest first, with the total count."""
+    """Audit entries matching every given filter (``at`` in [start, end)), newest first, with the total count."""
     where = [
         "(CAST(:actor AS text) IS NULL OR actor = :actor)",
         "(CAST(:action AS text) IS NULL OR action LIKE :action_like)",
         "(CAST(:target AS text) IS NULL OR target = :target)",
-        "(CAST(:since AS timestamptz) IS NULL OR at >= :since)",
-        "(CAST(:until AS timestamptz) IS NULL OR at < :until)",
+        "(CAST(:start AS timestamptz) IS NULL OR at >= :start)",
+        "(CAST(:end AS timestamptz) IS NULL OR at < :end)",
     ]
     params = {
         "actor": actor,
         "action": action,
         "target": target,
-        "since": since,
-        "until": until,
+        "start": start,
+        "end": end,
         # "incident." matches every incident action; "%" and "_" in input are literal text.
         "action_like": None
         if action is None

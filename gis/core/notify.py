@@ -17,7 +17,9 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy.engine import URL, make_url
 
-CHANNEL = "gridmap_boundaries"
+from gis.core.vocab import BOUNDARIES_CHANNEL
+
+CHANNEL = BOUNDARIES_CHANNEL
 log = logging.getLogger("gridmap.notify")
 
 

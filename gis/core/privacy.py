@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-ROLE_RANK = {"viewer": 0, "reporter": 1, "dispatcher": 2, "planner": 3, "admin": 4}
+from gis.core.vocab import ROLE_RANK
+
 SEES_PERSONAL_DATA = ROLE_RANK["dispatcher"]
 
 # Field names holding personal data, by kind. Every module that emits such fields uses these names.

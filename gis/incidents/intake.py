@@ -21,9 +21,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gis.core import timeparse
+from gis.core.predicates import is_current, is_escalated, is_open, is_overdue
 from gis.core.settings import Settings, get_settings
 from gis.core.vocab import ASSIGN_COLUMNS
 from gis.incidents import rules
+from gis.incidents.errors import IncidentInputError as IncidentInputError
 from gis.spatial import crs as gcrs
 from gis.spatial.address_text import AddressError
 from gis.spatial.areas import Conn
@@ -41,10 +44,7 @@ MAX_LENGTHS = {
 }
 # Reports older than this are history for the bulk importer, not live intake.
 EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
-_CODE = re.compile(r"^[0-9A-Za-z_\-]{1,32}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{2,18}[0-9]$")
-_QUOTED_OPEN = ", ".join(f"'{s}'" for s in rules.OPEN_STATUSES)
-_QUOTED_PENDING = ", ".join(f"'{s}'" for s in rules.PENDING_STATUSES)
 
 # Every reader of incidents selects this one JSON object (alias ``i``): one column decodes far faster
 # than thirty-odd separately described ones, which matters at hundreds of reports per second.
@@ -77,7 +77,8 @@ _FIELDS = {
     },
     "lon": "ST_X(i.geom)",
     "lat": "ST_Y(i.geom)",
-    "overdue": f"(i.status IN ({_QUOTED_PENDING}) AND i.deadline_at < now())",
+    "overdue": is_overdue("i"),
+    "escalated": is_escalated("i"),
 }
 COLUMNS = "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in _FIELDS.items()) + ") AS incident"
 _TIMES = ("reported_at", "created_at", "deadline_at", "escalated_at", "closed_at")
@@ -96,16 +97,6 @@ def describe(row: Mapping[Any, Any]) -> dict[str, Any]:
     out["status_zh"] = rules.STATUSES[out["status"]][0]
     out["escalation_level_zh"] = rules.ESCALATION_LEVELS[out["escalation_level"]][0]
     return out
-
-
-class IncidentInputError(ValueError):
-    """Bad intake input; ``field`` names the offending field, ``extra`` carries hints (candidates)."""
-
-    def __init__(self, field: str, reason: str, **extra: Any) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-        self.extra = extra
 
 
 @dataclass(frozen=True)
@@ -152,20 +143,12 @@ def clean_text(data: Mapping[str, Any], field: str) -> str | None:
 
 
 def parse_time(field: str, value: Any, now: dt.datetime) -> dt.datetime:
-    """An aware datetime from ISO-8601 text or a datetime; naive times are China Standard Time."""
-    if isinstance(value, dt.datetime):
-        when = value
-    elif isinstance(value, str):
-        try:
-            when = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise IncidentInputError(
-                field, f"{value!r} is not an ISO-8601 time, e.g. 2024-05-01T08:30:00+08:00"
-            ) from None
-    else:
-        raise IncidentInputError(field, f"{value!r} is not a time")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=rules.LOCAL_TZ)
+    """An aware instant by the one time rule (``gis.core.timeparse``: no offset = county time, a bare
+    date is the end of that day), from the live intake's range: after 1990, at most a clock skew ahead."""
+    try:
+        when = timeparse.parse_time(value, bound="instant", field=field)
+    except timeparse.TimeValueError as exc:
+        raise IncidentInputError(field, exc.message.removeprefix(f"{field}: ")) from None
     if when < EARLIEST:
         raise IncidentInputError(
             field, f"{when.isoformat()} is before {EARLIEST:%Y}; load history with the bulk import"
@@ -176,7 +159,7 @@ def parse_time(field: str, value: Any, now: dt.datetime) -> dt.datetime:
 
 
 _IN_COUNTY = (
-    "SELECT 1 FROM areas WHERE layer IN ('county', 'town') AND gen_to IS NULL "
+    f"SELECT 1 FROM areas WHERE layer IN ('county', 'town') AND {is_current()} "  # noqa: S608
     "AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint({x}, {y}), 4326))"
 )
 
@@ -264,7 +247,7 @@ _INSERT_SQL = sa.text(
         near AS MATERIALIZED (
             SELECT o.id, o.geom, o.category, o.reported_at FROM incidents o
             WHERE o.geom && ST_MakeEnvelope(:lon - :dx, :lat - :dy, :lon + :dx, :lat + :dy, 4326)
-              AND o.status IN ({_QUOTED_OPEN})),
+              AND {is_open("o")}),
         dup AS (
             SELECT o.id FROM near o
             WHERE o.category = :category AND o.reported_at BETWEEN :dup_from AND :dup_to

@@ -15,10 +15,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-# Jiashan keeps China Standard Time; naive times from clients and day/week boundaries use it.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from gis.core.vocab import COUNTY_TZ
+from gis.core.vocab import FINAL_STATUSES as FINAL_STATUSES
+from gis.core.vocab import OPEN_STATUSES as OPEN_STATUSES
+from gis.core.vocab import PENDING_STATUSES as PENDING_STATUSES
+
+# The county time zone under its older name, for the modules still importing it from here (the demo
+# generator); gis.core.vocab.COUNTY_TZ is the one definition.
+LOCAL_TZ = COUNTY_TZ
 
 
 @dataclass(frozen=True)
@@ -124,11 +129,8 @@ ACTIONS: dict[str, str] = {
     "close": "closed",
 }
 
-FINAL_STATUSES = frozenset({"closed", "rejected"})
-# Open = not ended; duplicates are looked for among these.
-OPEN_STATUSES = tuple(s for s in STATUSES if s not in FINAL_STATUSES)
-# Pending = the handling deadline still runs; only these can be overdue or escalate.
-PENDING_STATUSES = ("reported", "accepted", "dispatched", "in_progress")
+# The status sets (final, open, pending) are defined, with their meaning, in gis.core.vocab; duplicates
+# are looked for among open incidents; only pending ones can be overdue or escalate.
 
 ESCALATION_LEVELS: dict[str, tuple[str, str]] = {
     "grid": ("网格", "grid"),
@@ -216,8 +218,3 @@ def category_info(code: str) -> dict[str, object]:
         "big_risk": group.big_risk,
         "deadline_hours": c.deadline_hours,
     }
-
-
-def aware(when: dt.datetime) -> dt.datetime:
-    """``when`` with a time zone; naive times from clients are China Standard Time."""
-    return when if when.tzinfo is not None else when.replace(tzinfo=LOCAL_TZ)

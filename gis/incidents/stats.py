@@ -4,7 +4,8 @@ Time, by the time an incident was reported.
 
 Definitions (also in the API description):
 - closure rate = closed / (total - rejected): incidents not accepted (不予立案) never enter the loop;
-- overdue = still pending (not yet handled) with its deadline passed at ``now``;
+- open, pending, overdue and escalated as defined in ``gis.core.vocab`` (overdue = pending with its
+  deadline passed at ``now``; escalated counts open incidents escalated above the grid);
 - mean handling time = mean of (closed_at - reported_at) over closed incidents, in hours.
 """
 
@@ -15,10 +16,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gis.core import predicates as p
+from gis.core.vocab import COUNTY_TZ_NAME
 from gis.incidents import rules
+from gis.incidents.filter import IncidentFilter
 from gis.spatial.areas import Conn
 
 DEFAULT_RANGE = dt.timedelta(days=30)
+COUNTS = ("total", "closed", "rejected", *p.BACKLOG)
 
 
 class StatsInputError(ValueError):
@@ -41,59 +46,43 @@ def incident_stats(
     conn: Conn,
     level: str = "town",
     period: str = "month",
-    start: dt.datetime | None = None,
-    end: dt.datetime | None = None,
-    category: list[str] | None = None,
-    source: list[str] | None = None,
+    flt: IncidentFilter | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Statistics of incidents reported in [start, end), grouped by ``level`` and ``period``."""
+    """Statistics of the incidents ``flt`` selects, grouped by ``level`` and ``period``. The report
+    window defaults to the 30 days before ``flt.end`` (before now when it has no end)."""
     if level not in rules.STATS_LEVELS:
         raise StatsInputError("level", f"unknown level {level!r}; levels: {', '.join(rules.STATS_LEVELS)}")
     if period not in rules.STATS_PERIODS:
         raise StatsInputError("period", f"unknown period {period!r}; periods: {', '.join(rules.STATS_PERIODS)}")
+    flt = flt or IncidentFilter()
     now = now or dt.datetime.now(dt.UTC)
-    end = end or now
+    end = flt.end or now
     try:
-        start = start or end - DEFAULT_RANGE
+        start = flt.start or end - DEFAULT_RANGE
     except OverflowError:
         raise StatsInputError("end", f"{end.isoformat()} is too early for a default start; give start") from None
-    if start >= end:
-        raise StatsInputError("start", f"{start.isoformat()} is not before end {end.isoformat()}")
-    for field, values, check in (("category", category, rules.check_category), ("source", source, rules.check_source)):
-        for v in values or ():
-            try:
-                check(v)
-            except rules.RuleError as exc:
-                raise StatsInputError(field, str(exc)) from None
-
-    pending = ", ".join(f"'{s}'" for s in rules.PENDING_STATUSES)
-    extra = ""
-    params: dict[str, Any] = {"period": period, "start": start, "end": end, "now": now, "level": level}
-    if category:
-        extra += " AND i.category = ANY(:category)"
-        params["category"] = list(category)
-    if source:
-        extra += " AND i.source = ANY(:source)"
-        params["source"] = list(source)
+    flt = flt.replace(start=start, end=end)  # checks that the window is not empty
+    where, params = flt.where("i", now="now")
+    params |= {"period": period, "now": now, "level": level}
     sql = f"""
         SELECT s.*, a.name AS area_name FROM (
-            SELECT CAST(date_trunc(:period, i.reported_at AT TIME ZONE '{rules.LOCAL_TZ.key}') AS date) AS period_start,
+            SELECT CAST(date_trunc(:period, i.reported_at AT TIME ZONE '{COUNTY_TZ_NAME}') AS date) AS period_start,
                    i.{level}_code AS area_code,
                    count(*) AS total,
                    count(*) FILTER (WHERE i.status = 'closed') AS closed,
                    count(*) FILTER (WHERE i.status = 'rejected') AS rejected,
-                   count(*) FILTER (WHERE i.status IN ({pending}) AND i.deadline_at < :now) AS overdue,
+                   {p.backlog_counts("i", "now")},
                    sum(extract(epoch FROM i.closed_at - i.reported_at) / 3600.0)
                        FILTER (WHERE i.status = 'closed') AS handling_hours
             FROM incidents i
-            WHERE i.reported_at >= :start AND i.reported_at < :end {extra}
+            WHERE {where}
             GROUP BY 1, 2) s
-        LEFT JOIN areas a ON a.layer = :level AND a.code = s.area_code AND a.gen_to IS NULL
+        LEFT JOIN areas a ON a.layer = :level AND a.code = s.area_code AND {p.is_current("a")}
         ORDER BY s.period_start, s.area_code NULLS LAST
     """  # noqa: S608 - level and period are checked against fixed lists above
     rows = []
-    sums = {"total": 0, "closed": 0, "rejected": 0, "overdue": 0}
+    sums = dict.fromkeys(COUNTS, 0)
     hours_total = 0.0
     for r in conn.execute(sa.text(sql), params).mappings():
         hours = float(r["handling_hours"]) if r["handling_hours"] is not None else None
@@ -102,10 +91,7 @@ def incident_stats(
                 "period_start": r["period_start"],
                 "area_code": r["area_code"],
                 "area_name": r["area_name"],
-                "total": r["total"],
-                "closed": r["closed"],
-                "rejected": r["rejected"],
-                "overdue": r["overdue"],
+                **{key: r[key] for key in COUNTS},
                 "closure_rate": _rate(r["closed"], r["total"], r["rejected"]),
                 "mean_handling_hours": _mean(hours, r["closed"]),
             }

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from gis.core import audit
 from gis.core.db import transaction
 from gis.incidents import rules
+from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import clean_text
 from gis.incidents.query import get_incident
 from gis.spatial.areas import Conn
@@ -136,6 +137,8 @@ def escalate(
     return _reload(conn, incident_id)
 
 
+# The incidents escalation moves: the one filter's "overdue" (no other condition, so no parameters).
+_DUE, _ = IncidentFilter(overdue=True).where("i", now="now")
 _OVERDUE_SQL = sa.text(
     f"""
     WITH ladder(level, next, hours) AS (
@@ -145,7 +148,7 @@ _OVERDUE_SQL = sa.text(
     due AS (
         SELECT i.id, i.escalation_level AS from_level, ladder.next, ladder.hours
         FROM incidents i JOIN ladder ON ladder.level = i.escalation_level
-        WHERE i.status IN ({", ".join(f"'{s}'" for s in rules.PENDING_STATUSES)}) AND i.deadline_at < :now
+        WHERE {_DUE}
         FOR UPDATE OF i SKIP LOCKED),
     up AS (
         UPDATE incidents i

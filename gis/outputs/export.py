@@ -41,6 +41,8 @@ from gis.core.privacy import (
     mask_phone,
     role_sees_personal_data,
 )
+from gis.core.timeparse import TimeValueError, check_window
+from gis.incidents.filter import FilterError, IncidentFilter
 from gis.spatial.areas import IN_GENERATION, Conn, current_generation, generation_at
 from gis.spatial.crs import from_wgs84
 
@@ -189,13 +191,36 @@ def time_column(layer: str) -> str | None:
     return POINT_LAYERS[layer][1] if layer in POINT_LAYERS else None
 
 
-def _check_window(layer: str, start: dt.datetime | None, end: dt.datetime | None) -> str | None:
+def point_filter(
+    layer: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    incidents: IncidentFilter | None = None,
+    *,
+    error: type[ExportError] = ExportError,
+) -> tuple[str, dict[str, Any]]:
+    """The condition (``TRUE`` for none) and parameters selecting a point layer's rows: the time
+    window ``start``/``end`` (or that of ``incidents``) on the layer's time column; for the
+    incidents layer the whole incident filter (``gis.incidents.filter``), which other layers refuse."""
+    flt = incidents or IncidentFilter()
+    try:
+        check_window(start or flt.start, end or flt.end)
+        flt = flt.replace(start=start or flt.start, end=end or flt.end)
+    except (TimeValueError, FilterError) as exc:
+        raise error(str(exc)) from None
+    if layer == "incidents":
+        return flt.where("")
     column = time_column(layer)
-    if (start or end) and column is None:
-        raise ExportError(f"layer {layer!r} has no time column; start/end apply to incidents and hazards")
-    if start and end and start >= end:
-        raise ExportError(f"start {start.isoformat()} is not before end {end.isoformat()}")
-    return column
+    if flt.current() != IncidentFilter():
+        raise error(f"incident filters apply to the incidents layer, not {layer!r}")
+    if (flt.start or flt.end) and column is None:
+        raise error(f"layer {layer!r} has no time column; start/end apply to incidents and hazards")
+    conds, params = [], {}
+    for key, op in (("start", ">="), ("end", "<")):
+        if getattr(flt, key) is not None:
+            conds.append(f"{column} {op} :{key}")
+            params[key] = getattr(flt, key)
+    return " AND ".join(conds) or "TRUE", params
 
 
 def layer_query(
@@ -205,11 +230,12 @@ def layer_query(
     as_of: dt.datetime | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
+    incidents: IncidentFilter | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """SQL (geometry as WKB in column ``wkb``) and parameters for one layer's rows, unmasked."""
     check_layer_name(layer)
     if layer in AREA_LAYERS:
-        if start or end:
+        if start or end or (incidents is not None and incidents != IncidentFilter()):
             raise ExportError(f"layer {layer!r} is a boundary layer; use as_of, not start/end")
         generation = current_generation(conn) if as_of is None else generation_at(conn, as_of)
         if generation is None:
@@ -224,16 +250,8 @@ def layer_query(
     if as_of is not None:
         raise ExportError(f"as_of applies to boundary layers, not {layer!r}")
     columns, _ = POINT_LAYERS[layer]
-    column = _check_window(layer, start, end)
-    where, params = [], {}
-    if start is not None:
-        where.append(f"{column} >= :start")
-        params["start"] = start
-    if end is not None:
-        where.append(f"{column} < :end")
-        params["end"] = end
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT {', '.join(columns)}, ST_AsBinary(geom) AS wkb FROM {layer} {clause} ORDER BY id"  # noqa: S608
+    where, params = point_filter(layer, start, end, incidents)
+    sql = f"SELECT {', '.join(columns)}, ST_AsBinary(geom) AS wkb FROM {layer} WHERE {where} ORDER BY id"  # noqa: S608
     return sql, params
 
 
@@ -256,9 +274,10 @@ def load_layer_frame(
     as_of: dt.datetime | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
+    incidents: IncidentFilter | None = None,
 ) -> gpd.GeoDataFrame:
     """One layer as a GeoDataFrame in WGS-84, masked for ``role``."""
-    sql, params = layer_query(conn, layer, as_of=as_of, start=start, end=end)
+    sql, params = layer_query(conn, layer, as_of=as_of, start=start, end=end, incidents=incidents)
     result = conn.execute(sa.text(sql), params)
     columns = list(result.keys())[:-1]  # the last column is the geometry
     rows = result.all()
@@ -479,15 +498,17 @@ def export_layer(
     as_of: dt.datetime | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
+    incidents: IncidentFilter | None = None,
 ) -> ExportResult:
-    """Export one layer to a file; personal data are masked unless ``role`` is dispatcher or above."""
+    """Export one layer to a file; personal data are masked unless ``role`` is dispatcher or above.
+    ``incidents`` filters the incidents layer (``gis.incidents.filter``)."""
     check_layer_name(layer)
     fmt = parse_format(fmt) if isinstance(fmt, str) else fmt
     out_crs = parse_export_crs(crs) if isinstance(crs, str) else crs
     path = Path(out)
     if not path.parent.is_dir():
         raise ExportError(f"output folder {str(path.parent)!r} does not exist")
-    gdf = load_layer_frame(conn, layer, role=role, as_of=as_of, start=start, end=end)
+    gdf = load_layer_frame(conn, layer, role=role, as_of=as_of, start=start, end=end, incidents=incidents)
     masked = not role_sees_personal_data(role)
     path.unlink(missing_ok=True)  # GDAL refuses to overwrite some formats
     write_frame(gdf, layer, fmt, path, out_crs, masked)

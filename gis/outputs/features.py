@@ -13,7 +13,8 @@ from gis.core.privacy import (
     field_masker,
     role_sees_personal_data,
 )
-from gis.outputs.mapfilter import COORD_DECIMALS, LOCAL_TZ, MapQueryError
+from gis.core.vocab import COUNTY_TZ
+from gis.outputs.mapfilter import COORD_DECIMALS, MapQueryError
 from gis.spatial import crs
 
 FloatArray = npt.NDArray[np.float64]
@@ -97,7 +98,7 @@ def _point_collection(
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return value.astimezone(LOCAL_TZ).isoformat(timespec="minutes")
+        return value.astimezone(COUNTY_TZ).isoformat(timespec="minutes")
     if isinstance(value, dt.date):
         return value.isoformat()
     return value

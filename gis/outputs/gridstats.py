@@ -8,11 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gis.core.predicates import BACKLOG, backlog_counts, is_done, is_open
 from gis.core.privacy import (
     mask_staff,
     role_sees_personal_data,
 )
-from gis.outputs.mapfilter import DONE_STATUSES, OPEN_STATUSES, OVERDUE_SQL, IncidentFilter
+from gis.core.vocab import COUNTY_TZ_NAME
+from gis.incidents.filter import IncidentFilter
 from gis.spatial.areas import Conn
 
 
@@ -24,10 +26,13 @@ def grid_stats(
     now: dt.datetime | None = None,
     role: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per grid: incidents in the window (total, open, closed), overdue now, rental buildings,
-    open hazards, and the staff (phones masked per ``role``)."""
-    where, params = flt.sql()
-    params |= {"now": now or dt.datetime.now(dt.UTC), "open": list(OPEN_STATUSES), "done": list(DONE_STATUSES)}
+    """Per grid: incidents reported in the window (``incidents``, ``done``), the current backlog
+    whatever the report time (open, pending, overdue, escalated: ``gis.core.vocab``; the
+    filter's other fields apply), rental buildings, open hazards, and the staff (phones masked per
+    ``role``)."""
+    where, params = flt.where("i", now="now")
+    current, current_params = flt.current().where("i", now="now", prefix="c_")
+    params |= current_params | {"now": now or dt.datetime.now(dt.UTC)}
     code_filter = ""
     if codes is not None:
         code_filter = " AND grid_code = ANY(:codes)"
@@ -37,26 +42,25 @@ def grid_stats(
     def slot(code: str) -> dict[str, Any]:
         return out.setdefault(
             code,
-            {"incidents": 0, "open": 0, "done": 0, "overdue": 0, "rentals": 0, "hazards_open": 0, "staff": []},
+            {"incidents": 0, "done": 0, **dict.fromkeys(BACKLOG, 0), "rentals": 0, "hazards_open": 0, "staff": []},
         )
 
     for r in conn.execute(
         sa.text(
-            "SELECT grid_code, count(*) AS n, count(*) FILTER (WHERE status = ANY(:open)) AS open, "  # noqa: S608
-            "count(*) FILTER (WHERE status = ANY(:done)) AS done "
-            f"FROM incidents WHERE {where}{code_filter} AND grid_code IS NOT NULL GROUP BY grid_code"
+            f"SELECT grid_code, count(*) AS n, count(*) FILTER (WHERE {is_done('i')}) AS done "  # noqa: S608
+            f"FROM incidents i WHERE {where}{code_filter} AND grid_code IS NOT NULL GROUP BY grid_code"
         ),
         params,
     ):
-        slot(r.grid_code).update(incidents=r.n, open=r.open, done=r.done)
+        slot(r.grid_code).update(incidents=r.n, done=r.done)
     for r in conn.execute(
         sa.text(
-            f"SELECT grid_code, count(*) AS n FROM incidents WHERE {OVERDUE_SQL}"  # noqa: S608
-            f"{code_filter} AND grid_code IS NOT NULL GROUP BY grid_code"
+            f"SELECT grid_code, {backlog_counts('i', 'now')} FROM incidents i "  # noqa: S608
+            f"WHERE {current} AND {is_open('i')}{code_filter} AND grid_code IS NOT NULL GROUP BY grid_code"
         ),
         params,
     ):
-        slot(r.grid_code)["overdue"] = r.n
+        slot(r.grid_code).update({key: getattr(r, key) for key in BACKLOG})
     for r in conn.execute(
         sa.text(
             "SELECT grid_code, count(*) AS n FROM buildings WHERE is_rental"  # noqa: S608
@@ -88,13 +92,13 @@ def grid_stats(
 
 def weekly_trend(conn: Conn, flt: IncidentFilter, grid_code: str) -> list[dict[str, Any]]:
     """Incidents per ISO week (local time) and category in one grid, with how many are done."""
-    where, params = flt.sql()
+    where, params = flt.where("")
     rows = conn.execute(
         sa.text(
-            "SELECT date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai')::date AS week, category, "  # noqa: S608
-            "count(*) AS n, count(*) FILTER (WHERE status = ANY(:done)) AS done "
+            f"SELECT date_trunc('week', reported_at AT TIME ZONE '{COUNTY_TZ_NAME}')::date AS week, category, "  # noqa: S608
+            f"count(*) AS n, count(*) FILTER (WHERE {is_done()}) AS done "
             f"FROM incidents WHERE {where} AND grid_code = :grid GROUP BY 1, 2 ORDER BY 1, 2"
         ),
-        {**params, "grid": grid_code, "done": list(DONE_STATUSES)},
+        {**params, "grid": grid_code},
     ).mappings()
     return [{"week": r["week"], "category": r["category"], "count": r["n"], "done": r["done"]} for r in rows]

@@ -12,8 +12,10 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
+from gis.core.vocab import ASSIGNED_LAYERS, COUNTY_TZ, COUNTY_TZ_NAME
+from gis.incidents.filter import IncidentFilter
 from gis.outputs.features import FloatArray, _display, _float_columns, _rounded, cell_degrees, check_display_crs
-from gis.outputs.mapfilter import COORD_DECIMALS, DEFAULT_CELL_M, LOCAL_TZ, REFERENCE_LAT, IncidentFilter, MapQueryError
+from gis.outputs.mapfilter import COORD_DECIMALS, DEFAULT_CELL_M, REFERENCE_LAT, MapQueryError
 from gis.outputs.maplayers import layer_bounds
 from gis.spatial.areas import Conn
 
@@ -31,23 +33,20 @@ class HeatData:
 
 def count_incidents(conn: Conn, flt: IncidentFilter, limit: int | None = None) -> int:
     """Incidents matching ``flt``; with ``limit``, counting stops at limit + 1 (cheap threshold test)."""
-    where, params = flt.sql()
+    where, params = flt.where("")
     if limit is None:
         return int(conn.execute(sa.text(f"SELECT count(*) FROM incidents WHERE {where}"), params).scalar_one())  # noqa: S608
     sql = f"SELECT count(*) FROM (SELECT 1 FROM incidents WHERE {where} LIMIT :lim) s"  # noqa: S608
     return int(conn.execute(sa.text(sql), {**params, "lim": limit + 1}).scalar_one())
 
 
-AREA_COLUMNS = ("town_code", "village_code", "grid_code", "micro_grid_code", "station_code", "beat_code")
-
-
 def count_in_area(conn: Conn, flt: IncidentFilter, column: str, code: str) -> int:
     """Incidents matching ``flt`` assigned to unit ``code`` (``column`` e.g. beat_code)."""
-    if column not in AREA_COLUMNS:
-        raise MapQueryError(f"column: {column!r} is not one of {', '.join(AREA_COLUMNS)}")
-    where, params = flt.sql()
-    sql = f"SELECT count(*) FROM incidents WHERE {where} AND {column} = :code"  # noqa: S608
-    return int(conn.execute(sa.text(sql), {**params, "code": code}).scalar_one())
+    layer = column.removesuffix("_code")
+    if layer not in ASSIGNED_LAYERS or column == layer:
+        raise MapQueryError(f"column: {column!r} is not one of {', '.join(f'{a}_code' for a in ASSIGNED_LAYERS)}")
+    where, params = flt.replace(**{layer: (code,)}).where("")
+    return int(conn.execute(sa.text(f"SELECT count(*) FROM incidents WHERE {where}"), params).scalar_one())  # noqa: S608
 
 
 def _cells_sql(where: str, frame_key: str | None = None) -> str:
@@ -97,7 +96,7 @@ def heat_data(
     if cell_m <= 0:
         raise MapQueryError(f"cell_m: {cell_m} must be > 0")
     check_display_crs(display_crs)
-    where, params = flt.sql()
+    where, params = flt.where("")
     found = count_incidents(conn, flt, limit=threshold)
     if found <= threshold:
         rows = conn.execute(
@@ -147,17 +146,19 @@ def heat_frames(
     if by not in ("hour", "day"):
         raise MapQueryError(f"by: {by!r} is not 'hour' or 'day'")
     check_display_crs(display_crs)
+    if flt.start is None or flt.end is None:
+        raise MapQueryError("from/to: heat frames need a report window")
     days = (flt.end - flt.start).days + 1
     if by == "day" and days > max_days:
         raise MapQueryError(f"from/to: {days} days is more than {max_days} daily frames; pick a shorter period")
-    where, params = flt.sql()
+    where, params = flt.where("")
     if by == "hour":
-        key = "extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int"
+        key = f"extract(hour FROM reported_at AT TIME ZONE '{COUNTY_TZ_NAME}')::int"
         labels = [f"{h:02d}:00" for h in range(24)]
     else:
-        key = f"(reported_at AT TIME ZONE 'Asia/Shanghai')::date - DATE '{flt.start.astimezone(LOCAL_TZ).date()}'"
-        first = flt.start.astimezone(LOCAL_TZ).date()
-        last = (flt.end.astimezone(LOCAL_TZ) - dt.timedelta(microseconds=1)).date()
+        first = flt.start.astimezone(COUNTY_TZ).date()
+        key = f"(reported_at AT TIME ZONE '{COUNTY_TZ_NAME}')::date - DATE '{first}'"
+        last = (flt.end.astimezone(COUNTY_TZ) - dt.timedelta(microseconds=1)).date()
         labels = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
     dx, dy = cell_degrees(cell_m, _reference_lat(conn))
     rows = conn.execute(sa.text(_cells_sql(where, key)), {**params, "dx": dx, "dy": dy}).all()

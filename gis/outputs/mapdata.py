@@ -13,17 +13,19 @@ Two concerns shape it:
 * **Display datum.** Overlays are stored in WGS-84; for GCJ-02 base maps (Amap tiles) every
   coordinate is shifted on the way out (``display_crs="gcj02"``), never in the database."""
 
+from gis.incidents.filter import IncidentFilter
 from gis.outputs.features import check_display_crs
 from gis.outputs.gridstats import grid_stats, weekly_trend
 from gis.outputs.heat import HeatData, count_in_area, heat_data, heat_frames
-from gis.outputs.mapfilter import LOCAL_TZ, WINDOWS, IncidentFilter, MapQueryError, parse_filter
+from gis.outputs.mapfilter import WINDOWS, MapQueryError, parse_filter, with_window
 from gis.outputs.maplayers import LayerCache, area_bounds, layer_bounds, layer_geojson, overlapping_areas
 from gis.outputs.mappoints import (
-    count_overdue,
+    FLAGS,
+    count_flagged,
+    flagged_incidents,
     hazard_categories,
     hazard_points,
     incident_choices,
-    overdue_incidents,
     recent_incidents,
     rental_buildings,
 )
@@ -31,14 +33,15 @@ from gis.outputs.mappoints import (
 __all__ = [
     "HeatData",
     "IncidentFilter",
-    "LOCAL_TZ",
     "LayerCache",
     "MapQueryError",
     "WINDOWS",
     "area_bounds",
     "check_display_crs",
     "count_in_area",
-    "count_overdue",
+    "FLAGS",
+    "count_flagged",
+    "flagged_incidents",
     "grid_stats",
     "hazard_categories",
     "hazard_points",
@@ -47,10 +50,10 @@ __all__ = [
     "incident_choices",
     "layer_bounds",
     "layer_geojson",
-    "overdue_incidents",
     "overlapping_areas",
     "parse_filter",
     "recent_incidents",
     "rental_buildings",
     "weekly_trend",
+    "with_window",
 ]

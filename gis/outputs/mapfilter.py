@@ -1,24 +1,20 @@
-"""The map pages' incident filter: windows, codes and categories as the pages and their JSON endpoints take them."""
+"""The map pages' incident filter: windows, codes and categories as the pages and their JSON endpoints
+take them, made into the one ``gis.incidents.filter.IncidentFilter``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from gis.core.privacy import (
     ID_CARD_FIELDS,
     NAME_FIELDS,
     PHONE_FIELDS,
 )
-from gis.core.vocab import INCIDENT_STATUSES
-from gis.incidents import rules as incident_rules
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-
+from gis.core.timeparse import TimeValueError, check_window, parse_time
+from gis.core.vocab import COUNTY_TZ
+from gis.incidents.filter import IncidentFilter
 
 WINDOWS = ("today", "7d", "30d", "90d", "365d", "custom")
 
@@ -27,18 +23,6 @@ _WINDOW_DAYS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 
 
 MAX_RANGE_DAYS = 3 * 366
-
-
-# Statuses in which an incident still waits for handling (the intake rules' "pending").
-OPEN_STATUSES = incident_rules.PENDING_STATUSES
-
-
-# Overdue on the maps: pending and past its deadline, or escalated already (escalation moves the
-# deadline on by the next level's hours, but the incident missed the one it had).
-OVERDUE_SQL = "status = ANY(:open) AND (deadline_at < :now OR escalation_level <> 'grid')"
-
-
-DONE_STATUSES = ("handled", "verified", "closed")
 
 
 DEFAULT_CELL_M = 100.0
@@ -63,40 +47,6 @@ class MapQueryError(ValueError):
     """A map filter or argument is unusable; the message names the field and the value."""
 
 
-@dataclass(frozen=True)
-class IncidentFilter:
-    """Which incidents a map shows: a time window and optional category/source/status lists."""
-
-    start: dt.datetime
-    end: dt.datetime
-    window: str = "custom"
-    categories: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-
-    def sql(self, alias: str = "") -> tuple[str, dict[str, Any]]:
-        """A WHERE fragment (without WHERE) and its parameters."""
-        p = f"{alias}." if alias else ""
-        parts = [f"{p}reported_at >= :f_start", f"{p}reported_at < :f_end"]
-        params: dict[str, Any] = {"f_start": self.start, "f_end": self.end}
-        for column, values in (("category", self.categories), ("source", self.sources), ("status", self.statuses)):
-            if values:
-                parts.append(f"{p}{column} = ANY(:f_{column})")
-                params[f"f_{column}"] = list(values)
-        return " AND ".join(parts), params
-
-    def query(self) -> dict[str, str]:
-        """The filter as URL query parameters (what the page form submits)."""
-        out = {"window": self.window}
-        if self.window == "custom":
-            out["from"] = self.start.astimezone(LOCAL_TZ).date().isoformat()
-            out["to"] = (self.end.astimezone(LOCAL_TZ) - dt.timedelta(seconds=1)).date().isoformat()
-        for key, values in (("category", self.categories), ("source", self.sources), ("status", self.statuses)):
-            if values:
-                out[key] = ",".join(values)
-        return out
-
-
 def _values(field_name: str, raw: str | Sequence[str] | None) -> tuple[str, ...]:
     if raw is None:
         return ()
@@ -107,33 +57,38 @@ def _values(field_name: str, raw: str | Sequence[str] | None) -> tuple[str, ...]
             continue
         if not _VALUE.match(item):
             raise MapQueryError(f"{field_name}: {item[:40]!r} is not a valid value (letters, digits, _-.; max 32)")
-        if field_name == "status" and item not in INCIDENT_STATUSES:
-            raise MapQueryError(f"status: {item!r} is not one of {', '.join(INCIDENT_STATUSES)}")
         if item not in out:
             out.append(item)
     return tuple(out)
 
 
-def _day(field_name: str, value: str | dt.date | dt.datetime) -> dt.datetime:
-    """A date or datetime as an aware datetime; a bare date means local (China) midnight."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time(), LOCAL_TZ)
-    text = value.strip()
+def with_window(
+    flt: IncidentFilter, window: str | None, default: str = "7d", now: dt.datetime | None = None
+) -> IncidentFilter:
+    """``flt`` with the map pages' report window. ``window`` is one of today, 7d, 30d, 90d, 365d,
+    custom; without it, custom when ``flt`` has a start or end, else ``default``. Relative windows
+    end now; "today" starts at county midnight. A custom window keeps ``flt``'s start and end; a
+    missing end is now, a missing start 30 days before the end. At most ``MAX_RANGE_DAYS``."""
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(COUNTY_TZ)
+    window = (window or "").strip() or ("custom" if flt.start or flt.end else default)
+    if window not in WINDOWS:
+        raise MapQueryError(f"window: {window!r} is not one of {', '.join(WINDOWS)}")
+    if window == "custom":
+        if flt.start is None and flt.end is None:
+            raise MapQueryError("window: 'custom' needs from and/or to (YYYY-MM-DD)")
+        end_at = flt.end or now
+        start_at = flt.start or end_at - dt.timedelta(days=30)
+    elif window == "today":
+        start_at, end_at = now.replace(hour=0, minute=0, second=0, microsecond=0), now
+    else:
+        start_at, end_at = now - dt.timedelta(days=_WINDOW_DAYS[window]), now
     try:
-        if len(text) <= 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), LOCAL_TZ)
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise MapQueryError(f"{field_name}: {text[:40]!r} is not a date (YYYY-MM-DD) or ISO datetime") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)
-
-
-def _is_bare_date(value: str | dt.date) -> bool:
-    if isinstance(value, dt.datetime):
-        return False
-    return isinstance(value, dt.date) or len(value.strip()) <= 10
+        check_window(start_at, end_at, start_field="from", end_field="to")
+    except TimeValueError as exc:
+        raise MapQueryError(exc.message) from None
+    if end_at - start_at > dt.timedelta(days=MAX_RANGE_DAYS):
+        raise MapQueryError(f"from/to: the range is longer than {MAX_RANGE_DAYS} days")
+    return flt.replace(start=start_at, end=end_at, window=window)
 
 
 def parse_filter(
@@ -145,30 +100,15 @@ def parse_filter(
     status: str | Sequence[str] | None = None,
     now: dt.datetime | None = None,
 ) -> IncidentFilter:
-    """Build a filter from URL-style values. ``end`` as a bare date is inclusive (the whole day).
-
-    ``window`` is one of today, 7d, 30d, 90d, 365d, custom (default 7d, or custom when a date is
-    given). Relative windows end now; "today" starts at local midnight (Asia/Shanghai).
-    """
-    now = (now or dt.datetime.now(dt.UTC)).astimezone(LOCAL_TZ)
-    window = (window or "").strip() or ("custom" if start or end else "7d")
-    if window not in WINDOWS:
-        raise MapQueryError(f"window: {window!r} is not one of {', '.join(WINDOWS)}")
-    if window == "custom":
-        if not start and not end:
-            raise MapQueryError("window: 'custom' needs from and/or to (YYYY-MM-DD)")
-        end_at = _day("to", end) if end else now
-        if end and _is_bare_date(end):
-            end_at += dt.timedelta(days=1)  # "to" a date includes that whole day
-        start_at = _day("from", start) if start else end_at - dt.timedelta(days=30)
-    elif window == "today":
-        start_at, end_at = now.replace(hour=0, minute=0, second=0, microsecond=0), now
-    else:
-        start_at, end_at = now - dt.timedelta(days=_WINDOW_DAYS[window]), now
-    if end_at <= start_at:
-        raise MapQueryError(f"from/to: the range {start_at.date()}..{end_at.date()} is empty; 'from' must precede 'to'")
-    if end_at - start_at > dt.timedelta(days=MAX_RANGE_DAYS):
-        raise MapQueryError(f"from/to: the range is longer than {MAX_RANGE_DAYS} days")
-    return IncidentFilter(
-        start_at, end_at, window, _values("category", category), _values("source", source), _values("status", status)
+    """A filter from URL-style values (the CLI's and the pages' own calls; requests go through
+    ``api.params.incident_filter``). Times are read by ``gis.core.timeparse``: ``end`` as a bare
+    date includes that whole day. The window is as ``with_window`` makes it (default 7d)."""
+    try:
+        start_at = parse_time(start, bound="start", field="from") if start else None
+        end_at = parse_time(end, bound="end", field="to") if end else None
+    except TimeValueError as exc:
+        raise MapQueryError(exc.message) from None
+    flt = IncidentFilter(
+        category=_values("category", category), source=_values("source", source), status=_values("status", status)
     )
+    return with_window(flt.replace(start=start_at, end=end_at), window, now=now)

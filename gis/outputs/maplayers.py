@@ -14,6 +14,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gis.core.predicates import in_generation
 from gis.outputs.features import _display, cell_degrees, check_display_crs
 from gis.outputs.mapfilter import COORD_DECIMALS, DEFAULT_TOLERANCE_M, MapQueryError
 from gis.spatial.areas import IN_GENERATION, Conn, check_layer, current_generation
@@ -163,11 +164,11 @@ def overlapping_areas(
     gen = _resolve_generation(conn, generation)
     rows = conn.execute(
         sa.text(
-            "SELECT o.code, o.name, o.households, "
+            "SELECT o.code, o.name, o.households, "  # noqa: S608
             "ST_Area(ST_Intersection(o.geom, a.geom)::geography) / nullif(ST_Area(o.geom::geography), 0) AS share "
             "FROM areas a JOIN areas o ON o.layer = :other AND ST_Intersects(o.geom, a.geom) "
-            "AND o.gen_from <= :g AND (o.gen_to IS NULL OR o.gen_to > :g) "
-            "WHERE a.layer = :layer AND a.code = :code AND a.gen_from <= :g AND (a.gen_to IS NULL OR a.gen_to > :g) "
+            f"AND {in_generation('o')} "
+            f"WHERE a.layer = :layer AND a.code = :code AND {in_generation('a')} "
             "ORDER BY o.code"
         ),
         {"layer": check_layer(layer), "code": code, "other": check_layer(other_layer), "g": gen},

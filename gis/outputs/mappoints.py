@@ -1,16 +1,17 @@
-"""Point layers for the maps: overdue and recent incidents, rental buildings, hazards, and the filter choices."""
+"""Point layers for the maps: overdue, escalated and recent incidents, rentals, hazards, and the filter choices."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from gis.incidents import rules as incident_rules
+from gis.incidents.filter import IncidentFilter
 from gis.outputs.features import _point_collection
-from gis.outputs.mapfilter import OPEN_STATUSES, OVERDUE_SQL, IncidentFilter, MapQueryError, _values
+from gis.outputs.mapfilter import MapQueryError, _values
 from gis.spatial.areas import Conn
 
 _INCIDENT_COLUMNS = (
@@ -19,9 +20,26 @@ _INCIDENT_COLUMNS = (
 )
 
 
-def overdue_incidents(
+# The maps' two markers of the current backlog (gis.core.vocab): overdue, and open escalated.
+Flag = Literal["overdue", "escalated"]
+FLAGS: tuple[Flag, ...] = ("overdue", "escalated")
+
+
+def _flagged(flt: IncidentFilter | None, flag: Flag, grid_code: str | None = None) -> IncidentFilter:
+    """``flt`` without its report window (an incident reported last month and still open is exactly
+    what the command centre must see today), narrowed to ``flag`` (and to one grid)."""
+    if flag not in FLAGS:
+        raise MapQueryError(f"flag: {flag!r} is not one of {', '.join(FLAGS)}")
+    base = (flt or IncidentFilter()).current()
+    if grid_code is not None:
+        base = base.replace(grid=(grid_code,))
+    return base.replace(overdue=True) if flag == "overdue" else base.replace(open_only=True, escalated=True)
+
+
+def flagged_incidents(
     conn: Conn,
-    flt: IncidentFilter | None = None,
+    flt: IncidentFilter | None,
+    flag: Flag,
     *,
     now: dt.datetime | None = None,
     grid_code: str | None = None,
@@ -29,28 +47,17 @@ def overdue_incidents(
     role: str | None = None,
     display_crs: str = "wgs84",
 ) -> dict[str, Any]:
-    """Overdue incidents (see OVERDUE_SQL), oldest first, whatever their report time.
-
-    The window of ``flt`` is ignored on purpose: an incident reported last month and still open
-    is exactly what the command centre must see today. Category and source filters apply.
-    """
-    params: dict[str, Any] = {"now": now or dt.datetime.now(dt.UTC), "open": list(OPEN_STATUSES), "lim": limit}
-    where = [OVERDUE_SQL]
-    if flt is not None:
-        for column, values in (("category", flt.categories), ("source", flt.sources)):
-            if values:
-                where.append(f"{column} = ANY(:{column})")
-                params[column] = list(values)
-    if grid_code is not None:
-        where.append("grid_code = :grid")
-        params["grid"] = grid_code
+    """The overdue, or the open escalated, incidents ``flt`` selects whatever their report time,
+    oldest first."""
+    where, params = _flagged(flt, flag, grid_code).where("", now="now")
+    params |= {"now": now or dt.datetime.now(dt.UTC), "lim": limit}
     # The filter runs in a fenced subquery (OFFSET 0) and is sorted afterwards: left to itself the
     # planner walks the whole reported_at index hoping to meet `lim` overdue rows early, reading
     # every incident (150 ms on a year of them) to return a couple of thousand. id breaks ties so
     # that the order, and the page, do not depend on the plan.
     rows = conn.execute(
         sa.text(
-            f"SELECT {_INCIDENT_COLUMNS} FROM (SELECT * FROM incidents WHERE {' AND '.join(where)} "  # noqa: S608
+            f"SELECT {_INCIDENT_COLUMNS} FROM (SELECT * FROM incidents WHERE {where} "  # noqa: S608
             "OFFSET 0) AS incidents ORDER BY reported_at, id LIMIT :lim"
         ),
         params,
@@ -58,17 +65,11 @@ def overdue_incidents(
     return _point_collection(list(rows.keys()), rows.all(), display_crs, role)
 
 
-def count_overdue(conn: Conn, flt: IncidentFilter | None = None, *, now: dt.datetime | None = None) -> int:
-    """How many open incidents are past their deadline (category/source filters apply)."""
-    params: dict[str, Any] = {"now": now or dt.datetime.now(dt.UTC), "open": list(OPEN_STATUSES)}
-    where = [OVERDUE_SQL]
-    if flt is not None:
-        for column, values in (("category", flt.categories), ("source", flt.sources)):
-            if values:
-                where.append(f"{column} = ANY(:{column})")
-                params[column] = list(values)
-    sql = f"SELECT count(*) FROM incidents WHERE {' AND '.join(where)}"  # noqa: S608
-    return int(conn.execute(sa.text(sql), params).scalar_one())
+def count_flagged(conn: Conn, flt: IncidentFilter | None, flag: Flag, *, now: dt.datetime | None = None) -> int:
+    """How many incidents ``flagged_incidents`` would return without its limit."""
+    where, params = _flagged(flt, flag).where("", now="now")
+    sql = f"SELECT count(*) FROM incidents WHERE {where}"  # noqa: S608
+    return int(conn.execute(sa.text(sql), {**params, "now": now or dt.datetime.now(dt.UTC)}).scalar_one())
 
 
 def recent_incidents(
@@ -82,10 +83,7 @@ def recent_incidents(
     display_crs: str = "wgs84",
 ) -> dict[str, Any]:
     """The latest incidents matching ``flt`` (and received since ``created_since``), newest first."""
-    where, params = flt.sql()
-    if grid_code is not None:
-        where += " AND grid_code = :grid"
-        params["grid"] = grid_code
+    where, params = (flt.replace(grid=(grid_code,)) if grid_code is not None else flt).where("")
     if created_since is not None:
         where += " AND created_at >= :since"
         params["since"] = created_since

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from gis.core.models import MERC_BITS, MERC_X_SQL, MERC_Y_SQL
-from gis.outputs.export import AREA_LAYERS, POINT_LAYERS, ExportError, time_column
+from gis.incidents.filter import IncidentFilter
+from gis.outputs.export import AREA_LAYERS, POINT_LAYERS, ExportError, point_filter, time_column
 from gis.spatial.areas import IN_GENERATION, Conn, current_generation, generation_at
 
 EXTENT = 4096
@@ -66,6 +67,7 @@ class TileRequest:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     as_of: dt.datetime | None = None
+    incidents: IncidentFilter | None = None  # the incidents layer's filter (gis.incidents.filter)
 
 
 def check_tile(layer: str, z: int, x: int, y: int) -> None:
@@ -105,8 +107,8 @@ _WINDOW = "geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"
 
 
 def _area_sql(req: TileRequest, conn: Conn) -> tuple[str, dict[str, object]]:
-    if req.start or req.end:
-        raise TileError(f"layer {req.layer!r} is a boundary layer; use as_of, not start/end")
+    if req.start or req.end or (req.incidents is not None and req.incidents != IncidentFilter()):
+        raise TileError(f"layer {req.layer!r} is a boundary layer; use as_of, not start/end or incident filters")
     generation = current_generation(conn) if req.as_of is None else generation_at(conn, req.as_of)
     sql = f"""
         WITH t AS (
@@ -121,19 +123,9 @@ def _area_sql(req: TileRequest, conn: Conn) -> tuple[str, dict[str, object]]:
 
 
 def _time_filter(req: TileRequest, params: dict[str, object]) -> str:
-    column = time_column(req.layer)
-    if (req.start or req.end) and column is None:
-        raise TileError(f"layer {req.layer!r} has no time column; start/end apply to incidents and hazards")
-    if req.start and req.end and req.start >= req.end:
-        raise TileError(f"start {req.start.isoformat()} is not before end {req.end.isoformat()}")
-    clauses = []
-    if req.start is not None:
-        clauses.append(f"{column} >= :start")
-        params["start"] = req.start
-    if req.end is not None:
-        clauses.append(f"{column} < :end")
-        params["end"] = req.end
-    return "".join(f" AND {c}" for c in clauses)
+    where, values = point_filter(req.layer, req.start, req.end, req.incidents, error=TileError)
+    params.update(values)
+    return "" if where == "TRUE" else f" AND {where}"
 
 
 def _point_sql(req: TileRequest) -> tuple[str, dict[str, object]]:

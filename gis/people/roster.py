@@ -23,7 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core.privacy import mask_id_card, mask_staff
-from gis.people.rules import COUNTY_TZ, ROLE_RANK, TEAM_ROLES, county_today
+from gis.core.vocab import COUNTY_TZ
+from gis.people.rules import TEAM_ORDER, TEAM_ROLES, county_today
 from gis.people.write import POSTING_COLUMNS, POSTING_FROM
 from gis.spatial.areas import Conn
 
@@ -106,7 +107,7 @@ def team_of(
         },
     ).all()
     order = {pair: i for i, pair in enumerate(pairs)}
-    ranked = sorted(rows, key=lambda r: (ROLE_RANK[r.role], order[(r.layer, r.area_code)], r.id))
+    ranked = sorted(rows, key=lambda r: (TEAM_ORDER[r.role], order[(r.layer, r.area_code)], r.id))
     return [mask_staff(_entry(r.role, r.name, r.phone, r.layer, r.area_code), sees_personal_data) for r in ranked]
 
 
@@ -143,7 +144,7 @@ class TeamBook:
         for r in rows:
             full = _entry(r.role, r.name, r.phone, r.layer, r.area_code)
             book.by_unit.setdefault((r.layer, r.area_code), []).append(
-                (ROLE_RANK[r.role], full, mask_staff(full, False))
+                (TEAM_ORDER[r.role], full, mask_staff(full, False))
             )
         return book
 

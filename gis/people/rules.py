@@ -10,11 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from gis.core.vocab import LAYERS, ORG_UNIT_KINDS, PERSON_STATUSES, POSTING_ROLES
-
-COUNTY_TZ = ZoneInfo("Asia/Shanghai")
+from gis.core.vocab import COUNTY_TZ, LAYERS, ORG_UNIT_KINDS, PERSON_STATUSES, POSTING_ROLES
 
 ROLE_LABELS: dict[str, str] = {
     "grid_leader": "网格长",
@@ -66,7 +63,7 @@ ROLE_LAYERS: dict[str, tuple[str, ...]] = {
 EXCLUSIVE_ROLES = frozenset({"grid_leader", "beat_officer", "chief_grid_leader", "micro_grid_leader"})
 # Roles shown as the team of a place; department and command staff are reached through their units.
 TEAM_ROLES = tuple(r for r in POSTING_ROLES if r not in ("department_staff", "command_staff"))
-ROLE_RANK = {r: i for i, r in enumerate(POSTING_ROLES)}
+TEAM_ORDER = {r: i for i, r in enumerate(POSTING_ROLES)}
 
 PHONE_RE = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}")
 ID_CARD_RE = re.compile(r"\d{17}[\dX]")

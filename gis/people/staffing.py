@@ -23,16 +23,12 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from gis.core.predicates import in_generation
 from gis.people.roster import mask_posting
 from gis.people.write import POSTING_COLUMNS, POSTING_FROM
 from gis.spatial.areas import Conn, current_generation
 
 IN_FORCE = "pe.status = 'active' AND po.starts_on <= :on AND (po.ends_on IS NULL OR po.ends_on >= :on)"
-
-
-def _in_gen(alias: str) -> str:
-    """``gis.spatial.areas.IN_GENERATION`` for a table alias (the queries join areas to itself)."""
-    return f"{alias}.gen_from <= :g AND ({alias}.gen_to IS NULL OR {alias}.gen_to > :g)"
 
 
 SHEETS = {
@@ -69,7 +65,7 @@ def grid_rows(conn: Conn, on: dt.date, geometry: bool = False) -> list[dict[str,
                            SELECT 1 FROM postings po JOIN people pe ON pe.id = po.person_id
                            WHERE po.layer = 'micro_grid' AND po.area_code = m.code
                              AND po.role = 'micro_grid_leader' AND {IN_FORCE})) AS without_leader
-                FROM areas m WHERE m.layer = 'micro_grid' AND {_in_gen("m")}
+                FROM areas m WHERE m.layer = 'micro_grid' AND {in_generation("m")}
                 GROUP BY m.parent_code
             )
             SELECT g.code, g.name, g.parent_code AS village_code, coalesce(g.households, 0) AS households,
@@ -79,7 +75,7 @@ def grid_rows(conn: Conn, on: dt.date, geometry: bool = False) -> list[dict[str,
                    coalesce(mi.without_leader, 0) AS micro_grids_without_leader{geom}
             FROM areas g LEFT JOIN team t ON t.code = g.code LEFT JOIN residents r ON r.code = g.code
             LEFT JOIN micro mi ON mi.code = g.code
-            WHERE g.layer = 'grid' AND {_in_gen("g")}
+            WHERE g.layer = 'grid' AND {in_generation("g")}
             ORDER BY g.code
             """  # noqa: S608
         ),
@@ -105,7 +101,7 @@ def report(conn: Conn, on: dt.date, *, within_days: int = 30, sees_personal_data
             for r in conn.execute(
                 sa.text(
                     f"SELECT m.code, m.name, m.parent_code AS grid_code, m.households FROM areas m "  # noqa: S608
-                    f"WHERE m.layer = 'micro_grid' AND {_in_gen('m')} "
+                    f"WHERE m.layer = 'micro_grid' AND {in_generation('m')} "
                     "AND NOT EXISTS (SELECT 1 FROM postings po JOIN people pe ON pe.id = po.person_id "
                     "WHERE po.layer = 'micro_grid' AND po.area_code = m.code AND po.role = 'micro_grid_leader' "
                     f"AND {IN_FORCE}) ORDER BY m.code"
@@ -120,7 +116,7 @@ def report(conn: Conn, on: dt.date, *, within_days: int = 30, sees_personal_data
                 "SELECT ou.code AS org_unit, ou.name, ou.area_code AS village_code FROM org_units ou "  # noqa: S608
                 "WHERE ou.kind = 'village_station' AND ou.is_key AND NOT EXISTS ("
                 "SELECT 1 FROM postings po JOIN people pe ON pe.id = po.person_id "
-                f"LEFT JOIN areas g ON g.layer = 'grid' AND g.code = po.area_code AND {_in_gen('g')} "
+                f"LEFT JOIN areas g ON g.layer = 'grid' AND g.code = po.area_code AND {in_generation('g')} "
                 "WHERE po.role = 'community_police' AND "
                 "((po.layer = 'village' AND po.area_code = ou.area_code) "
                 f"OR (po.layer = 'grid' AND g.parent_code = ou.area_code)) AND {IN_FORCE}) ORDER BY ou.area_code"

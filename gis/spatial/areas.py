@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from gis.core.predicates import in_generation
 from gis.core.vocab import LAYERS, SRID
 
 if TYPE_CHECKING:
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
 
 Conn = Connection | Session
 
-# The SQL filter "row valid in generation :g", shared by every query over areas.
-IN_GENERATION = "gen_from <= :g AND (gen_to IS NULL OR gen_to > :g)"
+# "Row valid in generation :g" without a table alias (gis.core.predicates.in_generation for others).
+IN_GENERATION = in_generation()
 
 
 class UnknownLayerError(ValueError):

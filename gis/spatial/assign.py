@@ -29,10 +29,9 @@ import shapely
 import sqlalchemy as sa
 from pyproj import Transformer
 
-from gis.core.vocab import ASSIGN_COLUMNS
+from gis.core.vocab import ADMIN_CHAIN, ASSIGN_COLUMNS
 from gis.spatial.areas import Conn, load_layer
 
-ADMIN_CHAIN = ("micro_grid", "grid", "village", "town")
 METRIC_EPSG = 4549
 _TO_METRIC = Transformer.from_crs(4326, METRIC_EPSG, always_xy=True)
 # Degrees per metre, generous (at 31N a degree of longitude is ~95 km), used only to prefilter.

@@ -20,19 +20,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from threading import Lock
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 import sqlalchemy as sa
 
+from gis.core.timeparse import TimeValueError, parse_time
 from gis.people.roster import TeamBook
 from gis.spatial.areas import IN_GENERATION, Conn
 from gis.spatial.assign import ADMIN_CHAIN, Assigner, AssignerCache, Assignment
 from gis.spatial.crs import CoordinateError, InputCRS, check_lonlat, parse_crs, to_wgs84
 
-COUNTY_TZ = ZoneInfo("Asia/Shanghai")
 MAX_CACHED_GENERATIONS = 8
 UNIT_LAYERS = ("county", "town", "village", "grid", "micro_grid", "station", "beat")
 
@@ -47,25 +46,15 @@ class LookupInputError(ValueError):
 
 
 def parse_as_of(text: str | dt.date | None) -> dt.datetime | None:
-    """A date or ISO date-time as an aware instant. A bare date means the end of that day in
-    county time, so a generation published during the day counts as in force "at that date";
-    a time without an offset is county time (Asia/Shanghai)."""
-    if text is None or text == "":
+    """``as_of`` as an aware instant by the one time rule (``gis.core.timeparse``: a bare date means
+    the end of that day in county time, so a generation published during the day counts as in
+    force "at that date"); None when absent or empty. Errors are ``LookupInputError("as_of")``."""
+    if text is None or (isinstance(text, str) and not text.strip()):
         return None
-    if isinstance(text, dt.datetime):
-        value = text
-    elif isinstance(text, dt.date):
-        value = dt.datetime.combine(text, dt.time.max)
-    else:
-        raw = text.strip()
-        try:
-            if len(raw) == 10:
-                value = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time.max)
-            else:
-                value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise LookupInputError("as_of", f"{text!r} is not a date (2024-05-01) or date-time") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=COUNTY_TZ)
+    try:
+        return parse_time(text, bound="instant", field="as_of")
+    except TimeValueError as exc:
+        raise LookupInputError("as_of", exc.message.removeprefix("as_of: ")) from None
 
 
 def parse_point(lon: object, lat: object, crs: object = "wgs84") -> tuple[float, float, InputCRS]:

@@ -27,12 +27,12 @@ import numpy as np
 import shapely
 import sqlalchemy as sa
 
-from gis.core.vocab import ASSIGN_COLUMNS
+from gis.core.predicates import in_generation
+from gis.core.vocab import ADMIN_CHAIN, ASSIGN_COLUMNS
 from gis.spatial.areas import Conn
 from gis.spatial.assign import Assigner
 from gis.spatial.genrule import open_rows_sql
 
-ADMIN_CHAIN = ("micro_grid", "grid", "village", "town")
 COLUMN = {"micro_grid": "micro_grid_code", "grid": "grid_code", "village": "village_code", "town": "town_code"}
 # Table -> extra filter: which rows follow boundary changes (the open work of each table).
 POINT_TABLES: dict[str, str] = {
@@ -54,9 +54,7 @@ class ReassignResult:
 def finest_layer(conn: Conn, generation: int) -> str | None:
     for layer in ADMIN_CHAIN:
         found = conn.execute(
-            sa.text(
-                "SELECT 1 FROM areas WHERE layer = :l AND gen_from <= :g AND (gen_to IS NULL OR gen_to > :g) LIMIT 1"
-            ),
+            sa.text(f"SELECT 1 FROM areas WHERE layer = :l AND {in_generation()} LIMIT 1"),  # noqa: S608
             {"l": layer, "g": generation},
         ).scalar()
         if found:
@@ -75,7 +73,7 @@ def _new_assignment_sql(finest: str) -> str:
         joins.append(f"LEFT JOIN _ra_cur {alias} ON {alias}.layer = '{child}' AND {alias}.code = {exprs[child]}")
         exprs[parent] = f"{alias}.parent_code"
     cols = ", ".join(f"{exprs.get(layer, 'NULL')}::text AS {COLUMN[layer]}" for layer in ADMIN_CHAIN)
-    in_gen = "a.gen_from <= :g AND (a.gen_to IS NULL OR a.gen_to > :g)"
+    in_gen = in_generation("a")
     # Layer and column names come from the constants above; values are bound parameters.
     return f"""
 SELECT p.id, {cols}, bp.parent_code::text AS station_code, b.code::text AS beat_code
@@ -133,9 +131,9 @@ def reassign_extent_sql(
     _drop_temp(conn)
     conn.execute(
         sa.text(
-            "CREATE TEMP TABLE _ra_cur AS SELECT a.layer, a.code, a.parent_code FROM areas a "
+            "CREATE TEMP TABLE _ra_cur AS SELECT a.layer, a.code, a.parent_code FROM areas a "  # noqa: S608
             "WHERE a.layer IN ('micro_grid', 'grid', 'village', 'beat') "
-            "AND a.gen_from <= :g AND (a.gen_to IS NULL OR a.gen_to > :g)"
+            f"AND {in_generation('a')}"
         ),
         {"g": generation},
     )

@@ -11,14 +11,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gis.core.predicates import BACKLOG, backlog_counts, in_generation
 from gis.core.privacy import mask_staff, role_sees_personal_data
+from gis.incidents.filter import IncidentFilter
 from gis.people.roster import team_of
 from gis.spatial.areas import IN_GENERATION, Conn
 from gis.spatial.crs import METRIC_EPSG
 
 # Below this share (in %), an intersection is numerical noise along a shared edge.
 MIN_SHARE_PCT = 0.01
-OPEN_EXCLUDED = ("closed", "rejected")
 
 
 class UnknownUnitError(LookupError):
@@ -74,7 +75,7 @@ def overlaps(conn: Conn, layer: str, code: str, other: str, generation: int) -> 
             ), hits AS (
                 SELECT o.code, o.name, o.parent_code, ST_Transform(o.geom, {METRIC_EPSG}) AS om, me.m
                 FROM areas o, me
-                WHERE o.layer = :other AND o.gen_from <= :g AND (o.gen_to IS NULL OR o.gen_to > :g)
+                WHERE o.layer = :other AND {in_generation("o")}
                   AND ST_Intersects(o.geom, me.geom)
             )
             SELECT code, name, parent_code, ST_Area(ST_Intersection(om, m)) AS shared,
@@ -105,20 +106,21 @@ def overlaps(conn: Conn, layer: str, code: str, other: str, generation: int) -> 
 
 
 def incident_counts(conn: Conn, column: str, code: str) -> dict[str, int]:
-    """Open, overdue (open past the deadline) and last-30-days incidents assigned to a unit."""
+    """The current backlog (open, pending, overdue, escalated: ``gis.core.vocab``) of incidents
+    assigned to a unit (``column`` grid_code or beat_code), and how many were reported in the last
+    30 days."""
     if column not in ("grid_code", "beat_code"):
         raise ValueError(f"cannot count incidents by {column!r}")
+    where, params = IncidentFilter().replace(**{column.removesuffix("_code"): (code,)}).where("i")
     row = conn.execute(
         sa.text(
-            f"""SELECT
-                count(*) FILTER (WHERE status <> ALL(:done)) AS open,
-                count(*) FILTER (WHERE status <> ALL(:done) AND deadline_at < now()) AS overdue,
-                count(*) FILTER (WHERE reported_at >= now() - interval '30 days') AS total_30d
-            FROM incidents WHERE {column} = :code"""  # noqa: S608
+            f"SELECT {backlog_counts('i')}, "  # noqa: S608
+            f"count(*) FILTER (WHERE i.reported_at >= now() - interval '30 days') AS total_30d "
+            f"FROM incidents i WHERE {where}"
         ),
-        {"code": code, "done": list(OPEN_EXCLUDED)},
+        params,
     ).one()
-    return {"open": int(row.open), "overdue": int(row.overdue), "total_30d": int(row.total_30d)}
+    return {key: int(getattr(row, key)) for key in (*BACKLOG, "total_30d")}
 
 
 def grid_details(conn: Conn, code: str, generation: int | None, role: str | None) -> dict[str, Any]:

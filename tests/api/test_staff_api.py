@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 
-from api.auth import clear_cache
 from gis.people.rules import id_card_check_char
 
 VILLAGE = "330421001001"
@@ -33,7 +32,6 @@ def _counts(conn: Connection) -> tuple[int, int]:
 
 @pytest.fixture
 def planner(make_key, mini_county):  # type: ignore[no-untyped-def]
-    clear_cache()
     return make_key("planner")
 
 

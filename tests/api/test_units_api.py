@@ -60,7 +60,7 @@ def test_grid_details(client: TestClient, make_key, county) -> None:  # type: ig
     assert [b["code"] for b in body["beats"]] == ["330421P0101"]
     assert body["beats"][0]["pct_of_grid"] == pytest.approx(100, abs=0.01)
     assert body["beats"][0]["station"] == {"code": "330421P01", "name": "测试一派出所"}
-    assert body["incidents"] == {"open": 2, "overdue": 1, "total_30d": 2}
+    assert body["incidents"] == {"open": 2, "pending": 2, "overdue": 1, "escalated": 0, "total_30d": 2}
 
 
 def test_grid_split_between_beats_and_masking(client: TestClient, make_key, county) -> None:  # type: ignore[no-untyped-def]

@@ -205,7 +205,7 @@ def test_bad_requests_name_the_problem(connection: Connection, mini_county: Any,
         export_layer(connection, "grids", "gpkg", tmp_path / "x.gpkg", start=dt.datetime(2024, 1, 1, tzinfo=UTC))
     with pytest.raises(ExportError, match="as_of applies to boundary layers"):
         export_layer(connection, "incidents", "gpkg", tmp_path / "x.gpkg", as_of=dt.datetime(2024, 1, 1, tzinfo=UTC))
-    with pytest.raises(ExportError, match="is not before end"):
+    with pytest.raises(ExportError, match="start must be before end"):
         export_layer(
             connection, "incidents", "csv", tmp_path / "x.csv",
             start=dt.datetime(2024, 2, 1, tzinfo=UTC), end=dt.datetime(2024, 1, 1, tzinfo=UTC),

@@ -179,9 +179,8 @@ def test_parse_point_names_the_parameter(lon: object, lat: object, crs: str, par
 
 
 def test_parse_as_of() -> None:
-    assert parse_as_of("2024-03-01") == dt.datetime(
-        2024, 3, 1, 23, 59, 59, 999999, tzinfo=parse_as_of("2024-03-01").tzinfo
-    )  # type: ignore[union-attr]
+    # A bare date is the end of that day: the next county midnight (gis.core.timeparse).
+    assert parse_as_of("2024-03-01") == dt.datetime(2024, 3, 2, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     assert parse_as_of("2024-03-01T08:00:00Z") == dt.datetime(2024, 3, 1, 8, tzinfo=dt.UTC)
     assert parse_as_of(None) is None
     with pytest.raises(LookupInputError, match="as_of"):

@@ -77,7 +77,7 @@
         return esc(t("role." + m.role)) + " " + esc(m.name) + (m.phone ? " " + esc(m.phone) : "");
       });
       rows.push("<tr><th>" + esc(t("f.staff")) + "</th><td>" + (staff.join("<br>") || "-") + "</td></tr>");
-      ["incidents", "open", "done", "overdue", "rentals", "hazards_open"].forEach(function (k) {
+      ["incidents", "done", "open", "pending", "overdue", "escalated", "rentals", "hazards_open"].forEach(function (k) {
         rows.push(row(k, s[k] || 0));
       });
     }
@@ -139,6 +139,8 @@
     beat: { color: "#ff7f00", weight: 1.3, fill: false, dashArray: "6 4" },
   };
   G.RISK_COLORS = { high: "#d7191c", medium: "#fdae61", low: "#1a9641", none: "#888888" };
+  G.INCIDENT_COLOR = "#b10026";
+  G.ESCALATED_COLOR = "#6a3d9a";
   G.HAZARD_STATUS_COLORS = { open: "#d7191c", overdue: "#7b0000", rectifying: "#fdae61", rectified: "#1a9641" };
 
   var LABEL_LAYERS = { town: true, village: true, grid: true, beat: true };
@@ -204,7 +206,11 @@
   }
 
   G.incidentMarker = function (feature, latlng) {
-    return dot(latlng, "#b10026", 6, { color: "#000", weight: 1.5 }).bindPopup(G.incidentPopup(feature.properties || {}));
+    return dot(latlng, G.INCIDENT_COLOR, 6, { color: "#000", weight: 1.5 }).bindPopup(G.incidentPopup(feature.properties || {}));
+  };
+  /* Escalated (提级) incidents: a marker of their own, not the overdue one (see gis.core.vocab). */
+  G.escalatedMarker = function (feature, latlng) {
+    return dot(latlng, G.ESCALATED_COLOR, 6, { color: "#000", weight: 1.5 }).bindPopup(G.incidentPopup(feature.properties || {}));
   };
   G.liveMarker = function (feature, latlng) {
     var marker = dot(latlng, "#ff00aa", 8, { color: "#fff", weight: 2, className: "gm-live" });
@@ -245,6 +251,7 @@
       return function (data, group) { group.addLayer(G.areas(data, kind, style)); };
     },
     incidents: function (data, group) { addAll(group, points(data, G.incidentMarker)); },
+    escalated: function (data, group) { addAll(group, points(data, G.escalatedMarker)); },
     buildings: function (data, group) { addAll(group, points(data, G.buildingMarker)); },
     hazards: function (data, group) { addAll(group, points(data, G.hazardMarker)); },
   };
