@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core.privacy import mask_staff
-from gis.people.rules import EXCLUSIVE_ROLES, ROLE_LABELS, ROLE_LAYERS, ROLE_RANK
+from gis.people.rules import EXCLUSIVE_ROLES, ROLE_LABELS, ROLE_LAYERS, TEAM_ORDER
 from gis.people.write import add_posting, end_posting
 from gis.spatial.areas import Conn
 
@@ -182,7 +182,7 @@ def plan_moves(
         moves.append(move)
 
     gone = [p for p in postings if p.area_code not in draft_codes and p.id not in leaving]
-    gone.sort(key=lambda p: (ROLE_RANK.get(p.role, 99), p.starts_on, p.id))
+    gone.sort(key=lambda p: (TEAM_ORDER.get(p.role, 99), p.starts_on, p.id))
     for p in gone:
         heirs = list(successors.get(p.area_code, []))
         if not heirs:
