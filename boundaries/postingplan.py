@@ -58,6 +58,7 @@ class PostingPlan:
         return {
             "draft_id": self.info.id,
             "layer": self.info.layer,
+            "status": self.info.status,
             "effective_day": self.day.isoformat(),
             "successors": {c: [s.to_dict() for s in self.lineage.successors[c]] for c in affected},
             "deleted_without_successor": sorted(set(self.lineage.removed) - set(self.lineage.successors)),

@@ -238,3 +238,18 @@ def test_deleted_grid_with_declared_successor(connection: Connection, mini_count
     edits.delete_polygon(connection, d, G2, actor="planner", successor=G1)
     plan = posting_plan(connection, d)
     assert {m.posting_id: (m.action, m.to_code) for m in plan.moves}[g2["grid_worker"]] == ("move", G1)
+
+
+def test_micro_grid_merge_moves_its_leader(connection: Connection, mini_county) -> None:
+    m1, m2 = "33042100100100101", "33042100100100102"
+    person = write.create_person(connection, "hr", name="孙微长")
+    posting = write.add_posting(
+        connection, "hr", person["id"], {"role": "micro_grid_leader", "area_code": m2, "starts_on": SINCE}
+    )["id"]
+    d = create_draft(connection, "micro_grid", G1, author="planner")
+    edits.merge_polygons(connection, d, [m1, m2], actor="planner", into=m1)
+    plan = posting_plan(connection, d)
+    assert [(m.posting_id, m.action, m.from_code, m.to_code) for m in plan.moves] == [(posting, "move", m2, m1)]
+    assert validate_draft(connection, d).ok  # no grid staffing check on a micro-grid draft
+    publish_draft(connection, d, actor="planner", note="merge micro-grids")
+    assert _open_on(connection, person["id"], "micro_grid_leader") == [(m1, county_today())]
