@@ -153,8 +153,19 @@ def plan_moves(
         if d.action == "add":
             person = persons.get(d.person_id or 0)
             name = str(person["name"]) if person else "?"
-            add = Move("add", d.role or "", d.person_id or 0, name, person["phone"] if person else None, None,
-                       d.to_code, None, "planner", "posted by the planner", entry_id=d.id)  # fmt: skip
+            add = Move(
+                action="add",
+                role=d.role or "",
+                person_id=d.person_id or 0,
+                name=name,
+                phone=person["phone"] if person else None,
+                from_code=None,
+                to_code=d.to_code,
+                posting_id=None,
+                source="planner",
+                reason="posted by the planner",
+                entry_id=d.id,
+            )
             if person is None or person["status"] != "active":
                 add.problem = f"entry {d.id}: person {d.person_id} is {'not known' if person is None else 'gone'}"
             elif layer not in ROLE_LAYERS.get(add.role, ()):
