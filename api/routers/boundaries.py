@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Planner, Viewer
 from api.deps import SessionDep, SettingsDep
+from api.routers.draft_postings import router as postings_router
 from api.schemas.boundaries import (
     DraftCreate,
     DraftOut,
@@ -32,10 +33,12 @@ from boundaries import drafts, edits, fileio, history
 from boundaries.impact import preview_impact
 from boundaries.publish import PublishBlockedError, StaleDraftError, publish_draft, restore_generation
 from boundaries.validate import Rules, validate_draft
+from gis.core.privacy import role_sees_personal_data
 from maps.editor import editor_page
 from maps.impact_map import impact_map_page
 
 router = APIRouter(tags=["boundaries"])
+router.include_router(postings_router)
 PREFIX = "/boundaries"
 # Declared in the OpenAPI document; 401/403/404/429/503 are declared for every route in api.errors.
 _CLOSED: dict[int | str, dict[str, Any]] = {
@@ -275,7 +278,7 @@ def validate(draft_id: int, session: SessionDep, settings: SettingsDep, who: Vie
 def impact(draft_id: int, session: SessionDep, who: Viewer) -> dict[str, Any]:
     """What moves from which unit to which if the draft is published."""
     try:
-        return preview_impact(session, draft_id)
+        return preview_impact(session, draft_id, sees_personal_data=role_sees_personal_data(who.role))
     except ValueError as exc:
         raise _fail(exc) from None
 
@@ -401,7 +404,7 @@ def impact_map(
     """The impact preview as a before/after map (open with ``?key=``)."""
     try:
         info = drafts.get_draft(session, draft_id)
-        report = preview_impact(session, draft_id)
+        report = preview_impact(session, draft_id, sees_personal_data=role_sees_personal_data(who.role))
     except ValueError as exc:
         raise _fail(exc) from None
     report["base_generation"] = info.base_generation
