@@ -4,14 +4,15 @@ area each is responsible for, and their members (postings naming the unit)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from api.auth import Planner, Viewer
 from api.deps import SessionDep
 from api.routers.staff import not_found, unprocessable
 from api.schemas.people import Kind, OrgUnitIn, OrgUnitOut, PostingPage
+from api.timeparams import day_param
 from gis.core.privacy import role_sees_personal_data
 from gis.people.orgunits import create_org_unit, get_org_unit, list_org_units
 from gis.people.roster import list_postings, mask_posting
@@ -47,8 +48,8 @@ def post_org_unit(session: SessionDep, caller: Planner, body: OrgUnitIn) -> Any:
 def get_members(
     session: SessionDep,
     caller: Viewer,
+    active_on: Annotated[dt.date | None, Depends(day_param("active_on", "only members in force that day"))],
     code: str = Path(max_length=32),
-    active_on: dt.date | None = Query(None, description="only members in force that day"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> Any:

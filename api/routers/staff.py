@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from api.auth import Planner, Viewer
 from api.deps import SessionDep
@@ -25,6 +25,7 @@ from api.schemas.people import (
     PostingPatch,
     Role,
 )
+from api.timeparams import day_param
 from gis.core.privacy import role_sees_personal_data
 from gis.people import write
 from gis.people.roster import list_postings, mask_posting
@@ -63,10 +64,12 @@ def _person(session: SessionDep, person_id: int, role: str) -> dict[str, Any]:
 def get_staff(
     session: SessionDep,
     caller: Viewer,
+    active_on: Annotated[
+        dt.date | None, Depends(day_param("active_on", "only postings in force that day (person active)"))
+    ],
     area_code: str | None = Query(None, max_length=32, description="postings to this area"),
     layer: Layer | None = Query(None, description="postings to areas of this layer"),
     role: Role | None = Query(None, description="grid_leader, grid_worker, aux_police, ..."),
-    active_on: dt.date | None = Query(None, description="only postings in force that day (person active)"),
     person_id: int | None = Query(None, ge=1),
     org_unit: str | None = Query(None, max_length=32, description="members of this organisation unit"),
     limit: int = Query(100, ge=1, le=1000),
