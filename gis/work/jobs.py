@@ -1,0 +1,86 @@
+"""The job queue: procrastinate over our own PostgreSQL database.
+
+Time-driven work (an incident's handling deadline, later reminders and notification delivery) is a
+row in ``procrastinate_jobs`` (migration 0014) scheduled at its time, written in the SAME
+transaction as the change that sets the time: the job commits or rolls back with the incident.
+``gridmap worker`` processes (gis.work.worker) run the jobs; procrastinate locks a job while one
+worker runs it, retries it on failure, and runs overdue jobs as soon as a worker is up again.
+
+Deferring inside our transaction: procrastinate's own ``defer`` goes through its connector's pool,
+outside the caller's transaction. Its SQL function ``procrastinate_defer_jobs_v1`` is one INSERT
+into ``procrastinate_jobs`` (the table's triggers record the events and NOTIFY the workers); we
+write that same INSERT on the caller's connection, as a statement (``schedule_deadline``) or as a
+CTE of a larger statement (``deadline_jobs_sql``: live intake stays one statement).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from gis.core.settings import Settings, get_settings
+from gis.spatial.areas import Conn
+
+if TYPE_CHECKING:
+    import procrastinate
+
+NAMESPACE = "gridmap"  # procrastinate prefixes the tasks' names with it (``gridmap:incident_deadline``)
+DEADLINE_QUEUE = "deadlines"
+DEADLINE_TASK = f"{NAMESPACE}:incident_deadline"
+
+
+def deadline_jobs_sql(rows: str) -> str:
+    """An INSERT of one deadline job per row of ``rows``, a query (or CTE name) with the columns
+    ``incident_id``, ``level`` (the escalation level the deadline belongs to) and ``at``.
+
+    The job's lock (``incident:<id>``) keeps two jobs of one incident from running at once; the
+    level makes a job stale once the incident has moved on, so a re-run changes nothing."""
+    # Only constants and the caller's SQL text are formatted in, never values.
+    return f"""INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, scheduled_at)
+        SELECT '{DEADLINE_QUEUE}', '{DEADLINE_TASK}', 'incident:' || r.incident_id,
+               jsonb_build_object('incident_id', r.incident_id, 'level', r.level), r.at
+        FROM {rows} r"""  # noqa: S608
+
+
+_SCHEDULE_SQL = sa.text(
+    deadline_jobs_sql(
+        "(SELECT CAST(:id AS bigint) AS incident_id, CAST(:level AS text) AS level, CAST(:at AS timestamptz) AS at) AS"
+    )
+    + " RETURNING id"
+)
+
+
+def schedule_deadline(conn: Conn, incident_id: int, at: dt.datetime, level: str) -> int:
+    """Schedule the deadline job of ``incident_id`` at ``at`` for its escalation ``level``, in the
+    caller's transaction; returns the job's id."""
+    return int(conn.execute(_SCHEDULE_SQL, {"id": incident_id, "level": level, "at": at}).scalar_one())
+
+
+def conninfo(settings: Settings | None = None) -> str:
+    """The libpq URI of our database (procrastinate's psycopg pool takes libpq's forms)."""
+    from gis.core.db import database_url
+
+    url = make_url(database_url(settings or get_settings()))
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@functools.cache
+def get_app() -> procrastinate.App:
+    """The procrastinate app of this process over the configured database, with gridmap's tasks."""
+    import procrastinate
+
+    from gis.work import tasks
+
+    settings = get_settings()
+    # Small pool: the worker holds one connection to LISTEN and one or two to fetch and finish jobs;
+    # the job bodies use gis.work.tasks' own SQLAlchemy engine.
+    connector = procrastinate.PsycopgConnector(
+        conninfo=conninfo(settings), min_size=1, max_size=max(2, settings.worker_concurrency)
+    )
+    app = procrastinate.App(connector=connector)
+    app.add_tasks_from(tasks.blueprint, namespace=NAMESPACE)
+    return app
