@@ -90,4 +90,4 @@ async def _run_once(
             return
         worker.result()  # raises what stopped it
         if not stop.is_set():
-            raise RuntimeError("the worker stopped by itself")
+            raise RuntimeError("the worker stopped (a side task failed: the database connection, usually)")
