@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
+from gis.core.notify import conninfo_from_url
 from gis.core.settings import Settings, get_settings
 from gis.spatial.areas import Conn
 
@@ -46,26 +47,52 @@ def deadline_jobs_sql(rows: str) -> str:
         FROM {rows} r"""  # noqa: S608
 
 
-_SCHEDULE_SQL = sa.text(
-    deadline_jobs_sql(
-        "(SELECT CAST(:id AS bigint) AS incident_id, CAST(:level AS text) AS level, CAST(:at AS timestamptz) AS at) AS"
-    )
-    + " RETURNING id"
+# procrastinate's own defer function, on the caller's connection: a job of any task (reminders,
+# notification delivery) joins the caller's transaction the same way.
+_DEFER_SQL = sa.text(
+    "SELECT (procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock, :queueing_lock, "
+    "CAST(:args AS jsonb), :at)::procrastinate_job_to_defer_v1]))[1]"
 )
+
+
+def defer(
+    conn: Conn,
+    task: str,
+    args: dict[str, Any],
+    *,
+    queue: str = "default",
+    at: dt.datetime | None = None,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    priority: int = 0,
+) -> int:
+    """Queue a job of ``task`` (its full name, ``gridmap:<name>``) with ``args``, run at ``at``
+    (None = now), in the caller's transaction; returns the job's id. A ``queueing_lock`` already
+    waiting in the queue raises IntegrityError (procrastinate's AlreadyEnqueued)."""
+    params = {
+        "queue": queue,
+        "task": task,
+        "priority": priority,
+        "lock": lock,
+        "queueing_lock": queueing_lock,
+        "args": json.dumps(args),
+        "at": at,
+    }
+    return int(conn.execute(_DEFER_SQL, params).scalar_one())
 
 
 def schedule_deadline(conn: Conn, incident_id: int, at: dt.datetime, level: str) -> int:
     """Schedule the deadline job of ``incident_id`` at ``at`` for its escalation ``level``, in the
-    caller's transaction; returns the job's id."""
-    return int(conn.execute(_SCHEDULE_SQL, {"id": incident_id, "level": level, "at": at}).scalar_one())
+    caller's transaction (the same job ``deadline_jobs_sql`` writes); returns the job's id."""
+    args = {"incident_id": incident_id, "level": level}
+    return defer(conn, DEADLINE_TASK, args, queue=DEADLINE_QUEUE, at=at, lock=f"incident:{incident_id}")
 
 
 def conninfo(settings: Settings | None = None) -> str:
     """The libpq URI of our database (procrastinate's psycopg pool takes libpq's forms)."""
     from gis.core.db import database_url
 
-    url = make_url(database_url(settings or get_settings()))
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return conninfo_from_url(database_url(settings or get_settings()))
 
 
 @functools.cache

@@ -172,6 +172,15 @@ def test_intake_and_each_escalation_schedule_the_next_deadline_job(connection, m
     assert [j[1] for j in _jobs(connection, iid)] == ["grid", "village", "town"]
     escalate(connection, iid, "disp")  # town → county: the top has no next deadline, so no job
     assert len(_jobs(connection, iid)) == 3
+    # Every path writes the same job: one lock per incident, waiting in the deadlines queue.
+    same = connection.execute(
+        sa.text(
+            "SELECT DISTINCT lock, queue_name, status FROM procrastinate_jobs "
+            "WHERE args->>'incident_id' = CAST(:i AS text)"
+        ),
+        {"i": iid},
+    ).all()
+    assert same == [(f"incident:{iid}", "deadlines", "todo")]
 
 
 def test_a_deadline_job_escalates_once_and_only_at_its_level(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
