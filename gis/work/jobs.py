@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from gis.core.notify import conninfo_from_url
+from gis.core.predicates import is_pending
 from gis.core.settings import Settings, get_settings
+from gis.core.vocab import ESCALATION_LEVELS
 from gis.spatial.areas import Conn
 
 if TYPE_CHECKING:
@@ -86,6 +88,28 @@ def schedule_deadline(conn: Conn, incident_id: int, at: dt.datetime, level: str)
     caller's transaction (the same job ``deadline_jobs_sql`` writes); returns the job's id."""
     args = {"incident_id": incident_id, "level": level}
     return defer(conn, DEADLINE_TASK, args, queue=DEADLINE_QUEUE, at=at, lock=f"incident:{incident_id}")
+
+
+# Pending incidents below the top level whose deadline has no job waiting: rows that came in
+# without one (bulk imports, the demo's top-up, rows older than the queue).
+_MISSING_ROWS = f"""(SELECT i.id AS incident_id, i.escalation_level AS level, i.deadline_at AS at
+    FROM incidents i
+    WHERE {is_pending("i")} AND i.deadline_at IS NOT NULL AND i.escalation_level <> :top
+      AND NOT EXISTS (
+          SELECT 1 FROM procrastinate_jobs j
+          WHERE j.lock = 'incident:' || i.id AND j.status IN ('todo', 'doing')
+            AND j.task_name = '{DEADLINE_TASK}' AND j.args->>'level' = i.escalation_level))"""  # noqa: S608
+_MISSING_SQL = sa.text(f"{deadline_jobs_sql(_MISSING_ROWS)} RETURNING id")
+_MISSING_LOCK = 0x6A6F6273  # "jobs": one process at a time schedules the missing deadlines
+
+
+def schedule_missing_deadlines(conn: Conn) -> int:
+    """Schedule the deadline job of every pending incident that has none; returns how many. Run
+    by the sweep (gis.work.tasks), so an imported incident's deadline is a job within a minute."""
+    if not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _MISSING_LOCK}).scalar():
+        return 0
+    top = list(ESCALATION_LEVELS)[-1]
+    return len(conn.execute(_MISSING_SQL, {"top": top}).all())
 
 
 def conninfo(settings: Settings | None = None) -> str:

@@ -6,7 +6,8 @@ its writes in one transaction (a worker killed mid-job leaves nothing half-done)
   pending at the level the deadline belongs to and the deadline has passed (the escalation also
   schedules the next level's deadline job, gis.incidents.workflow).
 * ``escalation_sweep`` (every minute): escalates every overdue incident, including those that never
-  had a job (bulk imports, rows written before the queue existed), so nothing is lost.
+  had a job (bulk imports, rows written before the queue existed), so nothing is lost, and gives
+  the pending incidents without a deadline job theirs.
 * ``retry_stalled_jobs`` (every 5 s): a worker that stopped sending heartbeats (killed, its machine
   gone) leaves its running jobs in ``doing``; they are put back in the queue for another worker.
 """
@@ -20,7 +21,7 @@ import procrastinate
 from sqlalchemy.engine import Engine
 
 from gis.core.settings import get_settings
-from gis.work.jobs import DEADLINE_QUEUE
+from gis.work.jobs import DEADLINE_QUEUE, schedule_missing_deadlines
 
 log = logging.getLogger("gridmap.jobs")
 
@@ -57,15 +58,16 @@ def incident_deadline(incident_id: int, level: str = "grid") -> bool:
 @blueprint.periodic(cron="* * * * *", periodic_id="escalation-sweep")
 @blueprint.task(name="escalation_sweep", queue=PERIODIC_QUEUE, queueing_lock="escalation_sweep", retry=_RETRY)
 def escalation_sweep(timestamp: int) -> int:
-    """Escalate every overdue incident (one level each); the workflow's advisory lock lets one
-    process at a time do it."""
+    """Escalate every overdue incident (one level each), and schedule the deadline jobs that are
+    missing; advisory locks let one process at a time do each."""
     from gis.core.db import transaction
     from gis.incidents.workflow import escalate_overdue
 
     with transaction(_engine()) as session:
         moved = escalate_overdue(session)
-    if moved:
-        log.info("sweep escalated %d overdue incidents", moved)
+        scheduled = schedule_missing_deadlines(session)
+    if moved or scheduled:
+        log.info("sweep: %d overdue incidents escalated, %d deadlines without a job scheduled", moved, scheduled)
     return moved
 
 

@@ -204,3 +204,15 @@ def test_a_replayed_report_schedules_no_second_job(connection, mini_county) -> N
     again, created_again = create_incident(connection, data, "reporter", settings=Settings(), now=T0)
     assert (created, created_again, again["id"]) == (True, False, first["id"])
     assert len(_jobs(connection, int(first["id"]))) == 1
+
+
+def test_pending_incidents_without_a_deadline_job_get_one(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    from gis.work.jobs import schedule_missing_deadlines
+
+    iid, done = _new(connection), _new(connection, lon=120.935)
+    transition(connection, done, "reject", "disp")
+    connection.execute(sa.text("DELETE FROM procrastinate_jobs"))  # as after a bulk import
+    assert schedule_missing_deadlines(connection) == 1  # the rejected incident needs none
+    assert _jobs(connection, iid) == [("gridmap:incident_deadline", "grid", _level(connection, iid)[1])]
+    assert _jobs(connection, done) == []
+    assert schedule_missing_deadlines(connection) == 0  # it has one now
