@@ -8,9 +8,9 @@ worker runs it, retries it on failure, and runs overdue jobs as soon as a worker
 
 Deferring inside our transaction: procrastinate's own ``defer`` goes through its connector's pool,
 outside the caller's transaction. Its SQL function ``procrastinate_defer_jobs_v1`` is one INSERT
-into ``procrastinate_jobs`` (the table's triggers record the events and NOTIFY the workers); we
-write that same INSERT on the caller's connection, as a statement (``schedule_deadline``) or as a
-CTE of a larger statement (``deadline_jobs_sql``: live intake stays one statement).
+into ``procrastinate_jobs`` (the table's triggers record the events and NOTIFY the workers). We
+call that function on the caller's connection (``defer``, ``schedule_deadline``), or write its
+INSERT as a CTE of a larger statement (``deadline_jobs_sql``: live intake stays one statement).
 """
 
 from __future__ import annotations
