@@ -35,7 +35,6 @@ from api.routers import (
 from gis.core.db import engine_from_settings
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
-from gis.incidents.workflow import PeriodicEscalation
 from gis.outputs.maplayers import LayerCache
 from maps import offline
 
@@ -86,15 +85,11 @@ def create_app(
         listener = lookup.listen(app.state.lookup, eng)
         # tipg's asyncpg pool and catalog, opened in the background (retried per request).
         ogc_runtime = ogc.start(app, eng)
-        # The escalation of overdue incidents, a thread in every API process.
-        escalation = app.state.escalation = PeriodicEscalation(eng, settings.escalation_interval_s)
-        escalation.start()
         if settings.freeze_heap:
             heap.settle(force=True)  # after the lookup trees are loaded
         try:
             yield
         finally:
-            escalation.stop()
             ogc_runtime.close()
             listener.stop()
             if owns_engine:
