@@ -3,8 +3,8 @@
 Deadlines, escalation, reminders and notification delivery run as procrastinate jobs (gis.work).
 procrastinate keeps its queue in PostgreSQL: tables, types and functions named ``procrastinate_*``
 in the ``public`` schema (it has no option for a schema of its own; its SQL names objects
-unqualified). This migration applies the schema of the pinned release, kept in
-gis/sql/procrastinate_3_10_0.sql, so the queue is created with every other table (``gridmap db up``,
+unqualified). This migration applies the schema that the pinned release (pyproject.toml) ships,
+read from the installed package, so the queue is created with every other table (``gridmap db up``,
 the tests' scratch databases) and a job row can be written in the same transaction as the incident
 whose deadline it carries.
 
@@ -13,30 +13,38 @@ the new release's procrastinate/sql/migrations whose version is above 03.10.00 (
 them ``<version>_<nn>_<what>.sql``; ``pre`` files before deploying the new code, ``post`` after).
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib.metadata
 
 from alembic import op
+from procrastinate.schema import SchemaManager
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-SCHEMA = Path(__file__).resolve().parents[2] / "sql" / "procrastinate_3_10_0.sql"
+# The release whose schema this revision creates; a later release comes with a migration of its own.
+PINNED = "3.10.0"
 
 
 def upgrade() -> None:
     # The file is many statements with PL/pgSQL bodies: sent as it is through the driver (psycopg
     # sends a parameterless query as one simple query, several statements allowed), inside
     # alembic's transaction, rather than through sa.text (which would read ":name" as parameters).
+    installed = importlib.metadata.version("procrastinate")
+    if installed != PINNED:
+        raise RuntimeError(
+            f"migration 0014 creates procrastinate {PINNED}'s queue, but {installed} is installed: "
+            "install the version pinned in pyproject.toml"
+        )
     driver = op.get_bind().connection.driver_connection
     assert driver is not None
-    driver.execute(SCHEMA.read_text(encoding="utf-8"))
+    driver.execute(SchemaManager.get_schema())
 
 
 def downgrade() -> None:
