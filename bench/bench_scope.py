@@ -155,7 +155,7 @@ def main() -> None:
                             totals[(name, kind)] = response.json()["total"]
             for i in range(args.intake):
                 for kind, key in reporters.items():
-                    body = {"lon": points[i].lon, "lat": points[i].lat, "category": "dispute", "source": "hotline",
+                    body = {"lon": points[i].lon, "lat": points[i].lat, "category": "dispute", "source": "other",
                             "external_id": f"{KEY_PREFIX}-{kind}-{started:.0f}-{i}"}  # fmt: skip
                     t0 = time.perf_counter()
                     response = client.post("/incidents", json=body, headers={"X-API-Key": key})
@@ -165,7 +165,7 @@ def main() -> None:
     finally:
         stop(proc)
         with engine.begin() as conn:
-            posted = "SELECT id FROM incidents WHERE external_id LIKE :p AND source = 'hotline'"
+            posted = "SELECT id FROM incidents WHERE external_id LIKE :p AND source = 'other'"
             mine = {"p": f"{KEY_PREFIX}-%"}
             conn.execute(sa.text(f"DELETE FROM incident_events WHERE incident_id IN ({posted})"), mine)  # noqa: S608
             conn.execute(sa.text(f"DELETE FROM incidents WHERE id IN ({posted})"), mine)  # noqa: S608
