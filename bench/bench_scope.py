@@ -13,8 +13,8 @@ filter. The keys and their accounts are deleted at the end; nothing else is writ
 
 With ``--intake N`` it also posts N incidents with an unscoped and N with a town-scoped reporter
 key (points inside the town, one request at a time, interleaved) and prints their latencies: a
-scoped key's report is checked in a transaction by the route (the fast path serves unscoped keys
-only), and this shows what that costs. Those incidents are deleted at the end.
+scoped key's report is stored in a savepoint and checked against the scope (gis.incidents.scoped),
+and this shows what that costs. Those incidents are deleted at the end.
 
 The claim of issue 15: a town-scoped listing is no slower than the unscoped one (ratio <= 1.1
 at p50 for every query; the scope is the ``town_code = ANY(..)`` predicate the ``?town=``

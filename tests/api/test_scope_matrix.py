@@ -67,8 +67,10 @@ def test_scope_parse_contains_and_where() -> None:
     assert Scope().contains(None) and Scope().where() == ("TRUE", {})
     assert Scope.parse("lookup").where() == ("FALSE", {})
     sql, params = Scope.parse(f"{TOWN_A},330421P01").where("i")
-    assert sql == "(i.town_code = ANY(:scope_town) OR i.station_code = ANY(:scope_station))"
-    assert params == {"scope_town": [TOWN_A], "scope_station": ["330421P01"]}
+    assert sql == "(i.town_code = :scope_town OR i.station_code = :scope_station)"
+    assert params == {"scope_town": TOWN_A, "scope_station": "330421P01"}
+    sql, params = Scope.parse(f"{TOWN_A},{TOWN_B}").where()
+    assert (sql, params) == ("town_code = ANY(:scope_town)", {"scope_town": [TOWN_A, TOWN_B]})
     with pytest.raises(ScopeError, match="'12x'"):
         Scope.parse("12x")
 
