@@ -93,6 +93,7 @@ def _out(incident: dict[str, Any], role: str) -> dict[str, Any]:
     summary="Report an incident (事件上报)",
     responses={
         200: {"model": Incident, "description": "replay: the incident first created with this key"},
+        403: {"description": "the incident falls outside the key's scope (nothing is stored)"},
         **_VALIDATION,
     },
 )
