@@ -211,3 +211,24 @@ def test_lookup_by_coordinate_answers_any_key(client: TestClient, world: dict[st
         r = client.get("/lookup", params=POINT_B, headers=headers)
         assert r.status_code == 200 and r.json()["grid"]["code"].startswith(TOWN_B)
     assert _ids(client.get("/incidents", headers=lookup_key)) == set()
+
+
+def test_accounts_of_people_and_units(connection: Connection, mini_county: Any) -> None:
+    from gis.people.keys import verify_key
+
+    unit = connection.execute(
+        sa.text(
+            "INSERT INTO org_units (code, name, kind, layer, area_code) "
+            "VALUES ('TC1', '镇指挥室', 'town_centre', 'town', :t) RETURNING id"
+        ),
+        {"t": TOWN_A},
+    ).scalar_one()
+    person = connection.execute(sa.text("INSERT INTO people (name) VALUES ('张三') RETURNING id")).scalar_one()
+    by_unit = verify_key(connection, create_key(connection, "dispatcher", "centre", org_unit_id=unit))
+    assert by_unit is not None and by_unit.scope == Scope((TOWN_A,)) and by_unit.org_unit_id == unit
+    first = verify_key(connection, create_key(connection, "reporter", "phone", GRID_A, person_id=person))
+    second = verify_key(connection, create_key(connection, "reporter", "tablet", GRID_A, person_id=person))
+    assert first is not None and second is not None
+    assert first.account_id == second.account_id and first.person_id == person  # one account, two keys
+    with pytest.raises(ApiKeyError, match="no person"):
+        create_key(connection, "reporter", "ghost", person_id=10**9)
