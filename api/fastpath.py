@@ -25,10 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api import auth, errors
-from api.deps import autocommit_connection
+from api.deps import autocommit_connection, request_session
 from api.schemas.incidents import IncidentIn
 from gis.core.privacy import ROLE_RANK, mask_record, role_sees_personal_data
 from gis.incidents.intake import IncidentInputError, create_incident
+from gis.incidents.scoped import OutsideScope, create_incident_in_scope
 from gis.people.keys import Principal
 from gis.spatial.lookup import LookupInputError
 
@@ -161,7 +162,9 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 class IntakeFastPath:
     """``POST /incidents`` with a JSON body that validates, by a reporter (or above) whose key is
     cached: the same ``create_incident`` call and the same response as the route, without
-    FastAPI's per-request routing and dependency machinery."""
+    FastAPI's per-request routing and dependency machinery. A scoped key's report is stored in a
+    savepoint and kept only inside its scope (``gis.incidents.scoped``); one outside is rolled
+    back and handed to the route, which answers the 403."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -230,11 +233,21 @@ class IntakeFastPath:
         request = Request(scope, _replaying(body, receive))
 
         def store() -> tuple[dict[str, Any], bool]:
-            with autocommit_connection(request) as conn:
-                return create_incident(conn, data, principal.name, idempotency_key, settings)
+            if principal.scope.whole:
+                with autocommit_connection(request) as conn:
+                    return create_incident(conn, data, principal.name, idempotency_key, settings)
+            # A scoped key: stored in a savepoint and rolled back when outside the scope.
+            with request_session(request) as session:
+                return create_incident_in_scope(
+                    session, principal.scope, data, principal.name, idempotency_key, settings
+                )
 
         try:
             return await run_in_threadpool(store)
+        except OutsideScope:
+            # Nothing was stored (rolled back): the route answers the 403 naming the unit.
+            admission.refund(principal, limit)
+            return None
         except IncidentInputError:
             # Raised before the insert, or by an insert that inserted nothing (swapped lon/lat):
             # the route answers the 422 naming the field. Its own check counts the request again.

@@ -13,7 +13,7 @@ the new release's procrastinate/sql/migrations whose version is above 03.10.00 (
 them ``<version>_<nn>_<what>.sql``; ``pre`` files before deploying the new code, ``post`` after).
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from alembic import op
 from procrastinate.schema import SchemaManager
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
