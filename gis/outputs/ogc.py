@@ -8,6 +8,16 @@ functions are switched off here.
 
 tipg talks to PostgreSQL through asyncpg, which needs a plain ``postgresql://`` DSN; that is
 derived from the SQLAlchemy URL the application already uses, so both always hit the same database.
+
+A scoped key (gis.people.scope) reads its own areas only: each request gets a copy of the
+collection whose WHERE clause also holds the scope, built here from the codes as a CQL2
+expression (``ScopedCollection``). It is added inside tipg's own query building
+(``cql_where``), which every read goes through (items, an item by id, the numberMatched count,
+tiles), so nothing outside the scope is counted, listed or found (an item by id answers 404),
+and the ``next`` links, made from the caller's query string, never carry it. Rewriting the
+request's ``filter`` instead would have to merge with the caller's own filter and filter-lang
+and would show in those links. Collection metadata (the extent tipg took from the catalog at
+start) stays county-wide: it names no object.
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import URL, make_url
 from starlette.templating import Jinja2Templates
-from tipg.collections import Catalog, Collection, pg_get_collection_index
+from cql2 import Expr
+from tipg.collections import Catalog, Collection, PgCollection, pg_get_collection_index
 from tipg.database import connection_factory
 from tipg.factory import Endpoints
 from tipg.settings import DatabaseSettings
@@ -34,6 +45,12 @@ DATETIME_COLUMNS = {
 }
 # Boundaries are identified by their code; point records by their numeric id.
 AREA_VIEWS = frozenset({"counties", "towns", "villages", "grids", "micro_grids", "stations", "beats"})
+# The point views' assignment columns (migration 0004): a point is in a scope when one of its
+# unit codes starts with a scope code, whatever the level of that code (town, village, grid,
+# micro-grid, station, beat).
+ASSIGNED_COLUMNS = ("town_code", "village_code", "grid_code", "micro_grid_code", "station_code", "beat_code")
+# Scoped copies of collections, per (collection, scope): a handful of scopes are in use at a time.
+_SCOPED_CACHE_MAX = 512
 
 
 class OgcConfigError(ValueError):
@@ -85,9 +102,76 @@ async def load_catalog(pool: asyncpg.Pool) -> Catalog:
     return Catalog(collections={c.id: c for c in collections}, last_updated=dt.datetime.now())
 
 
-def make_endpoints(prefix: str, title: str = "gridmap OGC API", templates: Jinja2Templates | None = None) -> Endpoints:
+def _prefix_test(column: str, code: str) -> dict[str, Any]:
+    # cql2 renders LIKE with ESCAPE '\', so a code's own wildcard characters stay literal.
+    literal = code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"op": "like", "args": [{"property": column}, f"{literal}%"]}
+
+
+# A scoped caller and a collection with no column to test: nothing matches.
+NOTHING: dict[str, Any] = {"op": "=", "args": [True, False]}
+
+
+def scope_expression(collection: Collection, codes: tuple[str, ...]) -> Expr | None:
+    """The CQL2 test "inside one of ``codes``" for a collection (None: the whole county).
+
+    Boundaries are in when their own code starts with a scope code (a town's villages, grids
+    and micro-grids; not the county above it, nor police beats, whose codes are not under a
+    town's); points when one of their unit codes does."""
+    if not codes:
+        return None
+    names = {c.name for c in collection.table_columns}
+    columns = ["code"] if collection.table in AREA_VIEWS else [c for c in ASSIGNED_COLUMNS if c in names]
+    tests = [_prefix_test(column, code) for code in codes for column in columns]
+    if not tests:
+        return Expr(NOTHING)
+    return Expr(tests[0] if len(tests) == 1 else {"op": "or", "args": tests})
+
+
+class ScopedCollection(PgCollection):
+    """A collection whose every query also holds ``scope_filter`` (see the module's docstring)."""
+
+    scope_filter: Any = None
+
+    def cql_where(self, *args: Any, **kwargs: Any) -> Expr | None:
+        where = super().cql_where(*args, **kwargs)
+        if self.scope_filter is None:
+            return where
+        # Expr + Expr is AND, with the caller's filter kept in parentheses of its own.
+        return self.scope_filter if where is None else where + self.scope_filter
+
+
+# (catalog entry, scoped copy) by (id of the entry, scope): keeping the entry keeps its id from
+# being reused by another object after the catalog is reloaded.
+_scoped: dict[tuple[int, tuple[str, ...]], tuple[Collection, Collection]] = {}
+
+
+def scoped_collection(collection: Collection, codes: tuple[str, ...]) -> Collection:
+    """``collection`` as a caller with scope ``codes`` may read it (itself when unscoped)."""
+    if not codes or not isinstance(collection, PgCollection):
+        return collection
+    key = (id(collection), codes)
+    found = _scoped.get(key)
+    if found is None:
+        if len(_scoped) >= _SCOPED_CACHE_MAX:
+            _scoped.clear()
+        data = collection.model_dump(by_alias=True)
+        found = _scoped[key] = (collection, ScopedCollection(**data, scope_filter=scope_expression(collection, codes)))
+    return found[1]
+
+
+def make_endpoints(
+    prefix: str,
+    title: str = "gridmap OGC API",
+    templates: Jinja2Templates | None = None,
+    collection_dependency: Any = None,
+) -> Endpoints:
     """tipg's routers (features + tiles), with links built under ``prefix``; ``templates`` renders
-    the HTML views (tipg's own when None)."""
-    if templates is None:
-        return Endpoints(title=title, router_prefix=prefix, with_tiles_viewer=False)
-    return Endpoints(title=title, router_prefix=prefix, with_tiles_viewer=False, templates=templates)
+    the HTML views (tipg's own when None); ``collection_dependency`` picks the collection a
+    request reads (tipg's catalog lookup when None)."""
+    options: dict[str, Any] = {"title": title, "router_prefix": prefix, "with_tiles_viewer": False}
+    if templates is not None:
+        options["templates"] = templates
+    if collection_dependency is not None:
+        options["collection_dependency"] = collection_dependency
+    return Endpoints(**options)
