@@ -21,7 +21,6 @@ from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Planner, Viewer
-from gis.people.keys import Principal
 from api.deps import SessionDep, SettingsDep
 from api.schemas.boundaries import (
     DraftCreate,
@@ -32,10 +31,11 @@ from api.schemas.boundaries import (
     PublishIn,
     RestoreIn,
 )
-from boundaries import draftscope, drafts, edits, fileio, history
+from boundaries import drafts, draftscope, edits, fileio, history
 from boundaries.impact import preview_impact
 from boundaries.publish import PublishBlockedError, StaleDraftError, publish_draft, restore_generation
 from boundaries.validate import Rules, validate_draft
+from gis.people.keys import Principal
 from maps.editor import editor_page
 from maps.impact_map import impact_map_page
 

@@ -122,7 +122,7 @@ async def _collection_in_scope(
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> Collection:
     """The catalog's collection, limited to the caller's scope (the same object when unscoped)."""
-    return scoped_collection(collection, principal.scope.codes)
+    return scoped_collection(collection, principal.scope)
 
 
 # HTML views from gridmap's templates: local scripts and the configured base map (maps.ogc_pages).

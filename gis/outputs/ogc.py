@@ -26,13 +26,15 @@ import datetime as dt
 from typing import Any
 
 import asyncpg
+from cql2 import Expr
 from sqlalchemy.engine import URL, make_url
 from starlette.templating import Jinja2Templates
-from cql2 import Expr
 from tipg.collections import Catalog, Collection, PgCollection, pg_get_collection_index
 from tipg.database import connection_factory
 from tipg.factory import Endpoints
 from tipg.settings import DatabaseSettings
+
+from gis.people.scope import Scope
 
 OGC_SCHEMA = "ogc"
 
@@ -112,14 +114,16 @@ def _prefix_test(column: str, code: str) -> dict[str, Any]:
 NOTHING: dict[str, Any] = {"op": "=", "args": [True, False]}
 
 
-def scope_expression(collection: Collection, codes: tuple[str, ...]) -> Expr | None:
-    """The CQL2 test "inside one of ``codes``" for a collection (None: the whole county).
+def scope_expression(collection: Collection, scope: Scope) -> Expr | None:
+    """The CQL2 test "inside ``scope``" for a collection (None: the whole county; a lookup-only
+    scope matches nothing).
 
     Boundaries are in when their own code starts with a scope code (a town's villages, grids
     and micro-grids; not the county above it, nor police beats, whose codes are not under a
     town's); points when one of their unit codes does."""
-    if not codes:
+    if scope.whole:
         return None
+    codes = scope.codes
     names = {c.name for c in collection.table_columns}
     columns = ["code"] if collection.table in AREA_VIEWS else [c for c in ASSIGNED_COLUMNS if c in names]
     tests = [_prefix_test(column, code) for code in codes for column in columns]
@@ -143,20 +147,22 @@ class ScopedCollection(PgCollection):
 
 # (catalog entry, scoped copy) by (id of the entry, scope): keeping the entry keeps its id from
 # being reused by another object after the catalog is reloaded.
-_scoped: dict[tuple[int, tuple[str, ...]], tuple[Collection, Collection]] = {}
+_scoped: dict[tuple[int, Scope], tuple[Collection, Collection]] = {}
 
 
-def scoped_collection(collection: Collection, codes: tuple[str, ...]) -> Collection:
-    """``collection`` as a caller with scope ``codes`` may read it (itself when unscoped)."""
-    if not codes or not isinstance(collection, PgCollection):
+def scoped_collection(collection: Collection, scope: Scope) -> Collection:
+    """``collection`` as a caller of ``scope`` may read it (itself for the whole county)."""
+    if scope.whole:
         return collection
-    key = (id(collection), codes)
+    if not isinstance(collection, PgCollection):  # the catalog holds the ogc views only (load_catalog)
+        raise TypeError(f"collection {collection.id} cannot be limited to a scope")
+    key = (id(collection), scope)
     found = _scoped.get(key)
     if found is None:
         if len(_scoped) >= _SCOPED_CACHE_MAX:
             _scoped.clear()
         data = collection.model_dump(by_alias=True)
-        found = _scoped[key] = (collection, ScopedCollection(**data, scope_filter=scope_expression(collection, codes)))
+        found = _scoped[key] = (collection, ScopedCollection(**data, scope_filter=scope_expression(collection, scope)))
     return found[1]
 
 
