@@ -47,7 +47,7 @@ def drafts_in_scope(conn: Conn, scope: Scope, status: str | None = None) -> list
 
 
 def _describe(scope: Scope) -> str:
-    return ", ".join(scope.codes)
+    return scope.label()  # the codes, or "lookup" for a key that drafts nothing
 
 
 def draft_scope(scope: Scope, requested: str | None) -> str | None:

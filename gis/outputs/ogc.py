@@ -34,7 +34,7 @@ from tipg.database import connection_factory
 from tipg.factory import Endpoints
 from tipg.settings import DatabaseSettings
 
-from gis.people.scope import Scope
+from gis.people.scope import Scope, code_layer
 
 OGC_SCHEMA = "ogc"
 
@@ -47,10 +47,6 @@ DATETIME_COLUMNS = {
 }
 # Boundaries are identified by their code; point records by their numeric id.
 AREA_VIEWS = frozenset({"counties", "towns", "villages", "grids", "micro_grids", "stations", "beats"})
-# The point views' assignment columns (migration 0004): a point is in a scope when one of its
-# unit codes starts with a scope code, whatever the level of that code (town, village, grid,
-# micro-grid, station, beat).
-ASSIGNED_COLUMNS = ("town_code", "village_code", "grid_code", "micro_grid_code", "station_code", "beat_code")
 # Scoped copies of collections, per (collection, scope): a handful of scopes are in use at a time.
 _SCOPED_CACHE_MAX = 512
 
@@ -120,13 +116,20 @@ def scope_expression(collection: Collection, scope: Scope) -> Expr | None:
 
     Boundaries are in when their own code starts with a scope code (a town's villages, grids
     and micro-grids; not the county above it, nor police beats, whose codes are not under a
-    town's); points when one of their unit codes does."""
+    town's); points when their unit code of the scope code's layer is that code (a town code
+    matches ``town_code``): the same rows as Scope.where gives the rest of the service, and a
+    test the layer columns' indexes serve."""
     if scope.whole:
         return None
-    codes = scope.codes
     names = {c.name for c in collection.table_columns}
-    columns = ["code"] if collection.table in AREA_VIEWS else [c for c in ASSIGNED_COLUMNS if c in names]
-    tests = [_prefix_test(column, code) for code in codes for column in columns]
+    if collection.table in AREA_VIEWS:
+        tests = [_prefix_test("code", code) for code in scope.codes]
+    else:
+        tests = [
+            {"op": "=", "args": [{"property": f"{layer}_code"}, code]}
+            for code in scope.codes
+            if (layer := code_layer(code)) is not None and f"{layer}_code" in names
+        ]
     if not tests:
         return Expr(NOTHING)
     return Expr(tests[0] if len(tests) == 1 else {"op": "or", "args": tests})
