@@ -164,3 +164,10 @@ def revoke_key(conn: Conn, key_id: int) -> bool:
         {"id": key_id, "now": dt.datetime.now(dt.UTC)},
     ).scalar()
     return revoked is not None
+
+
+def account_names_within(conn: Conn, scope: Scope) -> list[str]:
+    """The names that keys of accounts inside ``scope`` act under (the audit's actors): accounts
+    whose scope ``scope`` covers; never county-wide ones unless ``scope`` is the whole county."""
+    rows = conn.execute(sa.text("SELECT k.name, a.scope FROM api_keys k JOIN accounts a ON a.id = k.account_id")).all()
+    return sorted({r.name for r in rows if scope.covers(Scope.parse(r.scope))})

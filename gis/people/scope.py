@@ -95,6 +95,11 @@ class Scope:
             return True
         return code is not None and any(code.startswith(c) for c in self.codes)
 
+    def shows(self, code: str) -> bool:
+        """Whether a map shows the unit ``code``: inside the scope, or one of the scope's own
+        ancestors (its town and the county outline give context)."""
+        return self.contains(code) or any(c.startswith(code) for c in self.codes)
+
     def contains_any(self, codes: Iterable[str | None]) -> bool:
         """Whether a row assigned to these units (its town, village, grid, ... codes) is inside."""
         return self.whole or any(self.contains(c) for c in codes)
@@ -104,7 +109,7 @@ class Scope:
         if self.whole:
             return True
         if other.lookup_only:
-            return True
+            return False
         return not other.whole and all(self.contains(c) for c in other.codes)
 
     def check(self, conn: Conn) -> Scope:
