@@ -146,7 +146,11 @@ def patch_person(session: SessionDep, caller: Planner, person_id: PersonId, body
     if "name" in changes and changes["name"] is None:
         unprocessable(PeopleInputError("name", None, "cannot be empty"))
     try:
-        _person(session, person_id, caller)  # 404 outside the caller's scope
+        shown = _person(session, person_id, caller)  # 404 outside the caller's scope
+        if not caller.scope.whole and len(shown["postings"]) < list_postings(session, person_id=person_id, limit=1)[0]:
+            # The change (a new name, or leaving, which ends every posting) would reach areas
+            # beyond the caller's scope.
+            raise HTTPException(403, f"person {person_id} also serves outside your scope; a wider key must change them")
         write.update_person(session, caller.name, person_id, changes)
         return _person(session, person_id, caller)
     except write.NotFoundError as exc:

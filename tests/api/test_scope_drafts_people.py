@@ -147,6 +147,19 @@ def test_people_of_another_town_are_not_found(client: TestClient, make_key, mini
     assert inside.status_code == 201, inside.text
     ended = client.post(f"/staff/postings/{person_a['postings'][0]['id']}/end", headers=planner_a)
     assert ended.status_code == 200
+    # A person serving in A and B is changed only by a key whose scope holds both.
+    both = _person(client, county, "丁", GRID_A)
+    client.post(
+        f"/staff/people/{both['id']}/postings", json={"role": "grid_leader", "area_code": GRID_B}, headers=county
+    )
+    shown = client.get(f"/staff/people/{both['id']}", headers=viewer_a).json()
+    assert [p["area_code"] for p in shown["postings"]] == [GRID_A]
+    leave = client.patch(f"/staff/people/{both['id']}", json={"status": "left"}, headers=planner_a)
+    assert leave.status_code == 403 and "outside your scope" in leave.json()["detail"]
+    assert (
+        client.patch(f"/staff/people/{person_a['id']}", json={"phone": "13800000000"}, headers=planner_a).status_code
+        == 200
+    )
     # B's posting is untouched.
     assert (
         client.get(f"/staff/people/{person_b['id']}", headers=county).json()["postings"][0]["ends_on"] == "2099-01-10"
