@@ -16,7 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from boundaries.drafts import DraftError, DraftInfo, DraftNotFoundError, base_features, get_draft, list_drafts
+from boundaries.drafts import (
+    DraftError,
+    DraftInfo,
+    DraftNotFoundError,
+    base_features,
+    create_draft,
+    get_draft,
+    list_drafts,
+    load_features,
+)
 from gis.spatial.areas import Conn
 
 if TYPE_CHECKING:
@@ -72,6 +81,18 @@ def check_codes(scope: Scope, codes: Iterable[str | None], what: str = "code") -
         # Missing codes (None, or NaN from a table) name nothing to check.
         if isinstance(code, str) and code.strip() and not scope.contains(code.strip()):
             raise OutOfScopeError(f"{what} {code.strip()!r} is outside your scope ({_describe(scope)})")
+
+
+def create_in_scope(conn: Conn, layer: str, scope: Scope, requested: str | None, *, author: str, note: str) -> int:
+    """Open a draft (drafts.create_draft) in the caller's scope. Every polygon it copies must be
+    inside the scope too (a town's beats are not: police codes are not under a town's), else it
+    is refused naming the first, and nothing is kept (a savepoint)."""
+    scope_code = draft_scope(scope, requested)
+    with conn.begin_nested():
+        draft_id = create_draft(conn, layer, scope_code, author=author, note=note)
+        if not scope.whole:
+            check_codes(scope, load_features(conn, draft_id)["code"], f"{layer} code")
+    return draft_id
 
 
 def check_publishable(conn: Conn, info: DraftInfo, features_codes: Iterable[str], scope: Scope) -> None:

@@ -126,8 +126,9 @@ def _from_geojson(fc: FeatureCollectionIn) -> gpd.GeoDataFrame:
 def create_draft(body: DraftCreate, session: SessionDep, who: Planner) -> DraftOut:
     """Open a draft of one layer in a scope, copied from the generation in force."""
     try:
-        scope_code = draftscope.draft_scope(who.scope, body.scope_code)
-        draft_id = drafts.create_draft(session, body.layer, scope_code, author=who.name, note=body.note)
+        draft_id = draftscope.create_in_scope(
+            session, body.layer, who.scope, body.scope_code, author=who.name, note=body.note
+        )
         return _draft_out(drafts.get_draft(session, draft_id))
     except ValueError as exc:
         raise _fail(exc) from None

@@ -33,6 +33,8 @@ def test_a_town_planner_drafts_inside_the_town_only(client: TestClient, make_key
     refused = _draft(client, planner_a, TOWN_B)
     assert refused.status_code == 403 and TOWN_B in refused.json()["detail"]
     assert _draft(client, planner_a, VILLAGE_A).status_code == 201
+    beats = client.post("/boundaries/drafts", json={"layer": "beat"}, headers=planner_a)
+    assert beats.status_code == 403 and "beat code '330421P0" in beats.json()["detail"]
 
     draft_a = own.json()["id"]
     draft_b = _draft(client, county, TOWN_B).json()["id"]
