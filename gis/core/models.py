@@ -294,6 +294,14 @@ class Incident(AssignedMixin, Base):
         CheckConstraint("received_crs IN ('wgs84', 'gcj02', 'bd09')", name="received_crs"),
         Index("ix_incidents_town", "town_code"),  # migration 0012: town-scoped listings
         Index(
+            "ix_incidents_open_town",
+            "town_code",
+            "reported_at",
+            postgresql_where=text(
+                "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'handled', 'verified')"
+            ),
+        ),
+        Index(
             "uq_incidents_source_external",
             "source",
             "external_id",

@@ -6,7 +6,10 @@ integration); it has a role and a scope: area codes whose data its keys may read
 belong to an account (api_keys.account_id). Each existing key gets an account of its own with
 the key's name and role and the whole county, so it keeps what it could do.
 
-incidents gain an index on town_code: a town-scoped listing selects on it.
+incidents gain an index on town_code (a town-scoped listing selects on it) and one on the open
+incidents' town_code and report time: the command centre's open listing of a town-scoped key
+otherwise ANDs the town's whole bitmap (a ninth of the county) with the open ones (measured on the
+demo: 8.6 ms against 0.7 ms a query).
 
 Revision ID: 0012
 Revises: 0011
@@ -25,6 +28,8 @@ depends_on = None
 
 # Frozen copy of gis.core.vocab.ROLES at this revision.
 ROLES = ("viewer", "reporter", "dispatcher", "planner", "admin")
+# Frozen copy of gis.core.predicates.is_open at this revision (as ix_incidents_open_geom, 0009).
+OPEN = "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'handled', 'verified')"
 
 
 def upgrade() -> None:
@@ -58,9 +63,11 @@ def upgrade() -> None:
     op.create_foreign_key(op.f("fk_api_keys_account_id_accounts"), "api_keys", "accounts", ["account_id"], ["id"])
     op.create_index("ix_api_keys_account", "api_keys", ["account_id"])
     op.create_index("ix_incidents_town", "incidents", ["town_code"])
+    op.create_index("ix_incidents_open_town", "incidents", ["town_code", "reported_at"], postgresql_where=sa.text(OPEN))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_incidents_open_town", table_name="incidents")
     op.drop_index("ix_incidents_town", table_name="incidents")
     # The keys keep their account's role (it may have been changed on the account).
     op.execute("UPDATE api_keys k SET role = a.role FROM accounts a WHERE a.id = k.account_id")
