@@ -11,6 +11,11 @@ queries for each, interleaved round by round so that load changes hit all three 
 prints p50/p95/mean per query and key and the ratio scoped / unscoped with the same town
 filter. The keys and their accounts are deleted at the end; nothing else is written.
 
+With ``--intake N`` it also posts N incidents with an unscoped and N with a town-scoped reporter
+key (points inside the town, one request at a time, interleaved) and prints their latencies: a
+scoped key's report is checked in a transaction by the route (the fast path serves unscoped keys
+only), and this shows what that costs. Those incidents are deleted at the end.
+
 The claim of issue 15: a town-scoped listing is no slower than the unscoped one (ratio <= 1.1
 at p50 for every query; the scope is the ``town_code = ANY(..)`` predicate the ``?town=``
 filter also makes).
@@ -104,6 +109,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200, help="requests per query and key")
     parser.add_argument("--town", help="the town of the scoped key (default: the one with most incidents)")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--intake", type=int, default=0, help="also post N incidents with each reporter key")
     args = parser.parse_args()
 
     engine = db.engine_from_settings()
@@ -114,6 +120,19 @@ def main() -> None:
             "unscoped+town": create_key(conn, "viewer", f"{KEY_PREFIX}-county-town"),
             "scoped": create_key(conn, "viewer", f"{KEY_PREFIX}-town", town),
         }
+        reporters = {
+            "unscoped": create_key(conn, "reporter", f"{KEY_PREFIX}-reporter"),
+            "scoped": create_key(conn, "reporter", f"{KEY_PREFIX}-town-reporter", town),
+        }
+        points = conn.execute(
+            sa.text(
+                "SELECT ST_X(g) AS lon, ST_Y(g) AS lat FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, :n))).geom AS g "
+                "FROM areas WHERE layer = 'town' AND code = :town AND gen_to IS NULL) s"
+            ),
+            {"n": max(args.intake, 1), "town": town},
+        ).all()
+    started = time.time()
+    intake: dict[str, list[float]] = {}
     port = free_port()
     proc = serve(port, args.workers)
     times: dict[tuple[str, str], list[float]] = {}
@@ -134,9 +153,22 @@ def main() -> None:
                         if rnd >= 5:
                             times.setdefault((name, kind), []).append(elapsed)
                             totals[(name, kind)] = response.json()["total"]
+            for i in range(args.intake):
+                for kind, key in reporters.items():
+                    body = {"lon": points[i].lon, "lat": points[i].lat, "category": "dispute", "source": "hotline",
+                            "external_id": f"{KEY_PREFIX}-{kind}-{started:.0f}-{i}"}  # fmt: skip
+                    t0 = time.perf_counter()
+                    response = client.post("/incidents", json=body, headers={"X-API-Key": key})
+                    intake.setdefault(kind, []).append((time.perf_counter() - t0) * 1000)
+                    if response.status_code != 201:
+                        raise SystemExit(f"intake {kind}: {response.status_code} {response.text[:200]}")
     finally:
         stop(proc)
         with engine.begin() as conn:
+            posted = "SELECT id FROM incidents WHERE external_id LIKE :p AND source = 'hotline'"
+            mine = {"p": f"{KEY_PREFIX}-%"}
+            conn.execute(sa.text(f"DELETE FROM incident_events WHERE incident_id IN ({posted})"), mine)  # noqa: S608
+            conn.execute(sa.text(f"DELETE FROM incidents WHERE id IN ({posted})"), mine)  # noqa: S608
             conn.execute(
                 sa.text(
                     "WITH k AS (DELETE FROM api_keys WHERE name LIKE :p RETURNING account_id) "
@@ -164,6 +196,12 @@ def main() -> None:
         if totals[(name, "scoped")] != totals[(name, "unscoped+town")]:
             print(f"{'':<12}MISMATCH: the scoped key's total differs from ?town={town}")
     print(f"worst scoped/unscoped p50 ratio (same filter): {worst:.2f} -> {'OK' if worst <= 1.1 else 'SLOWER'}")
+    for kind, values in intake.items():
+        print(
+            f"POST /incidents, {kind} reporter: {len(values)} requests one at a time, "
+            f"p50 {percentile(values, 0.5):.2f} p95 {percentile(values, 0.95):.2f} "
+            f"p99 {percentile(values, 0.99):.2f} ms"
+        )
 
 
 if __name__ == "__main__":
