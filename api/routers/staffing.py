@@ -1,4 +1,5 @@
-"""/staffing: where the grid teams have gaps (JSON, XLSX and a GeoJSON map layer of the grids)."""
+"""/staffing: where the grid teams have gaps (JSON, XLSX and a GeoJSON map layer of the grids);
+a scoped key's report, layer and map cover its own areas only."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def get_staffing(
         on or county_today(),
         within_days=within_days,
         sees_personal_data=role_sees_personal_data(caller.role),
+        scope=caller.scope,
     )
     if format == "xlsx":
         name = f"staffing-{data['as_of'].isoformat()}.xlsx"
@@ -60,10 +62,10 @@ def get_staffing(
 @router.get("/staffing/grids.geojson", summary="Map layer: every grid with its staffing figures and gaps")
 def get_staffing_layer(
     session: SessionDep,
-    _: Viewer,
+    caller: Viewer,
     on: Annotated[dt.date | None, Depends(day_param("on", "the day to report on (default today, county time)"))],
 ) -> Any:
-    return grid_features(session, on or county_today())
+    return grid_features(session, on or county_today(), scope=caller.scope)
 
 
 @router.get("/maps/staffing", response_class=HTMLResponse, summary="Staffing map: grids coloured by team gaps")
@@ -80,4 +82,4 @@ def staffing_page(
 
     extra = {"on": on.isoformat()} if on else {}
     ctx = _context(request, settings, principal, key, lang, None, **extra)
-    return _page(lambda: (staffing_map.build(session, ctx, on or county_today()), ctx))
+    return _page(lambda: (staffing_map.build(session, ctx, on or county_today(), principal.scope), ctx))
