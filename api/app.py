@@ -19,6 +19,7 @@ from api.routers import (
     audit,
     boundaries,
     docs,
+    events,
     export,
     health,
     incidents,
@@ -37,6 +38,7 @@ from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
 from gis.incidents.workflow import PeriodicEscalation
 from gis.outputs.maplayers import LayerCache
+from gis.work.eventhub import EventHub
 from maps import offline
 
 DESCRIPTION = """
@@ -51,6 +53,7 @@ ROUTERS = [
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/... drafts, publishing, generations; the editor pages
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
+    events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
@@ -89,12 +92,14 @@ def create_app(
         # The escalation of overdue incidents, a thread in every API process.
         escalation = app.state.escalation = PeriodicEscalation(eng, settings.escalation_interval_s)
         escalation.start()
+        app.state.events = EventHub(eng)  # the SSE fan-out: one LISTEN per process, from the first stream
         if settings.freeze_heap:
             heap.settle(force=True)  # after the lookup trees are loaded
         try:
             yield
         finally:
             escalation.stop()
+            app.state.events.stop()
             ogc_runtime.close()
             listener.stop()
             if owns_engine:

@@ -1,0 +1,1 @@
+"""Background work and live push: the event stream (events, eventhub)."""

@@ -1,0 +1,187 @@
+"""Fan-out of the event log to the SSE streams of one API process.
+
+One ``EventHub`` per process (``app.state.events``), started by its first subscriber: ONE
+``LISTEN gridmap_events`` connection (a ``gis.core.notify.Listener`` thread) wakes an asyncio
+task, which reads the log once from its ``Cursor`` and hands the batch to every subscription of
+the process; each stream then filters in memory (scope) and sends. A notification only says
+"read now": lost ones (a dropped LISTEN connection) cost latency, never events, because the next
+read starts from the cursor. While the LISTEN connection is down the hub polls the log instead.
+
+Every uvicorn worker runs its own hub; PostgreSQL delivers each NOTIFY to all of them, so a report
+taken by one worker reaches streams held by every other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from gis.core.notify import Listener, conninfo_from_url
+from gis.work import events as ev
+
+log = logging.getLogger("gridmap.events")
+
+# Batches a slow stream may fall behind before it is told to reload (event ``resync``).
+QUEUE_BATCHES = 512
+IDLE_CHECK_S = 15.0  # a read now and then even when no notification came (belt and braces)
+POLL_S = 1.0  # while the LISTEN connection is down, or ids are missing (gaps), read this often
+RETRY_MS = 3000  # the browser's reconnection delay (SSE ``retry:``)
+
+
+class Subscription:
+    """One stream's mailbox: the batches read since it subscribed."""
+
+    def __init__(self, start_id: int) -> None:
+        self.start_id = start_id  # the hub's position when the stream joined
+        self.queue: asyncio.Queue[list[ev.Event]] = asyncio.Queue(maxsize=QUEUE_BATCHES)
+        self.overflowed = False
+
+    def offer(self, batch: list[ev.Event]) -> None:
+        try:
+            self.queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            self.overflowed = True  # the stream tells its client to reload, and carries on
+
+
+class EventHub:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.subscribers: set[Subscription] = set()
+        self.reads = 0
+        self._cursor: ev.Cursor | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._listener: Listener | None = None
+        self._lock: asyncio.Lock | None = None
+
+    # --- reading the log -------------------------------------------------------------------
+
+    def _latest(self) -> int:
+        with self.engine.connect() as conn:
+            return ev.latest_id(conn)
+
+    def _read(self, cursor: ev.Cursor) -> list[ev.Event]:
+        with self.engine.connect() as conn:
+            events = cursor.read(conn)
+            conn.rollback()
+        return events
+
+    def backlog(self, after: int, upto: int) -> tuple[list[ev.Event], bool]:
+        with self.engine.connect() as conn:
+            return ev.backlog(conn, after, upto)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        wake = self._wake = asyncio.Event()
+
+        def notified(_payload: str | None) -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        if self._listener is None:
+            conninfo = conninfo_from_url(self.engine.url)
+            self._listener = Listener(conninfo, notified, channel=ev.CHANNEL, poll_s=0.5)
+            self._listener.start()
+        else:
+            self._listener.on_change = notified
+        self._task = loop.create_task(self._run(), name="gridmap-events")
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            listening = self._listener is not None and self._listener.connected.is_set()
+            gaps = self._cursor is not None and self._cursor.gaps
+            timeout = POLL_S if (not listening or gaps) else IDLE_CHECK_S
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            cursor = self._cursor
+            if not self.subscribers or cursor is None:
+                # Nobody listens: no reads; the next subscriber starts from the log's end.
+                self._cursor = None
+                continue
+            try:
+                batch = await asyncio.to_thread(self._read, cursor)
+            except Exception:  # a database outage: keep the streams, try again shortly
+                log.exception("reading the event log failed; retrying")
+                await asyncio.sleep(POLL_S)
+                continue
+            self.reads += 1
+            if batch:
+                for sub in list(self.subscribers):
+                    sub.offer(batch)
+
+    async def subscribe(self) -> Subscription:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._task is None or self._task.done():
+                await self._start()
+            if self._cursor is None:
+                self._cursor = ev.Cursor(await asyncio.to_thread(self._latest))
+            sub = Subscription(self._cursor.last_id)
+            self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subscribers.discard(sub)
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+def _resync(reason: str) -> bytes:
+    return f'event: resync\ndata: {{"reason": "{reason}"}}\n\n'.encode()
+
+
+async def stream(
+    hub: EventHub, principal: Any, resume: int | None, *, display_crs: str = "wgs84"
+) -> AsyncIterator[bytes]:
+    """The SSE messages of one client: the missed events when it resumes (``resume`` = its
+    Last-Event-ID), a ``ready`` event carrying the position it now follows from, then every new
+    event it may see (``gis.work.events.visible``), each batch in one write."""
+    sub = await hub.subscribe()
+    role = getattr(principal, "role", None)
+    try:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        sent: set[int] = set()
+        position = sub.start_id
+        if resume is not None:
+            missed, cut = await asyncio.to_thread(hub.backlog, resume, sub.start_id)
+            if cut:
+                yield _resync("backlog")
+            out = [e.encoded(role, display_crs) for e in missed if ev.visible(e, principal)]
+            sent = {e.id for e in missed}
+            if out:
+                yield b"".join(out)
+            position = max(resume, sub.start_id)
+        # The worker process is named for diagnosis (which of uvicorn's workers holds the stream).
+        ready = json.dumps({"last_event_id": position, "worker": os.getpid()})
+        yield f"id: {position}\nevent: ready\ndata: {ready}\n\n".encode()
+        while True:
+            batch = await sub.queue.get()
+            if sub.overflowed:
+                sub.overflowed = False
+                yield _resync("slow client")
+            out = [
+                e.encoded(role, display_crs)
+                for e in batch
+                if e.id not in sent and (resume is None or e.id > resume) and ev.visible(e, principal)
+            ]
+            if out:
+                yield b"".join(out)
+    finally:
+        hub.unsubscribe(sub)
