@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core.privacy import role_sees_personal_data
-from gis.core.vocab import ASSIGNED_LAYERS, EVENTS_CHANNEL
+from gis.core.vocab import ASSIGNED_LAYERS, COUNTY_TZ, EVENTS_CHANNEL
 from gis.outputs.features import _point_collection
 from gis.spatial.areas import Conn
 
@@ -110,7 +110,7 @@ def _event(row: sa.Row[Any]) -> Event:
     data = {
         "id": m["event_id"],
         "incident_id": m["incident_id"],
-        "at": m["at"].isoformat(),
+        "at": m["at"].astimezone(COUNTY_TZ).isoformat(),  # county time, as the pages show times
         "actor": m["actor"],
         "action": m["action"],
         "from_status": m["from_status"],
