@@ -205,7 +205,10 @@ class IntakeFastPath:
         if not settings.auth_enabled or media_type != "application/json":
             return None
         key = auth.presented_key(headers)
-        return _cached_with_rank(state.admission, key, REPORTER_RANK) if key else None
+        principal = _cached_with_rank(state.admission, key, REPORTER_RANK) if key else None
+        # A scoped key's report must fall inside its scope, which the route checks in a
+        # transaction it can roll back; the fast path's one autocommit statement cannot.
+        return principal if principal is not None and principal.scope.whole else None
 
     @staticmethod
     async def _store(

@@ -7,6 +7,10 @@ Several values of a field are given by repeating the parameter or comma-separate
 ``gis.core.timeparse``; the old names ``reported_from``/``reported_to`` and the map pages'
 ``from``/``to`` are deprecated aliases), or ``window`` (today, 7d, 30d, 90d, 365d, custom) as the
 map pages' forms send it. A bad value answers 422 naming the parameter and the value.
+
+The filter carries the caller's scope (``gis.people.scope``): whatever the parameters say, a
+scoped key selects nothing outside its areas. The principal is the request's one admission
+(FastAPI solves ``current_principal`` once per request), so this costs no second key check.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
+from api.auth import current_principal
 from api.timeparams import TimeWindow, time_window, unprocessable
 from gis.incidents.filter import FilterError, IncidentFilter, parse_bbox
 from gis.outputs.mapfilter import WINDOWS, MapQueryError, with_window
+from gis.people.keys import Principal
 
 Values = Annotated[
     list[str] | None,
@@ -43,6 +49,7 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 
 
 def incident_filter(
+    principal: Annotated[Principal, Depends(current_principal)],
     times: _Window,
     town: Values = None,
     village: Values = None,
@@ -82,6 +89,7 @@ def incident_filter(
             start=times.start,
             end=times.end,
             bbox=parse_bbox(bbox) if bbox else None,
+            scope=principal.scope,
         )
         return with_window(flt, window) if window and window.strip() else flt
     except FilterError as exc:

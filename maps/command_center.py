@@ -29,7 +29,7 @@ HEAT_OPTIONS: dict[str, Any] = {"radius": 12, "blur": 16, "min_opacity": 0.3, "m
 
 
 def _grids_with_stats(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> dict[str, Any]:
-    grids = mapdata.layer_geojson(conn, "grid", display_crs=ctx.display_crs, cache=ctx.layer_cache)
+    grids = mapdata.layer_geojson(conn, "grid", display_crs=ctx.display_crs, cache=ctx.layer_cache, scope=ctx.scope)
     stats = mapdata.grid_stats(conn, flt, now=ctx.at, role=ctx.role)
     features = [
         {**f, "properties": {**f["properties"], "stats": stats.get(f["properties"]["code"], {})}}
@@ -45,7 +45,7 @@ def _area_group(
     group.add_to(m)
     builder = f"gridmap.builders.areas({ml.js_data(layer)})"
     if data is None and (show or ctx.standalone):
-        data = mapdata.layer_geojson(conn, layer, display_crs=ctx.display_crs, cache=ctx.layer_cache)
+        data = mapdata.layer_geojson(conn, layer, display_crs=ctx.display_crs, cache=ctx.layer_cache, scope=ctx.scope)
     url = None if data is not None else ctx.url(f"/maps/data/layers/{layer}.geojson")
     ml.fill(m, layer, group, builder, data=data, url=url)
     return group
@@ -99,7 +99,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         ),
         "gridmap.builders.buildings",
         ctx.url("/maps/data/buildings.geojson"),
-        lambda: mapdata.rental_buildings(conn, role=ctx.role, display_crs=crs),
+        lambda: mapdata.rental_buildings(conn, role=ctx.role, display_crs=crs, scope=ctx.scope),
     )
     hazard_groups = []
     for category in mapdata.hazard_categories(conn):
@@ -112,7 +112,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
                 group,
                 "gridmap.builders.hazards",
                 ctx.url("/maps/data/hazards.geojson", category=category),
-                lambda c=category: mapdata.hazard_points(conn, categories=[c], display_crs=crs),
+                lambda c=category: mapdata.hazard_points(conn, categories=[c], display_crs=crs, scope=ctx.scope),
             )
         )
 

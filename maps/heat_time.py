@@ -33,7 +33,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter, by: str = "hour") -
     ml.setup(m, ctx)
     for layer in ("county", "town", "village"):
         group = folium.FeatureGroup(name=label(f"layer.{layer}", lang)).add_to(m)
-        data = mapdata.layer_geojson(conn, layer, display_crs=ctx.display_crs, cache=ctx.layer_cache)
+        data = mapdata.layer_geojson(conn, layer, display_crs=ctx.display_crs, cache=ctx.layer_cache, scope=ctx.scope)
         ml.fill(m, layer, group, f"gridmap.builders.areas({ml.js_data(layer)})", data=data)
     heat = HeatMapWithTime(
         frames.frames,

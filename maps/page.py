@@ -15,6 +15,7 @@ import folium
 
 from gis.core.settings import Settings
 from gis.outputs.mapdata import LayerCache, check_display_crs
+from gis.people.scope import WHOLE_COUNTY, Scope
 from maps import offline
 from maps.i18n import check_lang
 
@@ -38,6 +39,7 @@ class PageContext:
     extra_query: dict[str, str] = field(default_factory=dict)
     # Where the boundary layers are kept between pages (the API's, or a standalone build's own).
     layer_cache: LayerCache | None = field(default=None, compare=False, repr=False)
+    scope: Scope = WHOLE_COUNTY  # the caller's areas: the page's layers and points stay inside
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lang", check_lang(self.lang))

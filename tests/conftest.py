@@ -156,11 +156,12 @@ def mini_county(connection: Connection) -> MiniCounty:
 
 @pytest.fixture
 def make_key(connection: Connection):  # type: ignore[no-untyped-def]
-    """Create an API key of a role inside the test transaction; returns the headers to send."""
+    """Create an API key of a role (and a scope: ``CODE[,CODE]``, None = the whole county) inside the
+    test transaction; returns the headers to send."""
     from gis.people.keys import create_key
 
-    def _make(role: str = "admin", name: str | None = None) -> dict[str, str]:
-        return {"X-API-Key": create_key(connection, role, name or f"test-{role}")}
+    def _make(role: str = "admin", name: str | None = None, scope: str | None = None) -> dict[str, str]:
+        return {"X-API-Key": create_key(connection, role, name or f"test-{role}", scope)}
 
     return _make
 

@@ -13,14 +13,15 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import Dispatcher, Reporter, Viewer
-from api.deps import SessionDep, autocommit_connection
+from api.deps import SessionDep, autocommit_connection, request_session
 from api.params import IncidentFilterDep
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
 from gis.core.privacy import mask_record
+from gis.core.vocab import ASSIGNED_LAYERS
 from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import IncidentInputError, create_incident
 from gis.incidents.query import get_incident, list_incidents
@@ -112,11 +113,26 @@ def post_incident(
     to its town, village, grid, micro-grid, police station and beat, and gets the deadline of its
     category. The same `(source, external_id)` or `Idempotency-Key` again returns the first
     incident with 200 instead of 201. A report of the same category near an open one in time and
-    space is stored and flagged with `possible_duplicate_of`."""
-    with autocommit_connection(request) as conn:
-        incident, created = create_incident(
-            conn, body.model_dump(), principal.name, idempotency_key, request.app.state.settings
-        )
+    space is stored and flagged with `possible_duplicate_of`. A scoped key files only inside its
+    scope: an incident that falls elsewhere answers 403 naming the unit, and nothing is stored."""
+    if principal.scope.whole:
+        with autocommit_connection(request) as conn:
+            incident, created = create_incident(
+                conn, body.model_dump(), principal.name, idempotency_key, request.app.state.settings
+            )
+    else:
+        # The assignment is known once the row is in: store it in a transaction, check, and roll
+        # back (the HTTPException leaves the session's block) when it falls outside the scope.
+        with request_session(request) as session, session.begin_nested():
+            incident, created = create_incident(
+                session, body.model_dump(), principal.name, idempotency_key, request.app.state.settings
+            )
+            codes = [incident.get(f"{layer}_code") for layer in ASSIGNED_LAYERS]
+            if not principal.scope.contains_any(codes):
+                unit = incident.get("grid_code") or incident.get("town_code") or "outside the county"
+                raise HTTPException(
+                    403, f"the incident falls in {unit}, outside this key's scope {principal.scope.label()}"
+                )
     return Response(
         orjson.dumps(_out(incident, principal.role)),
         status_code=201 if created else 200,
@@ -153,14 +169,15 @@ def outside(
 ) -> dict[str, Any]:
     """Open incidents that lie beyond the snap tolerance outside every grid (`outside_jurisdiction`):
     stored, never dropped, and listed here for a person to forward or correct."""
-    filters = IncidentFilter(assign_status=("outside_jurisdiction",), open_only=True)
+    # Outside every grid is outside every scope but the whole county's: a scoped key lists none.
+    filters = IncidentFilter(assign_status=("outside_jurisdiction",), open_only=True, scope=principal.scope)
     items, total = list_incidents(session, filters, limit, offset, request.app.state.totals)
     return {"total": total, "limit": limit, "offset": offset, "items": [_out(i, principal.role) for i in items]}
 
 
 @router.get("/{incident_id}", response_model=Incident, summary="One incident with its history", responses=_NOT_FOUND)
 def get_route(incident_id: IncidentId, principal: Viewer, session: SessionDep) -> dict[str, Any]:
-    incident = get_incident(session, incident_id)
+    incident = get_incident(session, incident_id, scope=principal.scope)
     if incident is None:
         raise IncidentNotFound(incident_id)
     return _out(incident, principal.role)
@@ -182,7 +199,8 @@ def transition_route(
     """上报 reported → 立案 accepted (or 不予立案 rejected) → 派遣 dispatched → 处置 in_progress →
     处置完成 handled → 核查 verified → 结案 closed; a failed check sends a handled incident back to
     in_progress. Anything else answers 409 with the allowed next statuses."""
-    return _out(transition(session, incident_id, body.action, principal.name, body.note), principal.role)
+    done = transition(session, incident_id, body.action, principal.name, body.note, scope=principal.scope)
+    return _out(done, principal.role)
 
 
 @router.post(
@@ -197,4 +215,4 @@ def escalate_route(
     """grid → village → town command centre (镇街综治中心) → county centre (县社会治理中心); the new
     level's deadline starts now. Overdue incidents are escalated the same way automatically."""
     note = body.note if body else None
-    return _out(escalate(session, incident_id, principal.name, note), principal.role)
+    return _out(escalate(session, incident_id, principal.name, note, scope=principal.scope), principal.role)

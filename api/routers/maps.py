@@ -64,6 +64,7 @@ def _context(
             base_url=request.scope.get("root_path", ""),
             extra_query=query,
             layer_cache=request.app.state.map_layers,
+            scope=principal.scope,
         )
     except (UnknownLanguageError, MapQueryError) as exc:
         raise HTTPException(422, str(exc)) from None
@@ -124,6 +125,8 @@ def grid_page(
 ) -> HTMLResponse:
     flt = _windowed(filters, "90d")
     ctx = _context(request, settings, principal, key, lang, flt)
+    if not principal.scope.contains(code):  # outside the caller's scope: as if it did not exist
+        _found(None, "grid", code)
     return _page(lambda: (_found(grid_dashboard.build(session, ctx, code, flt), "grid", code), ctx))
 
 
@@ -139,6 +142,8 @@ def beat_page_view(
     key: Key = None,
 ) -> HTMLResponse:
     ctx = _context(request, settings, principal, key, lang, flt)
+    if not principal.scope.contains(code):  # as GET /beats/{code}: police scopes or the whole county
+        _found(None, "beat", code)
     return _page(lambda: (_found(beat_page.build(session, ctx, code, flt), "beat", code), ctx))
 
 
@@ -201,6 +206,7 @@ def layer_data(
             parent_codes=[parent] if parent else None,
             display_crs=_display_crs(settings),
             cache=request.app.state.map_layers,
+            scope=principal.scope,
         )
     )
 
@@ -260,7 +266,12 @@ def buildings_data(
     levels = [r for r in (risk or "").split(",") if r]
     return _geojson(
         lambda: mapdata.rental_buildings(
-            session, risk_levels=levels, grid_code=grid, role=principal.role, display_crs=_display_crs(settings)
+            session,
+            risk_levels=levels,
+            grid_code=grid,
+            role=principal.role,
+            display_crs=_display_crs(settings),
+            scope=principal.scope,
         )
     )
 
@@ -281,6 +292,7 @@ def hazards_data(
             statuses=[s for s in (status or "").split(",") if s],
             grid_code=grid,
             display_crs=_display_crs(settings),
+            scope=principal.scope,
         )
     )
 

@@ -53,6 +53,8 @@ def get_grid(
 ) -> Any:
     generation = _generation(request, session, as_of)
     try:
+        if not caller.scope.contains(code):  # outside the caller's scope: as if it did not exist
+            raise UnknownUnitError("grid", code, generation)
         return grid_details(session, code, generation, caller.role)
     except UnknownUnitError as exc:
         raise HTTPException(404, str(exc)) from None
@@ -75,6 +77,10 @@ def get_beat(
 ) -> Any:
     generation = _generation(request, session, as_of)
     try:
+        # A beat is in scope for the whole county and for scopes naming it or its station (police
+        # codes nest; an administrative scope holds no beat: beats cross town lines).
+        if not caller.scope.contains(code):
+            raise UnknownUnitError("beat", code, generation)
         return beat_details(session, code, generation, caller.role)
     except UnknownUnitError as exc:
         raise HTTPException(404, str(exc)) from None

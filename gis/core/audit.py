@@ -28,14 +28,17 @@ def search(
     end: dt.datetime | None = None,
     limit: int = 100,
     offset: int = 0,
+    actors: list[str] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Audit entries matching every given filter (``at`` in [start, end)), newest first, with the total count."""
+    """Audit entries matching every given filter (``at`` in [start, end)), newest first, with the
+    total count. ``actors``: only entries by these (a scoped reader's accounts); None: anyone."""
     where = [
         "(CAST(:actor AS text) IS NULL OR actor = :actor)",
         "(CAST(:action AS text) IS NULL OR action LIKE :action_like)",
         "(CAST(:target AS text) IS NULL OR target = :target)",
         "(CAST(:start AS timestamptz) IS NULL OR at >= :start)",
         "(CAST(:end AS timestamptz) IS NULL OR at < :end)",
+        "(CAST(:actors AS text[]) IS NULL OR actor = ANY(:actors))",
     ]
     params = {
         "actor": actor,
@@ -43,6 +46,7 @@ def search(
         "target": target,
         "start": start,
         "end": end,
+        "actors": actors,
         # "incident." matches every incident action; "%" and "_" in input are literal text.
         "action_like": None
         if action is None

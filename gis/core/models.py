@@ -33,7 +33,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 # Defined in gis.core.vocab (light to import); other modules still import them from here.
@@ -292,6 +292,15 @@ class Incident(AssignedMixin, Base):
         CheckConstraint(f"status IN ({_in(INCIDENT_STATUSES)})", name="status"),
         CheckConstraint(f"escalation_level IN ({_in(ESCALATION_LEVELS)})", name="escalation_level"),
         CheckConstraint("received_crs IN ('wgs84', 'gcj02', 'bd09')", name="received_crs"),
+        Index("ix_incidents_town", "town_code"),  # migration 0012: town-scoped listings
+        Index(
+            "ix_incidents_open_town",
+            "town_code",
+            "reported_at",
+            postgresql_where=text(
+                "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'handled', 'verified')"
+            ),
+        ),
         Index(
             "uq_incidents_source_external",
             "source",
@@ -370,14 +379,38 @@ class AuditLog(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
 
 
+class Account(Base):
+    """Who holds API keys: a person, an organisation unit, or neither (a system); the role and the
+    scope (area codes, gis.people.scope; empty = the whole county) of every key of the account."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_in(ROLES)})", name="role"),
+        Index("ix_accounts_person", "person_id"),
+        Index("ix_accounts_org_unit", "org_unit_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    scope: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default=text("'{}'::text[]"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    created_at: Mapped[dt.datetime] = _now()
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
-    __table_args__ = (CheckConstraint(f"role IN ({_in(ROLES)})", name="role"),)
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_in(ROLES)})", name="role"),
+        Index("ix_api_keys_account", "account_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     prefix: Mapped[str] = mapped_column(String(16), nullable=False, unique=True)
     key_hash: Mapped[str] = mapped_column(String(128), nullable=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), nullable=False)
     created_at: Mapped[dt.datetime] = _now()
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -5,6 +5,10 @@ exports, escalation and the CLI all select incidents through ``IncidentFilter.wh
 (and the words open, pending, overdue, escalated: ``gis.core.vocab``) means the same everywhere.
 A new filter field is added here once.
 
+The caller's scope (``gis.people.scope``) is part of the filter (``scope``; the API's
+``api.params.incident_filter`` puts it in), so every reader of incidents keeps inside it without
+a second predicate of its own. It is not a query parameter: ``query`` leaves it out.
+
 Values are checked when the filter is made: a bad one raises ``FilterError`` naming the field and
 the value (the API answers 422). Every field narrows the selection; an empty tuple or None leaves
 it open.
@@ -24,6 +28,7 @@ from gis.core.timeparse import TimeValueError, check_window
 from gis.core.vocab import ASSIGN_STATUSES, ASSIGNED_LAYERS, COUNTY_TZ, INCIDENT_STATUSES
 from gis.incidents import rules
 from gis.incidents.errors import IncidentInputError
+from gis.people.scope import WHOLE_COUNTY, Scope
 
 _CODE = re.compile(r"^[0-9A-Za-z_\-]{1,32}$")
 Codes = tuple[str, ...]
@@ -120,6 +125,7 @@ class IncidentFilter:
     end: dt.datetime | None = None
     bbox: BBox | None = None
     window: str | None = None
+    scope: Scope = WHOLE_COUNTY
 
     def __post_init__(self) -> None:
         for field, check in _CHECKS.items():
@@ -143,6 +149,10 @@ class IncidentFilter:
 
     def replace(self, **changes: Any) -> IncidentFilter:
         return dataclasses.replace(self, **changes)
+
+    def unscoped(self) -> bool:
+        """Whether nothing but the scope narrows the selection (a scoped caller's "everything")."""
+        return self.replace(scope=WHOLE_COUNTY) == IncidentFilter()
 
     def current(self) -> IncidentFilter:
         """The same filter without the report window: for the current backlog (open, pending,
@@ -208,6 +218,10 @@ class IncidentFilter:
         if self.end is not None:
             conds.append(f"{a}reported_at < :{prefix}end")
             params[f"{prefix}end"] = self.end
+        if not self.scope.whole:
+            cond, scope_params = self.scope.where(alias, prefix=f"{prefix}scope_")
+            conds.append(cond)
+            params.update(scope_params)
         if self.bbox is not None:
             conds.append(
                 f"{a}geom && ST_MakeEnvelope(:{prefix}minlon, :{prefix}minlat, :{prefix}maxlon, :{prefix}maxlat, 4326)"

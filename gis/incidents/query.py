@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import COLUMNS, IncidentInputError, describe
 from gis.incidents.totals import TotalCounter
+from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.spatial.areas import Conn
 
 
@@ -23,9 +24,13 @@ def history(conn: Conn, incident_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def get_incident(conn: Conn, incident_id: int, with_history: bool = True) -> dict[str, Any] | None:
-    query = sa.text(f"SELECT {COLUMNS} FROM incidents i WHERE i.id = :id")  # noqa: S608
-    row = conn.execute(query, {"id": incident_id}).one_or_none()
+def get_incident(
+    conn: Conn, incident_id: int, with_history: bool = True, scope: Scope = WHOLE_COUNTY
+) -> dict[str, Any] | None:
+    """One incident (None: no such id, or outside ``scope``, the caller's: the same answer)."""
+    in_scope, params = scope.where("i")
+    query = sa.text(f"SELECT {COLUMNS} FROM incidents i WHERE i.id = :id AND {in_scope}")  # noqa: S608
+    row = conn.execute(query, {"id": incident_id, **params}).one_or_none()
     if row is None:
         return None
     out = describe(row.incident)

@@ -20,6 +20,7 @@ from gis.incidents import rules
 from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import clean_text
 from gis.incidents.query import get_incident
+from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.spatial.areas import Conn
 
 log = logging.getLogger("gridmap.workflow")
@@ -54,11 +55,15 @@ class IllegalTransition(RuntimeError):
         self.allowed = allowed
 
 
-def _lock(conn: Conn, incident_id: int) -> sa.RowMapping:
+def _lock(conn: Conn, incident_id: int, scope: Scope = WHOLE_COUNTY) -> sa.RowMapping:
+    # Outside the caller's scope is the same as missing (404): its existence is not revealed.
+    in_scope, params = scope.where()
     row = (
         conn.execute(
-            sa.text("SELECT id, status, escalation_level FROM incidents WHERE id = :id FOR UPDATE"),
-            {"id": incident_id},
+            sa.text(
+                f"SELECT id, status, escalation_level FROM incidents WHERE id = :id AND {in_scope} FOR UPDATE"  # noqa: S608
+            ),
+            {"id": incident_id, **params},
         )
         .mappings()
         .one_or_none()
@@ -81,16 +86,23 @@ def _event(
 
 
 def transition(
-    conn: Conn, incident_id: int, action: str, actor: str, note: str | None = None, now: dt.datetime | None = None
+    conn: Conn,
+    incident_id: int,
+    action: str,
+    actor: str,
+    note: str | None = None,
+    now: dt.datetime | None = None,
+    scope: Scope = WHOLE_COUNTY,
 ) -> dict[str, Any]:
-    """Move an incident one step along the loop; ``action`` is a verb (``accept``) or a status."""
+    """Move an incident one step along the loop; ``action`` is a verb (``accept``) or a status.
+    An incident outside ``scope`` (the caller's) is not found."""
     try:
         target = rules.resolve_action(action)
     except rules.RuleError as exc:
         raise UnknownActionError(str(exc)) from None
     note = clean_text({"note": note}, "note")
     now = now or dt.datetime.now(dt.UTC)
-    row = _lock(conn, incident_id)
+    row = _lock(conn, incident_id, scope)
     current = row["status"]
     allowed = rules.TRANSITIONS[current]
     if target not in allowed:
@@ -110,12 +122,18 @@ def transition(
 
 
 def escalate(
-    conn: Conn, incident_id: int, actor: str, note: str | None = None, now: dt.datetime | None = None
+    conn: Conn,
+    incident_id: int,
+    actor: str,
+    note: str | None = None,
+    now: dt.datetime | None = None,
+    scope: Scope = WHOLE_COUNTY,
 ) -> dict[str, Any]:
-    """Manual escalation (提级): one level up, with that level's deadline from now."""
+    """Manual escalation (提级): one level up, with that level's deadline from now. An incident
+    outside ``scope`` (the caller's) is not found."""
     note = clean_text({"note": note}, "note")
     now = now or dt.datetime.now(dt.UTC)
-    row = _lock(conn, incident_id)
+    row = _lock(conn, incident_id, scope)
     status, level = row["status"], row["escalation_level"]
     if status not in rules.PENDING_STATUSES:
         raise IllegalTransition(

@@ -43,6 +43,7 @@ from gis.core.privacy import (
 )
 from gis.core.timeparse import TimeValueError, check_window
 from gis.incidents.filter import FilterError, IncidentFilter
+from gis.people.scope import WHOLE_COUNTY
 from gis.spatial.areas import IN_GENERATION, Conn, current_generation, generation_at
 from gis.spatial.crs import from_wgs84
 
@@ -211,11 +212,13 @@ def point_filter(
     if layer == "incidents":
         return flt.where("")
     column = time_column(layer)
-    if flt.current() != IncidentFilter():
+    if not flt.current().unscoped():
         raise error(f"incident filters apply to the incidents layer, not {layer!r}")
     if (flt.start or flt.end) and column is None:
         raise error(f"layer {layer!r} has no time column; start/end apply to incidents and hazards")
-    conds, params = [], {}
+    # The caller's scope holds for every point layer: they all carry the assignment columns.
+    scope_cond, params = flt.scope.where("")
+    conds = [] if flt.scope.whole else [scope_cond]
     for key, op in (("start", ">="), ("end", "<")):
         if getattr(flt, key) is not None:
             conds.append(f"{column} {op} :{key}")
@@ -235,8 +238,10 @@ def layer_query(
     """SQL (geometry as WKB in column ``wkb``) and parameters for one layer's rows, unmasked."""
     check_layer_name(layer)
     if layer in AREA_LAYERS:
-        if start or end or (incidents is not None and incidents != IncidentFilter()):
+        if start or end or (incidents is not None and not incidents.unscoped()):
             raise ExportError(f"layer {layer!r} is a boundary layer; use as_of, not start/end")
+        # A scoped caller gets the units inside the scope (a town key: its town, its villages, ...).
+        in_scope, scope_params = (incidents.scope if incidents is not None else WHOLE_COUNTY).code_where("code")
         generation = current_generation(conn) if as_of is None else generation_at(conn, as_of)
         if generation is None:
             when = "now" if as_of is None else f"at {as_of.isoformat()}"
@@ -244,9 +249,9 @@ def layer_query(
         # Identifiers come from the fixed registry above, never from the caller.
         sql = (
             "SELECT code, name, parent_code, households, gen_from AS generation, ST_AsBinary(geom) AS wkb "  # noqa: S608
-            f"FROM areas WHERE layer = :layer AND {IN_GENERATION} ORDER BY code"
+            f"FROM areas WHERE layer = :layer AND {IN_GENERATION} AND {in_scope} ORDER BY code"
         )
-        return sql, {"layer": AREA_LAYERS[layer], "g": generation}
+        return sql, {"layer": AREA_LAYERS[layer], "g": generation, **scope_params}
     if as_of is not None:
         raise ExportError(f"as_of applies to boundary layers, not {layer!r}")
     columns, _ = POINT_LAYERS[layer]

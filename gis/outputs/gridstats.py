@@ -37,6 +37,11 @@ def grid_stats(
     if codes is not None:
         code_filter = " AND grid_code = ANY(:codes)"
         params["codes"] = list(codes)
+    if not flt.scope.whole:
+        # The caller's scope holds for the rentals, hazards and staff counted per grid too.
+        in_scope, scope_params = flt.scope.code_where("grid_code", prefix="gs_")
+        code_filter += f" AND {in_scope}"
+        params.update(scope_params)
     out: dict[str, dict[str, Any]] = {}
 
     def slot(code: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from gis.core.predicates import in_generation
 from gis.outputs.features import _display, cell_degrees, check_display_crs
 from gis.outputs.mapfilter import COORD_DECIMALS, DEFAULT_TOLERANCE_M, MapQueryError
+from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.spatial.areas import IN_GENERATION, Conn, check_layer, current_generation
 
 MAX_CACHED_LAYERS = 64
@@ -116,11 +117,13 @@ def layer_geojson(
     tolerance_m: float | None = None,
     display_crs: str = "wgs84",
     cache: LayerCache | None = None,
+    scope: Scope = WHOLE_COUNTY,
 ) -> dict[str, Any]:
     """Polygons of ``layer`` in force in ``generation`` (default: the current one) as GeoJSON.
 
     ``codes``/``parent_codes`` keep only those units. Properties: code, name, parent_code,
-    households, layer. The whole layer is kept in ``cache`` when one is given, and the features
+    households, layer. ``scope``: the caller's; units it does not show (``Scope.shows``) are left
+    out. The whole layer is kept in ``cache`` when one is given, and the features
     are then shared with it: copy before mutating them.
     """
     check_layer(layer)
@@ -129,7 +132,7 @@ def layer_geojson(
     if tol < 0:
         raise MapQueryError(f"tolerance_m: {tol} must be >= 0")
     full = _simplified_layer(conn, layer, _resolve_generation(conn, generation), tol, display_crs, cache)
-    if codes is None and parent_codes is None:
+    if codes is None and parent_codes is None and scope.whole:
         return full
     keep_codes = set(codes) if codes is not None else None
     keep_parents = set(parent_codes) if parent_codes is not None else None
@@ -138,6 +141,7 @@ def layer_geojson(
         for f in full["features"]
         if (keep_codes is None or f["properties"]["code"] in keep_codes)
         and (keep_parents is None or f["properties"]["parent_code"] in keep_parents)
+        and scope.shows(f["properties"]["code"])
     ]
     return {"type": "FeatureCollection", "features": features}
 

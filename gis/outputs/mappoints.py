@@ -12,6 +12,7 @@ from gis.incidents import rules as incident_rules
 from gis.incidents.filter import IncidentFilter
 from gis.outputs.features import _point_collection
 from gis.outputs.mapfilter import MapQueryError, _values
+from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.spatial.areas import Conn
 
 _INCIDENT_COLUMNS = (
@@ -108,13 +109,17 @@ def rental_buildings(
     role: str | None = None,
     display_crs: str = "wgs84",
     limit: int = 100_000,
+    scope: Scope = WHOLE_COUNTY,
 ) -> dict[str, Any]:
-    """Rental buildings (出租房屋) with inspection results; landlord details masked per ``role``."""
+    """Rental buildings (出租房屋) with inspection results; landlord details masked per ``role``;
+    only those inside ``scope`` (the caller's)."""
     bad = [r for r in risk_levels if r not in RISK_LEVELS]
     if bad:
         raise MapQueryError(f"risk: {bad[0]!r} is not one of {', '.join(RISK_LEVELS)}")
     where: list[str] = ["is_rental"]
-    params: dict[str, Any] = {"lim": limit}
+    in_scope, params = scope.where()
+    params["lim"] = limit
+    where.append(in_scope)
     if risk_levels:
         where.append("risk_level = ANY(:risk)")
         params["risk"] = list(risk_levels)
@@ -140,10 +145,12 @@ def hazard_points(
     grid_code: str | None = None,
     display_crs: str = "wgs84",
     limit: int = 50_000,
+    scope: Scope = WHOLE_COUNTY,
 ) -> dict[str, Any]:
-    """Hazard points (隐患点) by category and status."""
-    where: list[str] = ["true"]
-    params: dict[str, Any] = {"lim": limit}
+    """Hazard points (隐患点) by category and status, inside ``scope`` (the caller's)."""
+    in_scope, params = scope.where()
+    where: list[str] = [in_scope]
+    params["lim"] = limit
     for column, values in (("category", categories), ("status", statuses)):
         if values:
             where.append(f"{column} = ANY(:{column})")

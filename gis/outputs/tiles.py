@@ -107,19 +107,22 @@ _WINDOW = "geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"
 
 
 def _area_sql(req: TileRequest, conn: Conn) -> tuple[str, dict[str, object]]:
-    if req.start or req.end or (req.incidents is not None and req.incidents != IncidentFilter()):
+    if req.start or req.end or (req.incidents is not None and not req.incidents.unscoped()):
         raise TileError(f"layer {req.layer!r} is a boundary layer; use as_of, not start/end or incident filters")
+    # A scoped caller's boundary tiles hold the units inside the scope.
+    in_scope, scope_params = (req.incidents or IncidentFilter()).scope.code_where("code")
     generation = current_generation(conn) if req.as_of is None else generation_at(conn, req.as_of)
     sql = f"""
         WITH t AS (
           SELECT code, name, parent_code, households,
                  ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true)
                    AS geom
-          FROM areas WHERE layer = :area_layer AND {IN_GENERATION} AND {_WINDOW}
+          FROM areas WHERE layer = :area_layer AND {IN_GENERATION} AND {_WINDOW} AND {in_scope}
         )
         SELECT ST_AsMVT(t.*, :name, {EXTENT}, 'geom') FROM t WHERE geom IS NOT NULL
     """  # noqa: S608 - identifiers are constants of this module
-    return sql, {"area_layer": AREA_LAYERS[req.layer], "g": generation if generation is not None else -1}
+    generation_id = generation if generation is not None else -1
+    return sql, {"area_layer": AREA_LAYERS[req.layer], "g": generation_id, **scope_params}
 
 
 def _time_filter(req: TileRequest, params: dict[str, object]) -> str:

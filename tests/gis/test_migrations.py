@@ -20,6 +20,7 @@ TABLES = {
     "incident_events",
     "audit_log",
     "api_keys",
+    "accounts",
     "drafts",
     "draft_features",
 }
@@ -177,4 +178,39 @@ def test_0011_moves_staff_into_people_and_postings(database_url: str) -> None:
                 ("G1", "grid_worker", "李四", False),
                 ("G3", "aux_police", "王五", True),
             ]
+        eng.dispose()
+
+
+def test_0012_gives_each_existing_key_an_unscoped_account(database_url: str) -> None:
+    from gis.people.keys import create_key, verify_key
+
+    with db.scratch_database(database_url, "m0012") as scratch:
+        db.downgrade(scratch, "0011")
+        eng = db.make_engine(scratch)
+        with eng.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_keys (name, role, prefix, key_hash) VALUES "
+                    "('old-viewer', 'viewer', 'p1', 'h1'), ('old-admin', 'admin', 'p2', 'h2')"
+                )
+            )
+        db.migrate(scratch)
+        with eng.begin() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT k.name, a.name AS account, a.role, a.scope FROM api_keys k "
+                    "JOIN accounts a ON a.id = k.account_id ORDER BY k.id"
+                )
+            ).all()
+            assert [tuple(r) for r in rows] == [
+                ("old-viewer", "old-viewer", "viewer", []),
+                ("old-admin", "old-admin", "admin", []),
+            ]
+            # New accounts are numbered after the migrated ones.
+            principal = verify_key(conn, create_key(conn, "reporter", "new"))
+            assert principal is not None and principal.account_id == 3 and principal.scope.whole
+        db.downgrade(scratch, "0011")
+        with eng.connect() as conn:
+            roles = conn.execute(sa.text("SELECT name, role FROM api_keys ORDER BY id")).all()
+            assert [tuple(r) for r in roles] == [("old-viewer", "viewer"), ("old-admin", "admin"), ("new", "reporter")]
         eng.dispose()
