@@ -19,11 +19,11 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from gis.core.notify import Listener, conninfo_from_url
+from gis.people.keys import Principal
 from gis.work import events as ev
 
 log = logging.getLogger("gridmap.events")
@@ -148,13 +148,13 @@ def _resync(reason: str) -> bytes:
 
 
 async def stream(
-    hub: EventHub, principal: Any, resume: int | None, *, display_crs: str = "wgs84"
+    hub: EventHub, principal: Principal, resume: int | None, *, display_crs: str = "wgs84"
 ) -> AsyncIterator[bytes]:
     """The SSE messages of one client: the missed events when it resumes (``resume`` = its
     Last-Event-ID), a ``ready`` event carrying the position it now follows from, then every new
     event it may see (``gis.work.events.visible``), each batch in one write."""
     sub = await hub.subscribe()
-    role = getattr(principal, "role", None)
+    role = principal.role
     try:
         yield f"retry: {RETRY_MS}\n\n".encode()
         sent: set[int] = set()

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from gis.core.privacy import role_sees_personal_data
 from gis.core.vocab import ASSIGNED_LAYERS, COUNTY_TZ, EVENTS_CHANNEL
 from gis.outputs.features import _point_collection
+from gis.people.keys import Principal
 from gis.spatial.areas import Conn
 
 CHANNEL = EVENTS_CHANNEL
@@ -155,15 +156,11 @@ def backlog(conn: Conn, after: int, upto: int, now: dt.datetime | None = None) -
     return events[-BACKLOG_EVENTS:], cut
 
 
-def visible(event: Event, principal: Any) -> bool:
-    """Whether a stream of ``principal`` may see ``event``: the one place the caller's scope is applied.
-
-    A principal with a ``scope`` (gis.people.scope.Scope) sees the incidents whose assignment it
-    contains; one without (every principal until scopes exist, admins after) sees the county."""
-    scope = getattr(principal, "scope", None)
-    if scope is None:
-        return True
-    return any(code is not None and scope.contains(code) for code in event.codes.values())
+def visible(event: Event, principal: Principal) -> bool:
+    """Whether a stream of ``principal`` may see ``event``: the one place the caller's scope is
+    applied (gis.people.scope: inside when any of the incident's assignment codes is; an incident
+    outside the county only for whole-county keys; nothing for a lookup-only scope)."""
+    return principal.scope.contains_any(event.codes.values())
 
 
 class Cursor:

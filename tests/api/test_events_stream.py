@@ -25,7 +25,9 @@ from gis.core import db
 from gis.people.keys import create_key
 from tests.conftest import api_server, scratch_database
 
-BODY = {"lon": 120.905, "lat": 30.832, "category": "dispute", "source": "grid_patrol"}
+BODY = {"lon": 120.905, "lat": 30.832, "category": "dispute", "source": "grid_patrol"}  # in town A
+TOWN_A = "330421001"
+IN_TOWN_B = {"lon": 120.935, "lat": 30.845}
 
 
 @dataclass
@@ -105,6 +107,8 @@ def keys(scratch_db: str) -> dict[str, str]:
     eng = db.make_engine(scratch_db, pool_size=1, max_overflow=0)
     with eng.begin() as conn:
         made = {role: create_key(conn, role, f"events-{role}") for role in ("viewer", "dispatcher")}
+        made["town_a"] = create_key(conn, "viewer", "events-town-a", TOWN_A)
+        made["lookup"] = create_key(conn, "viewer", "events-lookup-only", "lookup")
     eng.dispose()
     return made
 
@@ -121,8 +125,9 @@ def server(scratch_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield base
 
 
-def _report(base: str, key: str, n: int) -> int:
-    resp = httpx.post(f"{base}/incidents", json={**BODY, "external_id": f"ev-{n}"}, headers={"X-API-Key": key})
+def _report(base: str, key: str, n: int, **where: float) -> int:
+    body = {**BODY, **where, "external_id": f"ev-{n}"}
+    resp = httpx.post(f"{base}/incidents", json=body, headers={"X-API-Key": key})
     assert resp.status_code == 201, resp.text
     return int(resp.json()["id"])
 
@@ -210,3 +215,31 @@ def test_bad_resume_ids_and_missing_keys_are_refused(server: str, keys: dict[str
     assert resp.status_code == 422
     assert "last_event_id" in resp.text and "abc" in resp.text
     assert httpx.get(f"{server}/events").status_code == 401
+
+
+def test_streams_carry_only_the_events_in_the_callers_scope(server: str, keys: dict[str, str]) -> None:
+    county = Stream(f"{server}/events?key={keys['viewer']}").start()
+    town_a = Stream(f"{server}/events?key={keys['town_a']}").start()
+    lookup_only = Stream(f"{server}/events?key={keys['lookup']}").start()
+    for s in (county, town_a, lookup_only):
+        s.until("ready")
+    in_b = _report(server, keys["dispatcher"], 200, **IN_TOWN_B)
+    in_a = _report(server, keys["dispatcher"], 201)
+    assert [m.data["incident_id"] for m in _live(county, 2)] == [in_b, in_a]
+    got = _live(town_a, 1)
+    assert got[0].data["incident_id"] == in_a and got[0].data["town_code"] == TOWN_A
+    # Nothing of town B came before it (events arrive in id order) and nothing comes after.
+    time.sleep(0.5)
+    assert all(not m.event.startswith("incident.") for m in _drain(town_a))
+    assert all(not m.event.startswith("incident.") for m in _drain(lookup_only))
+    for s in (county, town_a, lookup_only):
+        s.close()
+
+
+def _drain(stream: Stream) -> list[Message]:
+    out: list[Message] = []
+    while True:
+        try:
+            out.append(stream.messages.get_nowait())
+        except queue.Empty:
+            return out

@@ -8,7 +8,7 @@ The payload is only the id: every listener reads the log (``incident_events``) a
 id, so catching up after a reconnect and following live are the same read (gis.work.events).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
