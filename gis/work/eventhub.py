@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy.engine import Engine
 
 from gis.core.notify import Listener, conninfo_from_url
+from gis.core.privacy import role_sees_personal_data
 from gis.people.keys import Principal
 from gis.work import events as ev
 
@@ -35,15 +36,35 @@ POLL_S = 1.0  # while the LISTEN connection is down, or ids are missing (gaps), 
 RETRY_MS = 3000  # the browser's reconnection delay (SSE ``retry:``)
 
 
+class Batch:
+    """What one read of the log returned, shared by every stream of the process."""
+
+    def __init__(self, events: list[ev.Event]) -> None:
+        self.events = events
+        self.ids = frozenset(e.id for e in events)
+        self._joined: dict[tuple[bool, str], bytes] = {}
+
+    def after(self, position: int | None) -> bool:
+        return position is None or min(self.ids) > position
+
+    def joined(self, role: str, display_crs: str) -> bytes:
+        """All the batch's messages for a whole-county stream, built once per masking."""
+        key = (role_sees_personal_data(role), display_crs)
+        hit = self._joined.get(key)
+        if hit is None:
+            hit = self._joined[key] = b"".join(e.encoded(role, display_crs) for e in self.events)
+        return hit
+
+
 class Subscription:
     """One stream's mailbox: the batches read since it subscribed."""
 
     def __init__(self, start_id: int) -> None:
         self.start_id = start_id  # the hub's position when the stream joined
-        self.queue: asyncio.Queue[list[ev.Event]] = asyncio.Queue(maxsize=QUEUE_BATCHES)
+        self.queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=QUEUE_BATCHES)
         self.overflowed = False
 
-    def offer(self, batch: list[ev.Event]) -> None:
+    def offer(self, batch: Batch) -> None:
         try:
             self.queue.put_nowait(batch)
         except asyncio.QueueFull:
@@ -115,9 +136,12 @@ class EventHub:
                 await asyncio.sleep(POLL_S)
                 continue
             self.reads += 1
+            if len(batch) >= ev.BATCH:
+                self._wake.set()  # more than one read's worth is waiting: read on at once
             if batch:
+                shared = Batch(batch)
                 for sub in list(self.subscribers):
-                    sub.offer(batch)
+                    sub.offer(shared)
 
     async def subscribe(self) -> Subscription:
         if self._lock is None:
@@ -171,17 +195,22 @@ async def stream(
         # The worker process is named for diagnosis (which of uvicorn's workers holds the stream).
         ready = json.dumps({"last_event_id": position, "worker": os.getpid()})
         yield f"id: {position}\nevent: ready\ndata: {ready}\n\n".encode()
+        whole = principal.scope.whole
         while True:
             batch = await sub.queue.get()
             if sub.overflowed:
                 sub.overflowed = False
                 yield _resync("slow client")
-            out = [
-                e.encoded(role, display_crs)
-                for e in batch
-                if e.id not in sent and (resume is None or e.id > resume) and ev.visible(e, principal)
-            ]
-            if out:
-                yield b"".join(out)
+            if whole and batch.after(resume) and sent.isdisjoint(batch.ids):
+                # The common case: the whole batch, encoded once for every such stream of the process.
+                text = batch.joined(role, display_crs)
+            else:
+                text = b"".join(
+                    e.encoded(role, display_crs)
+                    for e in batch.events
+                    if e.id not in sent and (resume is None or e.id > resume) and ev.visible(e, principal)
+                )
+            if text:
+                yield text
     finally:
         hub.unsubscribe(sub)
