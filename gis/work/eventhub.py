@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 
 from sqlalchemy.engine import Engine
@@ -33,7 +34,11 @@ log = logging.getLogger("gridmap.events")
 QUEUE_BATCHES = 512
 IDLE_CHECK_S = 15.0  # a read now and then even when no notification came (belt and braces)
 POLL_S = 1.0  # while the LISTEN connection is down, or ids are missing (gaps), read this often
-RETRY_MS = 3000  # the browser's reconnection delay (SSE ``retry:``)
+RETRY_MS = 3000
+# At most one read of the log per this interval: under a stream of reports one read (and one write
+# per stream) carries several events, instead of a read and a write per stream for every report.
+# A lone report is read at once; the most it adds to a push is this.
+MIN_READ_INTERVAL_S = 0.05  # the browser's reconnection delay (SSE ``retry:``)
 
 
 class Batch:
@@ -81,6 +86,7 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self._listener: Listener | None = None
         self._lock: asyncio.Lock | None = None
+        self._last_read = 0.0
 
     # --- reading the log -------------------------------------------------------------------
 
@@ -129,6 +135,11 @@ class EventHub:
                 # Nobody listens: no reads; the next subscriber starts from the log's end.
                 self._cursor = None
                 continue
+            wait = self._last_read + MIN_READ_INTERVAL_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._wake.clear()
+            self._last_read = time.monotonic()
             try:
                 batch = await asyncio.to_thread(self._read, cursor)
             except Exception:  # a database outage: keep the streams, try again shortly
