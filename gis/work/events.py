@@ -67,6 +67,8 @@ _SELECT = (
     "FROM incident_events e JOIN incidents i ON i.id = e.incident_id "
 )
 _AFTER = sa.text(_SELECT + "WHERE e.id > :after AND e.at >= :since ORDER BY e.id LIMIT :lim")
+_NEWEST_SQL = _SELECT + "WHERE e.id > :after AND e.id <= :upto ORDER BY e.id DESC LIMIT :lim"
+_NEWEST = sa.text(f"SELECT * FROM ({_NEWEST_SQL}) AS newest ORDER BY event_id")  # noqa: S608 - constants only
 _IDS = sa.text(_SELECT + "WHERE e.id = ANY(:ids) ORDER BY e.id")
 
 
@@ -153,7 +155,9 @@ def backlog(conn: Conn, after: int, upto: int, now: dt.datetime | None = None) -
             {"after": after, "upto": upto, "since": since},
         ).scalar_one()
         cut = bool(older)
-    return events[-BACKLOG_EVENTS:], cut
+    if len(events) > BACKLOG_EVENTS:  # the newest of them: the client reloads the rest anyway
+        events = [_event(r) for r in conn.execute(_NEWEST, {"after": after, "upto": upto, "lim": BACKLOG_EVENTS})]
+    return events, cut
 
 
 def visible(event: Event, principal: Principal) -> bool:
