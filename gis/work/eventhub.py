@@ -44,13 +44,14 @@ MIN_READ_INTERVAL_S = 0.05  # the browser's reconnection delay (SSE ``retry:``)
 class Batch:
     """What one read of the log returned, shared by every stream of the process."""
 
-    def __init__(self, events: list[ev.Event]) -> None:
+    def __init__(self, events: list[ev.Event], *, resync: bool = False) -> None:
         self.events = events
+        self.resync = resync  # the hub skipped history: every stream's client reloads
         self.ids = frozenset(e.id for e in events)
         self._joined: dict[tuple[bool, str], bytes] = {}
 
     def after(self, position: int | None) -> bool:
-        return position is None or min(self.ids) > position
+        return position is None or not self.ids or min(self.ids) > position
 
     def joined(self, role: str, display_crs: str) -> bytes:
         """All the batch's messages for a whole-county stream, built once per masking."""
@@ -149,6 +150,10 @@ class EventHub:
             self.reads += 1
             if len(batch) >= ev.BATCH:
                 self._wake.set()  # more than one read's worth is waiting: read on at once
+            if cursor.jumped:
+                cursor.jumped = False
+                for sub in list(self.subscribers):
+                    sub.offer(Batch([], resync=True))
             if batch:
                 shared = Batch(batch)
                 for sub in list(self.subscribers):
@@ -212,6 +217,9 @@ async def stream(
             if sub.overflowed:
                 sub.overflowed = False
                 yield _resync("slow client")
+            if batch.resync:
+                yield _resync("history")
+                continue
             if whole and batch.after(resume) and sent.isdisjoint(batch.ids):
                 # The common case: the whole batch, encoded once for every such stream of the process.
                 text = batch.joined(role, display_crs)

@@ -41,6 +41,9 @@ BACKLOG_AGE = dt.timedelta(hours=24)
 GAP_WAIT_S = 30.0
 MAX_GAPS = 10_000
 BATCH = 2000
+# More than this many events behind (a seeding or import of history): jump to the end of the log
+# and tell the streams to reload, rather than push history through every stream.
+MAX_LAG = 20_000
 
 CODE_COLUMNS = tuple(f"{layer}_code" for layer in ASSIGNED_LAYERS)
 # The live layer's feature properties (gis.outputs.mappoints._INCIDENT_COLUMNS), then lon and lat.
@@ -125,10 +128,10 @@ def _event(row: sa.Row[Any]) -> Event:
     return Event(m["event_id"], kind, m["at"], codes, data, tuple(m[c] for c in FEATURE_COLUMNS))
 
 
-def read_after(conn: Conn, after: int, *, limit: int = BATCH, since: dt.datetime | None = None) -> list[Event]:
+def read_after(conn: Conn, after: int, *, limit: int | None = None, since: dt.datetime | None = None) -> list[Event]:
     """Committed events with an id above ``after`` (and not older than ``since``), oldest first."""
     since = since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    rows = conn.execute(_AFTER, {"after": after, "since": since, "lim": limit})
+    rows = conn.execute(_AFTER, {"after": after, "since": since, "lim": limit or BATCH})
     return [_event(r) for r in rows]
 
 
@@ -174,6 +177,7 @@ class Cursor:
     def __init__(self, last_id: int) -> None:
         self.last_id = last_id
         self.gaps: dict[int, float] = {}  # id -> monotonic time first missed
+        self.jumped = False  # set by a read that skipped history (MAX_LAG); the reader clears it
 
     def read(self, conn: Conn) -> list[Event]:
         """New events since the last read, gap fillers included, in id order."""
@@ -191,4 +195,9 @@ class Cursor:
             expected = event.id + 1
         if fresh:
             self.last_id = fresh[-1].id
+        if len(fresh) == BATCH and latest_id(conn) - self.last_id > MAX_LAG:
+            self.last_id = latest_id(conn)
+            self.gaps.clear()
+            self.jumped = True
+            return []
         return found + fresh

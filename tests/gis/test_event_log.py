@@ -102,3 +102,21 @@ def test_the_cursor_waits_for_an_id_committed_after_a_later_one(engine: Engine, 
         assert [e.id for e in cursor.read(conn)] == [early]
         # Ids rolled back by other tests' transactions may stay as gaps; this one is no longer one.
         assert early not in cursor.gaps and cursor.read(conn) == []
+
+
+def test_the_cursor_skips_history_rather_than_push_it(
+    engine: Engine, committed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ev, "BATCH", 5)
+    monkeypatch.setattr(ev, "MAX_LAG", 10)
+    with engine.connect() as conn:
+        cursor = ev.Cursor(ev.latest_id(conn))
+    with engine.begin() as conn:
+        seeded = _events(conn, committed, 30, at=NOW - dt.timedelta(days=200))
+    with engine.connect() as conn:
+        assert cursor.read(conn) == []
+        assert cursor.jumped and cursor.last_id == seeded[-1]
+    with engine.begin() as conn:
+        live = _events(conn, committed, 2)
+    with engine.connect() as conn:
+        assert [e.id for e in cursor.read(conn)] == live
