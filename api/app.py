@@ -36,7 +36,6 @@ from api.routers import (
 from gis.core.db import engine_from_settings
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
-from gis.incidents.workflow import PeriodicEscalation
 from gis.outputs.maplayers import LayerCache
 from gis.work.eventhub import EventHub
 from maps import offline
@@ -89,16 +88,12 @@ def create_app(
         listener = lookup.listen(app.state.lookup, eng)
         # tipg's asyncpg pool and catalog, opened in the background (retried per request).
         ogc_runtime = ogc.start(app, eng)
-        # The escalation of overdue incidents, a thread in every API process.
-        escalation = app.state.escalation = PeriodicEscalation(eng, settings.escalation_interval_s)
-        escalation.start()
         app.state.events = EventHub(eng)  # the SSE fan-out: one LISTEN per process, from the first stream
         if settings.freeze_heap:
             heap.settle(force=True)  # after the lookup trees are loaded
         try:
             yield
         finally:
-            escalation.stop()
             app.state.events.stop()
             ogc_runtime.close()
             listener.stop()

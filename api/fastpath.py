@@ -25,10 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api import auth, errors
-from api.deps import autocommit_connection
+from api.deps import autocommit_connection, request_session
 from api.schemas.incidents import IncidentIn
 from gis.core.privacy import ROLE_RANK, mask_record, role_sees_personal_data
 from gis.incidents.intake import IncidentInputError, create_incident
+from gis.incidents.scoped import OutsideScope, create_incident_in_scope
 from gis.people.keys import Principal
 from gis.spatial.lookup import LookupInputError
 
@@ -161,7 +162,9 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 class IntakeFastPath:
     """``POST /incidents`` with a JSON body that validates, by a reporter (or above) whose key is
     cached: the same ``create_incident`` call and the same response as the route, without
-    FastAPI's per-request routing and dependency machinery."""
+    FastAPI's per-request routing and dependency machinery. A scoped key's report is stored in a
+    savepoint and kept only inside its scope (``gis.incidents.scoped``); one outside is rolled
+    back and handed to the route, which answers the 403."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -205,10 +208,7 @@ class IntakeFastPath:
         if not settings.auth_enabled or media_type != "application/json":
             return None
         key = auth.presented_key(headers)
-        principal = _cached_with_rank(state.admission, key, REPORTER_RANK) if key else None
-        # A scoped key's report must fall inside its scope, which the route checks in a
-        # transaction it can roll back; the fast path's one autocommit statement cannot.
-        return principal if principal is not None and principal.scope.whole else None
+        return _cached_with_rank(state.admission, key, REPORTER_RANK) if key else None
 
     @staticmethod
     async def _store(
@@ -233,11 +233,21 @@ class IntakeFastPath:
         request = Request(scope, _replaying(body, receive))
 
         def store() -> tuple[dict[str, Any], bool]:
-            with autocommit_connection(request) as conn:
-                return create_incident(conn, data, principal.name, idempotency_key, settings)
+            if principal.scope.whole:
+                with autocommit_connection(request) as conn:
+                    return create_incident(conn, data, principal.name, idempotency_key, settings)
+            # A scoped key: stored in a savepoint and rolled back when outside the scope.
+            with request_session(request) as session:
+                return create_incident_in_scope(
+                    session, principal.scope, data, principal.name, idempotency_key, settings
+                )
 
         try:
             return await run_in_threadpool(store)
+        except OutsideScope:
+            # Nothing was stored (rolled back): the route answers the 403 naming the unit.
+            admission.refund(principal, limit)
+            return None
         except IncidentInputError:
             # Raised before the insert, or by an insert that inserted nothing (swapped lon/lat):
             # the route answers the 422 naming the field. Its own check counts the request again.

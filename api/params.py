@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query
+from pydantic import StringConstraints
 
 from api.auth import current_principal
 from api.timeparams import TimeWindow, time_window, unprocessable
@@ -25,9 +26,10 @@ from gis.incidents.filter import FilterError, IncidentFilter, parse_bbox
 from gis.outputs.mapfilter import WINDOWS, MapQueryError, with_window
 from gis.people.keys import Principal
 
+# Bounded so that the schema says what is accepted: codes and names are short, lists are small.
 Values = Annotated[
-    list[str] | None,
-    Query(max_length=200, description="repeat the parameter or separate values with commas"),
+    list[Annotated[str, StringConstraints(max_length=200)]] | None,
+    Query(max_length=50, description="repeat the parameter or separate values with commas"),
 ]
 Flag = Annotated[bool | None, Query(description="true: only these; false: only the others")]
 

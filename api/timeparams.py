@@ -28,6 +28,7 @@ from fastapi import HTTPException, Query
 from pydantic import BeforeValidator, ValidationInfo
 
 from gis.core.timeparse import Bound, TimeValueError, check_window, parse_time
+from gis.core.vocab import COUNTY_TZ
 
 TIME_RULE = "No offset = county time (Asia/Shanghai); `Z` and offsets are honoured"
 ALIAS_NOTE = "deprecated alias of `{name}`, accepted for one release"
@@ -164,6 +165,19 @@ def as_of_param(
 ) -> Callable[..., dt.datetime | None]:
     """The ``as_of`` query parameter: an instant, a bare date meaning the end of that day."""
     return time_param("as_of", bound="instant", description=description)
+
+
+def day_param(name: str, description: str) -> Callable[..., dt.date | None]:
+    """A calendar-day query parameter (``on``, ``active_on``) by the same rule: the county-time day
+    of the value's start, so ``2024-05-01`` and ``2024-05-01T23:00`` both mean 1 May."""
+    instant = time_param(name, bound="start", description=description)
+
+    def dependency(**given: str | None) -> dt.date | None:
+        when = instant(**given)
+        return when.astimezone(COUNTY_TZ).date() if when else None
+
+    dependency.__signature__ = inspect.signature(instant)  # type: ignore[attr-defined]
+    return dependency
 
 
 def _body_instant(value: object, info: ValidationInfo) -> object:

@@ -3,7 +3,8 @@
 Only points near changed polygons can move, so only those are read. Each point's unit after the
 change is found with the same edge rule as assignment (smallest code wins on a shared edge)
 among the draft's polygons plus the layer's polygons outside the draft's scope; its unit
-before is what is stored on the row now.
+before is what is stored on the row now. The postings the redraw moves (person, role, from, to)
+come with it.
 """
 
 from __future__ import annotations
@@ -83,8 +84,13 @@ def _points(conn: Conn, kind: str, column: str, extent: BaseGeometry) -> Sequenc
     ).all()
 
 
-def preview_impact(conn: Conn, draft_id: int) -> dict[str, Any]:
-    """Moves from unit to unit with counts per kind and households, per changed polygon, and totals."""
+def preview_impact(conn: Conn, draft_id: int, *, sees_personal_data: bool = False) -> dict[str, Any]:
+    """Moves from unit to unit with counts per kind and households, per changed polygon, and totals;
+    ``postings``: the people who move (boundaries/postingplan.py), names and phones masked unless
+    ``sees_personal_data``."""
+    # Imported here: boundaries.postingplan builds on this module (successors by overlap).
+    from boundaries.postingplan import posting_plan
+
     info = get_draft(conn, draft_id)
     features = load_features(conn, draft_id)
     base = base_features(conn, info)
@@ -99,6 +105,8 @@ def preview_impact(conn: Conn, draft_id: int) -> dict[str, Any]:
         "polygons": {},
         "totals": dict.fromkeys((*KINDS, "households"), 0),
     }
+    plan = posting_plan(conn, draft_id, features=features, base=base).to_dict(sees_personal_data)
+    report["postings"] = {k: plan[k] for k in ("effective_day", "successors", "moves", "problems")}
     column = ASSIGN_COLUMN.get(info.layer)
     extent = changed_extent(base, features, changes)
     if extent is None or column is None:

@@ -4,9 +4,13 @@ One transaction does everything, so a failure leaves the generation in force unt
 generation is opened, the rows it replaces are closed (they stay queryable in their
 generations), the new rows are inserted, polygons of the layer below that now lie in another
 polygon get their parent code updated, the generation is marked published (NOTIFY for
-in-memory indexes), and the buildings, addresses, hazards and open incidents near the change
-are reassigned. Publishes are serialised by an advisory lock; a draft whose base is no longer
-the generation in force is refused (optimistic concurrency) and must be rebased.
+in-memory indexes), the buildings, addresses, hazards and open incidents near the change
+are reassigned, and the postings of deleted, split and merged units move to their successors
+(boundaries/postingplan.py: old postings end the day before, new ones start on the publish day).
+Publishes are serialised by an advisory lock; a draft whose base is no longer the generation in
+force is refused (optimistic concurrency) and must be rebased. A draft whose validation report
+has errors (geometry, open incidents, a grid left without its leader or full-time worker) is
+refused with the report.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from boundaries.drafts import DraftError, base_features, load_features, require_open
 from boundaries.generations import close_rows, insert_rows, mark_published, new_generation
 from boundaries.impact import Changes, changed_extent, compare_layers
+from boundaries.postingplan import apply_plan, posting_plan
 from boundaries.validate import Report, Rules, covering_index, validate_draft
 from gis.core import audit
 from gis.core.vocab import CHILD_LAYER, LAYERS
@@ -62,12 +67,14 @@ class PublishResult:
     layers: dict[str, dict[str, list[str]]]
     reassigned: list[ReassignResult] = field(default_factory=list)
     seconds: float = 0.0
+    postings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "generation": self.generation,
             "layers": self.layers,
             "reassigned": {r.table: {"examined": r.examined, "changed": r.changed} for r in self.reassigned},
+            "postings": self.postings,
             "seconds": round(self.seconds, 3),
         }
 
@@ -140,6 +147,7 @@ def publish_draft(
     changes = compare_layers(base, features)
     if not changes.any:
         raise DraftError(f"draft {draft_id} changes nothing; there is nothing to publish")
+    plan = posting_plan(conn, draft_id, features=features, base=base)
     extent = changed_extent(base, features, changes)
     whole = load_layer(conn, info.layer, info.base_generation)
     assembled = gpd.GeoDataFrame(
@@ -161,11 +169,13 @@ def publish_draft(
         summary[child_layer] = {"added": [], "removed": [], "changed": moved}
     mark_published(conn, generation)
     reassigned = reassign_extent(conn, generation, shapely.to_wkb(extent), snap_tolerance_m=snap_tolerance_m)
+    # The people follow their units; the new units are in force now, so postings can name them.
+    postings = apply_plan(conn, plan, actor=actor, generation=generation)
     conn.execute(
         sa.text("UPDATE drafts SET status = 'published', published_generation = :g, updated_at = now() WHERE id = :id"),
         {"g": generation, "id": draft_id},
     )
-    result = PublishResult(generation, summary, reassigned, time.perf_counter() - started)
+    result = PublishResult(generation, summary, reassigned, time.perf_counter() - started, postings)
     audit.record(
         conn,
         actor,
@@ -174,7 +184,7 @@ def publish_draft(
         draft=draft_id,
         why=note or info.note,
         based_on=info.base_generation,
-        **{"changes": summary, "reassigned": result.to_dict()["reassigned"]},
+        **{"changes": summary, "reassigned": result.to_dict()["reassigned"], "postings": postings},
     )
     return result
 

@@ -12,7 +12,10 @@ Errors block publishing; warnings do not. Checks:
 * ``duplicate_code``, ``malformed_code``, ``unknown_parent`` (errors);
 * ``households_low`` / ``households_high`` (warnings): households counted from the buildings
   inside, against the configured ranges for grids and micro-grids;
-* ``no_staff`` (warning): grids without active staff;
+* ``no_grid_leader`` / ``no_grid_worker`` (errors when a predecessor grid had one, else
+  warnings), ``no_aux_police`` and ``no_staff`` (warnings), ``posting_plan`` (error: a posting
+  decision that does not fit) and ``posting_ends`` (warning): the people after the redraw's
+  posting moves (boundaries/postingplan.py);
 * ``deleted_with_open_incidents`` (error): a polygon removed while open incidents are assigned to
   it and no remaining polygon declares it takes them over (``attrs.absorbs``/``previous_code``).
 
@@ -410,8 +413,11 @@ def validate_draft(conn: Conn, draft_id: int, rules: Rules | None = None) -> Rep
         )
         return Report(info.layer, 0, findings, draft_id)
     findings += check_layer_geometry(features, info.layer, parents, others, rules)
-    if info.layer == "grid":
-        findings += _check_staff(conn, features)
+    # The people: the posting plan's problems (any layer) and, for grids, leaders and workers.
+    # Imported here: boundaries.postingplan builds on this module.
+    from boundaries.postingplan import posting_plan, staffing_findings
+
+    findings += staffing_findings(posting_plan(conn, draft_id, features=features, base=base), features)
     # Overlay checks need valid shapes; invalid ones are already reported.
     valid = features[shapely.is_valid(np.asarray(features.geometry.values, dtype=object))].reset_index(drop=True)
     findings += _check_children(conn, info, valid, rules)
@@ -528,27 +534,6 @@ def _check_households(
                 )
             )
     return findings
-
-
-def _check_staff(conn: Conn, features: gpd.GeoDataFrame) -> list[Finding]:
-    staffed = set(
-        conn.execute(
-            sa.text("SELECT DISTINCT grid_code FROM staff WHERE active AND grid_code = ANY(:c)"),
-            {"c": list(features["code"])},
-        ).scalars()
-    )
-    return [
-        _finding(
-            "no_staff",
-            "warning",
-            f"grid {code} has no active staff; assign a grid leader and worker",
-            code,
-            geom.representative_point(),
-            metric=False,
-        )
-        for code, geom in zip(features["code"], features.geometry.values, strict=True)
-        if code not in staffed
-    ]
 
 
 def _check_deleted(conn: Conn, info: DraftInfo, features: gpd.GeoDataFrame, base: gpd.GeoDataFrame) -> list[Finding]:

@@ -11,6 +11,7 @@ from typing import Any
 import folium
 
 from gis.outputs import mapdata
+from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.people.staffing import grid_features, report
 from gis.spatial.areas import Conn
 from maps import layers as ml
@@ -58,13 +59,19 @@ def _state(p: dict[str, Any]) -> str:
     return "micro" if p.get("micro_grids_without_leader") else "ok"
 
 
-def build(conn: Conn, ctx: PageContext, on: dt.date) -> folium.Map:
+def build(conn: Conn, ctx: PageContext, on: dt.date, scope: Scope = WHOLE_COUNTY) -> folium.Map:
+    """The staffing map of the grids inside ``scope`` (a scoped account's own areas)."""
     text = TEXT[ctx.lang]
     # The maps' simplified grids in the page's display CRS, with the staffing figures merged in.
-    figures = {f["properties"]["code"]: f["properties"] for f in grid_features(conn, on, geometry=False)["features"]}
+    figures = {
+        f["properties"]["code"]: f["properties"]
+        for f in grid_features(conn, on, geometry=False, scope=scope)["features"]
+    }
     grids = mapdata.layer_geojson(conn, "grid", display_crs=ctx.display_crs, cache=ctx.layer_cache)
     features = []
     for feature in grids["features"]:  # copies: the layer is cached and shared with other pages
+        if not scope.contains(feature["properties"]["code"]):
+            continue
         p = {**feature["properties"], **figures.get(feature["properties"]["code"], {})}
         state = _state(p)
         p["style"] = {"fillColor": COLORS[state], "fillOpacity": 0.55, "color": "#555", "weight": 0.6}
@@ -75,7 +82,7 @@ def build(conn: Conn, ctx: PageContext, on: dt.date) -> folium.Map:
     ml.setup(m, ctx, links={} if ctx.standalone else {"grid": ctx.url("/maps/grids/{code}")})
     group = folium.FeatureGroup(name=text["title"]).add_to(m)
     ml.fill(m, "staffing", group, f"gridmap.builders.areas({ml.js_data('grid')})", data=layer)
-    ml.add_html(m, f'<div class="gm-panel gm-side">{_summary(conn, on, text)}</div>')
+    ml.add_html(m, f'<div class="gm-panel gm-side">{_summary(conn, on, text, scope)}</div>')
     items = [ml.swatch(COLORS[k], text[k]) for k in ("missing", "no_aux", "micro", "ok")]
     ml.add_html(
         m,
@@ -86,8 +93,8 @@ def build(conn: Conn, ctx: PageContext, on: dt.date) -> folium.Map:
     return m
 
 
-def _summary(conn: Conn, on: dt.date, text: dict[str, str]) -> str:
-    figures = report(conn, on)["summary"]
+def _summary(conn: Conn, on: dt.date, text: dict[str, str], scope: Scope) -> str:
+    figures = report(conn, on, scope=scope)["summary"]
     keys = (
         "grids_without_aux_police",
         "households_per_worker",

@@ -174,3 +174,73 @@ def register(app: typer.Typer) -> None:
                 session, generation, actor=_actor(), note=note, snap_tolerance_m=settings.snap_tolerance_m
             )
         _json(result.to_dict())
+
+    @group.command("postings")
+    def postings(
+        draft_id: int = typer.Argument(...),
+        personal_data: bool = typer.Option(False, "--personal-data", help="show names and phones unmasked"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """The postings a publish would move, end or add (successors by area overlap; decisions)."""
+        from boundaries.postingplan import posting_plan
+        from gis.core.db import engine_from_settings, transaction
+
+        with transaction(engine_from_settings()) as session:
+            plan = posting_plan(session, draft_id).to_dict(personal_data)
+        if as_json:
+            _json(plan)
+            return
+        table = Table("entry", "action", "posting", "role", "person", "from", "to", "why", "problem")
+        for m in plan["moves"]:
+            table.add_row(
+                str(m["entry_id"] or ""),
+                m["action"],
+                str(m["posting_id"] or ""),
+                m["role"],
+                m["name"] or "",
+                m["from_code"] or "",
+                m["to_code"] or "",
+                m["reason"] + (f" (or {', '.join(m['alternatives'])})" if m["alternatives"] else ""),
+                m["problem"] or "",
+            )
+        out.print(table)
+        for code, heirs in plan["successors"].items():
+            out.print(f"{code} -> " + ", ".join(f"{h['code']} ({h['share']:.0%})" for h in heirs))
+
+    @group.command("decide")
+    def decide(
+        draft_id: int = typer.Argument(...),
+        action: str = typer.Argument(
+            ..., help="move (--posting, --to), end (--posting) or add (--person, --role, --to)"
+        ),
+        posting: int | None = typer.Option(None, help="posting id"),
+        to: str | None = typer.Option(None, help="a unit code of the draft"),
+        person: int | None = typer.Option(None, help="person id (add)"),
+        role: str | None = typer.Option(None, help="role (add), e.g. grid_leader or 网格长"),
+    ) -> None:
+        """Decide about a posting in a draft (replaces an earlier decision about it)."""
+        from boundaries.postingplan import decide as record
+        from gis.core.db import engine_from_settings, transaction
+
+        with transaction(engine_from_settings()) as session:
+            entry = record(
+                session,
+                draft_id,
+                actor=_actor(),
+                action=action,
+                posting_id=posting,
+                to_code=to,
+                person_id=person,
+                role=role,
+            )
+        out.print(f"draft {draft_id}: decision {entry['id']} recorded ({action})")
+
+    @group.command("withdraw")
+    def withdraw(draft_id: int = typer.Argument(...), entry: int = typer.Argument(..., help="decision id")) -> None:
+        """Withdraw a posting decision; the proposal applies again."""
+        from boundaries.postingplan import withdraw as remove
+        from gis.core.db import engine_from_settings, transaction
+
+        with transaction(engine_from_settings()) as session:
+            remove(session, draft_id, entry, actor=_actor())
+        out.print(f"draft {draft_id}: decision {entry} withdrawn")

@@ -1,8 +1,11 @@
 """``gridmap demo``: the README's main job: database, Jiashan demo data (loaded once, then topped up
-to now on every start so that the maps' default window shows the latest week), API and maps."""
+to now on every start so that the maps' default window shows the latest week), API and maps, and
+the job worker beside them (``gridmap worker``: deadlines, escalation)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -125,11 +128,35 @@ def register(app: typer.Typer) -> None:
         out.print(f"  {'command centre':<22} {command_centre_url(settings)}", highlight=False)
         out.print(f"  {'demo API keys':<22} {keys_file}", highlight=False)
         if serve:
-            uvicorn.run(
-                "api.main:app",
-                host=settings.host,
-                port=settings.port,
-                workers=workers,
-                log_level="info",
-                access_log=False,
-            )
+            job_worker = start_job_worker()
+            try:
+                uvicorn.run(
+                    "api.main:app",
+                    host=settings.host,
+                    port=settings.port,
+                    workers=workers,
+                    log_level="info",
+                    access_log=False,
+                )
+            finally:
+                stop_job_worker(job_worker)
+
+
+def start_job_worker() -> subprocess.Popen[bytes]:
+    """``gridmap worker`` beside the API: deadlines and escalation run as jobs (gis.work)."""
+    cmd = [sys.executable, "-c", "from api.cli import main; main()", "worker"]
+    proc = subprocess.Popen(cmd)
+    out.print(f"  {'job worker':<22} running (pid {proc.pid}): deadlines, escalation", highlight=False)
+    return proc
+
+
+def stop_job_worker(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a graceful stop: running jobs finish), then SIGKILL if it hangs; an unfinished job
+    is retried by the next worker."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Escalate every pending incident past its deadline one level (grid → village → town → county).
 
-        The API does this every GRIDMAP_ESCALATION_INTERVAL_S seconds; this runs it once, e.g. from cron."""
+        `gridmap worker` does this by itself (each deadline as a job, and a sweep every minute); this
+        runs it once, by hand."""
         from gis.core.db import engine_from_settings, transaction
         from gis.core.timeparse import parse_time
         from gis.incidents.workflow import escalate_overdue

@@ -4,6 +4,9 @@ and the map editor page (``/maps/boundaries/drafts/{id}``).
 Reads need a Viewer key, writes a Planner key. Uploads are sent as the raw request body
 (``curl --data-binary @grids.zip``) so the size limit is enforced while reading, before anything
 is stored.
+
+A scoped key (issue 15) works on drafts of its own areas only (boundaries.draftscope): others
+answer 404, writes naming a unit outside its scope 403.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Planner, Viewer
 from api.deps import SessionDep, SettingsDep
+from api.routers.draft_postings import router as postings_router
 from api.schemas.boundaries import (
     DraftCreate,
     DraftOut,
@@ -28,14 +32,17 @@ from api.schemas.boundaries import (
     PublishIn,
     RestoreIn,
 )
-from boundaries import drafts, edits, fileio, history
+from boundaries import drafts, draftscope, edits, fileio, history
 from boundaries.impact import preview_impact
 from boundaries.publish import PublishBlockedError, StaleDraftError, publish_draft, restore_generation
 from boundaries.validate import Rules, validate_draft
+from gis.core.privacy import role_sees_personal_data
+from gis.people.keys import Principal
 from maps.editor import editor_page
 from maps.impact_map import impact_map_page
 
 router = APIRouter(tags=["boundaries"])
+router.include_router(postings_router)
 PREFIX = "/boundaries"
 # Declared in the OpenAPI document; 401/403/404/429/503 are declared for every route in api.errors.
 _CLOSED: dict[int | str, dict[str, Any]] = {
@@ -52,7 +59,24 @@ def _fail(exc: Exception) -> HTTPException:
         return HTTPException(404, str(exc))
     if isinstance(exc, (StaleDraftError, drafts.DraftClosedError)):
         return HTTPException(409, str(exc))
+    if isinstance(exc, draftscope.OutOfScopeError):
+        return HTTPException(403, str(exc))
     return HTTPException(422, str(exc))
+
+
+def _visible(session: SessionDep, draft_id: int, who: Principal) -> drafts.DraftInfo:
+    """The draft if the caller's scope holds it, else 404 (as for no such draft)."""
+    try:
+        return draftscope.draft_in_scope(session, draft_id, who.scope)
+    except ValueError as exc:
+        raise _fail(exc) from None
+
+
+def _check_frame(gdf: gpd.GeoDataFrame, who: Principal) -> None:
+    """Every polygon written, and its parent, inside the caller's scope."""
+    draftscope.check_codes(who.scope, gdf["code"])
+    if "parent_code" in gdf:
+        draftscope.check_codes(who.scope, gdf["parent_code"], "parent_code")
 
 
 def _draft_out(info: drafts.DraftInfo) -> DraftOut:
@@ -105,7 +129,9 @@ def _from_geojson(fc: FeatureCollectionIn) -> gpd.GeoDataFrame:
 def create_draft(body: DraftCreate, session: SessionDep, who: Planner) -> DraftOut:
     """Open a draft of one layer in a scope, copied from the generation in force."""
     try:
-        draft_id = drafts.create_draft(session, body.layer, body.scope_code, author=who.name, note=body.note)
+        draft_id = draftscope.create_in_scope(
+            session, body.layer, who.scope, body.scope_code, author=who.name, note=body.note
+        )
         return _draft_out(drafts.get_draft(session, draft_id))
     except ValueError as exc:
         raise _fail(exc) from None
@@ -113,24 +139,18 @@ def create_draft(body: DraftCreate, session: SessionDep, who: Planner) -> DraftO
 
 @router.get(f"{PREFIX}/drafts", response_model=list[DraftOut])
 def list_drafts(session: SessionDep, who: Viewer, status: str | None = None) -> list[DraftOut]:
-    return [_draft_out(d) for d in drafts.list_drafts(session, status)]
+    return [_draft_out(d) for d in draftscope.drafts_in_scope(session, who.scope, status)]
 
 
 @router.get(f"{PREFIX}/drafts/{{draft_id}}", response_model=DraftOut)
 def get_draft(draft_id: int, session: SessionDep, who: Viewer) -> DraftOut:
-    try:
-        return _draft_out(drafts.get_draft(session, draft_id))
-    except ValueError as exc:
-        raise _fail(exc) from None
+    return _draft_out(_visible(session, draft_id, who))
 
 
 @router.get(f"{PREFIX}/drafts/{{draft_id}}/features")
 def draft_features(draft_id: int, session: SessionDep, who: Viewer) -> dict[str, Any]:
     """The draft's polygons as GeoJSON (EPSG:4326)."""
-    try:
-        drafts.get_draft(session, draft_id)
-    except ValueError as exc:
-        raise _fail(exc) from None
+    _visible(session, draft_id, who)
     return _feature_collection(drafts.load_features(session, draft_id))
 
 
@@ -143,8 +163,10 @@ def save_features(
     mode: Annotated[str, Query(pattern="^(replace|upsert)$")] = "replace",
 ) -> dict[str, int]:
     """Save polygons edited elsewhere (the map editor posts here)."""
+    _visible(session, draft_id, who)
     gdf = _from_geojson(body)
     try:
+        _check_frame(gdf, who)
         return drafts.replace_features(session, draft_id, gdf, actor=who.name, mode=mode, source="save")
     except ValueError as exc:
         raise _fail(exc) from None
@@ -180,6 +202,7 @@ async def upload(
 ) -> dict[str, Any]:
     """Upload GeoJSON, GeoPackage, KML or a zipped Shapefile into a draft (raw request body)."""
     limit = int(settings.boundary_upload_max_mb * 1024 * 1024)
+    await run_in_threadpool(_visible, session, draft_id, who)
     data = await _read_limited(request, limit)
 
     def store() -> dict[str, int]:
@@ -191,6 +214,7 @@ async def upload(
             encoding=encoding,
             limits=fileio.UploadLimits(max_bytes=limit),
         )
+        _check_frame(gdf, who)
         return drafts.replace_features(session, draft_id, gdf, actor=who.name, mode=mode, source="upload")
 
     try:
@@ -203,11 +227,20 @@ async def upload(
 @router.post(f"{PREFIX}/drafts/{{draft_id}}/operations", responses=_CLOSED)
 def operation(draft_id: int, op: Operation, session: SessionDep, who: Planner) -> dict[str, Any]:
     """Apply one edit: split, merge, move_micro_grid, move_edge, rename or delete."""
+    _visible(session, draft_id, who)
     try:
+        _check_operation(op, who)
         result = _apply(session, draft_id, op, who.name)
     except ValueError as exc:
         raise _fail(exc) from None
     return {"draft": draft_id, "op": op.op, "result": result}
+
+
+def _check_operation(op: Operation, who: Principal) -> None:
+    """Every unit the edit names (the ones it changes or creates) inside the caller's scope."""
+    named = [op.code, op.code_b, *(op.codes or []), op.into, op.new_code, op.micro_grid, op.to_grid, op.successor]
+    draftscope.check_codes(who.scope, named)
+    draftscope.check_codes(who.scope, [op.parent_code], "parent_code")
 
 
 def _need(value: Any, name: str, op: str) -> Any:
@@ -265,6 +298,7 @@ def _apply(session: SessionDep, draft_id: int, op: Operation, actor: str) -> Any
 @router.get(f"{PREFIX}/drafts/{{draft_id}}/validate")
 def validate(draft_id: int, session: SessionDep, settings: SettingsDep, who: Viewer) -> dict[str, Any]:
     """Findings with their locations; errors block publishing, warnings do not."""
+    _visible(session, draft_id, who)
     try:
         return validate_draft(session, draft_id, Rules.from_settings(settings)).to_dict()
     except ValueError as exc:
@@ -274,8 +308,9 @@ def validate(draft_id: int, session: SessionDep, settings: SettingsDep, who: Vie
 @router.get(f"{PREFIX}/drafts/{{draft_id}}/impact")
 def impact(draft_id: int, session: SessionDep, who: Viewer) -> dict[str, Any]:
     """What moves from which unit to which if the draft is published."""
+    _visible(session, draft_id, who)
     try:
-        return preview_impact(session, draft_id)
+        return preview_impact(session, draft_id, sees_personal_data=role_sees_personal_data(who.role))
     except ValueError as exc:
         raise _fail(exc) from None
 
@@ -285,7 +320,9 @@ def publish(
     draft_id: int, body: PublishIn, session: SessionDep, settings: SettingsDep, who: Planner
 ) -> dict[str, Any] | JSONResponse:
     """Publish as a new generation in force from now; 409 if the draft's base is no longer current."""
+    info = _visible(session, draft_id, who)
     try:
+        draftscope.check_publishable(session, info, drafts.load_features(session, draft_id)["code"], who.scope)
         result = publish_draft(
             session,
             draft_id,
@@ -308,6 +345,7 @@ def publish(
 @router.post(f"{PREFIX}/drafts/{{draft_id}}/rebase", responses=_CLOSED)
 def rebase(draft_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
     """Move the draft onto the generation in force; conflicting codes keep the planner's version."""
+    _visible(session, draft_id, who)
     try:
         return drafts.rebase_draft(session, draft_id, actor=who.name)
     except ValueError as exc:
@@ -316,6 +354,7 @@ def rebase(draft_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
 
 @router.post(f"{PREFIX}/drafts/{{draft_id}}/discard", response_model=DraftOut, responses=_CLOSED)
 def discard(draft_id: int, session: SessionDep, who: Planner) -> DraftOut:
+    _visible(session, draft_id, who)
     try:
         drafts.discard_draft(session, draft_id, actor=who.name)
         return _draft_out(drafts.get_draft(session, draft_id))
@@ -331,10 +370,7 @@ def export(
     format: Annotated[str, Query(pattern="^(gpkg|geojson)$")] = "gpkg",
 ) -> Response:
     """The draft as a GeoPackage or GeoJSON file, to edit in QGIS and upload again."""
-    try:
-        info = drafts.get_draft(session, draft_id)
-    except ValueError as exc:
-        raise _fail(exc) from None
+    info = _visible(session, draft_id, who)
     data = fileio.write_features(drafts.load_features(session, draft_id), format, f"{info.layer}_draft{draft_id}")
     media = "application/geopackage+sqlite3" if format == "gpkg" else "application/geo+json"
     name = f"draft{draft_id}_{info.layer}.{format}"
@@ -343,6 +379,7 @@ def export(
 
 @router.get(f"{PREFIX}/generations", response_model=list[GenerationOut])
 def list_generations(session: SessionDep, who: Viewer) -> list[dict[str, Any]]:
+    # County-wide for every key, scoped or not: the published record (boundaries.draftscope).
     return history.generations(session)
 
 
@@ -360,6 +397,9 @@ def restore(
     generation: int, body: RestoreIn, session: SessionDep, settings: SettingsDep, who: Planner
 ) -> dict[str, Any]:
     """Roll back: publish an earlier generation's polygons again, as a new generation."""
+    if not who.scope.whole:
+        # A rollback republishes every layer county-wide: beyond any smaller scope.
+        raise HTTPException(403, "restoring a generation changes the whole county; a scoped key may not")
     try:
         return restore_generation(
             session, generation, actor=who.name, note=body.note, snap_tolerance_m=settings.snap_tolerance_m
@@ -377,10 +417,7 @@ def editor(
     key: str | None = None,
 ) -> HTMLResponse:
     """The map editor for a draft (open with ``?key=``; saving needs a Planner key)."""
-    try:
-        info = drafts.get_draft(session, draft_id)
-    except ValueError as exc:
-        raise _fail(exc) from None
+    info = _visible(session, draft_id, who)
     html = editor_page(
         info.id,
         info.layer,
@@ -399,9 +436,9 @@ def impact_map(
     who: Viewer,
 ) -> HTMLResponse:
     """The impact preview as a before/after map (open with ``?key=``)."""
+    info = _visible(session, draft_id, who)
     try:
-        info = drafts.get_draft(session, draft_id)
-        report = preview_impact(session, draft_id)
+        report = preview_impact(session, draft_id, sees_personal_data=role_sees_personal_data(who.role))
     except ValueError as exc:
         raise _fail(exc) from None
     report["base_generation"] = info.base_generation

@@ -21,10 +21,10 @@ from api.deps import SessionDep, autocommit_connection, request_session
 from api.params import IncidentFilterDep
 from api.schemas.incidents import Conflict, EscalateIn, Incident, IncidentIn, IncidentPage, TransitionIn
 from gis.core.privacy import mask_record
-from gis.core.vocab import ASSIGNED_LAYERS
 from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import IncidentInputError, create_incident
 from gis.incidents.query import get_incident, list_incidents
+from gis.incidents.scoped import OutsideScope, create_incident_in_scope
 from gis.incidents.stats import StatsInputError
 from gis.incidents.workflow import (
     IllegalTransition,
@@ -93,6 +93,7 @@ def _out(incident: dict[str, Any], role: str) -> dict[str, Any]:
     summary="Report an incident (事件上报)",
     responses={
         200: {"model": Incident, "description": "replay: the incident first created with this key"},
+        403: {"description": "the incident falls outside the key's scope (nothing is stored)"},
         **_VALIDATION,
     },
 )
@@ -121,18 +122,18 @@ def post_incident(
                 conn, body.model_dump(), principal.name, idempotency_key, request.app.state.settings
             )
     else:
-        # The assignment is known once the row is in: store it in a transaction, check, and roll
-        # back (the HTTPException leaves the session's block) when it falls outside the scope.
-        with request_session(request) as session, session.begin_nested():
-            incident, created = create_incident(
-                session, body.model_dump(), principal.name, idempotency_key, request.app.state.settings
-            )
-            codes = [incident.get(f"{layer}_code") for layer in ASSIGNED_LAYERS]
-            if not principal.scope.contains_any(codes):
-                unit = incident.get("grid_code") or incident.get("town_code") or "outside the county"
-                raise HTTPException(
-                    403, f"the incident falls in {unit}, outside this key's scope {principal.scope.label()}"
+        try:
+            with request_session(request) as session:
+                incident, created = create_incident_in_scope(
+                    session,
+                    principal.scope,
+                    body.model_dump(),
+                    principal.name,
+                    idempotency_key,
+                    request.app.state.settings,
                 )
+        except OutsideScope as exc:
+            raise HTTPException(403, str(exc)) from None
     return Response(
         orjson.dumps(_out(incident, principal.role)),
         status_code=201 if created else 200,

@@ -7,6 +7,9 @@ when the application starts and again on the first request after a database outa
 
 Desktop GIS cannot always set headers, so a key may come as ``?key=`` (as on every endpoint,
 api.auth); tipg copies query parameters into its ``next`` links, so paging keeps working.
+
+A scoped key reads only its areas: the collection each request reads is the scoped copy
+gis.outputs.ogc makes (the scope is added to tipg's own WHERE clause; the reason is there).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import asyncpg
@@ -25,10 +28,13 @@ from sqlalchemy.engine import Engine
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 from tipg import errors as tipg_errors
+from tipg.collections import Collection
+from tipg.dependencies import CollectionParams
 
-from api.auth import require
+from api.auth import current_principal, require
 from api.timeparams import ogc_datetime
-from gis.outputs.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool
+from gis.outputs.ogc import asyncpg_dsn, load_catalog, make_endpoints, open_pool, scoped_collection
+from gis.people.keys import Principal
 from maps import ogc_pages
 
 log = logging.getLogger("gridmap.ogc")
@@ -111,8 +117,16 @@ def _datetime_rule(request: Request) -> None:
         request._query_params = QueryParams(request.scope["query_string"])  # starlette caches the parsed query
 
 
+async def _collection_in_scope(
+    collection: Annotated[Collection, Depends(CollectionParams)],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Collection:
+    """The catalog's collection, limited to the caller's scope (the same object when unscoped)."""
+    return scoped_collection(collection, principal.scope)
+
+
 # HTML views from gridmap's templates: local scripts and the configured base map (maps.ogc_pages).
-_endpoints = make_endpoints(PREFIX, templates=ogc_pages.templates())
+_endpoints = make_endpoints(PREFIX, templates=ogc_pages.templates(), collection_dependency=_collection_in_scope)
 # Viewer or above, admitted like every endpoint (api.auth: header or ?key=); the role decides
 # nothing more here, since the views mask personal data in SQL.
 router = APIRouter(

@@ -79,3 +79,14 @@ class GenerationOut(BaseModel):
     created_at: dt.datetime
     published_at: dt.datetime | None
     in_force: bool
+
+
+class PostingDecisionIn(BaseModel):
+    """A planner's decision about people in a draft: ``move`` ``posting_id`` to ``to_code``, ``end``
+    ``posting_id`` at publish, or ``add`` ``person_id`` as ``role`` on ``to_code`` from the publish day."""
+
+    action: Literal["move", "end", "add"]
+    posting_id: int | None = Field(None, ge=1, description="the posting to move or end")
+    to_code: str | None = Field(None, max_length=32, description="a unit of the draft (move, add)")
+    person_id: int | None = Field(None, ge=1, description="the person to post (add)")
+    role: str | None = Field(None, max_length=24, description="the role to post them as (add), e.g. grid_leader")

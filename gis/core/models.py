@@ -292,7 +292,7 @@ class Incident(AssignedMixin, Base):
         CheckConstraint(f"status IN ({_in(INCIDENT_STATUSES)})", name="status"),
         CheckConstraint(f"escalation_level IN ({_in(ESCALATION_LEVELS)})", name="escalation_level"),
         CheckConstraint("received_crs IN ('wgs84', 'gcj02', 'bd09')", name="received_crs"),
-        Index("ix_incidents_town", "town_code"),  # migration 0012: town-scoped listings
+        Index("ix_incidents_town", "town_code", "reported_at", "id"),  # migration 0013: town-scoped listings
         Index(
             "ix_incidents_open_town",
             "town_code",

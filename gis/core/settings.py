@@ -56,8 +56,14 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='handling deadline per incident category in hours, overriding the defaults, e.g. {"fire": 2}',
     )
-    escalation_interval_s: float = Field(
-        default=60.0, ge=0, le=86400, description="how often the API escalates overdue incidents; 0 = never"
+    # The job queue (gis.work, `gridmap worker`): deadline jobs fire within about the poll interval.
+    worker_concurrency: int = Field(default=4, ge=1, le=64, description="jobs one `gridmap worker` runs at a time")
+    job_poll_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="how often a worker looks for jobs whose time has come"
+    )
+    job_heartbeat_s: float = Field(default=5.0, gt=0, le=600, description="how often a worker reports it is alive")
+    job_stalled_after_s: float = Field(
+        default=30.0, gt=0, le=3600, description="a worker silent this long is dead: its running jobs are retried"
     )
 
     # Maps: above this many points the heat layer is aggregated on the server.

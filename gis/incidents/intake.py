@@ -30,6 +30,7 @@ from gis.incidents.errors import IncidentInputError as IncidentInputError
 from gis.spatial import crs as gcrs
 from gis.spatial.address_text import AddressError
 from gis.spatial.areas import Conn
+from gis.work.jobs import deadline_jobs_sql
 
 # Clients' clocks drift; a report a few minutes "in the future" is clock skew, not an error.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -235,7 +236,9 @@ def _compact(sql: str) -> str:
 # the box with a scan of every report of the last hours. The geodesic, time and category tests then
 # run on the few rows inside the box. The assignment trigger
 # reads the snap tolerance from a setting: p is computed before the row is inserted, and the setting
-# lasts for this statement's transaction (also when the caller runs in autocommit).
+# lasts for this statement's transaction (also when the caller runs in autocommit). ``job`` schedules
+# the deadline job (gis.work.jobs) with the row: it commits or rolls back with the incident.
+_JOB = deadline_jobs_sql("(SELECT id AS incident_id, escalation_level AS level, deadline_at AS at FROM ins)")
 _INSERT_SQL = sa.text(
     _compact(f"""
         WITH p AS (
@@ -272,7 +275,8 @@ _INSERT_SQL = sa.text(
             SELECT :actor, 'incident.create', 'incident/' || id,
                    jsonb_build_object('category', category, 'source', source, 'grid_code', grid_code,
                                       'assign_status', assign_status, 'possible_duplicate_of', possible_duplicate_of)
-            FROM ins)
+            FROM ins),
+        job AS ({_JOB})
         SELECT p.swapped, {COLUMNS} FROM p LEFT JOIN ins i ON true
         """)  # noqa: S608 - only constants are formatted in
 )

@@ -54,10 +54,14 @@ def list_incidents(
         raise IncidentInputError("offset", f"{offset} must not be negative")
     where, params = filters.where("i")
     total = (totals or TotalCounter()).count(conn, f"incidents i WHERE {where}", params)
+    # The page's ids first, then their JSON: when the rows come from an index that does not give
+    # the order (an area's or a scope's), the sort would otherwise build the JSON of every match.
     rows = conn.execute(
         sa.text(
-            f"SELECT {COLUMNS} FROM incidents i WHERE {where} "  # noqa: S608
-            "ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit OFFSET :offset"
+            f"WITH page AS (SELECT i.id, i.reported_at FROM incidents i WHERE {where} "  # noqa: S608
+            "ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit OFFSET :offset) "
+            f"SELECT {COLUMNS} FROM page JOIN incidents i ON i.id = page.id "
+            "ORDER BY page.reported_at DESC, page.id DESC"
         ),
         {**params, "limit": limit, "offset": offset},
     )

@@ -7,23 +7,18 @@ The allowed transitions and the escalation ladder live in ``gis.incidents.rules`
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from gis.core import audit
-from gis.core.db import transaction
 from gis.incidents import rules
 from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import clean_text
 from gis.incidents.query import get_incident
 from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.spatial.areas import Conn
-
-log = logging.getLogger("gridmap.workflow")
+from gis.work.jobs import deadline_jobs_sql, schedule_deadline
 
 SYSTEM_ACTOR = "system"
 # Any constant shared by every process: only one of them escalates at a time.
@@ -149,6 +144,8 @@ def escalate(
         sa.text("UPDATE incidents SET escalation_level = :up, deadline_at = :d, escalated_at = :now WHERE id = :id"),
         {"up": up, "d": deadline, "now": now, "id": incident_id},
     )
+    if rules.next_level(up) is not None:  # the county centre is the top: its deadline escalates nothing
+        schedule_deadline(conn, incident_id, deadline, up)
     text = f"{level} → {up}" + (f": {note}" if note else "")
     _event(conn, incident_id, now, actor, "escalate", status, status, text)
     audit.record(conn, actor, "incident.escalate", f"incident/{incident_id}", from_level=level, to_level=up, note=note)
@@ -157,34 +154,60 @@ def escalate(
 
 # The incidents escalation moves: the one filter's "overdue" (no other condition, so no parameters).
 _DUE, _ = IncidentFilter(overdue=True).where("i", now="now")
-_OVERDUE_SQL = sa.text(
-    f"""
-    WITH ladder(level, next, hours) AS (
-        VALUES ('grid', 'village', CAST(:h_village AS float8)),
-               ('village', 'town', CAST(:h_town AS float8)),
-               ('town', 'county', CAST(:h_county AS float8))),
-    due AS (
-        SELECT i.id, i.escalation_level AS from_level, ladder.next, ladder.hours
-        FROM incidents i JOIN ladder ON ladder.level = i.escalation_level
-        WHERE {_DUE}
-        FOR UPDATE OF i SKIP LOCKED),
-    up AS (
-        UPDATE incidents i
-        SET escalation_level = due.next, escalated_at = :now,
-            deadline_at = CAST(:now AS timestamptz) + make_interval(secs => due.hours * 3600)
-        FROM due WHERE i.id = due.id
-        RETURNING i.id, i.status, due.from_level, due.next),
-    ev AS (
-        INSERT INTO incident_events (incident_id, at, actor, action, from_status, to_status, note)
-        SELECT id, :now, :actor, 'escalate', status, status, 'overdue: ' || from_level || ' → ' || next FROM up),
-    au AS (
-        INSERT INTO audit_log (actor, action, target, detail)
-        SELECT :actor, 'incident.escalate', 'incident/' || id,
-               jsonb_build_object('from_level', from_level, 'to_level', next, 'reason', 'overdue')
-        FROM up)
-    SELECT count(*) FROM up
-    """  # noqa: S608 - only constants are formatted in
+
+
+# The next level's deadline jobs of the escalated rows (``up``); the top level has no next deadline.
+_NEXT_JOBS = deadline_jobs_sql(
+    "(SELECT id AS incident_id, next AS level, deadline_at AS at FROM up WHERE next <> :top)"
 )
+
+
+def _overdue_sql(one: bool) -> sa.TextClause:
+    """Escalation of overdue incidents, with their events, audit entries and the deadline jobs of
+    their new level (none at the top). ``one``: only incident :id, and only while it is still at
+    :level (a deadline job; it waits for the row lock), else every overdue incident not locked by
+    another transaction (the sweep)."""
+    only = "AND i.id = :id AND i.escalation_level = :level" if one else ""
+    lock = "FOR UPDATE OF i" if one else "FOR UPDATE OF i SKIP LOCKED"
+    return sa.text(
+        f"""
+        WITH ladder(level, next, hours) AS (
+            VALUES ('grid', 'village', CAST(:h_village AS float8)),
+                   ('village', 'town', CAST(:h_town AS float8)),
+                   ('town', 'county', CAST(:h_county AS float8))),
+        due AS (
+            SELECT i.id, i.escalation_level AS from_level, ladder.next, ladder.hours
+            FROM incidents i JOIN ladder ON ladder.level = i.escalation_level
+            WHERE {_DUE} {only}
+            {lock}),
+        up AS (
+            UPDATE incidents i
+            SET escalation_level = due.next, escalated_at = :now,
+                deadline_at = CAST(:now AS timestamptz) + make_interval(secs => due.hours * 3600)
+            FROM due WHERE i.id = due.id
+            RETURNING i.id, i.status, i.deadline_at, due.from_level, due.next),
+        ev AS (
+            INSERT INTO incident_events (incident_id, at, actor, action, from_status, to_status, note)
+            SELECT id, :now, :actor, 'escalate', status, status, 'overdue: ' || from_level || ' → ' || next FROM up),
+        au AS (
+            INSERT INTO audit_log (actor, action, target, detail)
+            SELECT :actor, 'incident.escalate', 'incident/' || id,
+                   jsonb_build_object('from_level', from_level, 'to_level', next, 'reason', 'overdue')
+            FROM up),
+        job AS (
+            {_NEXT_JOBS})
+        SELECT count(*) FROM up
+        """  # noqa: S608 - only constants are formatted in
+    )
+
+
+_OVERDUE_SQL = _overdue_sql(one=False)
+_ONE_OVERDUE_SQL = _overdue_sql(one=True)
+_TOP_LEVEL = list(rules.ESCALATION_LEVELS)[-1]
+
+
+def _ladder() -> dict[str, Any]:
+    return {f"h_{level}": h for level, h in rules.ESCALATION_HOURS.items()} | {"top": _TOP_LEVEL}
 
 
 def escalate_overdue(conn: Conn, now: dt.datetime | None = None, actor: str = SYSTEM_ACTOR) -> int:
@@ -196,8 +219,18 @@ def escalate_overdue(conn: Conn, now: dt.datetime | None = None, actor: str = SY
     now = now or dt.datetime.now(dt.UTC)
     if not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _ESCALATION_LOCK}).scalar():
         return 0
-    hours = {f"h_{level}": h for level, h in rules.ESCALATION_HOURS.items()}
-    return int(conn.execute(_OVERDUE_SQL, {"now": now, "actor": actor, **hours}).scalar_one())
+    return int(conn.execute(_OVERDUE_SQL, {"now": now, "actor": actor, **_ladder()}).scalar_one())
+
+
+def escalate_if_overdue(
+    conn: Conn, incident_id: int, level: str, now: dt.datetime | None = None, actor: str = SYSTEM_ACTOR
+) -> bool:
+    """Escalate one incident if it is still pending, at ``level`` and past its deadline (its
+    deadline job); True when it moved. Once it moved (or was handled) it is no longer at ``level``
+    or no longer pending, so running this again changes nothing."""
+    now = now or dt.datetime.now(dt.UTC)
+    params = {"now": now, "actor": actor, "id": incident_id, "level": level, **_ladder()}
+    return bool(conn.execute(_ONE_OVERDUE_SQL, params).scalar_one())
 
 
 def _reload(conn: Conn, incident_id: int) -> dict[str, Any]:
@@ -205,44 +238,3 @@ def _reload(conn: Conn, incident_id: int) -> dict[str, Any]:
     if incident is None:  # locked a moment ago in this transaction
         raise IncidentNotFound(incident_id)
     return incident
-
-
-class PeriodicEscalation:
-    """A daemon thread that runs ``escalate_overdue`` every ``interval_s`` seconds in its own
-    transaction, until ``stop``. Errors (a database restart) are logged and retried next round."""
-
-    def __init__(self, engine: Engine, interval_s: float) -> None:
-        self.engine = engine
-        self.interval_s = interval_s
-        self.runs = 0
-        self.escalated = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self.interval_s <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="gridmap-escalation", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def run_once(self) -> int:
-        with transaction(self.engine) as session:
-            moved = escalate_overdue(session)
-        self.runs += 1
-        self.escalated += moved
-        if moved:
-            log.info("escalated %d overdue incidents", moved)
-        return moved
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.run_once()
-            except Exception:  # keep the loop alive across database outages
-                log.exception("escalating overdue incidents failed; retrying in %.0f s", self.interval_s)

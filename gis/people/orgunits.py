@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from gis.core import audit
 from gis.people.rules import PeopleInputError, check_kind, check_layer, county_today
+from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.people.write import NotFoundError, resolve_area
 from gis.spatial.areas import Conn
 
@@ -93,9 +94,15 @@ def create_org_units(conn: Conn, actor: str, frame: pd.DataFrame, first_row: int
 
 
 def list_org_units(
-    conn: Conn, *, kind: str | None = None, area_code: str | None = None, is_key: bool | None = None
+    conn: Conn,
+    *,
+    kind: str | None = None,
+    area_code: str | None = None,
+    is_key: bool | None = None,
+    scope: Scope = WHOLE_COUNTY,
 ) -> list[dict[str, Any]]:
-    """Units with the number of members in force today."""
+    """Units whose area is inside ``scope``, with the number of members in force today."""
+    in_scope, scope_params = scope.code_where("ou.area_code")
     rows = conn.execute(
         sa.text(
             f"SELECT {UNIT_COLUMNS}, count(po.id) FILTER (WHERE pe.status = 'active' AND po.starts_on <= :today "  # noqa: S608
@@ -105,8 +112,9 @@ def list_org_units(
             "WHERE (CAST(:kind AS text) IS NULL OR ou.kind = :kind) "
             "AND (CAST(:area AS text) IS NULL OR ou.area_code = :area) "
             "AND (CAST(:key AS boolean) IS NULL OR ou.is_key = :key) "
+            f"AND {in_scope} "
             "GROUP BY ou.id ORDER BY ou.kind, ou.code"
         ),
-        {"kind": kind, "area": area_code, "key": is_key, "today": county_today()},
+        {"kind": kind, "area": area_code, "key": is_key, "today": county_today(), **scope_params},
     ).all()
     return [dict(r._mapping) for r in rows]

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from gis.core.privacy import mask_id_card, mask_staff
 from gis.core.vocab import COUNTY_TZ
 from gis.people.rules import TEAM_ORDER, TEAM_ROLES, county_today
+from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.people.write import POSTING_COLUMNS, POSTING_FROM
 from gis.spatial.areas import Conn
 
@@ -44,14 +45,18 @@ def list_postings(
     org_unit: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    scope: Scope = WHOLE_COUNTY,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Postings matching every given filter (``active_on``: in force that day, person active)."""
+    """Postings matching every given filter (``active_on``: in force that day, person active) whose
+    area is inside ``scope`` (a code-prefix test; postings elsewhere are absent, not counted)."""
+    in_scope, scope_params = scope.code_where("po.area_code")
     where = [
         "(CAST(:area AS text) IS NULL OR po.area_code = :area)",
         "(CAST(:layer AS text) IS NULL OR po.layer = :layer)",
         "(CAST(:role AS text) IS NULL OR po.role = :role)",
         "(CAST(:person AS bigint) IS NULL OR po.person_id = :person)",
         "(CAST(:unit AS text) IS NULL OR ou.code = :unit)",
+        in_scope,
     ]
     params: dict[str, Any] = {
         "area": area_code,
@@ -61,6 +66,7 @@ def list_postings(
         "unit": org_unit,
         "limit": limit,
         "offset": offset,
+        **scope_params,
     }
     if active_on is not None:
         where.append(IN_FORCE)

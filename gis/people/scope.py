@@ -133,8 +133,10 @@ class Scope:
     ) -> tuple[str, dict[str, Any]]:
         """A SQL condition (and its parameters) keeping rows inside the scope, for tables whose rows
         carry ``<layer>_code`` columns (incidents, buildings, addresses, hazards). Each code is
-        matched by equality on its own layer's column (``town_code = ANY(:scope_town)``), so the
-        layer columns' indexes serve it; ``TRUE`` for the whole county, ``FALSE`` for lookup-only.
+        matched by equality on its own layer's column (``town_code = :scope_town``, or ``= ANY``
+        for several codes of a layer), so the layer columns' indexes serve it; a plain equality also
+        lets an index on (town_code, reported_at) give a listing its order, where ``= ANY`` of one
+        code does not. ``TRUE`` for the whole county, ``FALSE`` for lookup-only.
         ``layers`` lists the columns the table has: a code of another layer matches nothing."""
         if self.whole:
             return "TRUE", {}
@@ -148,8 +150,12 @@ class Scope:
         params: dict[str, Any] = {}
         for layer, codes in by_layer.items():
             if layer in layers:
-                conds.append(f"{a}{layer}_code = ANY(:{prefix}{layer})")
-                params[f"{prefix}{layer}"] = codes
+                if len(codes) == 1:
+                    conds.append(f"{a}{layer}_code = :{prefix}{layer}")
+                    params[f"{prefix}{layer}"] = codes[0]
+                else:
+                    conds.append(f"{a}{layer}_code = ANY(:{prefix}{layer})")
+                    params[f"{prefix}{layer}"] = codes
         if not conds:
             return "FALSE", {}
         return ("(" + " OR ".join(conds) + ")" if len(conds) > 1 else conds[0]), params

@@ -11,6 +11,9 @@
 Grids and micro-grids are those of the boundary generation in force now. The same figures come as
 JSON (``report``), as an XLSX workbook (``write_xlsx``, one sheet each) and as a map layer
 (``grid_features``: every grid with its figures, as GeoJSON).
+
+A scoped account's report covers its areas only (code-prefix tests on the grids, micro-grids,
+key villages and postings listed): figures of other areas are neither listed nor summed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sqlalchemy as sa
 
 from gis.core.predicates import in_generation
 from gis.people.roster import mask_posting
+from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.people.write import POSTING_COLUMNS, POSTING_FROM
 from gis.spatial.areas import Conn, current_generation
 
@@ -40,11 +44,12 @@ SHEETS = {
 }
 
 
-def grid_rows(conn: Conn, on: dt.date, geometry: bool = False) -> list[dict[str, Any]]:
-    """Every grid in force with its team counts and workload on day ``on``."""
+def grid_rows(conn: Conn, on: dt.date, geometry: bool = False, scope: Scope = WHOLE_COUNTY) -> list[dict[str, Any]]:
+    """Every grid in force inside ``scope`` with its team counts and workload on day ``on``."""
     generation = current_generation(conn)
     if generation is None:
         return []
+    in_scope, scope_params = scope.code_where("g.code")
     geom = ", ST_AsGeoJSON(g.geom, 6) AS geojson" if geometry else ""
     rows = conn.execute(
         sa.text(
@@ -75,11 +80,11 @@ def grid_rows(conn: Conn, on: dt.date, geometry: bool = False) -> list[dict[str,
                    coalesce(mi.without_leader, 0) AS micro_grids_without_leader{geom}
             FROM areas g LEFT JOIN team t ON t.code = g.code LEFT JOIN residents r ON r.code = g.code
             LEFT JOIN micro mi ON mi.code = g.code
-            WHERE g.layer = 'grid' AND {in_generation("g")}
+            WHERE g.layer = 'grid' AND {in_generation("g")} AND {in_scope}
             ORDER BY g.code
             """  # noqa: S608
         ),
-        {"g": generation, "on": on},
+        {"g": generation, "on": on, **scope_params},
     ).all()
     out = []
     for r in rows:
@@ -91,9 +96,14 @@ def grid_rows(conn: Conn, on: dt.date, geometry: bool = False) -> list[dict[str,
     return out
 
 
-def report(conn: Conn, on: dt.date, *, within_days: int = 30, sees_personal_data: bool = False) -> dict[str, Any]:
-    grids = grid_rows(conn, on)
+def report(
+    conn: Conn, on: dt.date, *, within_days: int = 30, sees_personal_data: bool = False, scope: Scope = WHOLE_COUNTY
+) -> dict[str, Any]:
+    grids = grid_rows(conn, on, scope=scope)
     generation = current_generation(conn)
+    micro_scope, micro_params = scope.code_where("m.code")
+    village_scope, village_params = scope.code_where("ou.area_code")
+    posting_scope, posting_params = scope.code_where("po.area_code")
     micro = []
     if generation is not None:
         micro = [
@@ -104,9 +114,9 @@ def report(conn: Conn, on: dt.date, *, within_days: int = 30, sees_personal_data
                     f"WHERE m.layer = 'micro_grid' AND {in_generation('m')} "
                     "AND NOT EXISTS (SELECT 1 FROM postings po JOIN people pe ON pe.id = po.person_id "
                     "WHERE po.layer = 'micro_grid' AND po.area_code = m.code AND po.role = 'micro_grid_leader' "
-                    f"AND {IN_FORCE}) ORDER BY m.code"
+                    f"AND {IN_FORCE}) AND {micro_scope} ORDER BY m.code"
                 ),
-                {"g": generation, "on": on},
+                {"g": generation, "on": on, **micro_params},
             )
         ]
     key_villages = [
@@ -119,18 +129,20 @@ def report(conn: Conn, on: dt.date, *, within_days: int = 30, sees_personal_data
                 f"LEFT JOIN areas g ON g.layer = 'grid' AND g.code = po.area_code AND {in_generation('g')} "
                 "WHERE po.role = 'community_police' AND "
                 "((po.layer = 'village' AND po.area_code = ou.area_code) "
-                f"OR (po.layer = 'grid' AND g.parent_code = ou.area_code)) AND {IN_FORCE}) ORDER BY ou.area_code"
+                f"OR (po.layer = 'grid' AND g.parent_code = ou.area_code)) AND {IN_FORCE}) AND {village_scope} "
+                "ORDER BY ou.area_code"
             ),
-            {"on": on, "g": generation or 0},
+            {"on": on, "g": generation or 0, **village_params},
         )
     ]
     until = on + dt.timedelta(days=within_days)
     ending = conn.execute(
         sa.text(
             f"SELECT {POSTING_COLUMNS} FROM {POSTING_FROM} WHERE pe.status = 'active' "  # noqa: S608
-            "AND po.ends_on BETWEEN :on AND :until AND po.starts_on <= po.ends_on ORDER BY po.ends_on, po.id"
+            f"AND po.ends_on BETWEEN :on AND :until AND po.starts_on <= po.ends_on AND {posting_scope} "
+            "ORDER BY po.ends_on, po.id"
         ),
-        {"on": on, "until": until},
+        {"on": on, "until": until, **posting_params},
     ).all()
     ending_rows = []
     for r in ending:
@@ -183,12 +195,12 @@ def write_xlsx(data: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def grid_features(conn: Conn, on: dt.date, geometry: bool = True) -> dict[str, Any]:
-    """Every grid with its staffing figures, as a GeoJSON FeatureCollection (the map layer);
+def grid_features(conn: Conn, on: dt.date, geometry: bool = True, scope: Scope = WHOLE_COUNTY) -> dict[str, Any]:
+    """Every grid (inside ``scope``) with its staffing figures, as a GeoJSON FeatureCollection (the map layer);
     ``gap`` is true for a grid without a worker, a leader or an auxiliary police officer.
     Without ``geometry`` the features carry the figures only (geometry null)."""
     features = []
-    for row in grid_rows(conn, on, geometry=geometry):
+    for row in grid_rows(conn, on, geometry=geometry, scope=scope):
         shape = json.loads(row.pop("geojson")) if geometry else None
         row["gap"] = row["workers"] == 0 or row["leaders"] == 0 or row["aux_police"] == 0
         features.append({"type": "Feature", "geometry": shape, "properties": row})

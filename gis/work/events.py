@@ -2,7 +2,7 @@
 
 Push is a projection of committed facts. The log is ``incident_events`` (written by intake and by
 the workflow); its ids are one global sequence and serve as the stream's event ids. A trigger
-(migration 0013) sends ``NOTIFY gridmap_events, '<largest new id>'`` per inserting statement,
+(migration 0015) sends ``NOTIFY gridmap_events, '<largest new id>'`` per inserting statement,
 delivered at commit. Readers never trust the payload for content: they read the log after their
 own last id, so following live, catching up after a dropped LISTEN connection and a client's
 ``Last-Event-ID`` resume are one and the same read (``read_after``).

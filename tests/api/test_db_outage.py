@@ -93,7 +93,6 @@ def server(outage_db: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     env = {
         "GRIDMAP_DATABASE_URL": outage_db,
         "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0",
-        "GRIDMAP_ESCALATION_INTERVAL_S": "0",
     }
     with api_server(env, tmp_path / "uvicorn.log", workers=2) as base:
         yield base, key

@@ -4,6 +4,7 @@ stored, roles and masking, workflow (409 with the allowed states), listing filte
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -292,10 +293,10 @@ def test_intake_commits_on_its_own_connection(own_engine) -> None:  # type: igno
     assert rows == [("own-1", "330421001001001")] and events == 1 and audits == 1
 
 
-def test_the_api_process_runs_the_escalation_loop(app) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_process_runs_no_escalation_thread(app) -> None:  # type: ignore[no-untyped-def]
+    """Escalation is the job queue's (``gridmap worker``), not a thread in every API process."""
     from fastapi.testclient import TestClient
 
     with TestClient(app):
-        runner = app.state.escalation
-        assert runner.interval_s == 60.0 and runner._thread is not None and runner._thread.is_alive()
-    assert runner._thread is None  # stopped with the application
+        assert not any(t.name == "gridmap-escalation" for t in threading.enumerate())
+        assert not hasattr(app.state, "escalation")

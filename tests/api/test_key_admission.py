@@ -61,7 +61,6 @@ def server(scratch_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     env = {
         "GRIDMAP_DATABASE_URL": scratch_db,
         "GRIDMAP_RATE_LIMIT_PER_MINUTE": str(LIMIT),
-        "GRIDMAP_ESCALATION_INTERVAL_S": "0",
         "GRIDMAP_VAR_DIR": str(tmp_path_factory.mktemp("var")),  # a rate-limit table of its own
     }
     with api_server(env, tmp_path_factory.mktemp("server") / "uvicorn.log", workers=2) as base:

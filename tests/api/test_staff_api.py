@@ -157,7 +157,7 @@ def test_org_units_and_staffing_report(client: TestClient, connection: Connectio
     listed = client.get("/org-units", params={"is_key": True}, headers=planner).json()
     assert [(u["code"], u["members"]) for u in listed] == [("V1", 1)]
 
-    report = client.get("/staffing", params={"as_of": "2099-01-01", "within_days": 30}, headers=planner).json()
+    report = client.get("/staffing", params={"on": "2099-01-01", "within_days": 30}, headers=planner).json()
     # The same figures counted directly from the rows.
     grids = connection.execute(sa.text("SELECT code, households FROM areas WHERE layer = 'grid'")).all()
     micro = connection.execute(sa.text("SELECT code FROM areas WHERE layer = 'micro_grid'")).scalars().all()
@@ -178,14 +178,14 @@ def test_org_units_and_staffing_report(client: TestClient, connection: Connectio
     client.post(
         "/staff", json={"name": "丁", "postings": [{"role": "community_police", "area_code": G2}]}, headers=planner
     )
-    again = client.get("/staffing", params={"as_of": "2099-01-01"}, headers=planner).json()
+    again = client.get("/staffing", params={"on": "2099-01-01"}, headers=planner).json()
     assert again["summary"]["key_villages_without_community_police"] == 0
 
-    xlsx = client.get("/staffing", params={"format": "xlsx", "as_of": "2099-01-01"}, headers=planner)
+    xlsx = client.get("/staffing", params={"format": "xlsx", "on": "2099-01-01"}, headers=planner)
     assert xlsx.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
     assert "无辅警网格" in book.sheetnames and book["无辅警网格"].max_row == len(grids)  # header + all but one
-    layer = client.get("/staffing/grids.geojson", params={"as_of": "2099-01-01"}, headers=make_key("viewer")).json()
+    layer = client.get("/staffing/grids.geojson", params={"on": "2099-01-01"}, headers=make_key("viewer")).json()
     gaps = {f["properties"]["code"]: f["properties"]["gap"] for f in layer["features"]}
     assert len(gaps) == len(grids) and all(gaps.values())  # no grid has a leader
 

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 
-from api.auth import clear_cache
 from gis.core.vocab import FINAL_STATUSES, INCIDENT_STATUSES, PENDING_STATUSES
 
 GRID = "330421001001001"  # entirely inside beat 330421P0101, which holds no other grid's incidents here
@@ -60,7 +59,6 @@ def one_grid(connection: Connection, mini_county: Any) -> None:
                 "y": POINT[1],
             },
         )
-    clear_cache()
 
 
 def _total(client: TestClient, headers: dict[str, str], **params: str) -> int:

@@ -138,8 +138,15 @@ def test_grids_without_staff(connection: Connection, mini_county) -> None:
         connection, d, [[120.899, 30.835], [120.911, 30.835]], actor="p", code=G1, new_code="330421001001003"
     )
     report = validate_draft(connection, d)
-    assert sorted(f.code for f in report.findings if f.kind == "no_staff") == [G2, "330421001001003"]
-    assert report.ok  # warnings only
+    assert [f.code for f in report.findings if f.kind == "no_staff"] == [G2]  # a gap G2 had before: a warning
+    # The new half of G1 would have no leader though G1 had one: the publish would cause that gap.
+    leaderless = [f for f in report.errors if f.kind == "no_grid_leader"]
+    assert [f.code for f in leaderless] == ["330421001001003"] and "grid_leader" in leaderless[0].message
+    # G1 never had a full-time worker or auxiliary police: warnings, not errors.
+    assert {(f.kind, f.severity) for f in report.findings if f.code == G1 and f.kind.startswith("no_")} == {
+        ("no_grid_worker", "warning"),
+        ("no_aux_police", "warning"),
+    }
 
 
 def test_deleting_a_polygon_with_open_incidents(connection: Connection, mini_county) -> None:

@@ -159,8 +159,9 @@ BAD = [
     ({"category": None}, "category", "unknown category"),
     ({"source": "fax"}, "source", "unknown source 'fax'"),
     ({"crs": "utm"}, "crs", "unknown coordinate system 'utm'"),
-    ({"reported_at": "yesterday"}, "reported_at", "not an ISO-8601 time"),
-    ({"reported_at": "2999-01-01T00:00:00+08:00"}, "reported_at", "in the future"),
+    ({"reported_at": "yesterday"}, "reported_at", "is not a date or date-time"),
+    ({"reported_at": "2999-01-01T00:00:00+08:00"}, "reported_at", "outside the years 1900..2200"),
+    ({"reported_at": "2100-01-01T00:00:00+08:00"}, "reported_at", "in the future"),
     ({"reporter_phone": "call me"}, "reporter_phone", "not a phone number"),
     ({"external_id": "x" * 65}, "external_id", "at most 64"),
 ]

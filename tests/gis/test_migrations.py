@@ -181,11 +181,11 @@ def test_0011_moves_staff_into_people_and_postings(database_url: str) -> None:
         eng.dispose()
 
 
-def test_0012_gives_each_existing_key_an_unscoped_account(database_url: str) -> None:
+def test_0013_gives_each_existing_key_an_unscoped_account(database_url: str) -> None:
     from gis.people.keys import create_key, verify_key
 
-    with db.scratch_database(database_url, "m0012") as scratch:
-        db.downgrade(scratch, "0011")
+    with db.scratch_database(database_url, "m0013") as scratch:
+        db.downgrade(scratch, "0012")
         eng = db.make_engine(scratch)
         with eng.begin() as conn:
             conn.execute(
@@ -209,7 +209,7 @@ def test_0012_gives_each_existing_key_an_unscoped_account(database_url: str) -> 
             # New accounts are numbered after the migrated ones.
             principal = verify_key(conn, create_key(conn, "reporter", "new"))
             assert principal is not None and principal.account_id == 3 and principal.scope.whole
-        db.downgrade(scratch, "0011")
+        db.downgrade(scratch, "0012")
         with eng.connect() as conn:
             roles = conn.execute(sa.text("SELECT name, role FROM api_keys ORDER BY id")).all()
             assert [tuple(r) for r in roles] == [("old-viewer", "viewer"), ("old-admin", "admin"), ("new", "reporter")]

@@ -1,15 +1,13 @@
 """The closed loop: legal and illegal transitions, history and audit, manual and timed escalation,
-and the periodic escalation thread against a database of its own (it commits for real)."""
+and the deadline jobs each of them schedules (the worker that runs them: tests/work/test_jobs.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 import sqlalchemy as sa
 
-from gis.core import db
 from gis.core.settings import Settings
 from gis.incidents import rules
 from gis.incidents.intake import create_incident
@@ -17,9 +15,9 @@ from gis.incidents.query import get_incident
 from gis.incidents.workflow import (
     IllegalTransition,
     IncidentNotFound,
-    PeriodicEscalation,
     UnknownActionError,
     escalate,
+    escalate_if_overdue,
     escalate_overdue,
     transition,
 )
@@ -151,34 +149,70 @@ def test_manual_escalation_moves_up_and_stops_at_the_county(connection, mini_cou
         escalate(connection, closed, "disp")
 
 
-@pytest.fixture
-def own_database(database_url: str):  # type: ignore[no-untyped-def]
-    """A migrated database of its own: the escalation thread commits in its own connections."""
-    with db.scratch_database(database_url, "wf") as url:
-        engine = db.make_engine(url, pool_size=2, max_overflow=2)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+def _jobs(conn, iid: int) -> list[tuple[str, str, dt.datetime]]:  # type: ignore[no-untyped-def]
+    rows = conn.execute(
+        sa.text(
+            "SELECT task_name, args->>'level', scheduled_at FROM procrastinate_jobs "
+            "WHERE args->>'incident_id' = CAST(:i AS text) ORDER BY id"
+        ),
+        {"i": iid},
+    )
+    return [tuple(r) for r in rows]
 
 
-def test_the_periodic_thread_escalates_committed_overdue_incidents(own_database) -> None:  # type: ignore[no-untyped-def]
-    from boundaries.generations import publish_layers
-    from tests.conftest import build_mini_county
+def test_intake_and_each_escalation_schedule_the_next_deadline_job(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    iid = _new(connection)
+    grid_deadline = _level(connection, iid)[1]
+    assert _jobs(connection, iid) == [("gridmap:incident_deadline", "grid", grid_deadline)]
+    t1 = grid_deadline + dt.timedelta(minutes=1)
+    assert escalate_overdue(connection, t1) == 1
+    village = (_level(connection, iid)[1], "village")
+    assert _jobs(connection, iid)[1][1:] == ("village", village[0]) and village[0] == t1 + dt.timedelta(hours=24)
+    escalate(connection, iid, "disp", now=t1 + dt.timedelta(hours=1))  # manual: village → town
+    assert [j[1] for j in _jobs(connection, iid)] == ["grid", "village", "town"]
+    escalate(connection, iid, "disp")  # town → county: the top has no next deadline, so no job
+    assert len(_jobs(connection, iid)) == 3
+    # Every path writes the same job: one lock per incident, waiting in the deadlines queue.
+    same = connection.execute(
+        sa.text(
+            "SELECT DISTINCT lock, queue_name, status FROM procrastinate_jobs "
+            "WHERE args->>'incident_id' = CAST(:i AS text)"
+        ),
+        {"i": iid},
+    ).all()
+    assert same == [(f"incident:{iid}", "deadlines", "todo")]
 
-    with db.transaction(own_database) as session:
-        publish_layers(session.connection(), build_mini_county(), note="mini", author="tests", published_at=T0)
-        iid = _new(session)  # reported in 2024: long overdue
-    runner = PeriodicEscalation(own_database, interval_s=0.2)
-    runner.start()
-    try:
-        deadline = time.monotonic() + 10
-        while runner.escalated == 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        runner.stop()
-    assert runner.escalated == 1 and runner.runs >= 1
-    with own_database.connect() as conn:
-        level = conn.execute(sa.text("SELECT escalation_level FROM incidents WHERE id = :i"), {"i": iid}).scalar()
-    assert level == "village"
-    assert runner._thread is None  # stopped and joined
+
+def test_a_deadline_job_escalates_once_and_only_at_its_level(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    iid = _new(connection)
+    deadline = _level(connection, iid)[1]
+    assert not escalate_if_overdue(connection, iid, "grid", now=deadline - dt.timedelta(seconds=1))  # not yet
+    assert escalate_if_overdue(connection, iid, "grid", now=deadline + dt.timedelta(seconds=1))
+    assert not escalate_if_overdue(connection, iid, "grid", now=deadline + dt.timedelta(days=30))  # a re-run
+    assert _level(connection, iid)[0] == "village"
+    events = connection.execute(
+        sa.text("SELECT count(*) FROM incident_events WHERE incident_id = :i AND action = 'escalate'"), {"i": iid}
+    )
+    assert events.scalar_one() == 1
+    transition(connection, iid, "reject", "disp")
+    assert not escalate_if_overdue(connection, iid, "village", now=deadline + dt.timedelta(days=30))  # not pending
+
+
+def test_a_replayed_report_schedules_no_second_job(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    data = {"lon": 120.905, "lat": 30.832, "category": "dispute", "source": "resident_app", "external_id": "r-1"}
+    first, created = create_incident(connection, data, "reporter", settings=Settings(), now=T0)
+    again, created_again = create_incident(connection, data, "reporter", settings=Settings(), now=T0)
+    assert (created, created_again, again["id"]) == (True, False, first["id"])
+    assert len(_jobs(connection, int(first["id"]))) == 1
+
+
+def test_pending_incidents_without_a_deadline_job_get_one(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    from gis.work.jobs import schedule_missing_deadlines
+
+    iid, done = _new(connection), _new(connection, lon=120.935)
+    transition(connection, done, "reject", "disp")
+    connection.execute(sa.text("DELETE FROM procrastinate_jobs"))  # as after a bulk import
+    assert schedule_missing_deadlines(connection) == 1  # the rejected incident needs none
+    assert _jobs(connection, iid) == [("gridmap:incident_deadline", "grid", _level(connection, iid)[1])]
+    assert _jobs(connection, done) == []
+    assert schedule_missing_deadlines(connection) == 0  # it has one now

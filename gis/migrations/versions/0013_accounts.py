@@ -6,13 +6,14 @@ integration); it has a role and a scope: area codes whose data its keys may read
 belong to an account (api_keys.account_id). Each existing key gets an account of its own with
 the key's name and role and the whole county, so it keeps what it could do.
 
-incidents gain an index on town_code (a town-scoped listing selects on it) and one on the open
-incidents' town_code and report time: the command centre's open listing of a town-scoped key
-otherwise ANDs the town's whole bitmap (a ninth of the county) with the open ones (measured on the
-demo: 8.6 ms against 0.7 ms a query).
+incidents gain an index on (town_code, reported_at, id): a town-scoped listing selects on the
+town and reads it newest first (page 20 of a town: 0.5 ms, as the whole county's, against 1.7 ms
+filtering the time index), and one on the open incidents' town_code and report time: the command
+centre's open listing of a town-scoped key otherwise ANDs the town's whole bitmap (a ninth of the
+county) with the open ones (measured on the demo: 8.6 ms against 0.7 ms a query).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -62,7 +63,7 @@ def upgrade() -> None:
     op.alter_column("api_keys", "account_id", nullable=False)
     op.create_foreign_key(op.f("fk_api_keys_account_id_accounts"), "api_keys", "accounts", ["account_id"], ["id"])
     op.create_index("ix_api_keys_account", "api_keys", ["account_id"])
-    op.create_index("ix_incidents_town", "incidents", ["town_code"])
+    op.create_index("ix_incidents_town", "incidents", ["town_code", "reported_at", "id"])
     op.create_index("ix_incidents_open_town", "incidents", ["town_code", "reported_at"], postgresql_where=sa.text(OPEN))
 
 

@@ -7,16 +7,16 @@ one-statement intake (gis.incidents.intake) at one notification a report whateve
 The payload is only the id: every listener reads the log (``incident_events``) after its own last
 id, so catching up after a reconnect and following live are the same read (gis.work.events).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

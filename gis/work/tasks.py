@@ -1,0 +1,88 @@
+"""The job bodies. Each is idempotent: running it again (a retry after a worker died mid-job, a
+duplicate) changes nothing, because it acts only on the state it was scheduled for and does all
+its writes in one transaction (a worker killed mid-job leaves nothing half-done).
+
+* ``incident_deadline``: an incident's handling deadline; escalates it one level if it is still
+  pending at the level the deadline belongs to and the deadline has passed (the escalation also
+  schedules the next level's deadline job, gis.incidents.workflow).
+* ``escalation_sweep`` (every minute): escalates every overdue incident, including those that never
+  had a job (bulk imports, rows written before the queue existed), so nothing is lost, and gives
+  the pending incidents without a deadline job theirs.
+* ``retry_stalled_jobs`` (every 5 s): a worker that stopped sending heartbeats (killed, its machine
+  gone) leaves its running jobs in ``doing``; they are put back in the queue for another worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import procrastinate
+from sqlalchemy.engine import Engine
+
+from gis.core.settings import get_settings
+from gis.work.jobs import DEADLINE_QUEUE, schedule_missing_deadlines
+
+log = logging.getLogger("gridmap.jobs")
+
+blueprint = procrastinate.Blueprint()
+
+# A body that failed (the database went away, a deadlock) is tried again; the sweep still covers an
+# incident whose job gave up.
+_RETRY = procrastinate.RetryStrategy(max_attempts=20, wait=3)
+PERIODIC_QUEUE = "periodic"
+
+
+@functools.cache
+def _engine() -> Engine:
+    """This worker process's engine; pre-ping so that it outlives a database restart."""
+    from gis.core.db import database_url, make_engine
+
+    settings = get_settings()
+    return make_engine(database_url(settings), pool_size=settings.worker_concurrency, max_overflow=2)
+
+
+@blueprint.task(name="incident_deadline", queue=DEADLINE_QUEUE, retry=_RETRY)
+def incident_deadline(incident_id: int, level: str = "grid") -> bool:
+    """The deadline of ``incident_id`` at escalation ``level`` has come."""
+    from gis.core.db import transaction
+    from gis.incidents.workflow import escalate_if_overdue
+
+    with transaction(_engine()) as session:
+        moved = escalate_if_overdue(session, incident_id, level)
+    if moved:
+        log.info("incident %d escalated from %s: deadline passed", incident_id, level)
+    return moved
+
+
+@blueprint.periodic(cron="* * * * *", periodic_id="escalation-sweep")
+@blueprint.task(name="escalation_sweep", queue=PERIODIC_QUEUE, queueing_lock="escalation_sweep", retry=_RETRY)
+def escalation_sweep(timestamp: int) -> int:
+    """Escalate every overdue incident (one level each), and schedule the deadline jobs that are
+    missing; advisory locks let one process at a time do each."""
+    from gis.core.db import transaction
+    from gis.incidents.workflow import escalate_overdue
+
+    with transaction(_engine()) as session:
+        moved = escalate_overdue(session)
+        scheduled = schedule_missing_deadlines(session)
+    if moved or scheduled:
+        log.info("sweep: %d overdue incidents escalated, %d deadlines without a job scheduled", moved, scheduled)
+    return moved
+
+
+@blueprint.periodic(cron="* * * * * */5", periodic_id="stalled-jobs")
+@blueprint.task(name="retry_stalled_jobs", queue=PERIODIC_QUEUE, queueing_lock="retry_stalled_jobs", pass_context=True)
+async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Put the running jobs of dead workers back in the queue; returns how many."""
+    manager = context.app.job_manager
+    retried = 0
+    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=get_settings().job_stalled_after_s)
+    for job in stalled:
+        try:
+            await manager.retry_job(job)
+        except procrastinate.exceptions.ConnectorException:  # finished (or retried) meanwhile
+            continue
+        retried += 1
+        log.warning("job %s (%s) of a dead worker is retried", job.id, job.call_string)
+    return retried
