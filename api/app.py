@@ -19,6 +19,7 @@ from api.routers import (
     audit,
     boundaries,
     docs,
+    events,
     export,
     health,
     incidents,
@@ -36,6 +37,7 @@ from gis.core.db import engine_from_settings
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
 from gis.outputs.maplayers import LayerCache
+from gis.work.eventhub import EventHub
 from maps import offline
 
 DESCRIPTION = """
@@ -50,6 +52,7 @@ ROUTERS = [
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/... drafts, publishing, generations; the editor pages
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
+    events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
@@ -85,11 +88,13 @@ def create_app(
         listener = lookup.listen(app.state.lookup, eng)
         # tipg's asyncpg pool and catalog, opened in the background (retried per request).
         ogc_runtime = ogc.start(app, eng)
+        app.state.events = EventHub(eng)  # the SSE fan-out: one LISTEN per process, from the first stream
         if settings.freeze_heap:
             heap.settle(force=True)  # after the lookup trees are loaded
         try:
             yield
         finally:
+            app.state.events.stop()
             ogc_runtime.close()
             listener.stop()
             if owns_engine:
