@@ -18,8 +18,11 @@ from api.fastpath import IntakeFastPath, LookupFastPath
 from api.routers import (
     audit,
     boundaries,
+    boundary_pages,
     docs,
+    draft_operations,
     export,
+    generations,
     health,
     incidents,
     lookup,
@@ -48,9 +51,12 @@ Coordinates may be WGS-84, GCJ-02 (Amap) or BD-09 (Baidu).
 ROUTERS = [
     lookup.router,  # GET /lookup, POST /lookup/batch: the most requested endpoint
     audit.router,  # GET /audit
-    boundaries.router,  # /boundaries/... drafts, publishing, generations; the editor pages
+    boundaries.router,  # /boundaries/drafts/...: drafts, uploads, validation, publishing
+    boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
+    draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
     export.router,  # GET /export/{layer}
+    generations.router,  # /boundaries/generations: history, diff, restore
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
     maps.router,  # /maps/...: map pages and the data they fetch
