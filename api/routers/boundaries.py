@@ -32,9 +32,10 @@ from api.schemas.boundaries import (
     PublishIn,
 )
 from boundaries import drafts, draftscope, fileio, history
+from boundaries.findings import Rules
 from boundaries.impact import preview_impact
 from boundaries.publish import PublishBlockedError, StaleDraftError, publish_draft
-from boundaries.validate import Rules, validate_draft
+from boundaries.validate import validate_draft
 from gis.core.privacy import role_sees_personal_data
 from gis.people.keys import Principal
 
