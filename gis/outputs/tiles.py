@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from gis.core.models import MERC_BITS, MERC_X_SQL, MERC_Y_SQL
 from gis.incidents.filter import IncidentFilter
-from gis.outputs.export import AREA_LAYERS, POINT_LAYERS, ExportError, point_filter, time_column
+from gis.outputs.exportquery import AREA_LAYERS, POINT_LAYERS, ExportError, point_filter, time_column
 from gis.spatial.areas import IN_GENERATION, Conn, current_generation, generation_at
 
 EXTENT = 4096
