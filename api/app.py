@@ -21,6 +21,7 @@ from api.routers import (
     boundary_pages,
     docs,
     draft_operations,
+    events,
     export,
     generations,
     health,
@@ -40,6 +41,7 @@ from gis.core.db import engine_from_settings
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
 from gis.outputs.maplayers import LayerCache
+from gis.work.eventhub import EventHub
 from maps import offline
 
 DESCRIPTION = """
@@ -57,6 +59,7 @@ ROUTERS = [
     boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
     draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
+    events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
     generations.router,  # /boundaries/generations: history, diff, restore
     health.router,  # GET /health (no key)
@@ -93,11 +96,13 @@ def create_app(
         listener = lookup_service.listen(app.state.lookup, eng)
         # tipg's asyncpg pool and catalog, opened in the background (retried per request).
         ogc_runtime = ogc.start(app, eng)
+        app.state.events = EventHub(eng)  # the SSE fan-out: one LISTEN per process, from the first stream
         if settings.freeze_heap:
             heap.settle(force=True)  # after the lookup trees are loaded
         try:
             yield
         finally:
+            app.state.events.stop()
             ogc_runtime.close()
             listener.stop()
             if owns_engine:

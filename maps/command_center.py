@@ -19,7 +19,7 @@ from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter
 from gis.spatial.areas import Conn
 from maps import layers as ml
-from maps.i18n import label
+from maps.i18n import label, labels
 from maps.page import PageContext
 
 PATH = "/maps/command-center"
@@ -152,6 +152,14 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         ).add_to(m)
         ml.register(m, "live", live)
         ml.register(m, "live_group", live_group)
+        # The push (GET /events, key as ?key=: EventSource sends no headers) replaces the polling while it is up.
+        ticker = {k.removeprefix("ticker."): v for k, v in labels(lang, ("ticker.",)).items()}
+        stream_url = ml.js_data(ctx.url("/events"))
+        # The live layer ignores the report window (it shows what was received lately); any other
+        # filter may not match a pushed feature, which then triggers a filtered re-read instead.
+        window_keys = ("window", "from", "to", "start", "end")
+        filtered = "true" if any(k not in window_keys for k in flt.query()) else "false"
+        ml.Script(f"gridmap.liveStream({live.get_name()}, {stream_url}, {filtered}, {ml.js_data(ticker)});").add_to(m)
         incident_children.append({"label": label("layer.live", lang), "layer": live_group})
 
     overlay_tree = [
@@ -213,5 +221,5 @@ def _legend_notes(ctx: PageContext, heat: mapdata.HeatData, overdue: int, escala
     else:
         notes.append(label("legend.heat_raw", lang))
     if not ctx.standalone:
-        notes.append(label("legend.live", lang, s=f"{ctx.realtime_interval_ms / 1000:g}"))
+        notes.append(label("legend.live_push", lang, s=f"{ctx.realtime_interval_ms / 1000:g}"))
     return notes

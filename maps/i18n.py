@@ -118,6 +118,18 @@ _TEXT: dict[str, tuple[str, str]] = {
     "legend.synthetic": ("边界为合成演示数据", "Boundaries are synthetic (demo data)"),
     "legend.snapshot": ("离线快照,生成于 {at}", "Offline snapshot made {at}"),
     "legend.live": ("实时图层每{s}秒刷新", "live layer refreshes every {s} s"),
+    "legend.live_push": (
+        "实时图层由事件推送更新, 断开时每{s}秒刷新",
+        "live layer is pushed; it refreshes every {s} s while the push is down",
+    ),
+    # the event ticker (GET /events)
+    "ticker.title": ("事件动态", "Incident events"),
+    "ticker.push": ("推送", "push"),
+    "ticker.polling": ("轮询", "polling"),
+    "ticker.incident.created": ("新上报", "reported"),
+    "ticker.incident.status": ("状态", "status"),
+    "ticker.incident.escalated": ("提级", "escalated"),
+    "ticker.incident.overdue": ("超期提级", "overdue, escalated"),
     "attribution": ("gridmap · 网格边界为合成演示数据(非官方)", "gridmap · grid boundaries are synthetic demo data"),
     "risk.high": ("高风险", "High risk"),
     "risk.medium": ("中风险", "Medium risk"),

@@ -166,7 +166,8 @@ class Incident(AssignedMixin, Base):
             "town_code",
             "reported_at",
             postgresql_where=text(
-                "status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'handled', 'verified')"
+                "status::text = ANY (ARRAY['reported'::text, 'accepted'::text, 'dispatched'::text, "
+                "'in_progress'::text, 'handled'::text, 'verified'::text])"
             ),
         ),
         Index(

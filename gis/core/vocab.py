@@ -80,6 +80,7 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 # PostgreSQL NOTIFY channels.
 BOUNDARIES_CHANNEL = "gridmap_boundaries"  # a generation was published; payload {"generation": id}
+EVENTS_CHANNEL = "gridmap_events"  # incident events were committed; payload: the largest new event id
 # Posting roles of people (gis.people): who serves an area, in the order a team is listed.
 POSTING_ROLES = (
     "grid_leader",  # 网格长

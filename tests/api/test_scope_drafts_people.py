@@ -174,11 +174,11 @@ def test_people_of_another_town_are_not_found(client: TestClient, make_key, mini
     unit_b = {"code": "UB2", "name": "UB2", "kind": "village_station", "area_code": VILLAGE_B}
     assert client.post("/org-units", json=unit_b, headers=planner_a).status_code == 404
 
-    report = client.get("/staffing", params={"as_of": "2099-01-01"}, headers=viewer_a).json()
+    report = client.get("/staffing", params={"on": "2099-01-01"}, headers=viewer_a).json()
     assert report["summary"]["grids"] == 4 and all(g["code"].startswith(TOWN_A) for g in report["grids"])
     assert all(m["code"].startswith(TOWN_A) for m in report["micro_grids_without_leader"])
     assert [p["name"] for p in report["postings_ending_soon"]] == []  # A's posting was ended today
-    county_report = client.get("/staffing", params={"as_of": "2099-01-01"}, headers=county).json()
+    county_report = client.get("/staffing", params={"on": "2099-01-01"}, headers=county).json()
     assert county_report["summary"]["grids"] == 8 and [p["name"] for p in county_report["postings_ending_soon"]] == [
         "乙"
     ]

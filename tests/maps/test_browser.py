@@ -253,6 +253,37 @@ def test_new_incident_appears_in_the_live_layer(browser: Any, server: Server) ->
     _finish(visit, server, "command-center-live-en")
 
 
+def test_pushed_incident_appears_within_a_second_and_polling_is_the_fallback(browser: Any, server: Server) -> None:
+    visit = _open(browser, server, "/maps/command-center")
+    page = visit.page
+    # The stream (GET /events?key=...) is up: the polling has stopped.
+    page.wait_for_function("gridmap.live.mode === 'push'", timeout=10_000)
+    assert not page.evaluate("!!gridmap.layers.live.isRunning()")
+    polls_before = sum("/live.geojson" in u for u in visit.requests)
+    body = {"lon": 120.915, "lat": 30.838, "category": "fire", "source": "grid_patrol", "reporter_phone": "13655556666"}
+    posted = httpx.post(f"{server.base}/incidents", json=body, headers={"X-API-Key": server.reporter}, timeout=10)
+    assert posted.status_code == 201, posted.text
+    new_id = posted.json()["id"]
+    started = time.monotonic()
+    page.wait_for_function(f"!!gridmap.layers.live.getLayer({new_id})", timeout=3000)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.0, f"the pushed incident took {elapsed:.2f} s to appear"
+    # It came by the push, not by a poll; the ticker lists it; the viewer sees the phone masked.
+    assert sum("/live.geojson" in u for u in visit.requests) == polls_before
+    assert f"#{new_id}" in page.locator(".gm-ticker").inner_text()
+    props = page.evaluate(f"gridmap.layers.live.getFeature({new_id}).properties")
+    assert props["reporter_phone"] == "136****6666"
+    # The stream fails: the polling takes over until it is back.
+    page.evaluate("gridmap.live.source.close(); gridmap.live.source.onerror(new Event('error'))")
+    assert page.evaluate("gridmap.live.mode") == "polling"
+    page.wait_for_function(
+        f"{polls_before} < performance.getEntriesByType('resource')"
+        ".filter(function (e) { return e.name.indexOf('/live.geojson') >= 0; }).length",
+        timeout=POLL_MS * 3,
+    )
+    _finish(visit, server, "command-center-push")
+
+
 @pytest.mark.parametrize(
     ("path", "shot", "ready"),
     [

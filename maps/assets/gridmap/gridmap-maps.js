@@ -230,6 +230,67 @@
     });
   };
 
+  /* ---- the live push (GET /events) -------------------------------------------------------
+     The live layer starts polling (Leaflet.Realtime); once the event stream is up ("ready") the
+     polling stops and pushed events update the layer; when the stream errors, polling resumes
+     until it is back (EventSource reconnects by itself, resuming with Last-Event-ID). With page
+     filters the pushed feature may not match them, so an event triggers one filtered re-read
+     instead of being drawn as it is. The ticker lists the latest events. */
+  var EVENT_TYPES = ["incident.created", "incident.status", "incident.escalated", "incident.overdue"];
+  G.live = { mode: "polling", received: 0, last: null };
+  G.liveStream = function (realtime, url, filtered, text) {
+    if (!window.EventSource || !realtime) return;
+    var map = realtime._map || null;
+    var box = L.DomUtil.create("div", "gm-ticker");
+    box.innerHTML = '<div class="gm-ticker-title">' + esc(text.title) + ' <span class="gm-ticker-mode"></span></div><ol></ol>';
+    var list = box.querySelector("ol");
+    var mode = box.querySelector(".gm-ticker-mode");
+    function setMode(value) {
+      G.live.mode = value;
+      mode.textContent = text[value] || value;
+      mode.className = "gm-ticker-mode gm-" + value;
+    }
+    setMode("polling");
+    var attach = function (m) {
+      if (m && !box.parentNode) m.getContainer().appendChild(box);
+      L.DomEvent.disableClickPropagation(box);
+    };
+    if (map) attach(map);
+    else realtime.once("add", function () { attach(realtime._map); });
+    var refetch = null;
+    function onEvent(e) {
+      var d = JSON.parse(e.data);
+      var p = (d.feature && d.feature.properties) || {};
+      G.live.received += 1;
+      G.live.last = d;
+      var li = document.createElement("li");
+      var clock = (d.at || "").substr(11, 8);
+      var what = text[e.type] || e.type;
+      var status = e.type === "incident.status" && d.to_status ? " → " + t("status." + d.to_status) : "";
+      li.innerHTML = "<b>" + esc(clock) + "</b> " + esc(what) + " #" + esc(String(d.incident_id)) + " " +
+        esc(p.category ? t("category." + p.category) : "") + esc(status);
+      list.insertBefore(li, list.firstChild);
+      while (list.children.length > 8) list.removeChild(list.lastChild);
+      if (filtered) {
+        if (!refetch) refetch = setTimeout(function () { refetch = null; realtime.update(); }, 300);
+      } else if (d.feature) {
+        realtime.update({ type: "FeatureCollection", features: [d.feature] });
+      }
+    }
+    var source = new EventSource(url);
+    G.live.source = source;
+    EVENT_TYPES.forEach(function (type) { source.addEventListener(type, onEvent); });
+    source.addEventListener("ready", function () {
+      realtime.stop();
+      setMode("push");
+    });
+    source.addEventListener("resync", function () { realtime.update(); });
+    source.onerror = function () {
+      if (!realtime.isRunning()) realtime.start();
+      setMode("polling");
+    };
+  };
+
   /* ---- filling layers ------------------------------------------------------------------- */
 
   function points(data, toLayer) {

@@ -1,0 +1,353 @@
+"""Live push benchmark: intake -> every open SSE stream (``GET /events``), against the command
+centre's 10-second polling of ``/maps/data/incidents/live.geojson`` measured in the same run.
+
+    .venv/bin/python bench/bench_events.py [--streams 500] [--rate 200] [--seconds 60] [--workers 2]
+
+What it does:
+1. A throwaway database with the mini test county (dropped at the end); a reporter and a viewer key.
+2. The API under uvicorn (``--workers``, rate limit off, escalation off).
+3. Opens ``--streams`` SSE streams with the viewer key (spread over the workers by the kernel) and
+   waits until each has sent ``ready``.
+4. Posts reports open-loop at ``--rate`` a second for ``--seconds`` (each on its own schedule: a slow
+   answer does not slow the sending), while ``--pollers`` clients poll live.geojson every 10 s, each
+   at its own phase, as the command-centre page does without the push.
+5. Reports, for the push: intake -> stream latency (the event's ``at``, stamped by the intake
+   statement just before commit, to the moment the stream's bytes arrive), p50/p95/p99/max over
+   every (event, stream) pair; whether every stream got every event; the API's resident memory
+   (all workers) at the start and the end. For the polling peer: event-to-screen latency
+   (``at`` -> the first poll answer that contains the incident) and how many incidents no poll
+   ever showed (the live layer returns the newest LIVE_LIMIT only).
+
+The client runs on the same machine and parses every stream (a regex over each chunk, no JSON
+per event); on a small machine it competes with the server for the CPU, so a modest size measures
+the server's share too. Scope filtering is not exercised yet (every key sees the county).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import multiprocessing
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from boundaries.generations import publish_layers  # noqa: E402
+from boundaries.sample import build_mini_county  # noqa: E402
+from gis.core import db  # noqa: E402
+from gis.core.settings import get_settings  # noqa: E402
+from gis.people.keys import create_key  # noqa: E402
+
+THROWAWAY = "gridmap_bench_events"
+POLL_S = 10.0
+# What a stream sends per event starts: id, incident id, at (gis.work.events.Event.encoded).
+EVENT = re.compile(rb'data: \{"id":(\d+),"incident_id":(\d+),"at":"([^"]+)"')
+BOX = (120.902, 30.831, 120.935, 30.848)  # inside the mini county
+
+
+@dataclass
+class Stream:
+    received: list[tuple[int, float]] = field(default_factory=list)  # (event id, monotonic time)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    error: str | None = None
+
+
+def _database() -> str:
+    base = make_url(db.database_url(get_settings()))
+    url = base.set(database=THROWAWAY).render_as_string(hide_password=False)
+    admin = db.make_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{THROWAWAY}" WITH (FORCE)'))
+    admin.dispose()
+    db.ensure_database(url)
+    db.migrate(url)
+    return url
+
+
+def _drop(url: str) -> None:
+    admin = db.make_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{THROWAWAY}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _seed(url: str) -> tuple[str, str]:
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        publish_layers(
+            conn, build_mini_county(), note="bench", author="bench", published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+        )
+        keys = create_key(conn, "reporter", "bench-reporter"), create_key(conn, "viewer", "bench-viewer")
+    engine.dispose()
+    return keys
+
+
+def _serve(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": url,
+        "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0",
+        "GRIDMAP_ESCALATION_INTERVAL_S": "0",
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port), "--workers", str(workers)]
+    cmd += ["--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("the API did not come up")
+
+
+def _rss_mb(pgid: int) -> float:
+    """Resident memory of every process in the server's process group (the workers too)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[2]) != pgid:
+                continue
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def _follow(base: str, path: str, stream: Stream) -> None:
+    """One SSE stream over a bare asyncio connection: an HTTP client library's per-chunk cost would
+    make this process, not the server, the bottleneck. Each of the server's writes is whole
+    messages (one HTTP chunk), so the regex finds every event whatever the chunk framing."""
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b" 200 " not in head.split(b"\r\n", 1)[0]:
+            stream.error = head.split(b"\r\n", 1)[0].decode()
+            stream.ready.set()
+            return
+        rest = b""
+        while True:
+            chunk = await reader.read(1 << 16)
+            if not chunk:
+                return
+            now = time.monotonic()
+            if not stream.ready.is_set() and b"event: ready" in chunk:
+                stream.ready.set()
+            data = rest + chunk
+            cut = data.rfind(b"\n\n")
+            if cut < 0:
+                rest = data
+                continue
+            rest = data[cut + 2 :]
+            stream.received.extend((int(m.group(1)), now) for m in EVENT.finditer(data, 0, cut))
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        stream.error = repr(exc)
+        stream.ready.set()
+
+
+async def _intake(client: httpx.AsyncClient, base: str, key: str, rate: float, seconds: float) -> list[int]:
+    """Open-loop reports: each is sent at its scheduled time whatever the answers before it do."""
+    ids: list[int] = []
+    failures = 0
+    start = time.monotonic()
+    tasks = []
+
+    async def one(n: int) -> None:
+        nonlocal failures
+        body = {
+            "lon": random.uniform(BOX[0], BOX[2]),
+            "lat": random.uniform(BOX[1], BOX[3]),
+            "category": random.choice(["dispute", "fire", "traffic"]),
+            "source": "grid_patrol",
+            "external_id": f"bench-{n}",
+        }
+        try:
+            resp = await client.post(f"{base}/incidents", json=body, headers={"X-API-Key": key})
+            if resp.status_code == 201:
+                ids.append(int(resp.json()["id"]))
+            else:
+                failures += 1
+        except httpx.HTTPError:
+            failures += 1
+
+    for n in range(int(rate * seconds)):
+        delay = start + n / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(n)))
+    await asyncio.gather(*tasks)
+    if failures:
+        print(f"  intake: {failures} reports failed")
+    late = time.monotonic() - start - seconds
+    if late > 1:
+        print(f"  intake finished {late:.1f} s behind its schedule: the client could not keep the rate")
+    return ids
+
+
+async def _poll(client: httpx.AsyncClient, url: str, until: float, seen: dict[int, float]) -> None:
+    """One command-centre page without the push: live.geojson every POLL_S at a random phase."""
+    await asyncio.sleep(random.uniform(0, POLL_S))
+    while time.monotonic() < until:
+        tick = time.monotonic()
+        try:
+            resp = await client.get(url)
+            now = time.monotonic()
+            for f in resp.json().get("features", []):
+                seen.setdefault(int(f["properties"]["id"]), now)
+        except (httpx.HTTPError, ValueError):
+            pass
+        await asyncio.sleep(max(0.0, tick + POLL_S - time.monotonic()))
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
+
+
+def _summary(name: str, ms: list[float]) -> str:
+    if not ms:
+        return f"  {name}: no samples"
+    return (
+        f"  {name}: n={len(ms):,} p50={_pct(ms, 50):.0f} ms p95={_pct(ms, 95):.0f} ms "
+        f"p99={_pct(ms, 99):.0f} ms max={max(ms):.0f} ms mean={statistics.fmean(ms):.0f} ms"
+    )
+
+
+def _event_times(url: str) -> tuple[dict[int, float], dict[int, int]]:
+    """Each event's ``at`` (epoch seconds) and incident, from the log."""
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, incident_id, extract(epoch FROM at) FROM incident_events")).all()
+    engine.dispose()
+    return {r[0]: float(r[2]) for r in rows}, {r[0]: r[1] for r in rows}
+
+
+def _driver(base: str, reporter: str, viewer: str, args: argparse.Namespace, out: Connection) -> None:
+    """The intake and the polling pages, in a process of their own (the streams' reader is busy)."""
+
+    async def drive() -> tuple[list[int], list[dict[int, float]]]:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            until = time.monotonic() + args.seconds + POLL_S + 1
+            seen: list[dict[int, float]] = [{} for _ in range(args.pollers)]  # per page: incident -> shown
+            live_url = f"{base}/maps/data/incidents/live.geojson?key={viewer}"
+            pollers = [asyncio.create_task(_poll(client, live_url, until, page)) for page in seen]
+            ids = await _intake(client, base, reporter, args.rate, args.seconds)
+            await asyncio.gather(*pollers)
+        offset = time.time() - time.monotonic()
+        return ids, [{k: v + offset for k, v in page.items()} for page in seen]
+
+    out.send(asyncio.run(drive()))
+
+
+async def run(
+    args: argparse.Namespace, base: str, reporter: str, viewer: str, pgid: int
+) -> tuple[list[Stream], list[int], list[dict[int, float]]]:
+    streams = [Stream() for _ in range(args.streams)]
+    tasks = []
+    for s in streams:
+        tasks.append(asyncio.create_task(_follow(base, f"/events?key={viewer}", s)))
+        await asyncio.sleep(0.002)  # a connection storm is another benchmark
+    await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in streams)), 120)
+    errors = [s.error for s in streams if s.error]
+    if errors:
+        print(f"  {len(errors)} streams failed to open, e.g. {errors[0]}")
+    await asyncio.sleep(1)
+    rss0 = _rss_mb(pgid)
+    print(f"  {args.streams} streams open; API memory {rss0:.0f} MB")
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    driver = multiprocessing.Process(target=_driver, args=(base, reporter, viewer, args, sending))
+    started = time.monotonic()
+    driver.start()
+    while not receiving.poll():
+        await asyncio.sleep(0.2)
+    ids, seen = receiving.recv()
+    driver.join()
+    print(f"  intake and polling done: {len(ids):,} reports stored, {time.monotonic() - started:.1f} s")
+    await asyncio.sleep(3)  # the last events in flight
+    rss1 = _rss_mb(pgid)
+    print(f"  API memory at the end {rss1:.0f} MB ({rss1 - rss0:+.0f} MB)")
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    offset = time.time() - time.monotonic()  # monotonic receive times onto the log's wall clock
+    for s in streams:
+        s.received = [(i, t + offset) for i, t in s.received]
+    return streams, ids, seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--streams", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=200.0, help="reports a second")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--pollers", type=int, default=5, help="simulated 10-s polling pages (the peer)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    print(f"load before: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
+    url = _database()
+    reporter, viewer = _seed(url)
+    proc, base = _serve(url, args.workers)
+    try:
+        streams, ids, seen = asyncio.run(run(args, base, reporter, viewer, proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    at, incident_of = _event_times(url)
+    _drop(url)
+    print(f"load after: {os.getloadavg()[0]:.2f} (1 min)")
+
+    posted = set(ids)
+    created = {e for e, i in incident_of.items() if i in posted}
+    push_ms: list[float] = []
+    complete = 0
+    for s in streams:
+        got = {e for e, _ in s.received}
+        complete += created <= got
+        push_ms.extend((t - at[e]) * 1000 for e, t in s.received if e in created)
+    print(f"push (SSE), {len(streams)} streams, {args.rate:g} reports/s for {args.seconds:g} s:")
+    print(_summary("intake -> stream", push_ms))
+    print(f"  streams that received every one of the {len(created):,} events: {complete}/{len(streams)}")
+    reports = {i: e for e, i in incident_of.items() if e in created}
+    poll_ms = [(page[i] - at[e]) * 1000 for page in seen for i, e in reports.items() if i in page]
+    missed = sum(1 for page in seen for i in posted if i not in page)
+    print(f"peer: 10-s polling of live.geojson, {args.pollers} pages:")
+    print(_summary("event -> screen", poll_ms))
+    print(f"  (incident, page) pairs never shown: {missed:,} of {len(posted) * len(seen):,}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Fan-out of the event log to the SSE streams of one API process.
+
+One ``EventHub`` per process (``app.state.events``), started by its first subscriber: ONE
+``LISTEN gridmap_events`` connection (a ``gis.core.notify.Listener`` thread) wakes an asyncio
+task, which reads the log once from its ``Cursor`` and hands the batch to every subscription of
+the process; each stream then filters in memory (scope) and sends. A notification only says
+"read now": lost ones (a dropped LISTEN connection) cost latency, never events, because the next
+read starts from the cursor. While the LISTEN connection is down the hub polls the log instead.
+
+Every uvicorn worker runs its own hub; PostgreSQL delivers each NOTIFY to all of them, so a report
+taken by one worker reaches streams held by every other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+
+from sqlalchemy.engine import Engine
+
+from gis.core.notify import Listener, conninfo_from_url
+from gis.core.privacy import role_sees_personal_data
+from gis.people.keys import Principal
+from gis.work import events as ev
+
+log = logging.getLogger("gridmap.events")
+
+# Batches a slow stream may fall behind before it is told to reload (event ``resync``).
+QUEUE_BATCHES = 512
+IDLE_CHECK_S = 15.0  # a read now and then even when no notification came (belt and braces)
+POLL_S = 1.0  # while the LISTEN connection is down, or ids are missing (gaps), read this often
+RETRY_MS = 3000
+# At most one read of the log per this interval: under a stream of reports one read (and one write
+# per stream) carries several events, instead of a read and a write per stream for every report.
+# A lone report is read at once; the most it adds to a push is this.
+MIN_READ_INTERVAL_S = 0.05  # the browser's reconnection delay (SSE ``retry:``)
+
+
+class Batch:
+    """What one read of the log returned, shared by every stream of the process."""
+
+    def __init__(self, events: list[ev.Event], *, resync: bool = False) -> None:
+        self.events = events
+        self.resync = resync  # the hub skipped history: every stream's client reloads
+        self.ids = frozenset(e.id for e in events)
+        self._joined: dict[tuple[bool, str], bytes] = {}
+
+    def after(self, position: int | None) -> bool:
+        return position is None or not self.ids or min(self.ids) > position
+
+    def joined(self, role: str, display_crs: str) -> bytes:
+        """All the batch's messages for a whole-county stream, built once per masking."""
+        key = (role_sees_personal_data(role), display_crs)
+        hit = self._joined.get(key)
+        if hit is None:
+            hit = self._joined[key] = b"".join(e.encoded(role, display_crs) for e in self.events)
+        return hit
+
+
+class Subscription:
+    """One stream's mailbox: the batches read since it subscribed."""
+
+    def __init__(self, start_id: int) -> None:
+        self.start_id = start_id  # the hub's position when the stream joined
+        self.queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=QUEUE_BATCHES)
+        self.overflowed = False
+
+    def offer(self, batch: Batch) -> None:
+        try:
+            self.queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            self.overflowed = True  # the stream tells its client to reload, and carries on
+
+
+class EventHub:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.subscribers: set[Subscription] = set()
+        self.reads = 0
+        self._cursor: ev.Cursor | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._listener: Listener | None = None
+        self._lock: asyncio.Lock | None = None
+        self._last_read = 0.0
+
+    # --- reading the log -------------------------------------------------------------------
+
+    def _latest(self) -> int:
+        with self.engine.connect() as conn:
+            return ev.latest_id(conn)
+
+    def _read(self, cursor: ev.Cursor) -> list[ev.Event]:
+        with self.engine.connect() as conn:
+            events = cursor.read(conn)
+            conn.rollback()
+        return events
+
+    def backlog(self, after: int, upto: int) -> tuple[list[ev.Event], bool]:
+        with self.engine.connect() as conn:
+            return ev.backlog(conn, after, upto)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        wake = self._wake = asyncio.Event()
+
+        def notified(_payload: str | None) -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        if self._listener is None:
+            conninfo = conninfo_from_url(self.engine.url)
+            self._listener = Listener(conninfo, notified, channel=ev.CHANNEL, poll_s=0.5)
+            self._listener.start()
+        else:
+            self._listener.on_change = notified
+        self._task = loop.create_task(self._run(), name="gridmap-events")
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            listening = self._listener is not None and self._listener.connected.is_set()
+            gaps = self._cursor is not None and self._cursor.gaps
+            timeout = POLL_S if (not listening or gaps) else IDLE_CHECK_S
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            cursor = self._cursor
+            if not self.subscribers or cursor is None:
+                # Nobody listens: no reads; the next subscriber starts from the log's end.
+                self._cursor = None
+                continue
+            wait = self._last_read + MIN_READ_INTERVAL_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._wake.clear()
+            self._last_read = time.monotonic()
+            try:
+                batch = await asyncio.to_thread(self._read, cursor)
+            except Exception:  # a database outage: keep the streams, try again shortly
+                log.exception("reading the event log failed; retrying")
+                await asyncio.sleep(POLL_S)
+                continue
+            self.reads += 1
+            if len(batch) >= ev.BATCH:
+                self._wake.set()  # more than one read's worth is waiting: read on at once
+            if cursor.jumped:
+                cursor.jumped = False
+                for sub in list(self.subscribers):
+                    sub.offer(Batch([], resync=True))
+            if batch:
+                shared = Batch(batch)
+                for sub in list(self.subscribers):
+                    sub.offer(shared)
+
+    async def subscribe(self) -> Subscription:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._task is None or self._task.done():
+                await self._start()
+            if self._cursor is None:
+                self._cursor = ev.Cursor(await asyncio.to_thread(self._latest))
+            sub = Subscription(self._cursor.last_id)
+            self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subscribers.discard(sub)
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+def _resync(reason: str) -> bytes:
+    return f'event: resync\ndata: {{"reason": "{reason}"}}\n\n'.encode()
+
+
+async def stream(
+    hub: EventHub, principal: Principal, resume: int | None, *, display_crs: str = "wgs84"
+) -> AsyncIterator[bytes]:
+    """The SSE messages of one client: the missed events when it resumes (``resume`` = its
+    Last-Event-ID), a ``ready`` event carrying the position it now follows from, then every new
+    event it may see (``gis.work.events.visible``), each batch in one write."""
+    sub = await hub.subscribe()
+    role = principal.role
+    try:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        sent: set[int] = set()
+        position = sub.start_id
+        if resume is not None:
+            missed, cut = await asyncio.to_thread(hub.backlog, resume, sub.start_id)
+            if cut:
+                yield _resync("backlog")
+            out = [e.encoded(role, display_crs) for e in missed if ev.visible(e, principal)]
+            sent = {e.id for e in missed}
+            if out:
+                yield b"".join(out)
+            position = max(resume, sub.start_id)
+        # The worker process is named for diagnosis (which of uvicorn's workers holds the stream).
+        ready = json.dumps({"last_event_id": position, "worker": os.getpid()})
+        yield f"id: {position}\nevent: ready\ndata: {ready}\n\n".encode()
+        whole = principal.scope.whole
+        while True:
+            batch = await sub.queue.get()
+            if sub.overflowed:
+                sub.overflowed = False
+                yield _resync("slow client")
+            if batch.resync:
+                yield _resync("history")
+                continue
+            if whole and batch.after(resume) and sent.isdisjoint(batch.ids):
+                # The common case: the whole batch, encoded once for every such stream of the process.
+                text = batch.joined(role, display_crs)
+            else:
+                text = b"".join(
+                    e.encoded(role, display_crs)
+                    for e in batch.events
+                    if e.id not in sent and (resume is None or e.id > resume) and ev.visible(e, principal)
+                )
+            if text:
+                yield text
+    finally:
+        hub.unsubscribe(sub)
