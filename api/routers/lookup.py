@@ -25,7 +25,7 @@ from api.schemas.lookup import LookupOut, NotFoundOut
 from api.timeparams import TIME_RULE
 from gis.core.privacy import role_sees_personal_data
 from gis.people.keys import Principal
-from gis.spatial.lookup import LookupInputError, parse_as_of
+from gis.spatial.lookupinput import LookupInputError, parse_as_of
 
 router = APIRouter(tags=["lookup"])
 

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 from api.deps import autocommit_connection
 from gis.spatial.address_text import AddressError
 from gis.spatial.geocode import GeocodeResult, geocode
-from gis.spatial.lookup import LookupInputError, LookupService
+from gis.spatial.lookup import LookupService
+from gis.spatial.lookupinput import LookupInputError
 
 
 def address_block(result: GeocodeResult) -> dict[str, Any]:

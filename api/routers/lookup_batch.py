@@ -26,7 +26,8 @@ from gis.people.keys import Principal
 from gis.spatial.address_text import AddressError
 from gis.spatial.crs import to_wgs84
 from gis.spatial.geocode import GeocodeResult, geocode_many
-from gis.spatial.lookup import LookupInputError, LookupService, parse_point
+from gis.spatial.lookup import LookupService
+from gis.spatial.lookupinput import LookupInputError, parse_point
 
 router = APIRouter(tags=["lookup"])
 
