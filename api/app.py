@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware import Middleware
 from sqlalchemy.engine import Engine
 
-from api import errors, heap
+from api import errors, heap, lookup_service
 from api.auth import Admission
 from api.body_limit import BodyLimit
 from api.deps import Sessions, SessionSource
@@ -18,12 +18,16 @@ from api.fastpath import IntakeFastPath, LookupFastPath
 from api.routers import (
     audit,
     boundaries,
+    boundary_pages,
     docs,
+    draft_operations,
     events,
     export,
+    generations,
     health,
     incidents,
     lookup,
+    lookup_batch,
     maps,
     ogc,
     org_units,
@@ -48,12 +52,16 @@ Coordinates may be WGS-84, GCJ-02 (Amap) or BD-09 (Baidu).
 
 # Starlette tries routes in this order and every miss costs time: the hottest router comes first.
 ROUTERS = [
-    lookup.router,  # GET /lookup, POST /lookup/batch: the most requested endpoint
+    lookup.router,  # GET /lookup: the most requested endpoint
+    lookup_batch.router,  # POST /lookup/batch
     audit.router,  # GET /audit
-    boundaries.router,  # /boundaries/... drafts, publishing, generations; the editor pages
+    boundaries.router,  # /boundaries/drafts/...: drafts, uploads, validation, publishing
+    boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
+    draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
     events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
+    generations.router,  # /boundaries/generations: history, diff, restore
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
     maps.router,  # /maps/...: map pages and the data they fetch
@@ -85,7 +93,7 @@ def create_app(
         # One rate-limit count per key across the workers serving this database (api.rate_limits).
         app.state.admission.share_limits(settings.var_dir, eng.url.render_as_string(hide_password=True))
         # The LISTEN thread that reloads the lookup trees on a publish; the trees preloaded.
-        listener = lookup.listen(app.state.lookup, eng)
+        listener = lookup_service.listen(app.state.lookup, eng)
         # tipg's asyncpg pool and catalog, opened in the background (retried per request).
         ogc_runtime = ogc.start(app, eng)
         app.state.events = EventHub(eng)  # the SSE fan-out: one LISTEN per process, from the first stream
@@ -121,7 +129,7 @@ def create_app(
     # What the app owns and its requests share (the engine and sessions come at start-up).
     app.state.settings = settings
     app.state.admission = Admission()  # the key cache, rate-limit buckets and refusal audit
-    app.state.lookup = lookup.new_service(settings)  # the lookup trees, names and staff in memory
+    app.state.lookup = lookup_service.new_service(settings)  # the lookup trees, names and staff in memory
     app.state.map_layers = LayerCache()  # simplified boundary layers of the maps, per generation
     app.state.totals = TotalCounter()  # listing totals of large result sets, reused a few seconds
     if sessions is not None:

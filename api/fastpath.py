@@ -31,7 +31,7 @@ from gis.core.privacy import ROLE_RANK, mask_record, role_sees_personal_data
 from gis.incidents.intake import IncidentInputError, create_incident
 from gis.incidents.scoped import OutsideScope, create_incident_in_scope
 from gis.people.keys import Principal
-from gis.spatial.lookup import LookupInputError
+from gis.spatial.lookupinput import LookupInputError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -32,8 +32,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from boundaries.drafts import create_draft, load_features, put_features
 from boundaries.generations import publish_layers
+from boundaries.geomchecks import check_layer_geometry
 from boundaries.publish import publish_draft
-from boundaries.validate import check_layer_geometry, validate_draft
+from boundaries.validate import validate_draft
 from gis.core import db
 from gis.spatial.areas import current_generation, load_layer
 from gis.spatial.assign import Assigner

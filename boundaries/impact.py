@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 
 from boundaries.drafts import base_features, get_draft, load_features, same_feature
-from boundaries.validate import ASSIGN_COLUMN, covering_index
+from boundaries.households import covering_index
+from boundaries.validate import ASSIGN_COLUMN
 from gis.spatial.areas import Conn, load_layer
 from gis.spatial.genrule import open_rows_sql
 

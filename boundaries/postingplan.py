@@ -25,8 +25,8 @@ import geopandas as gpd
 import sqlalchemy as sa
 
 from boundaries.drafts import DraftError, DraftInfo, base_features, get_draft, load_features, require_open
+from boundaries.findings import Finding, _finding
 from boundaries.successors import Lineage, lineage
-from boundaries.validate import Finding, _finding
 from gis.core import audit
 from gis.people import moves as pm
 from gis.people.rules import ROLE_LABELS, ROLE_LAYERS, check_role, county_today

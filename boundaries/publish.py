@@ -26,10 +26,12 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 
 from boundaries.drafts import DraftError, base_features, load_features, require_open
+from boundaries.findings import Report, Rules
 from boundaries.generations import close_rows, insert_rows, mark_published, new_generation
+from boundaries.households import covering_index
 from boundaries.impact import Changes, changed_extent, compare_layers
 from boundaries.postingplan import apply_plan, posting_plan
-from boundaries.validate import Report, Rules, covering_index, validate_draft
+from boundaries.validate import validate_draft
 from gis.core import audit
 from gis.core.vocab import CHILD_LAYER, LAYERS
 from gis.spatial.areas import Conn, current_generation, list_generations, load_layer

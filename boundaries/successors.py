@@ -17,8 +17,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from boundaries.findings import area_m2
 from boundaries.impact import compare_layers
-from boundaries.validate import area_m2
 
 # A draft unit taking less than this share of an old unit's area is a border adjustment, not a successor.
 MIN_SHARE = 0.05

@@ -81,7 +81,8 @@ def register(app: typer.Typer) -> None:
     @group.command("validate")
     def validate(draft_id: int = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
         """List validation findings; exits 1 when there are errors."""
-        from boundaries.validate import Rules, validate_draft
+        from boundaries.findings import Rules
+        from boundaries.validate import validate_draft
         from gis.core.db import engine_from_settings, transaction
         from gis.core.settings import get_settings
 
@@ -110,8 +111,8 @@ def register(app: typer.Typer) -> None:
     @group.command("publish")
     def publish(draft_id: int = typer.Argument(...), note: str = typer.Option(..., help="why (audit log)")) -> None:
         """Publish a draft as a new generation in force from now."""
+        from boundaries.findings import Rules
         from boundaries.publish import publish_draft
-        from boundaries.validate import Rules
         from gis.core.db import engine_from_settings, transaction
         from gis.core.settings import get_settings
 

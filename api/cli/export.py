@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
             return
         from gis.core import audit
         from gis.core.db import engine_from_settings, transaction
-        from gis.outputs.export import export_layer, parse_export_crs, parse_format
+        from gis.outputs.export import export_layer, parse_format
+        from gis.outputs.exportcrs import parse_export_crs
 
         fmt, out_crs = parse_format(format), parse_export_crs(crs)
         # The times are read (and the window checked) before anything connects to the database.

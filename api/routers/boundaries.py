@@ -1,5 +1,7 @@
-"""Boundary planning: drafts, uploads, edit operations, validation, impact, publishing, history,
-and the map editor page (``/maps/boundaries/drafts/{id}``).
+"""Boundary planning drafts: create, list, features, uploads, validation, impact, publishing,
+rebase, discard and export. Edit operations are api/routers/draft_operations.py, the published
+generations api/routers/generations.py, the editor and impact pages api/routers/boundary_pages.py;
+the helpers below (``_fail``, ``_visible``) are shared with them.
 
 Reads need a Viewer key, writes a Planner key. Uploads are sent as the raw request body
 (``curl --data-binary @grids.zip``) so the size limit is enforced while reading, before anything
@@ -16,7 +18,7 @@ from typing import Annotated, Any
 import geopandas as gpd
 import shapely
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
@@ -27,19 +29,15 @@ from api.schemas.boundaries import (
     DraftCreate,
     DraftOut,
     FeatureCollectionIn,
-    GenerationOut,
-    Operation,
     PublishIn,
-    RestoreIn,
 )
-from boundaries import drafts, draftscope, edits, fileio, history
+from boundaries import drafts, draftscope, fileio, history
+from boundaries.findings import Rules
 from boundaries.impact import preview_impact
-from boundaries.publish import PublishBlockedError, StaleDraftError, publish_draft, restore_generation
-from boundaries.validate import Rules, validate_draft
+from boundaries.publish import PublishBlockedError, StaleDraftError, publish_draft
+from boundaries.validate import validate_draft
 from gis.core.privacy import role_sees_personal_data
 from gis.people.keys import Principal
-from maps.editor import editor_page
-from maps.impact_map import impact_map_page
 
 router = APIRouter(tags=["boundaries"])
 router.include_router(postings_router)
@@ -224,77 +222,6 @@ async def upload(
     return {"draft": draft_id, "file": filename, **result}
 
 
-@router.post(f"{PREFIX}/drafts/{{draft_id}}/operations", responses=_CLOSED)
-def operation(draft_id: int, op: Operation, session: SessionDep, who: Planner) -> dict[str, Any]:
-    """Apply one edit: split, merge, move_micro_grid, move_edge, rename or delete."""
-    _visible(session, draft_id, who)
-    try:
-        _check_operation(op, who)
-        result = _apply(session, draft_id, op, who.name)
-    except ValueError as exc:
-        raise _fail(exc) from None
-    return {"draft": draft_id, "op": op.op, "result": result}
-
-
-def _check_operation(op: Operation, who: Principal) -> None:
-    """Every unit the edit names (the ones it changes or creates) inside the caller's scope."""
-    named = [op.code, op.code_b, *(op.codes or []), op.into, op.new_code, op.micro_grid, op.to_grid, op.successor]
-    draftscope.check_codes(who.scope, named)
-    draftscope.check_codes(who.scope, [op.parent_code], "parent_code")
-
-
-def _need(value: Any, name: str, op: str) -> Any:
-    if value in (None, "", []):
-        raise edits.EditError(f"operation {op} needs {name!r}")
-    return value
-
-
-def _apply(session: SessionDep, draft_id: int, op: Operation, actor: str) -> Any:
-    if op.op == "split":
-        return edits.split_polygon(
-            session,
-            draft_id,
-            _need(op.line, "line", op.op),
-            actor=actor,
-            code=op.code,
-            new_code=_need(op.new_code, "new_code", op.op),
-            new_name=op.new_name,
-        )
-    if op.op == "merge":
-        return edits.merge_polygons(session, draft_id, _need(op.codes, "codes", op.op), actor=actor, into=op.into)
-    if op.op == "move_micro_grid":
-        return edits.move_micro_grid(
-            session,
-            draft_id,
-            _need(op.micro_grid, "micro_grid", op.op),
-            _need(op.to_grid, "to_grid", op.op),
-            actor=actor,
-        )
-    if op.op == "move_edge":
-        edits.move_shared_edge(
-            session,
-            draft_id,
-            _need(op.code, "code", op.op),
-            _need(op.code_b, "code_b", op.op),
-            _need(op.line, "line", op.op),
-            actor=actor,
-        )
-        return None
-    if op.op == "rename":
-        return edits.rename(
-            session,
-            draft_id,
-            _need(op.code, "code", op.op),
-            actor=actor,
-            new_code=op.new_code,
-            name=op.name,
-            parent_code=op.parent_code,
-            households=op.households,
-        )
-    edits.delete_polygon(session, draft_id, _need(op.code, "code", op.op), actor=actor, successor=op.successor)
-    return None
-
-
 @router.get(f"{PREFIX}/drafts/{{draft_id}}/validate")
 def validate(draft_id: int, session: SessionDep, settings: SettingsDep, who: Viewer) -> dict[str, Any]:
     """Findings with their locations; errors block publishing, warnings do not."""
@@ -375,73 +302,3 @@ def export(
     media = "application/geopackage+sqlite3" if format == "gpkg" else "application/geo+json"
     name = f"draft{draft_id}_{info.layer}.{format}"
     return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
-@router.get(f"{PREFIX}/generations", response_model=list[GenerationOut])
-def list_generations(session: SessionDep, who: Viewer) -> list[dict[str, Any]]:
-    # County-wide for every key, scoped or not: the published record (boundaries.draftscope).
-    return history.generations(session)
-
-
-@router.get(f"{PREFIX}/generations/{{a}}/diff/{{b}}")
-def diff(a: int, b: int, session: SessionDep, who: Viewer) -> dict[str, Any]:
-    """Polygons added, removed and changed per layer from generation a to b, with area change."""
-    try:
-        return history.diff_generations(session, a, b)
-    except ValueError as exc:
-        raise _fail(exc) from None
-
-
-@router.post(f"{PREFIX}/generations/{{generation}}/restore")
-def restore(
-    generation: int, body: RestoreIn, session: SessionDep, settings: SettingsDep, who: Planner
-) -> dict[str, Any]:
-    """Roll back: publish an earlier generation's polygons again, as a new generation."""
-    if not who.scope.whole:
-        # A rollback republishes every layer county-wide: beyond any smaller scope.
-        raise HTTPException(403, "restoring a generation changes the whole county; a scoped key may not")
-    try:
-        return restore_generation(
-            session, generation, actor=who.name, note=body.note, snap_tolerance_m=settings.snap_tolerance_m
-        ).to_dict()
-    except ValueError as exc:
-        raise _fail(exc) from None
-
-
-@router.get("/maps/boundaries/drafts/{draft_id}", response_class=HTMLResponse)
-def editor(
-    draft_id: int,
-    session: SessionDep,
-    settings: SettingsDep,
-    who: Viewer,
-    key: str | None = None,
-) -> HTMLResponse:
-    """The map editor for a draft (open with ``?key=``; saving needs a Planner key)."""
-    info = _visible(session, draft_id, who)
-    html = editor_page(
-        info.id,
-        info.layer,
-        info.scope_code,
-        key=key,
-        tile_url=settings.tile_url,
-        tile_attribution=settings.tile_attribution,
-    )
-    return HTMLResponse(html)
-
-
-@router.get("/maps/boundaries/drafts/{draft_id}/impact", response_class=HTMLResponse)
-def impact_map(
-    draft_id: int,
-    session: SessionDep,
-    who: Viewer,
-) -> HTMLResponse:
-    """The impact preview as a before/after map (open with ``?key=``)."""
-    info = _visible(session, draft_id, who)
-    try:
-        report = preview_impact(session, draft_id, sees_personal_data=role_sees_personal_data(who.role))
-    except ValueError as exc:
-        raise _fail(exc) from None
-    report["base_generation"] = info.base_generation
-    base = drafts.base_features(session, info)
-    features = drafts.load_features(session, draft_id)
-    return HTMLResponse(impact_map_page(base, features, report))

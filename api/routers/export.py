@@ -21,15 +21,9 @@ from api.deps import SessionDep
 from api.params import IncidentFilterDep
 from api.timeparams import as_of_param
 from gis.core import audit
-from gis.outputs.export import (
-    FILE_SUFFIX,
-    LAYER_NAMES,
-    MEDIA_TYPES,
-    ExportError,
-    export_layer,
-    parse_export_crs,
-    parse_format,
-)
+from gis.outputs.export import FILE_SUFFIX, MEDIA_TYPES, export_layer, parse_format
+from gis.outputs.exportcrs import parse_export_crs
+from gis.outputs.exportquery import LAYER_NAMES, ExportError
 
 router = APIRouter(prefix="/export", tags=["export"])
 

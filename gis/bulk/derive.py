@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gis.bulk.validate import Problems, as_objects
+from gis.bulk.validate import Problems
+from gis.bulk.values import as_objects
 from gis.incidents.rules import CATEGORIES
 from gis.spatial.address_text import AddressError, parse_address
 

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     tile_crs: Literal["wgs84", "gcj02"] = Field(default="wgs84", description="gcj02 for Amap-style tiles")
     realtime_interval_ms: int = Field(default=10_000, ge=1000)
 
-    # Boundary planning (boundaries/validate.py, api/routers/boundaries.py).
+    # Boundary planning (boundaries/findings.py Rules, api/routers/boundaries.py).
     boundary_upload_max_mb: float = Field(default=100.0, gt=0, le=4096, description="largest boundary upload accepted")
     max_body_mb: float = Field(
         default=16.0, gt=0, le=4096, description="largest request body of other endpoints (JSON, CSV): 413 above"

@@ -6,6 +6,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import engine_from_config, pool
 
+from gis.core import pointmodels  # noqa: F401  (registers the point tables on Base.metadata)
 from gis.core.models import Base
 
 config = context.config

@@ -9,7 +9,7 @@ make tiles of many megabytes. Up to ``CLUSTER_MAX_ZOOM`` points are therefore ag
 screen pixel (a 16 x 16 cell of the 4096-unit tile, i.e. one pixel of a 256-pixel tile): one
 feature per occupied pixel with a ``count`` attribute, placed at the centre of its pixel.
 The pixel is a bit shift of the point's Web Mercator position in integer fractions of the world
-(``merc_x``/``merc_y``, see gis.core.models): incidents store it (generated columns, covered by the
+(``merc_x``/``merc_y``, see gis.core.pointmodels): incidents store it (generated columns, covered by the
 time-window index, so a county tile of a year is an index-only scan with integer arithmetic);
 the other point layers compute it from longitude/latitude with the same expression.
 """
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from gis.core.models import MERC_BITS, MERC_X_SQL, MERC_Y_SQL
+from gis.core.pointmodels import MERC_BITS, MERC_X_SQL, MERC_Y_SQL
 from gis.incidents.filter import IncidentFilter
-from gis.outputs.export import AREA_LAYERS, POINT_LAYERS, ExportError, point_filter, time_column
+from gis.outputs.exportquery import AREA_LAYERS, POINT_LAYERS, ExportError, point_filter, time_column
 from gis.spatial.areas import IN_GENERATION, Conn, current_generation, generation_at
 
 EXTENT = 4096

@@ -86,7 +86,7 @@ def test_folium_works_without_pandas() -> None:
 def test_help_name_lists_match_their_modules() -> None:
     from api.cli import _names
     from gis.bulk import SPECS
-    from gis.outputs.export import LAYER_NAMES
+    from gis.outputs.exportquery import LAYER_NAMES
     from gis.spatial.verify import POINT_TABLES
 
     assert LAYER_NAMES == _names.EXPORT_LAYERS

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from gis.bulk import ImportFileError, ImportOptions, ImportRejected, import_file, import_frame
 from gis.bulk.readers import detect_encoding
-from gis.bulk.validate import parse_time_text
+from gis.bulk.values import parse_time_text
 from gis.core import db
 from gis.spatial.crs import from_wgs84, metres_between
 from tests.conftest import scratch_database

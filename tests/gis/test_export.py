@@ -15,13 +15,10 @@ from sqlalchemy.engine import Connection
 
 from boundaries.generations import publish_layers
 from gis.core.privacy import mask_id_card, mask_name, mask_phone
-from gis.outputs.export import (
-    ExportError,
-    export_layer,
-    load_layer_frame,
-    parse_export_crs,
-    shapefile_field_names,
-)
+from gis.outputs.export import export_layer
+from gis.outputs.exportcrs import parse_export_crs
+from gis.outputs.exportfiles import shapefile_field_names
+from gis.outputs.exportquery import ExportError, load_layer_frame
 from gis.spatial.crs import from_wgs84
 
 UTC = dt.UTC

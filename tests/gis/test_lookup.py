@@ -20,7 +20,8 @@ from boundaries.sample import X0, X1, XM, Y0, Y1, YM, build_mini_county
 from gis.core import db
 from gis.core.notify import Listener, conninfo_from_url
 from gis.spatial.crs import from_wgs84
-from gis.spatial.lookup import LookupInputError, LookupService, parse_as_of, parse_point
+from gis.spatial.lookup import LookupService
+from gis.spatial.lookupinput import LookupInputError, parse_as_of, parse_point
 
 GX = (X0 + XM) / 2  # edge between grids 001 and 002 of town 1
 MY = (Y0 + YM) / 2

@@ -24,7 +24,7 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-# Frozen copies of gis.core.models.MERC_X_SQL / MERC_Y_SQL as of this revision.
+# Frozen copies of gis.core.pointmodels.MERC_X_SQL / MERC_Y_SQL as of this revision.
 INSIDE = "abs(ST_Y(geom)) <= 85.0511287798066 AND abs(ST_X(geom)) <= 180"
 MERC_X = f"CASE WHEN {INSIDE} THEN floor((ST_X(geom) + 180) / 360 * 1073741824)::integer END"
 MERC_Y = (
