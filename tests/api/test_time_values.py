@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from boundaries.generations import publish_layers
 from boundaries.sample import build_mini_county
 from gis.core.timeparse import TimeValueError, parse_time
+from gis.incidents.intake import CLOCK_SKEW, EARLIEST
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 GRID = "330421001001001"
@@ -371,7 +372,8 @@ def test_reported_at_never_fails_the_server(world: World, value: Any) -> None:
             return
         assert response.status_code == 422 and "reported_at" in _locs(response), response.text[:300]
     elif isinstance(verdict, dt.datetime):
-        too_early, too_late = verdict.year < 1990, verdict > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        # The same bounds as intake: EARLIEST is an instant (1990-01-01 UTC), not a county-time year.
+        too_early, too_late = verdict < EARLIEST, verdict > dt.datetime.now(dt.UTC) + CLOCK_SKEW
         assert response.status_code == (422 if too_early or too_late else 201), (value, response.text[:300])
 
 
