@@ -60,7 +60,10 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gis api boundaries maps demo
 	$(BIN)/gridmap db up
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@# Two pytest processes (one database each) on the two cores; then, alone, the tests that
+	@# restart the cluster every other test shares.
+	$(BIN)/pytest -n 2 -m "not exclusive" $(PYTEST_ARGS)
+	$(BIN)/pytest -m exclusive $(PYTEST_ARGS)
 
 bench: db
 	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \

@@ -39,6 +39,9 @@ from gis.core.settings import get_settings
 from gis.people.keys import create_key
 from tests.conftest import api_server
 
+# It stops the cluster every other test uses: `make test` runs it on its own.
+pytestmark = pytest.mark.exclusive
+
 OUTAGE_S = 3.0
 MODE = os.environ.get("GRIDMAP_OUTAGE_MODE", "restart")
 REQUEST_TIMEOUT_S = 15.0

@@ -180,3 +180,20 @@ def test_score_compares_numbers_exactly() -> None:
     assert level == "house" and other < same
     no_town, level = score_candidate(parse_address("中山路128号3幢"), parse_address("魏塘街道中山路128号3幢"))
     assert (no_town, level) == (1.0, "building")
+
+
+def test_thresholds_hold_on_an_autocommit_connection(database_url: str) -> None:
+    """Address lookups run on autocommit connections: the trigram search must run at gridmap's
+    thresholds there too (a SET LOCAL ended with its own statement, and a mistyped road then fell
+    back to the slow whole-text scan)."""
+    from gis.core import db
+    from gis.spatial.geocode import WORD_THRESHOLD, trigram_rows
+
+    engine = db.make_engine(database_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            trigram_rows(conn, normalize_address("魏塘街道中山路128号"))
+            shown = conn.execute(sa.text("SHOW pg_trgm.word_similarity_threshold")).scalar_one()
+        assert float(shown) == pytest.approx(WORD_THRESHOLD)
+    finally:
+        engine.dispose()
