@@ -20,7 +20,16 @@ What it does:
 
 The client runs on the same machine and parses every stream (a regex over each chunk, no JSON
 per event); on a small machine it competes with the server for the CPU, so a modest size measures
-the server's share too. Scope filtering is not exercised yet (every key sees the county).
+the server's share too.
+
+``--scoped``: the streams take turns among three keys: the whole county, one town
+(``TOWN_SCOPE``) and one grid of the other town (``GRID_SCOPE``), as a command centre, a town centre
+and a grid worker would. Every stream must then get every event of its scope and none outside it
+(checked against the incidents' assigned codes in the log), which the summary reports.
+
+The hold test of the issue (2,000 streams for 5 minutes, memory flat) is this benchmark with
+``--streams 2000 --seconds 300 --rate 20 --scoped``: the API's memory is sampled every
+``RSS_EVERY_S`` during the run and its growth over the second half is printed.
 """
 
 from __future__ import annotations
@@ -60,6 +69,9 @@ POLL_S = 10.0
 # What a stream sends per event starts: id, incident id, at (gis.work.events.Event.encoded).
 EVENT = re.compile(rb'data: \{"id":(\d+),"incident_id":(\d+),"at":"([^"]+)"')
 BOX = (120.902, 30.831, 120.935, 30.848)  # inside the mini county
+TOWN_SCOPE = "330421001"  # the mini county's west town
+GRID_SCOPE = "330421002001001"  # a grid of its east town
+RSS_EVERY_S = 10.0
 
 
 @dataclass
@@ -67,6 +79,7 @@ class Stream:
     received: list[tuple[int, float]] = field(default_factory=list)  # (event id, monotonic time)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     error: str | None = None
+    scope: str | None = None  # None: the whole county
 
 
 def _database() -> str:
@@ -88,15 +101,20 @@ def _drop(url: str) -> None:
     admin.dispose()
 
 
-def _seed(url: str) -> tuple[str, str]:
+def _seed(url: str) -> tuple[str, dict[str | None, str]]:
+    """The reporter's key, and a viewer key per stream scope (None: the whole county)."""
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
     with engine.begin() as conn:
         publish_layers(
             conn, build_mini_county(), note="bench", author="bench", published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
         )
-        keys = create_key(conn, "reporter", "bench-reporter"), create_key(conn, "viewer", "bench-viewer")
+        reporter = create_key(conn, "reporter", "bench-reporter")
+        viewers = {
+            scope: create_key(conn, "viewer", f"bench-viewer-{scope}", scope) for scope in (TOWN_SCOPE, GRID_SCOPE)
+        }
+        viewers[None] = create_key(conn, "viewer", "bench-viewer")
     engine.dispose()
-    return keys
+    return reporter, viewers
 
 
 def _serve(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -242,13 +260,20 @@ def _summary(name: str, ms: list[float]) -> str:
     )
 
 
-def _event_times(url: str) -> tuple[dict[int, float], dict[int, int]]:
-    """Each event's ``at`` (epoch seconds) and incident, from the log."""
+def _event_times(url: str) -> tuple[dict[int, float], dict[int, int], dict[int, set[str]]]:
+    """Each event's ``at`` (epoch seconds), incident, and the codes its incident is assigned to."""
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT id, incident_id, extract(epoch FROM at) FROM incident_events")).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT e.id, e.incident_id, extract(epoch FROM e.at), "
+                "ARRAY[i.town_code, i.village_code, i.grid_code, i.micro_grid_code, i.beat_code] "
+                "FROM incident_events e JOIN incidents i ON i.id = e.incident_id"
+            )
+        ).all()
     engine.dispose()
-    return {r[0]: float(r[2]) for r in rows}, {r[0]: r[1] for r in rows}
+    codes = {r[0]: {c for c in r[3] if c} for r in rows}
+    return {r[0]: float(r[2]) for r in rows}, {r[0]: r[1] for r in rows}, codes
 
 
 def _driver(base: str, reporter: str, viewer: str, args: argparse.Namespace, out: Connection) -> None:
@@ -269,13 +294,21 @@ def _driver(base: str, reporter: str, viewer: str, args: argparse.Namespace, out
     out.send(asyncio.run(drive()))
 
 
+async def _sample_rss(pgid: int, samples: list[float]) -> None:
+    while True:
+        samples.append(_rss_mb(pgid))
+        await asyncio.sleep(RSS_EVERY_S)
+
+
 async def run(
-    args: argparse.Namespace, base: str, reporter: str, viewer: str, pgid: int
-) -> tuple[list[Stream], list[int], list[dict[int, float]]]:
-    streams = [Stream() for _ in range(args.streams)]
+    args: argparse.Namespace, base: str, reporter: str, viewers: dict[str | None, str], pgid: int
+) -> tuple[list[Stream], list[int], list[dict[int, float]], list[float]]:
+    scopes: list[str | None] = [None, TOWN_SCOPE, GRID_SCOPE] if args.scoped else [None]
+    streams = [Stream(scope=scopes[n % len(scopes)]) for n in range(args.streams)]
+    viewer = viewers[None]
     tasks = []
     for s in streams:
-        tasks.append(asyncio.create_task(_follow(base, f"/events?key={viewer}", s)))
+        tasks.append(asyncio.create_task(_follow(base, f"/events?key={viewers[s.scope]}", s)))
         await asyncio.sleep(0.002)  # a connection storm is another benchmark
     await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in streams)), 120)
     errors = [s.error for s in streams if s.error]
@@ -287,6 +320,8 @@ async def run(
     receiving, sending = multiprocessing.Pipe(duplex=False)
     driver = multiprocessing.Process(target=_driver, args=(base, reporter, viewer, args, sending))
     started = time.monotonic()
+    rss: list[float] = []
+    sampler = asyncio.create_task(_sample_rss(pgid, rss))
     driver.start()
     while not receiving.poll():
         await asyncio.sleep(0.2)
@@ -294,7 +329,9 @@ async def run(
     driver.join()
     print(f"  intake and polling done: {len(ids):,} reports stored, {time.monotonic() - started:.1f} s")
     await asyncio.sleep(3)  # the last events in flight
+    sampler.cancel()
     rss1 = _rss_mb(pgid)
+    rss.append(rss1)
     print(f"  API memory at the end {rss1:.0f} MB ({rss1 - rss0:+.0f} MB)")
     for t in tasks:
         t.cancel()
@@ -302,7 +339,32 @@ async def run(
     offset = time.time() - time.monotonic()  # monotonic receive times onto the log's wall clock
     for s in streams:
         s.received = [(i, t + offset) for i, t in s.received]
-    return streams, ids, seen
+    return streams, ids, seen, rss
+
+
+def _scope_check(streams: list[Stream], created: set[int], codes: dict[int, set[str]]) -> str:
+    """Every stream got every event of its scope and none outside it (``codes``: event -> the
+    codes its incident is assigned to)."""
+    short = extra = 0
+    for s in streams:
+        mine = {e for e in created if s.scope is None or s.scope in codes[e]}
+        got = {e for e, _ in s.received if e in created}
+        short += not mine <= got
+        extra += bool(got - mine)
+    return (
+        f"  scope: {len(streams) - short}/{len(streams)} streams got every event in scope; {extra} got any outside it"
+    )
+
+
+def _memory(rss: list[float]) -> str:
+    if len(rss) < 4:
+        return "  memory: too short a run to sample"
+    half = rss[len(rss) // 2 :]
+    growth = (half[-1] - half[0]) / half[0] * 100
+    return (
+        f"  API memory sampled every {RSS_EVERY_S:g} s: min {min(rss):.0f} MB, max {max(rss):.0f} MB; "
+        f"over the second half {half[0]:.0f} -> {half[-1]:.0f} MB ({growth:+.1f}%)"
+    )
 
 
 def main() -> None:
@@ -312,35 +374,34 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--pollers", type=int, default=5, help="simulated 10-s polling pages (the peer)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scoped", action="store_true", help="streams of county, town and grid keys, checked")
     args = parser.parse_args()
 
     print(f"load before: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
     url = _database()
-    reporter, viewer = _seed(url)
+    reporter, viewers = _seed(url)
     proc, base = _serve(url, args.workers)
     try:
-        streams, ids, seen = asyncio.run(run(args, base, reporter, viewer, proc.pid))
+        streams, ids, seen, rss = asyncio.run(run(args, base, reporter, viewers, proc.pid))
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    at, incident_of = _event_times(url)
+    at, incident_of, codes = _event_times(url)
     _drop(url)
     print(f"load after: {os.getloadavg()[0]:.2f} (1 min)")
 
     posted = set(ids)
     created = {e for e, i in incident_of.items() if i in posted}
     push_ms: list[float] = []
-    complete = 0
     for s in streams:
-        got = {e for e, _ in s.received}
-        complete += created <= got
         push_ms.extend((t - at[e]) * 1000 for e, t in s.received if e in created)
     print(f"push (SSE), {len(streams)} streams, {args.rate:g} reports/s for {args.seconds:g} s:")
     print(_summary("intake -> stream", push_ms))
-    print(f"  streams that received every one of the {len(created):,} events: {complete}/{len(streams)}")
+    print(_scope_check(streams, created, codes))
+    print(_memory(rss))
     reports = {i: e for e, i in incident_of.items() if e in created}
     poll_ms = [(page[i] - at[e]) * 1000 for page in seen for i, e in reports.items() if i in page]
     missed = sum(1 for page in seen for i in posted if i not in page)
