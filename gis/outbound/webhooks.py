@@ -189,10 +189,19 @@ def list_deliveries(
 ) -> tuple[int, list[dict[str, Any]]]:
     """The delivery log of a webhook, newest first: (total, rows)."""
     get_webhook(conn, webhook_id)
+    return delivery_log(conn, "webhook_id", webhook_id, status=status, limit=limit, offset=offset)
+
+
+def delivery_log(
+    conn: Conn, column: str, target: int | str, *, status: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[int, list[dict[str, Any]]]:
+    """The deliveries to one receiver (``column`` webhook_id or hotline_code), newest first."""
+    if column not in ("webhook_id", "hotline_code"):
+        raise ValueError(f"no delivery target column {column!r}")
     if status is not None and status not in DELIVERY_STATUSES:
         raise WebhookInputError("status", status, f"must be one of {', '.join(DELIVERY_STATUSES)}")
-    where = "webhook_id = :w AND (CAST(:s AS text) IS NULL OR status = :s)"
-    params = {"w": webhook_id, "s": status}
+    where = f"{column} = :w AND (CAST(:s AS text) IS NULL OR status = :s)"
+    params = {"w": target, "s": status}
     total = conn.execute(sa.text(f"SELECT count(*) FROM webhook_deliveries WHERE {where}"), params).scalar_one()  # noqa: S608
     rows = conn.execute(
         sa.text(
