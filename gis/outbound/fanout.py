@@ -56,6 +56,7 @@ _SELECT = (
 )
 _AFTER = sa.text(_SELECT + "WHERE e.id > :after ORDER BY e.id LIMIT :lim")
 _IDS = sa.text(_SELECT + "WHERE e.id = ANY(:ids) ORDER BY e.id")
+_LATEST = sa.text("SELECT coalesce(max(id), 0) FROM incident_events")
 _CURSOR = sa.text("SELECT last_event_id, gaps FROM outbound_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED")
 _MOVE = sa.text(
     "UPDATE outbound_cursor SET last_event_id = :last, gaps = CAST(:gaps AS jsonb), updated_at = now() WHERE id = 1"
@@ -211,6 +212,11 @@ def fan_out(conn: Conn, limit: int = BATCH, now: float | None = None) -> FanoutR
     last = int(cursor.last_event_id)
     gaps = {int(k): float(v) for k, v in (cursor.gaps or {}).items() if now - float(v) <= GAP_WAIT_S}
     hooks, hotlines = _targets(conn)
+    if not hooks and not hotlines:
+        # Nobody to deliver to: skip the log to its end rather than read it (no receiver made
+        # later is owed the events from before it existed).
+        conn.execute(_MOVE, {"last": conn.execute(_LATEST).scalar_one(), "gaps": "{}"})
+        return FanoutResult(ran=True)
     found = list(conn.execute(_IDS, {"ids": sorted(gaps)})) if gaps else []
     for row in found:
         gaps.pop(int(row.id), None)
@@ -224,7 +230,7 @@ def fan_out(conn: Conn, limit: int = BATCH, now: float | None = None) -> FanoutR
         last = int(fresh[-1].id)
     rows = found + fresh
     queued = 0
-    deliveries = _deliveries(rows, hooks, hotlines) if (hooks or hotlines) else []
+    deliveries = _deliveries(rows, hooks, hotlines)
     if deliveries:
         # Every key present for jsonb_to_recordset; ``ord`` keeps the order of the events.
         full = [{"webhook_id": None, "hotline_code": None, **d, "ord": k} for k, d in enumerate(deliveries)]

@@ -187,3 +187,43 @@ def test_signatures_verify_and_refuse_tampering_and_replays() -> None:
     assert not signing.verify("another-secret-xxxx", headers, body, now=1_000_010)
     assert not signing.verify("s3cret-s3cret-s3cret", headers, body + b" ", now=1_000_010)
     assert not signing.verify("s3cret-s3cret-s3cret", headers, body, now=1_000_000 + signing.TOLERANCE_S + 1)
+
+
+def test_an_event_committed_late_below_the_cursor_is_still_delivered(
+    session: Session, mini_county: MiniCounty, cursor_at_end: None
+) -> None:
+    _unit(session, "T1", "town_centre", TOWN1)
+    hook = create_webhook(session, "tests", "T1", {"url": "http://127.0.0.1:9/g"})
+    iid = _report(session, 120.905)
+    top = session.execute(sa.text("SELECT max(id) FROM incident_events")).scalar_one()
+    # Ids below the report's were taken by rolled-back tests: gaps of their own, not this test's.
+    session.execute(sa.text("UPDATE outbound_cursor SET last_event_id = :t"), {"t": top - 1})
+    insert = sa.text(
+        "INSERT INTO incident_events (id, incident_id, at, actor, action, from_status, to_status) "
+        "VALUES (:id, :i, now(), 'tests', 'accept', 'reported', 'accepted')"
+    )
+    # Event top+2 is visible first; top+1 (handed out earlier, committed later) is still missing.
+    session.execute(insert, {"id": top + 2, "i": iid})
+    assert fan_out(session, now=1000.0).queued == 2  # the report and top+2
+    gaps = session.execute(sa.text("SELECT gaps FROM outbound_cursor")).scalar_one()
+    assert set(gaps) == {str(top + 1)}
+    session.execute(insert, {"id": top + 1, "i": iid})
+    assert fan_out(session, now=1005.0).queued == 1  # the late one, found as a gap
+    events = {r.event_id for r in _deliveries(session) if r.webhook_id == hook["id"]}
+    assert {top + 1, top + 2} <= events
+    # A gap that never fills is forgotten after GAP_WAIT_S.
+    session.execute(insert, {"id": top + 5, "i": iid})
+    fan_out(session, now=1010.0)
+    assert set(session.execute(sa.text("SELECT gaps FROM outbound_cursor")).scalar_one()) == {
+        str(top + 3),
+        str(top + 4),
+    }
+    fan_out(session, now=1100.0)
+    assert session.execute(sa.text("SELECT gaps FROM outbound_cursor")).scalar_one() == {}
+
+
+def test_without_receivers_the_fan_out_skips_to_the_end(session: Session, mini_county: MiniCounty) -> None:
+    _report(session, 120.905)
+    assert fan_out(session).queued == 0
+    last = session.execute(sa.text("SELECT last_event_id FROM outbound_cursor")).scalar_one()
+    assert last == session.execute(sa.text("SELECT max(id) FROM incident_events")).scalar_one()
