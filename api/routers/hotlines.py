@@ -20,8 +20,14 @@ from gis.hotlines import config
 from gis.hotlines.inbound import FIELDS, HotlineInputError, HotlineOff, take_ticket
 from gis.incidents.scoped import OutsideScope
 from gis.outbound.webhooks import WebhookInputError, delivery_log
+from gis.people.keys import Principal
 
-router = APIRouter(prefix="/hotlines", tags=["hotlines"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "the key's role or scope does not allow it, or the hotline is switched off"},
+    404: {"description": "no such hotline (12345, 110) or category"},
+    422: {"description": "a field is wrong; `detail[].loc` names it (the hotline's own name for a ticket)"},
+}
+router = APIRouter(prefix="/hotlines", tags=["hotlines"], responses=_ERRORS)
 HotlineCode = Path(max_length=8, description="12345 or 110")
 TheirCode = Path(max_length=32, description="the hotline's category code")
 
@@ -29,6 +35,12 @@ TheirCode = Path(max_length=32, description="the hotline's category code")
 def _unprocessable(field: str, value: object, reason: str, where: str = "body") -> NoReturn:
     shown = value if isinstance(value, str | int | float | bool | None) else str(value)
     raise HTTPException(422, [{"type": "value_error", "loc": [where, field], "msg": reason, "input": shown}])
+
+
+def _county_admin(caller: Principal) -> None:
+    """A hotline serves the whole county: only a whole-county admin changes its settings."""
+    if not caller.scope.whole:
+        raise HTTPException(403, f"a hotline's settings are county-wide; this key is limited to {caller.scope.label()}")
 
 
 def _known(code: str) -> str:
@@ -82,6 +94,7 @@ def put_system(session: SessionDep, caller: Admin, body: HotlineIn, code: str = 
     """Fields left out stay; `callback_url: null` stops the callbacks. A secret made for a new
     callback URL is shown in this answer only."""
     _known(code)
+    _county_admin(caller)
     try:
         return config.set_system(session, caller.name, code, body.model_dump(exclude_unset=True))
     except WebhookInputError as exc:
@@ -99,6 +112,7 @@ def put_category(
     session: SessionDep, caller: Admin, body: CategoryIn, code: str = HotlineCode, their_code: str = TheirCode
 ) -> Any:
     _known(code)
+    _county_admin(caller)
     try:
         return config.put_category(session, caller.name, code, their_code, body.model_dump())
     except WebhookInputError as exc:
@@ -110,6 +124,7 @@ def delete_category(
     session: SessionDep, caller: Admin, code: str = HotlineCode, their_code: str = TheirCode
 ) -> Response:
     _known(code)
+    _county_admin(caller)
     try:
         config.delete_category(session, caller.name, code, their_code)
     except config.HotlineNotFound as exc:

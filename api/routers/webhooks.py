@@ -18,7 +18,12 @@ from gis.people.keys import Principal
 from gis.people.orgunits import get_org_unit
 from gis.people.write import NotFoundError
 
-router = APIRouter(tags=["webhooks"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "the key is not an admin's"},
+    404: {"description": "no such unit or webhook in the key's scope"},
+    422: {"description": "a field is wrong; `detail[].loc` names it"},
+}
+router = APIRouter(tags=["webhooks"], responses=_ERRORS)
 UnitCode = Path(max_length=32, description="the organisation unit's code")
 WebhookId = Path(ge=1, le=2**63 - 1, description="webhook id")
 

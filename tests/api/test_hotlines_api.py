@@ -101,6 +101,9 @@ def test_category_table_is_editable(client: TestClient, admin, make_key) -> None
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "category"]
     planner = make_key("planner")
     assert client.put("/hotlines/12345/categories/0303", json={"category": "noise"}, headers=planner).status_code == 403
+    town_admin = make_key("admin", name="town-admin", scope="330421001")
+    refused = client.put("/hotlines/12345/categories/0303", json={"category": "noise"}, headers=town_admin)
+    assert refused.status_code == 403 and "county-wide" in refused.json()["detail"]
     assert client.delete("/hotlines/12345/categories/0301", headers=admin).status_code == 204
     assert client.delete("/hotlines/12345/categories/0301", headers=admin).status_code == 404
     unmapped = client.post("/hotlines/12345/incidents", json=TICKET_12345, headers=admin)
