@@ -21,10 +21,12 @@ from sqlalchemy.engine import Engine
 from boundaries.generations import publish_layers
 from boundaries.sample import build_mini_county
 from gis.core import db
+from gis.core.settings import Settings
 from gis.incidents.intake import create_incident
 from gis.incidents.workflow import transition
+from gis.outbound.deliver import DeliveryFailed, attempt
 from gis.outbound.fanout import fan_out
-from gis.outbound.webhooks import create_webhook, delete_webhook
+from gis.outbound.webhooks import create_webhook, delete_webhook, ping
 from gis.people.orgunits import create_org_unit
 from tests.conftest import free_port, scratch_database
 from tests.gis.test_jobs import workers
@@ -225,3 +227,28 @@ def test_hotline_callbacks_arrive_in_order_after_the_receiver_was_down(engine: E
     assert all(h.verified(SECRET) for h in receiver.hits)
     rows = log_rows(engine, hotline_code="12345")
     assert [r.status for r in rows] == ["delivered"] * 4 and rows[0].attempts == 3
+
+
+def test_an_attempt_is_recorded_and_a_finished_delivery_is_never_sent_again(
+    engine: Engine, hook: Callable[..., int]
+) -> None:
+    settings = Settings(webhook_max_attempts=3, webhook_backoff_base_s=2, webhook_timeout_s=1)
+    with Receiver(script=[502]) as receiver:
+        hook_id = hook("330421001002", receiver.url)
+        with db.transaction(engine) as session:
+            delivery = ping(session, "tests", hook_id)["delivery_id"]
+        before = dt.datetime.now(dt.UTC)
+        with pytest.raises(DeliveryFailed):
+            attempt(engine, delivery, settings)  # 502: failed, to be retried
+        (row,) = log_rows(engine, id=delivery)
+        assert (row.status, row.attempts, row.last_status_code) == ("failed", 1, 502)
+        assert "HTTP 502" in row.last_error
+        waited = (row.next_attempt_at - before).total_seconds()
+        assert 1.5 <= waited <= 3.5  # base 2: the first retry after 2 s
+        assert attempt(engine, delivery, settings).status == "delivered"
+        # Run again (a worker killed after the POST and before the job was marked done): nothing sent.
+        assert attempt(engine, delivery, settings).status == "delivered"
+    assert [h.answered for h in receiver.hits] == [502, 200]
+    assert receiver.hits[0].json["type"] == "webhook.ping" and receiver.hits[1].delivery == str(delivery)
+    (row,) = log_rows(engine, id=delivery)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("delivered", 2, None)
