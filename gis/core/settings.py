@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     webhook_backoff_base_s: int = Field(
         default=3, ge=1, le=10, description="exponential back-off base: retry k waits base**k seconds"
     )
+    webhook_log_days: int = Field(
+        default=30, ge=1, le=3650, description="days the delivery log keeps finished deliveries"
+    )
 
     # Maps: above this many points the heat layer is aggregated on the server.
     heat_point_threshold: int = Field(default=50_000, ge=1)

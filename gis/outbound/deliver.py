@@ -107,3 +107,17 @@ def attempt(engine: Engine, delivery_id: int, settings: Settings | None = None, 
     if outcome.status == "failed" and raise_on_retry:
         raise DeliveryFailed(f"delivery {delivery_id} attempt {outcome.attempts}: {error}")
     return outcome
+
+
+_PRUNE = sa.text(
+    "DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'gave_up') "
+    "AND coalesce(delivered_at, last_attempt_at, created_at) < :before"
+)
+
+
+def prune_log(conn: Any, keep_days: int, now: dt.datetime | None = None) -> int:
+    """Remove finished deliveries older than ``keep_days``; returns how many. Pending and failed
+    (still retrying) rows stay whatever their age. The unique key that makes a delivery happen once
+    is safe to lose for an old event: the fan-out never reads an event twice once past it."""
+    before = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=keep_days)
+    return int(conn.execute(_PRUNE, {"before": before}).rowcount or 0)

@@ -2,6 +2,7 @@
 
 * ``outbound_fanout`` (every 2 s): new incident events -> delivery rows and delivery jobs
   (gis.outbound.fanout; exactly once by the cursor's row lock and the log's unique keys).
+* ``outbound_prune`` (daily): the delivery log keeps finished deliveries ``webhook_log_days``.
 * ``deliver``: one attempt at one delivery (gis.outbound.deliver), retried by procrastinate with
   exponential back-off (``webhook_backoff_base_s ** k`` seconds before retry k) until the log
   says delivered or gave_up. Its lock is per receiver and incident (gis.outbound.fanout).
@@ -64,3 +65,17 @@ def deliver(delivery_id: int) -> str:
     if outcome.status == "gave_up":
         log.warning("delivery %d gave up after %d attempts: %s", delivery_id, outcome.attempts, outcome.error)
     return outcome.status
+
+
+@blueprint.periodic(cron="17 3 * * *", periodic_id="outbound-prune")
+@blueprint.task(name="outbound_prune", queue=PERIODIC_QUEUE, queueing_lock="outbound_prune", retry=_FANOUT_RETRY)
+def outbound_prune(timestamp: int) -> int:
+    """Remove finished deliveries older than the log keeps them (at 03:17, a quiet hour)."""
+    from gis.core.db import transaction
+    from gis.outbound.deliver import prune_log
+
+    with transaction(_engine()) as session:
+        removed = prune_log(session, get_settings().webhook_log_days)
+    if removed:
+        log.info("delivery log: %d finished deliveries removed", removed)
+    return removed

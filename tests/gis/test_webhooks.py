@@ -4,6 +4,7 @@ Delivery over HTTP by real workers is in test_webhook_delivery.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -15,6 +16,7 @@ from boundaries.sample import MiniCounty
 from gis.incidents.intake import create_incident
 from gis.incidents.workflow import transition
 from gis.outbound import signing
+from gis.outbound.deliver import prune_log
 from gis.outbound.fanout import fan_out
 from gis.outbound.webhooks import WebhookInputError, create_webhook, list_deliveries, ping, update_webhook
 from gis.people.orgunits import create_org_unit
@@ -227,3 +229,19 @@ def test_without_receivers_the_fan_out_skips_to_the_end(session: Session, mini_c
     assert fan_out(session).queued == 0
     last = session.execute(sa.text("SELECT last_event_id FROM outbound_cursor")).scalar_one()
     assert last == session.execute(sa.text("SELECT max(id) FROM incident_events")).scalar_one()
+
+
+def test_the_log_keeps_finished_deliveries_for_its_days(session: Session, mini_county: MiniCounty) -> None:
+    _unit(session, "T1", "town_centre", TOWN1)
+    hook = create_webhook(session, "tests", "T1", {"url": "http://127.0.0.1:9/p"})
+    ids = [ping(session, "tests", hook["id"])["delivery_id"] for _ in range(4)]
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    for delivery, status in zip(ids, ("delivered", "gave_up", "failed", "delivered"), strict=True):
+        when = old if delivery != ids[-1] else dt.datetime.now(dt.UTC)
+        session.execute(
+            sa.text("UPDATE webhook_deliveries SET status = :s, last_attempt_at = :t, created_at = :t WHERE id = :i"),
+            {"s": status, "t": when, "i": delivery},
+        )
+    assert prune_log(session, 30) == 2
+    left = session.execute(sa.text("SELECT id FROM webhook_deliveries ORDER BY id")).scalars().all()
+    assert left == ids[2:]  # the one still retrying, and the recent one
