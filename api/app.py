@@ -25,6 +25,7 @@ from api.routers import (
     export,
     generations,
     health,
+    hotlines,
     incidents,
     lookup,
     lookup_batch,
@@ -36,6 +37,7 @@ from api.routers import (
     stats,
     tiles,
     units,
+    webhooks,
 )
 from gis.core.db import engine_from_settings
 from gis.core.settings import Settings, get_settings
@@ -63,6 +65,7 @@ ROUTERS = [
     export.router,  # GET /export/{layer}
     generations.router,  # /boundaries/generations: history, diff, restore
     health.router,  # GET /health (no key)
+    hotlines.router,  # /hotlines/{code}: 12345 / 110 tickets in, their category table and callbacks
     incidents.router,  # /incidents: intake, workflow, listing
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
@@ -72,6 +75,7 @@ ROUTERS = [
     stats.router,  # GET /stats
     tiles.router,  # GET /tiles/{layer}/{z}/{x}/{y}.mvt
     units.router,  # GET /grids/{code}, GET /beats/{code}
+    webhooks.router,  # /org-units/{code}/webhooks, /webhooks/{id}: webhooks and their delivery log
 ]
 
 

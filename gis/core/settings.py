@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=3600, description="a worker silent this long is dead: its running jobs are retried"
     )
 
+    # Outbound webhooks and hotline callbacks (gis.outbound): a receiver gets this long per attempt,
+    # and this many attempts, the k-th retry after webhook_backoff_base_s ** k seconds.
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="seconds a receiver has to answer")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=30, description="attempts before a delivery gives up")
+    webhook_backoff_base_s: int = Field(
+        default=3, ge=1, le=10, description="exponential back-off base: retry k waits base**k seconds"
+    )
+    webhook_log_days: int = Field(
+        default=30, ge=1, le=3650, description="days the delivery log keeps finished deliveries"
+    )
+
     # Maps: above this many points the heat layer is aggregated on the server.
     heat_point_threshold: int = Field(default=50_000, ge=1)
     tile_url: str | None = Field(default=None, description="base map tile URL template; unset = plain background")

@@ -99,3 +99,12 @@ POSTING_ROLES = (
 # Organisation units (gis.people.orgunits) and what each is responsible for.
 ORG_UNIT_KINDS = ("county_centre", "town_centre", "village_station", "police_station", "department")
 PERSON_STATUSES = ("active", "left")
+
+# Outbound delivery (gis.outbound): the delivery log's statuses. ``failed`` is a failed attempt with
+# retries left; ``gave_up`` is final after the last attempt.
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "gave_up")
+# The event types of the incident event log as pushed (gis.work.events.event_type); a webhook
+# subscribes to these, to log actions (``accept``, ``escalate`` ...) or to target statuses.
+EVENT_TYPES = ("incident.created", "incident.status", "incident.escalated", "incident.overdue")
+# Hotline systems with adapters (gis.hotlines); their incidents carry source ``hotline_<code>``.
+HOTLINE_CODES = ("12345", "110")
