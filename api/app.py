@@ -30,6 +30,7 @@ from api.routers import (
     lookup_batch,
     maps,
     ogc,
+    open311,
     org_units,
     public_reports,
     staff,
@@ -67,6 +68,7 @@ ROUTERS = [
     incidents.router,  # /incidents: intake, workflow, listing
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
+    open311.router,  # /open311/v2: Open311 GeoReport v2 (reads public, writes with api_key)
     org_units.router,  # /org-units: organisation units and their members
     public_reports.router,  # /public/...: residents report, follow and rate (no staff key); /satisfaction
     staff.router,  # /staff: people and their postings
