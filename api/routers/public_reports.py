@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -27,6 +27,8 @@ from gis.channels import categories, ratings
 from gis.channels.errors import PublicError, PublicInputError, TooManyReports, pick_lang
 from gis.channels.public import submit_report, view_report
 from gis.core.timeparse import TimeValueError, parse_time
+from gis.outputs.maplayers import layer_geojson
+from maps.report_page import report_page
 
 router = APIRouter(tags=["public"])
 
@@ -104,6 +106,35 @@ def check_captcha(request: Request, data: dict[str, Any]) -> None:
     answer = data.get("captcha")
     if not isinstance(answer, str) or not check(answer, client_ip(request)):
         raise PublicInputError("captcha", answer, "验证码不正确", "the captcha was not solved")
+
+
+@router.get("/report", include_in_schema=False)
+def get_report_page(request: Request, lang: Lang = None) -> HTMLResponse:
+    """The residents' page: report, follow, rate (maps.report_page)."""
+    return HTMLResponse(report_page(request.app.state.settings, pick_lang(lang)))
+
+
+@router.get("/public/areas", summary="The county's towns and villages, for the residents' map")
+def public_areas(request: Request, session: SessionDep) -> dict[str, Any]:
+    """Names and outlines only (public information), simplified for a phone."""
+    cache = request.app.state.map_layers
+    features = []
+    for layer in ("village", "town"):  # towns last: drawn on top
+        features += layer_geojson(session, layer, tolerance_m=20.0, cache=cache)["features"]
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                **f,
+                "properties": {
+                    "code": f["properties"]["code"],
+                    "name": f["properties"]["name"],
+                    "layer": f["properties"]["layer"],
+                },
+            }
+            for f in features
+        ],
+    }
 
 
 @router.get("/public/categories", summary="The resident-facing categories (居民问题类别)")
