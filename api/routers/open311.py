@@ -26,6 +26,36 @@ from gis.people.keys import Principal
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
+# The spec's answers: a JSON array or an XML document, errors as ``[{"code", "description"}]``.
+_XML = {"text/xml": {"schema": {"type": "string"}}}
+_ERRORS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
+}
+
+
+def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    out: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "JSON (.json) or XML (.xml)",
+            "content": {"application/json": {"schema": {"type": "array"}}, **_XML},
+        }
+    }
+    for code in codes:
+        out[code] = {
+            "description": "an error in the spec's format",
+            "content": {"application/json": {"schema": _ERRORS}, **_XML},
+        }
+    return out
+
+
+_READ = _answers(400, 404)
+_WRITE = _answers(400, 401, 403, 404, 429)
+
 Fmt = Annotated[str, Path(description="json or xml")]
 Jurisdiction = Annotated[str | None, Query(max_length=32, description=f"{open311.JURISDICTION} (嘉善县)")]
 ListParam = Annotated[str | None, Query(max_length=2000)]
@@ -61,7 +91,12 @@ def _time(field: str, value: str | None, bound: str) -> dt.datetime | None:
         raise open311.Open311Error(400, exc.message) from None
 
 
-@router.get("/services.{fmt}", summary="Open311: the service list (the resident categories)")
+@router.get(
+    "/services.{fmt}",
+    responses=_READ,
+    response_class=Response,
+    summary="Open311: the service list (the resident categories)",
+)
 def get_services(fmt: Fmt, jurisdiction_id: Jurisdiction = None) -> Response:
     try:
         open311.check_jurisdiction(jurisdiction_id)
@@ -70,14 +105,21 @@ def get_services(fmt: Fmt, jurisdiction_id: Jurisdiction = None) -> Response:
         return _error(fmt if fmt == "xml" else "json", exc)
 
 
-@router.get("/services/{code}.{fmt}", summary="Open311: a service definition (none: no service has metadata)")
+@router.get(
+    "/services/{code}.{fmt}",
+    responses=_READ,
+    response_class=Response,
+    summary="Open311: a service definition (none: no service has metadata)",
+)
 def get_service_definition(code: str, fmt: Fmt, jurisdiction_id: Jurisdiction = None) -> Response:
     known = any(s["service_code"] == code for s in open311.services())
     reason = "has no definition: its metadata is false" if known else "is not a service_code here"
     return _error(fmt if fmt == "xml" else "json", open311.Open311Error(404, f"service_code {code!r} {reason}"))
 
 
-@router.get("/requests.{fmt}", summary="Open311: service requests, with filters")
+@router.get(
+    "/requests.{fmt}", responses=_READ, response_class=Response, summary="Open311: service requests, with filters"
+)
 def get_requests(
     fmt: Fmt,
     session: SessionDep,
@@ -100,7 +142,9 @@ def get_requests(
         return _error(fmt if fmt == "xml" else "json", exc)
 
 
-@router.get("/requests/{request_id}.{fmt}", summary="Open311: one service request")
+@router.get(
+    "/requests/{request_id}.{fmt}", responses=_READ, response_class=Response, summary="Open311: one service request"
+)
 def get_request(request_id: str, fmt: Fmt, session: SessionDep, jurisdiction_id: Jurisdiction = None) -> Response:
     try:
         _format(fmt)
@@ -113,7 +157,12 @@ def get_request(request_id: str, fmt: Fmt, session: SessionDep, jurisdiction_id:
         return _error(fmt if fmt == "xml" else "json", exc)
 
 
-@router.get("/tokens/{token}.{fmt}", summary="Open311: the service_request_id of a POST's token")
+@router.get(
+    "/tokens/{token}.{fmt}",
+    responses=_READ,
+    response_class=Response,
+    summary="Open311: the service_request_id of a POST's token",
+)
 def get_token(token: str, fmt: Fmt, session: SessionDep, jurisdiction_id: Jurisdiction = None) -> Response:
     try:
         _format(fmt)
@@ -182,7 +231,12 @@ def _post(request: Request, form: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.post("/requests.{fmt}", summary="Open311: post a service request (api_key required)")
+@router.post(
+    "/requests.{fmt}",
+    responses=_WRITE,
+    response_class=Response,
+    summary="Open311: post a service request (api_key required)",
+)
 async def post_request(fmt: Fmt, request: Request) -> Response:
     """Form-encoded as the spec says (JSON is taken too): `api_key`, `service_code`, `lat`+`long` or
     `address_string`, `description`, `media_url`, `device_id`, `phone`; `jurisdiction_id` optional."""

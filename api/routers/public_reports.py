@@ -32,6 +32,14 @@ from maps.report_page import report_page
 
 router = APIRouter(tags=["public"])
 
+_MESSAGE = {"description": "the reason in the resident's language (`message`); 422 names the field (`detail[].loc`)"}
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such ticket, or the token does not match (the same answer)"},
+    409: {"description": "a rating refused: twice, or before the matter is handled"},
+    422: _MESSAGE,
+    429: {"description": "too many reports from this device or IP address"},
+}
+
 Ticket = Annotated[str, Path(pattern=r"^\d{6}-\d{6}$", description="the ticket number, e.g. 261203-482139")]
 TokenHeader = Annotated[str | None, Header(alias="X-Ticket-Token", max_length=64, description="the tracking token")]
 TokenQuery = Annotated[str | None, Query(max_length=64, description="the tracking token (or the header)")]
@@ -142,7 +150,12 @@ def public_categories(lang: Lang = None) -> list[dict[str, str]]:
     return categories.category_list(pick_lang(lang))
 
 
-@router.post("/public/reports", status_code=201, summary="Report a matter as a resident (居民上报)")
+@router.post(
+    "/public/reports",
+    status_code=201,
+    responses={422: _ANSWERS[422], 429: _ANSWERS[429]},
+    summary="Report a matter as a resident (居民上报)",
+)
 async def post_report(request: Request) -> JSONResponse:
     """JSON, or multipart with up to 9 `photos` (JPEG, PNG, WebP; checked by content). Fields:
     `category` (GET /public/categories), `description`, `lon`+`lat` with `crs` gcj02 (default),
@@ -169,7 +182,11 @@ async def post_report(request: Request) -> JSONResponse:
     return JSONResponse(jsonable_encoder(answer), status_code=201, headers=headers)
 
 
-@router.get("/public/reports/{ticket}", summary="Follow a reported matter (token required)")
+@router.get(
+    "/public/reports/{ticket}",
+    responses={404: _ANSWERS[404], 429: _ANSWERS[429]},
+    summary="Follow a reported matter (token required)",
+)
 def get_report(
     ticket: Ticket, request: Request, session: SessionDep, token: TokenQuery = None, x_token: TokenHeader = None
 ) -> dict[str, Any]:
@@ -184,7 +201,9 @@ def get_report(
     return view_report(session, ticket, x_token or token, lang_of(request))
 
 
-@router.post("/public/reports/{ticket}/rating", summary="Rate the handling of a matter (满意度评价)")
+@router.post(
+    "/public/reports/{ticket}/rating", responses=_ANSWERS, summary="Rate the handling of a matter (满意度评价)"
+)
 async def post_rating(ticket: Ticket, request: Request, x_token: TokenHeader = None) -> dict[str, Any]:
     """`{"token", "rating": satisfied | basically_satisfied | dissatisfied, "note"}`; once per
     ticket, after the matter is handled. `dissatisfied` reopens the matter."""
@@ -207,7 +226,7 @@ async def post_rating(ticket: Ticket, request: Request, x_token: TokenHeader = N
     return await run_in_threadpool(work)
 
 
-@router.get("/satisfaction", summary="Residents' satisfaction per town or village (staff)")
+@router.get("/satisfaction", responses={422: _MESSAGE}, summary="Residents' satisfaction per town or village (staff)")
 def get_satisfaction(
     principal: Viewer,
     session: SessionDep,
