@@ -260,3 +260,15 @@ def test_categories_are_the_resident_list(public_client) -> None:  # type: ignor
     zh = public_client.get("/public/categories").json()
     assert {"code": "noise", "name": "噪音扰民", "group": "环境"} in zh
     assert public_client.get("/public/categories", params={"lang": "en"}).json()[0]["name"] == "noise nuisance"
+
+
+def test_report_page_is_chinese_by_default_and_loads_nothing_from_outside(public_client) -> None:  # type: ignore[no-untyped-def]
+    page = public_client.get("/report")
+    assert page.status_code == 200 and "随手拍 · 我要反映" in page.text and 'lang="zh-CN"' in page.text
+    assert 'capture="environment"' in page.text and "噪音扰民" in page.text
+    assert "http://" not in page.text.replace("http(s)", "") and "https://" not in page.text
+    en = public_client.get("/report", params={"lang": "en"}).text
+    assert "Report a problem" in en and "noise nuisance" in en
+    areas = public_client.get("/public/areas").json()
+    assert {f["properties"]["layer"] for f in areas["features"]} == {"town", "village"}
+    assert set(areas["features"][0]["properties"]) == {"code", "name", "layer"}
