@@ -13,9 +13,9 @@ from typing import Any
 LANGS = ("zh", "en")
 
 
-def pick_lang(value: str | None) -> str:
+def pick_lang(value: object) -> str:
     """``en`` when asked for (``?lang=en`` or an Accept-Language starting with en), else ``zh``."""
-    if value and value.strip().lower().startswith("en"):
+    if isinstance(value, str) and value.strip().lower().startswith("en"):
         return "en"
     return "zh"
 

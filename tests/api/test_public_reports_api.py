@@ -272,3 +272,13 @@ def test_report_page_is_chinese_by_default_and_loads_nothing_from_outside(public
     areas = public_client.get("/public/areas").json()
     assert {f["properties"]["layer"] for f in areas["features"]} == {"town", "village"}
     assert set(areas["features"][0]["properties"]) == {"code", "name", "layer"}
+
+
+def test_odd_json_types_are_422_not_500(public_client) -> None:  # type: ignore[no-untyped-def]
+    cases = ({"lang": 5}, {"device_id": 7}, {"lon": {"x": 1}}, {"category": ["noise"]}, {"phone": 13812345678})
+    for n, over in enumerate(cases):
+        r = _report(public_client, **{"device_id": f"dev-odd-{n}", **over})
+        assert r.status_code in (201, 422), (over, r.text)
+    assert _report(public_client, lang=5, category="road", device_id="dev-z").status_code == 201  # zh by default
+    r = public_client.post("/public/reports", json=[1, 2])
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "body"]
