@@ -143,7 +143,8 @@ def list_requests(conn: Conn, f: RequestFilter) -> list[dict[str, Any]]:
         .mappings()
         .all()
     )
-    return [_request(conn, dict(r)) for r in rows]
+    names = tickets.unit_names(conn, [c for r in rows for c in tickets.unit_codes(dict(r))])
+    return [_request(conn, dict(r), names) for r in rows]
 
 
 def request_by_token(conn: Conn, token: str) -> dict[str, Any]:
@@ -159,7 +160,7 @@ def _w3c(value: dt.datetime | None) -> str | None:
     return value.astimezone(COUNTY_TZ).isoformat(timespec="seconds") if value else None
 
 
-def _request(conn: Conn, r: dict[str, Any]) -> dict[str, Any]:
+def _request(conn: Conn, r: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     # Staff may recategorise a matter: a category no resident code maps to shows as "other".
     code = CODE_OF_CATEGORY.get(r["category"], "other")
     category = RESIDENT_CATEGORIES[code]
@@ -170,7 +171,7 @@ def _request(conn: Conn, r: dict[str, Any]) -> dict[str, Any]:
         "service_name": category.zh,
         "service_code": code,
         "description": None,
-        "agency_responsible": tickets.handling_unit(conn, r),
+        "agency_responsible": tickets.handling_unit(conn, r, names=names),
         "service_notice": None,
         "requested_datetime": _w3c(r["created_at"]),
         "updated_datetime": _w3c(r["updated_at"] or r["created_at"]),

@@ -162,20 +162,32 @@ def note_merged_report(conn: Conn, incident_id: int, ticket: str, now: dt.dateti
 # --- what a resident may see ------------------------------------------------------------------
 
 
-def handling_unit(conn: Conn, incident: dict[str, Any], lang: str = "zh") -> str | None:
-    """Which unit handles the matter, as a resident may be told: the village (社区/村) and town of
-    the incident's assignment, never a person. The one place to extend when dispatch records
-    the holding unit (a department, a police station) of an incident."""
-    codes = [incident.get("village_code"), incident.get("town_code")]
-    codes = [c for c in codes if c]
-    if not codes:
-        return "县社会治理中心" if lang != "en" else "county social governance centre"
-    names: dict[str, str] = dict(
+def unit_names(conn: Conn, codes: list[str]) -> dict[str, str]:
+    """Names of the areas in force with these codes, in one query."""
+    return dict(
         conn.execute(
             sa.text(f"SELECT code, name FROM areas WHERE code = ANY(:codes) AND {is_current()}"),  # noqa: S608
-            {"codes": codes},
+            {"codes": sorted(set(codes))},
         ).all()
     )
+
+
+def unit_codes(incident: dict[str, Any]) -> list[str]:
+    return [c for c in (incident.get("village_code"), incident.get("town_code")) if c]
+
+
+def handling_unit(
+    conn: Conn, incident: dict[str, Any], lang: str = "zh", names: dict[str, str] | None = None
+) -> str | None:
+    """Which unit handles the matter, as a resident may be told: the village (社区/村) and town of
+    the incident's assignment, never a person. The one place to extend when dispatch records
+    the holding unit (a department, a police station) of an incident. ``names``: area names
+    already read (``unit_names``) for many incidents at once."""
+    codes = unit_codes(incident)
+    if not codes:
+        return "县社会治理中心" if lang != "en" else "county social governance centre"
+    if names is None:
+        names = unit_names(conn, codes)
     parts = [names[c] for c in reversed(codes) if names.get(c)]
     return " ".join(parts) or None
 
