@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import ANONYMOUS_ADMIN, check_role
 from api.deps import SessionDep, request_session
+from api.routers.public_reports import bucket
 from gis.channels import open311
 from gis.channels.errors import PublicInputError
 from gis.channels.public import submit_report
@@ -53,7 +54,7 @@ def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-_READ = _answers(400, 404)
+_READ = _answers(400, 404, 429)
 _WRITE = _answers(400, 401, 403, 404, 429)
 
 Fmt = Annotated[str, Path(description="json or xml")]
@@ -74,6 +75,16 @@ def _error(fmt: str, exc: open311.Open311Error) -> Response:
         return Response(body, status_code=exc.status, media_type="text/xml; charset=utf-8")
     rows = [{"code": exc.status, "description": exc.description}]
     return Response(orjson.dumps(rows), status_code=exc.status, media_type="application/json")
+
+
+def _limit(request: Request) -> None:
+    """Public reads count against the per-IP read limit of the public surface (api.rate_limits)."""
+    limit = request.app.state.settings.public_reads_per_ip_minute
+    ip = request.client.host if request.client else None
+    if ip and limit:
+        wait = request.app.state.admission.limiter.take(bucket("read", ip), limit)
+        if wait > 0:
+            raise open311.Open311Error(429, f"too many requests from this address; retry in {max(1, round(wait))} s")
 
 
 def _format(fmt: str) -> str:
@@ -122,6 +133,7 @@ def get_service_definition(code: str, fmt: Fmt, jurisdiction_id: Jurisdiction = 
 )
 def get_requests(
     fmt: Fmt,
+    request: Request,
     session: SessionDep,
     jurisdiction_id: Jurisdiction = None,
     service_request_id: ListParam = None,
@@ -132,6 +144,7 @@ def get_requests(
 ) -> Response:
     try:
         _format(fmt)
+        _limit(request)
         open311.check_jurisdiction(jurisdiction_id)
         now = dt.datetime.now(dt.UTC)
         start, end = _time("start_date", start_date, "start"), _time("end_date", end_date, "end")
@@ -145,9 +158,12 @@ def get_requests(
 @router.get(
     "/requests/{request_id}.{fmt}", responses=_READ, response_class=Response, summary="Open311: one service request"
 )
-def get_request(request_id: str, fmt: Fmt, session: SessionDep, jurisdiction_id: Jurisdiction = None) -> Response:
+def get_request(
+    request_id: str, fmt: Fmt, request: Request, session: SessionDep, jurisdiction_id: Jurisdiction = None
+) -> Response:
     try:
         _format(fmt)
+        _limit(request)
         open311.check_jurisdiction(jurisdiction_id)
         rows = open311.list_requests(session, open311.RequestFilter(ids=[request_id]))
         if not rows:
@@ -163,9 +179,12 @@ def get_request(request_id: str, fmt: Fmt, session: SessionDep, jurisdiction_id:
     response_class=Response,
     summary="Open311: the service_request_id of a POST's token",
 )
-def get_token(token: str, fmt: Fmt, session: SessionDep, jurisdiction_id: Jurisdiction = None) -> Response:
+def get_token(
+    token: str, fmt: Fmt, request: Request, session: SessionDep, jurisdiction_id: Jurisdiction = None
+) -> Response:
     try:
         _format(fmt)
+        _limit(request)
         open311.check_jurisdiction(jurisdiction_id)
         return _render(fmt, "service_requests", "request", [open311.request_by_token(session, token)])
     except open311.Open311Error as exc:

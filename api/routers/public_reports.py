@@ -66,7 +66,7 @@ EXCEPTION_HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[Res
 }
 
 
-def _bucket(kind: str, value: str) -> int:
+def bucket(kind: str, value: str) -> int:
     digest = hashlib.blake2b(f"public\0{kind}\0{value}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") or 1
 
@@ -75,7 +75,7 @@ def count(request: Request, kind: str, value: str | None, limit: int, who: tuple
     """Take one token of ``kind`` (device, ip, read) for ``value``; 429 when none is left."""
     if not value or not limit:
         return
-    wait = request.app.state.admission.limiter.take(_bucket(kind, value), limit)
+    wait = request.app.state.admission.limiter.take(bucket(kind, value), limit)
     if wait > 0:
         raise TooManyReports(who[0], who[1], wait)
 

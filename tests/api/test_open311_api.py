@@ -147,3 +147,18 @@ def test_address_string_locates_a_request(o311, make_key, connection) -> None:  
     assert r.status_code == 200, r.text
     one = o311.get(f"/open311/v2/requests/{r.json()[0]['service_request_id']}.json").json()[0]
     assert one["agency_responsible"] == "测试镇1 测试镇1村1" and one["address"] is None
+
+
+def test_public_reads_are_limited_per_address(engine, sessions_in_transaction, mini_county) -> None:  # type: ignore[no-untyped-def]
+    from api.app import create_app
+    from gis.core.settings import Settings
+
+    app = create_app(
+        Settings(freeze_heap=False, public_reads_per_ip_minute=2), engine=engine, sessions=sessions_in_transaction
+    )
+    with TestClient(app) as client:
+        app.state.admission.clear()
+        codes = [client.get("/open311/v2/requests.json").status_code for _ in range(3)]
+        xml = client.get("/open311/v2/requests.xml")
+    assert codes == [200, 200, 429]
+    assert xml.status_code == 429 and ET.fromstring(xml.content).findtext("error/code") == "429"
