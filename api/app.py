@@ -31,7 +31,9 @@ from api.routers import (
     lookup_batch,
     maps,
     ogc,
+    open311,
     org_units,
+    public_reports,
     staff,
     staffing,
     stats,
@@ -69,7 +71,9 @@ ROUTERS = [
     incidents.router,  # /incidents: intake, workflow, listing
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
+    open311.router,  # /open311/v2: Open311 GeoReport v2 (reads public, writes with api_key)
     org_units.router,  # /org-units: organisation units and their members
+    public_reports.router,  # /public/...: residents report, follow and rate (no staff key); /satisfaction
     staff.router,  # /staff: people and their postings
     staffing.router,  # /staffing: team gaps per grid (JSON, XLSX, GeoJSON)
     stats.router,  # GET /stats
@@ -140,7 +144,8 @@ def create_app(
         app.state.sessions = sessions  # given: usable before start-up too (tests without lifespan)
 
     errors.install(app)  # JSON errors; database outages as 503 with Retry-After
-    for exc_type, handler in {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS}.items():
+    handlers = {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS, **public_reports.EXCEPTION_HANDLERS}
+    for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)

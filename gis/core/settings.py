@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='handling deadline per incident category in hours, overriding the defaults, e.g. {"fire": 2}',
     )
+    # Public channels (gis.channels): residents' reports per device and per IP a minute (the
+    # key-less surface's abuse limits; an intranet NAT puts many phones behind one IP), photos.
+    public_reports_per_device_minute: int = Field(default=3, ge=0, description="resident reports per device a minute")
+    public_reports_per_ip_minute: int = Field(default=30, ge=0, description="resident reports per IP address a minute")
+    public_reads_per_ip_minute: int = Field(default=120, ge=0, description="ticket look-ups per IP address a minute")
+    public_photo_max_mb: float = Field(default=5.0, gt=0, le=50, description="largest photo of a resident's report")
     # The job queue (gis.work, `gridmap worker`): deadline jobs fire within about the poll interval.
     worker_concurrency: int = Field(default=4, ge=1, le=64, description="jobs one `gridmap worker` runs at a time")
     job_poll_interval_s: float = Field(
