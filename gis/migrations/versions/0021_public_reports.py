@@ -14,7 +14,7 @@ add is kept beside it, never in ``incidents``:
   table takes them over.
 
 Revision ID: 0021
-Revises: 0015
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0021"
-down_revision = "0015"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
