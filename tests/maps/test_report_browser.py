@@ -7,10 +7,6 @@ PyPI Open311 client over real HTTP. Screenshots go to var/artifacts/screenshots/
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +16,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from PIL import Image
-from sqlalchemy.engine import make_url
 
 from boundaries.generations import publish_layers
 from boundaries.sample import build_mini_county
@@ -28,7 +23,7 @@ from gis.core import db
 from gis.core.settings import PROJECT_ROOT
 from gis.people.keys import create_key
 from maps import headless
-from tests.conftest import free_port
+from tests.conftest import api_server, scratch_database
 
 pytestmark = pytest.mark.browser
 SHOTS = PROJECT_ROOT / "var" / "artifacts" / "screenshots"
@@ -50,59 +45,22 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    url = make_url(database_url)
-    name = f"{url.database}_report"
-    scratch = url.set(database=name).render_as_string(hide_password=False)
-    admin = db.make_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    db.ensure_database(scratch)
-    db.migrate(scratch)
-    engine = db.make_engine(scratch, pool_size=1, max_overflow=0)
-    with engine.begin() as conn:
-        publish_layers(
-            conn,
-            build_mini_county(),
-            note="report page test",
-            author="tests",
-            published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
-        )
-        dispatcher = create_key(conn, "dispatcher", "report-dispatcher")
-        reporter = create_key(conn, "reporter", "report-open311")
-    engine.dispose()
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": scratch}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield Server(base, scratch, dispatcher, reporter, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(database_url, "report") as scratch:
+        engine = db.make_engine(scratch, pool_size=1, max_overflow=0)
+        with engine.begin() as conn:
+            publish_layers(
+                conn,
+                build_mini_county(),
+                note="report page test",
+                author="tests",
+                published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            )
+            dispatcher = create_key(conn, "dispatcher", "report-dispatcher")
+            reporter = create_key(conn, "reporter", "report-open311")
+        engine.dispose()
+        log = tmp_path_factory.mktemp("server") / "uvicorn.log"
+        with api_server({"GRIDMAP_DATABASE_URL": scratch}, log) as base:
+            yield Server(base, scratch, dispatcher, reporter, log)
 
 
 @pytest.fixture(scope="module")
