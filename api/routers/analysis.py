@@ -59,6 +59,7 @@ PValueQ = Annotated[
 PermsQ = Annotated[
     int, Query(ge=MIN_PERMUTATIONS, le=MAX_PERMUTATIONS, description="permutations for p_value=permutation")
 ]
+CrsQ = Annotated[Literal["wgs84", "gcj02"], Query(description="GeoJSON coordinates (map pages: their tiles' CRS)")]
 FormatQ = Annotated[Literal["json", "geojson"], Query(description="json rows, or GeoJSON features (polygons/points)")]
 
 
@@ -91,6 +92,7 @@ def get_hotspots(
     p_value: PValueQ = "permutation",
     permutations: PermsQ = DEFAULT_PERMUTATIONS,
     format: FormatQ = "json",
+    crs: CrsQ = "wgs84",
 ) -> Any:
     """Per unit: `count` (incidents the filter selects in the period), `rate` (per 100 households),
     `gi_z` (Gi* z-score, binary queen weights including the unit itself), `p` (two-sided) and
@@ -109,7 +111,7 @@ def get_hotspots(
         permutations=permutations,
     )
     if format == "geojson":
-        return _geojson(units_geojson(session, result, cache=request.app.state.map_layers))
+        return _geojson(units_geojson(session, result, cache=request.app.state.map_layers, display_crs=crs))
     return result
 
 
@@ -130,6 +132,7 @@ def get_emerging(
     p_value: PValueQ = "permutation",
     permutations: PermsQ = DEFAULT_PERMUTATIONS,
     format: FormatQ = "json",
+    crs: CrsQ = "wgs84",
 ) -> Any:
     """Weekly Gi* (as /analysis/hotspots) over the K weeks ending with the week of `date`, and a
     Mann-Kendall trend of each unit's weekly z-scores. H = weeks hot (90%+ after FDR): none (H = 0);
@@ -148,7 +151,7 @@ def get_emerging(
         permutations=permutations,
     )
     if format == "geojson":
-        return _geojson(units_geojson(session, result, cache=request.app.state.map_layers))
+        return _geojson(units_geojson(session, result, cache=request.app.state.map_layers, display_crs=crs))
     return result
 
 
