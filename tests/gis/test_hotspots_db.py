@@ -191,3 +191,22 @@ def test_repeats_threshold(connection: Connection, lattice: int) -> None:
     with pytest.raises(AnalysisError) as err:
         repeat_locations(connection, IncidentFilter(end=end), radius_m=0)
     assert err.value.field == "radius_m"
+
+
+def test_emerging_refuses_more_draws_than_its_budget(
+    connection: Connection, lattice: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gis.analysis.emerging as module
+
+    monkeypatch.setattr(module, "MAX_DRAWS", 8 * 999 * SIDE * SIDE)
+    with pytest.raises(AnalysisError) as err:
+        emerging(connection, "grid", IncidentFilter(), day=WEEK, weeks=9, permutations=999)
+    assert err.value.field == "permutations" and "p_value=analytic" in err.value.message
+    # The analytic p-value draws nothing.
+    assert emerging(connection, "grid", IncidentFilter(), day=WEEK, weeks=9, p_value="analytic")["weeks"] == 9
+
+
+def test_police_scope_sees_no_grid(connection: Connection, lattice: int) -> None:
+    plant_week(connection, WEEK)
+    result = hotspots(connection, "grid", IncidentFilter(scope=Scope.parse("330421P01")), day=WEEK)
+    assert result["rows"] == [] and result["units"] == SIDE * SIDE
