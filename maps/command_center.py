@@ -129,6 +129,8 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     # Gi* hot spots of the last complete week (gis.analysis), hidden until switched on.
     hot_spots = hotspot_layer.add(m, conn, ctx, flt)
     incident_children.append({"label": ml.safe_label(hotspot_layer.text("layer", lang)), "layer": hot_spots})
+    repeats = hotspot_layer.add_repeats(m, conn, ctx, flt)
+    incident_children.append({"label": ml.safe_label(hotspot_layer.text("repeats", lang)), "layer": repeats})
     # Overdue and escalated incidents: two layers, two markers (gis.core.vocab: not the same thing).
     for flag, show in zip(mapdata.FLAGS, (True, False), strict=True):
         group = _point_group(

@@ -1,9 +1,11 @@
-"""The command centre's hot-spot layer (热点分析): grids coloured by their Getis-Ord Gi* class for
-the last complete week, with a legend saying what each class means (``gis.analysis``).
+"""The command centre's analysis layers (``gis.analysis``): hot spots (热点分析), grids coloured by
+their Getis-Ord Gi* class for the last complete week, with a legend saying what each class means;
+and repeat locations (重复发生地), places with 3 or more incidents in the last 30 days.
 
-Served pages fetch ``/analysis/hotspots?format=geojson`` (with the page's incident filter, minus
-its report window: the analysis chooses its own week) the first time the layer is switched on;
-standalone files embed the result. The layer is off by default: the analysis costs ~0.5 s.
+Served pages fetch ``/analysis/hotspots?format=geojson`` and ``/analysis/repeats?format=geojson``
+(with the page's incident filter, minus its report window: the analyses choose their own) the
+first time a layer is switched on; standalone files embed the results. Both layers are off by
+default: the Gi* costs ~0.5 s and the repeats ~2 s on the demo.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 
 import folium
 
-from gis.analysis.features import CLASS_COLORS, units_geojson
+from gis.analysis.features import CLASS_COLORS, repeats_geojson, units_geojson
 from gis.analysis.gistar import CLASSES
 from gis.analysis.hotspots import hotspots
+from gis.analysis.repeats import DEFAULT_DAYS, DEFAULT_MIN_COUNT, repeat_locations
 from gis.analysis.units import period_window
 from gis.incidents.filter import IncidentFilter
 from gis.spatial.areas import Conn
@@ -24,6 +27,8 @@ from maps import layers as ml
 from maps.page import PageContext
 
 KEY = "hotspots"
+REPEATS_KEY = "repeats"
+REPEAT_COLOR = "#e6550d"
 # What each class means, for the legend and the popups (zh, en).
 TEXT: dict[str, tuple[str, str]] = {
     "layer": ("热点分析（Gi*，上周）", "Hot spots (Gi*, last week)"),
@@ -46,6 +51,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "f.count": ("事件数", "incidents"),
     "f.gi_z": ("Gi* z 值", "Gi* z"),
     "f.p": ("p 值", "p"),
+    "repeats": ("重复发生地（30天内≥3起）", "Repeat locations (3+ in 30 days)"),
+    "repeats_legend": (
+        "重复发生地：同一地址或建筑 {days} 天内 ≥{n} 起事件（无地址时按 30 米内位置）",
+        "Repeat location: one address or building with {n}+ incidents in {days} days (by position within 30 m "
+        "when no address is near)",
+    ),
+    "f.first": ("首次", "first"),
+    "f.last": ("最近", "last"),
 }
 
 
@@ -74,6 +87,40 @@ def _builder(lang: str) -> str:
     )
 
 
+def _repeats_builder(lang: str) -> str:
+    """Circles sized by the number of incidents, a popup with the place and the dates."""
+    names = {k: text(k, lang) for k in ("f.count", "f.first", "f.last")}
+    return (
+        f"gridmap.repeatText = {ml.js_data(names)};\n"
+        "gridmap.builders.repeats = function (data, group) {\n"
+        "  var T = gridmap.repeatText, esc = gridmap.esc;\n"
+        "  (data.features || []).forEach(function (f) {\n"
+        "    var p = f.properties, c = f.geometry.coordinates;\n"
+        "    group.addLayer(L.circleMarker(L.latLng(c[1], c[0]), {radius: Math.min(4 + 2 * p.count, 16), "
+        f"color: '#fff', weight: 1, fillColor: '{REPEAT_COLOR}', fillOpacity: 0.85}})\n"
+        "      .bindPopup('<b>' + esc(p.label || p.kind) + '</b><br>' + esc(T['f.count']) + ': ' + esc(p.count) +\n"
+        "        '<br>' + esc(T['f.first']) + ': ' + esc(p.first_at) + '<br>' + esc(T['f.last']) + ': ' +\n"
+        "        esc(p.last_at)));\n"
+        "  });\n"
+        "};"
+    )
+
+
+def add_repeats(m: folium.Map, conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.FeatureGroup:
+    """Add the (hidden) repeat-locations layer to ``m``; returns its group for the layer tree."""
+    group = folium.FeatureGroup(name=ml.safe_label(text("repeats", ctx.lang)), show=False)
+    group.add_to(m)
+    ml.Script(_repeats_builder(ctx.lang)).add_to(m)
+    chosen = analysis_filter(flt)
+    if ctx.standalone:
+        data: Any = repeats_geojson(repeat_locations(conn, chosen, end=ctx.at))
+        ml.fill(m, REPEATS_KEY, group, "gridmap.builders.repeats", data=data)
+    else:
+        url = ctx.url("/analysis/repeats", **chosen.query(), format="geojson")
+        ml.fill(m, REPEATS_KEY, group, "gridmap.builders.repeats", url=url)
+    return group
+
+
 def analysis_filter(flt: IncidentFilter) -> IncidentFilter:
     """The page's filter without its report window: the analysis takes the last complete week."""
     return flt.replace(start=None, end=None, window=None)
@@ -99,6 +146,7 @@ def legend_items(ctx: PageContext) -> list[str]:
     """A heading and one swatch per class, saying what it means."""
     items = [f"<b>{html.escape(text('layer', ctx.lang))}</b>"]
     items += [ml.swatch(CLASS_COLORS[c], text(c, ctx.lang)) for c in CLASSES]
+    items.append(ml.swatch(REPEAT_COLOR, text("repeats_legend", ctx.lang, days=DEFAULT_DAYS, n=DEFAULT_MIN_COUNT)))
     return items
 
 

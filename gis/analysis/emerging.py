@@ -32,12 +32,11 @@ import numpy as np
 from gis.analysis.gistar import DEFAULT_PERMUTATIONS, PValue, gi_star, is_hot
 from gis.analysis.hotspots import check_filter, check_options, measured, weekly_counts
 from gis.analysis.units import AnalysisError, check_layer, load_units, period_window
-from gis.core.vocab import COUNTY_TZ
+from gis.core.vocab import COUNTY_TZ, EMERGING_CLASSES
 from gis.incidents.filter import IncidentFilter
 from gis.people.scope import WHOLE_COUNTY
 from gis.spatial.areas import Conn
 
-EMERGING_CLASSES = ("new", "intensifying", "persistent", "diminishing", "sporadic", "none")
 MIN_WEEKS, MAX_WEEKS, DEFAULT_WEEKS = 4, 52, 8
 TREND_ALPHA = 0.05
 PERSISTENT_SHARE = 0.9

@@ -33,18 +33,12 @@ from typing import Literal
 import numpy as np
 from libpysal.weights import W
 
+from gis.core.vocab import HOTSPOT_CLASSES
+
 PValue = Literal["permutation", "analytic"]
 P_VALUES: tuple[str, ...] = ("permutation", "analytic")
 CONFIDENCE_LEVELS = (99, 95, 90)
-CLASSES = (
-    "hot_99",
-    "hot_95",
-    "hot_90",
-    "not_significant",
-    "cold_90",
-    "cold_95",
-    "cold_99",
-)
+CLASSES = HOTSPOT_CLASSES
 DEFAULT_PERMUTATIONS = 9999
 DEFAULT_SEED = 20240501  # fixed: the same counts give the same answer on every call
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from sqlalchemy.orm import Session
 
-from gis.core.vocab import COUNTY_TZ
+from gis.core.vocab import ANALYSIS_LAYERS, COUNTY_TZ
 from gis.spatial.areas import Conn, current_generation, load_layer
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 Layer = Literal["grid", "micro_grid"]
 Period = Literal["week", "month"]
-LAYERS: tuple[str, ...] = ("grid", "micro_grid")
+LAYERS: tuple[str, ...] = ANALYSIS_LAYERS
 PERIODS: tuple[str, ...] = ("week", "month")
 MAX_CACHED = 8
 

@@ -99,3 +99,8 @@ POSTING_ROLES = (
 # Organisation units (gis.people.orgunits) and what each is responsible for.
 ORG_UNIT_KINDS = ("county_centre", "town_centre", "village_station", "police_station", "department")
 PERSON_STATUSES = ("active", "left")
+# Hot-spot analysis (gis.analysis): the units it runs over; the Getis-Ord Gi* classes (hot or cold at the
+# highest confidence passed after the FDR correction, hottest first); the emerging-hot-spot classes over weeks.
+ANALYSIS_LAYERS = ("grid", "micro_grid")
+HOTSPOT_CLASSES = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99")
+EMERGING_CLASSES = ("new", "intensifying", "persistent", "diminishing", "sporadic", "none")

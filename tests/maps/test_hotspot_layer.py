@@ -48,6 +48,10 @@ def test_served_page_has_the_layer_legend_and_data_url(client: TestClient, make_
     assert data.status_code == 200 and data.headers["content-type"].startswith("application/geo+json")
     classes = {f["properties"]["class"] for f in data.json()["features"]}
     assert "hot_99" in classes
+    repeats = re.findall(r'"(/analysis/repeats\?[^"]+)"', html)
+    assert len(repeats) == 1 and "重复发生地：同一地址或建筑 30 天内 ≥3 起事件" in html
+    answer = client.get(unescape(repeats[0]))
+    assert answer.status_code == 200 and answer.json()["type"] == "FeatureCollection"
 
 
 def test_standalone_page_embeds_the_hot_spots(connection: Connection, last_week: dt.date) -> None:
@@ -55,5 +59,6 @@ def test_standalone_page_embeds_the_hot_spots(connection: Connection, last_week:
     html = build_html(connection, "command-center", ctx, mapdata.parse_filter("7d"))
     assert 'gridmap.data["hotspots"]' in html and "gridmap.builders.hotspots" in html
     assert '"class":"hot_99"' in html
-    assert "/analysis/hotspots" not in html
+    assert "/analysis/hotspots" not in html and "/analysis/repeats" not in html
+    assert 'gridmap.data["repeats"]' in html and "gridmap.builders.repeats" in html
     assert TEXT["hot_99"][0] in html
