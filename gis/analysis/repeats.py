@@ -4,7 +4,10 @@
 How an incident is tied to a place: incidents carry ``address_id`` when intake geocoded their
 address text (``gis.incidents.intake``); most arrive with coordinates only (the demo's all do).
 So an incident's address is its ``address_id`` if set, else the nearest standard address within
-``radius_m`` metres (default 30; geodesic distance, PostGIS ``geography``), else none. Its building
+``radius_m`` metres (default 30), else none. Distances are metres on the local tangent plane at the
+county's latitude (degrees scaled by the WGS-84 metres per degree at 30.84° N): within the county
+(30.6-31.1° N) this differs from the geodesic distance by under 0.5 %, 15 cm at 30 m, and costs a
+third of PostGIS ``geography``, which matters for the ~20,000 incidents of a demo month. Its building
 is that address's ``building_id``. Incidents with no address within the radius are grouped by
 position instead: ``ST_SnapToGrid`` cells of ``radius_m`` (in degrees at the county's latitude),
 reported as kind ``position`` at the snapped point.
@@ -31,9 +34,10 @@ DEFAULT_DAYS, MAX_DAYS = 30, 366
 DEFAULT_MIN_COUNT = 3
 DEFAULT_RADIUS_M, MAX_RADIUS_M = 30.0, 200.0
 MAX_IDS = 50  # incident ids listed per location; ``count`` is always the full number
-LAT = 30.84  # the county's latitude, for the position cells' size in degrees
-M_PER_DEG_LAT = 110_574.0
-M_PER_DEG_LON_EQ = 111_320.0
+LAT = math.radians(30.84)  # the county's latitude
+# WGS-84 metres per degree of latitude and of longitude there (the usual series in the latitude).
+M_PER_DEG_LAT = 111_132.92 - 559.82 * math.cos(2 * LAT) + 1.175 * math.cos(4 * LAT)
+M_PER_DEG_LON = 111_412.84 * math.cos(LAT) - 93.5 * math.cos(3 * LAT)
 
 
 def _check(days: int, min_count: int, radius_m: float, kinds: tuple[str, ...]) -> None:
@@ -56,10 +60,14 @@ WITH sel AS (
     SELECT s.*, COALESCE(s.address_id, near.id) AS addr
     FROM sel s LEFT JOIN LATERAL (
         SELECT a.id FROM addresses a
+        CROSS JOIN LATERAL (
+            SELECT sqrt(power((ST_X(a.geom) - ST_X(s.geom)) * :m_lon, 2)
+                        + power((ST_Y(a.geom) - ST_Y(s.geom)) * :m_lat, 2)) AS metres
+        ) d
         WHERE s.address_id IS NULL
           AND a.geom && ST_Expand(s.geom, :dlon, :dlat)
-          AND ST_DWithin(a.geom::geography, s.geom::geography, :radius)
-        ORDER BY ST_Distance(a.geom::geography, s.geom::geography), a.id
+          AND d.metres <= :radius
+        ORDER BY d.metres, a.id
         LIMIT 1
     ) near ON TRUE
 ), keyed AS (
@@ -114,15 +122,17 @@ def repeat_locations(
     start = stop - dt.timedelta(days=days)
     where, params = flt.replace(start=start, end=stop, window=None).where("i")
     dlat = radius_m / M_PER_DEG_LAT
-    dlon = radius_m / (M_PER_DEG_LON_EQ * math.cos(math.radians(LAT)))
+    dlon = radius_m / M_PER_DEG_LON
     sql = _SQL.format(where=where, max_ids=MAX_IDS)
     rows = conn.execute(
         sa.text(sql),
         {
             **params,
-            # The bounding box is widened by half so that the degree approximation never cuts the radius.
-            "dlon": dlon * 1.5,
-            "dlat": dlat * 1.5,
+            # The index box is widened by a tenth: it must hold the whole radius at every latitude of the county.
+            "dlon": dlon * 1.1,
+            "dlat": dlat * 1.1,
+            "m_lon": M_PER_DEG_LON,
+            "m_lat": M_PER_DEG_LAT,
             "radius": radius_m,
             "cell_lon": dlon,
             "cell_lat": dlat,

@@ -210,3 +210,27 @@ def test_police_scope_sees_no_grid(connection: Connection, lattice: int) -> None
     plant_week(connection, WEEK)
     result = hotspots(connection, "grid", IncidentFilter(scope=Scope.parse("330421P01")), day=WEEK)
     assert result["rows"] == [] and result["units"] == SIDE * SIDE
+
+
+def test_repeats_radius_matches_the_geodesic_distance(connection: Connection, lattice: int) -> None:
+    connection.execute(
+        sa.text(
+            "INSERT INTO addresses (full_text, normalized, precision, geom) "
+            "VALUES ('测试路2号', '测试路2号', 'house', ST_SetSRID(ST_MakePoint(120.915, 30.845), 4326))"
+        )
+    )
+    end = dt.datetime(2026, 11, 30, tzinfo=COUNTY_TZ)
+    at = (120.915 + 28 / 95_663, 30.845)  # ~28 m east
+    add_incidents(connection, [(0, 0)] * 3, end - dt.timedelta(days=1), at=at)
+    geodesic = connection.execute(
+        sa.text(
+            "SELECT ST_Distance(ST_SetSRID(ST_MakePoint(120.915, 30.845), 4326)::geography, "
+            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)"
+        ),
+        {"lon": at[0], "lat": at[1]},
+    ).scalar_one()
+    assert 27.5 < geodesic < 28.5
+    flt = IncidentFilter(end=end)
+    found = repeat_locations(connection, flt, radius_m=geodesic + 0.3, kinds=("address",))["locations"]
+    assert [loc["label"] for loc in found] == ["测试路2号"]
+    assert repeat_locations(connection, flt, radius_m=geodesic - 0.3, kinds=("address",))["locations"] == []
