@@ -73,6 +73,11 @@ NOT_ESCALATED = ESCALATION_LEVELS[0]
 PENDING_STATUSES = ("reported", "accepted", "dispatched", "in_progress")
 # Handled, verified or closed: the handler's part is done (the maps' "done" count).
 DONE_STATUSES = ("handled", "verified", "closed")
+# Hot-spot analysis (gis.analysis): the units it runs over; the Getis-Ord Gi* classes (hot or cold at the
+# highest confidence passed after the FDR correction, hottest first); the emerging-hot-spot classes over weeks.
+ANALYSIS_LAYERS = ("grid", "micro_grid")
+HOTSPOT_CLASSES = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99")
+EMERGING_CLASSES = ("new", "intensifying", "persistent", "diminishing", "sporadic", "none")
 
 # API key roles, lowest first; a role may do what every role below it may.
 ROLES = ("viewer", "reporter", "dispatcher", "planner", "admin")
