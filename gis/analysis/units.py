@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from sqlalchemy.orm import Session
 
+from gis.analysis.periods import period_of, period_start
 from gis.core.vocab import ANALYSIS_LAYERS, COUNTY_TZ
 from gis.spatial.areas import Conn, current_generation, load_layer
 
@@ -129,30 +130,12 @@ def load_units(conn: Conn, layer: str, generation: int | None = None, cache: Wei
 # --- periods (county time) --------------------------------------------------------------------
 
 
-def period_start(day: dt.date, period: str) -> dt.date:
-    """The first day of the ISO week (Monday) or the calendar month containing ``day``."""
-    if period == "week":
-        return day - dt.timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    raise AnalysisError("period", period, f"period: {period!r} is not one of {', '.join(PERIODS)}")
-
-
-def next_start(start: dt.date, period: str) -> dt.date:
-    if period == "week":
-        return start + dt.timedelta(days=7)
-    return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
-def county_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), COUNTY_TZ)
-
-
 def period_window(day: dt.date | None, period: str, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of the period containing ``day``; without a day, the last complete period
     before ``now`` (a running week or month would look like a drop in every unit)."""
+    if period not in PERIODS:
+        raise AnalysisError("period", period, f"period: {period!r} is not one of {', '.join(PERIODS)}")
     if day is None:
         today = (now or dt.datetime.now(dt.UTC)).astimezone(COUNTY_TZ).date()
         day = period_start(today, period) - dt.timedelta(days=1)
-    start = period_start(day, period)
-    return county_midnight(start), county_midnight(next_start(start, period))
+    return period_of(day, period)
