@@ -19,11 +19,14 @@ from api.routers import (
     audit,
     boundaries,
     boundary_pages,
+    campaigns,
     docs,
     draft_operations,
     events,
     export,
+    fieldwork,
     generations,
+    hazards,
     health,
     incidents,
     lookup,
@@ -57,11 +60,14 @@ ROUTERS = [
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/drafts/...: drafts, uploads, validation, publishing
     boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)
+    campaigns.router,  # /campaigns: 专项整治 and their progress
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
     draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
     events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
+    fieldwork.router,  # /buildings/{id}[/inspections], /checklists, /risk-intervals: inspections
     generations.router,  # /boundaries/generations: history, diff, restore
+    hazards.router,  # /hazards: reports, the rectification loop, listing
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
     maps.router,  # /maps/...: map pages and the data they fetch
@@ -136,7 +142,11 @@ def create_app(
         app.state.sessions = sessions  # given: usable before start-up too (tests without lifespan)
 
     errors.install(app)  # JSON errors; database outages as 503 with Retry-After
-    for exc_type, handler in {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS}.items():
+    for exc_type, handler in {
+        **incidents.EXCEPTION_HANDLERS,
+        **ogc.EXCEPTION_HANDLERS,
+        **fieldwork.EXCEPTION_HANDLERS,
+    }.items():
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)
