@@ -45,9 +45,9 @@ def lock_building(conn: Conn, building_id: Any, scope: Scope = WHOLE_COUNTY) -> 
 
 # The latest inspection settles the building's risk and next date; an older one entered late does not.
 _SETTLE = sa.text(
-    f"""UPDATE buildings b SET risk_level = :risk, last_inspected_at = :at, last_inspection_id = :insp,
+    f"""UPDATE buildings b SET risk_level = CAST(:risk AS varchar), last_inspected_at = :at, last_inspection_id = :insp,
            next_inspection_on = (CAST(:at AS timestamptz) AT TIME ZONE '{COUNTY_TZ_NAME}')::date
-                                + (SELECT days FROM risk_intervals WHERE risk_level = :risk)
+                                + (SELECT days FROM risk_intervals WHERE risk_level = CAST(:risk AS varchar))
        WHERE b.id = :id AND (b.last_inspected_at IS NULL OR b.last_inspected_at <= :at)
        RETURNING next_inspection_on"""  # noqa: S608 - a constant zone name
 )

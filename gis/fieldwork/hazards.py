@@ -233,13 +233,13 @@ def apply(
     assert target is not None
     conn.execute(
         sa.text(
-            """UPDATE hazards SET status = :to, updated_at = :now,
+            """UPDATE hazards SET status = CAST(:to AS varchar), updated_at = :now,
                  rectify_by = coalesce(:deadline, rectify_by),
                  escalation_due_at = CASE WHEN CAST(:deadline AS timestamptz) IS NULL
                                           THEN escalation_due_at END,
-                 notified_at = CASE WHEN :to = 'notified' THEN :now ELSE notified_at END,
-                 submitted_at = CASE WHEN :to = 'submitted' THEN :now ELSE submitted_at END,
-                 rectified_at = CASE WHEN :to = 'rectified' THEN :now ELSE rectified_at END
+                 notified_at = CASE WHEN CAST(:to AS varchar) = 'notified' THEN :now ELSE notified_at END,
+                 submitted_at = CASE WHEN CAST(:to AS varchar) = 'submitted' THEN :now ELSE submitted_at END,
+                 rectified_at = CASE WHEN CAST(:to AS varchar) = 'rectified' THEN :now ELSE rectified_at END
                WHERE id = :id"""
         ),
         {"to": target, "now": now, "deadline": new_deadline, "id": hazard_id},
