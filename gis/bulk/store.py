@@ -122,7 +122,12 @@ CONFLICT_TARGET = {
     "buildings": "(code)",
 }
 # Tables whose rows other tables reference by foreign key can't be truncated on their own.
-TRUNCATE_WITH = {"incidents": ("incident_events",), "addresses": (), "hazards": ()}
+# A replaced table takes its history and its hazard-incident links with it (migration 0018).
+TRUNCATE_WITH = {
+    "incidents": ("incident_events", "hazard_incidents"),
+    "addresses": (),
+    "hazards": ("hazard_events", "hazard_incidents"),
+}
 
 
 class StoreError(ValueError):
