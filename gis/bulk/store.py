@@ -103,6 +103,7 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, PgType], ...]] = {
         ("severity", "text"),
         ("status", "text"),
         ("description", "text"),
+        ("responsible_party", "text"),
     ),
 }
 ASSIGN_COLUMNS: tuple[tuple[str, PgType], ...] = (

@@ -34,8 +34,10 @@ from gis.spatial.areas import Conn
 MAX_INSPECTORS = 10
 
 
-def _inspectors(conn: Conn, raw: Any, at: dt.datetime) -> list[int]:
+def _inspectors(conn: Conn, raw: Any, at: dt.datetime, required: bool = True) -> list[int]:
     """The postings of the team, each existing and held on the inspection's day (county time)."""
+    if not required and not raw:
+        return []
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
         raise FieldworkInputError("inspectors", "give the posting ids of the inspectors (at least one)")
     if len(raw) > MAX_INSPECTORS:
@@ -131,8 +133,11 @@ def record(
     actor: str,
     scope: Scope = WHOLE_COUNTY,
     now: dt.datetime | None = None,
+    *,
+    team_required: bool = True,
 ) -> dict[str, Any]:
-    """Store an inspection of ``building_id`` and everything it implies (module docstring)."""
+    """Store an inspection of ``building_id`` and everything it implies (module docstring).
+    ``team_required`` False: past inspections imported from files may not name their team."""
     now = now or dt.datetime.now(dt.UTC)
     at = instant(data, "at", now) or now
     checklist = checklists.resolve(conn, data)
@@ -141,7 +146,7 @@ def record(
     lonlat = position(data)
     room = text(data, "room", 40)
     notes = text(data, "notes", 4000)
-    team = _inspectors(conn, data.get("inspectors"), at)
+    team = _inspectors(conn, data.get("inspectors"), at, team_required)
     lock_building(conn, building_id, scope)
 
     failed = [r for r in results if r["result"] == "fail"]
