@@ -33,7 +33,10 @@ def get_campaign(campaign_id: CampaignId, principal: Viewer, session: SessionDep
 @router.get(
     "/{campaign_id}/progress",
     summary="A campaign's progress per grid and town",
-    responses={200: {"content": {XLSX: {}}, "description": "JSON, or an XLSX workbook with format=xlsx"}},
+    responses={
+        200: {"content": {XLSX: {}}, "description": "JSON, or an XLSX workbook with format=xlsx"},
+        404: {"description": "no such campaign"},
+    },
 )
 def get_progress(
     campaign_id: CampaignId,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from api.auth import Reporter, Viewer
 from api.deps import SessionDep
@@ -31,7 +33,12 @@ _Window = Annotated[
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such hazard (or outside the key's scope)"}}
 
 
-@router.post("", status_code=201, summary="Report a hazard directly", responses=_NOT_FOUND)
+@router.post(
+    "",
+    status_code=201,
+    summary="Report a hazard directly",
+    responses={403: {"description": "the position lies outside the key's scope (nothing stored)"}, **_NOT_FOUND},
+)
 def post_hazard(body: HazardIn, principal: Reporter, session: SessionDep) -> Any:
     """A hazard at a building or a position, with its category, severity, responsible party and
     rectification deadline (after the finding; default by severity). `incident_id` links the
@@ -95,7 +102,12 @@ def transition_route(hazard_id: HazardId, body: HazardTransitionIn, principal: R
     return get_hazard(session, hazard_id, principal.scope)
 
 
-@router.post("/{hazard_id}/incident", summary="Raise an incident from a hazard", responses=_NOT_FOUND)
+@router.post(
+    "/{hazard_id}/incident",
+    status_code=201,
+    summary="Raise an incident from a hazard",
+    responses={200: {"description": "raised before: the first incident"}, **_NOT_FOUND},
+)
 def raise_route(
     hazard_id: HazardId,
     principal: Reporter,
@@ -108,7 +120,4 @@ def raise_route(
     incident, created = links.raise_incident(
         session, hazard_id, data, principal.name, principal.scope, request.app.state.settings
     )
-    from fastapi.encoders import jsonable_encoder
-    from fastapi.responses import JSONResponse
-
     return JSONResponse(jsonable_encoder(mask_record(incident, principal.role)), status_code=201 if created else 200)

@@ -43,7 +43,7 @@ class InspectionIn(BaseModel):
     inspectors: list[int] = Field(..., max_length=10, description="posting ids of the joint team")
     results: list[ResultIn] = Field(..., max_length=200)
     checklist_kind: str | None = Field(None, description="default rental_safety")
-    checklist_version: int | None = Field(None, description="default: the latest version of the kind")
+    checklist_version: int | None = Field(None, ge=1, le=100_000, description="default: the latest version of the kind")
     at: str | None = Field(None, max_length=40, description="when (no offset = county time; default now)")
     lon: float | None = None
     lat: float | None = None
@@ -89,7 +89,7 @@ class CampaignIn(BaseModel):
     model_config = _Forbid
     name: str = Field(..., max_length=200)
     checklist_kind: str | None = None
-    checklist_version: int | None = None
+    checklist_version: int | None = Field(None, ge=1, le=100_000)
     area_code: str = Field(..., max_length=32)
     starts_on: str = Field(..., max_length=10)
     ends_on: str = Field(..., max_length=10)
@@ -101,7 +101,7 @@ class ChecklistItemIn(BaseModel):
     code: str = Field(..., max_length=40)
     text: str = Field(..., max_length=500)
     severity: str
-    rectify_days: int
+    rectify_days: int = Field(..., ge=1, le=365)
     hazard_category: str = Field(..., max_length=32)
     party: str = "landlord"
 

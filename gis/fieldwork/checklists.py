@@ -85,7 +85,9 @@ def resolve(conn: Conn, data: Mapping[str, Any], default_kind: str = "rental_saf
     if kind not in CHECKLIST_KINDS:
         raise FieldworkInputError("checklist_kind", f"{str(kind)[:40]!r} is not one of {', '.join(CHECKLIST_KINDS)}")
     version = data.get("checklist_version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= 100_000
+    ):
         raise FieldworkInputError("checklist_version", f"{version!r} is not a version number (1, 2, ...)")
     found = find(conn, kind, version)
     if found is None:
