@@ -56,3 +56,13 @@ def get_progress(
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return data
+
+
+@router.get(
+    "/{campaign_id}/progress.geojson",
+    summary="A campaign's progress per grid as a map layer (GeoJSON)",
+    responses={404: {"description": "no such campaign"}},
+)
+def get_progress_layer(campaign_id: CampaignId, principal: Viewer, session: SessionDep) -> Any:
+    """Each target grid's boundary with the campaign figures and the shares inspected and rectified."""
+    return campaigns.grid_features(session, campaign_id, principal.scope)

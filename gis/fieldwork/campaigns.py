@@ -6,12 +6,14 @@ Progress counts, per grid, per town and in total: the target buildings; those in
 campaign's checklist kind in the period; those where such an inspection failed an item; the hazards
 those inspections opened; how many are rectified, how many were rectified on time (by the deadline
 of the rectification order, the one set when the hazard was opened) and how many are overdue now.
-As JSON, and as an XLSX workbook (openpyxl through pandas, as the staffing report).
+As JSON, as an XLSX workbook (openpyxl through pandas, as the staffing report) and as a GeoJSON
+layer of the grids for the maps (``grid_features``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from io import BytesIO
 from typing import Any
@@ -193,6 +195,31 @@ def progress(
             grids.append({"town_code": row["town_code"], "grid_code": row["grid_code"],
                           "grid_name": names.get(row["grid_code"]), **figures})  # fmt: skip
     return {"campaign": campaign, "total": total, "towns": towns, "grids": grids}
+
+
+def grid_features(conn: Conn, campaign_id: int, scope: Scope = WHOLE_COUNTY) -> dict[str, Any]:
+    """The progress per grid as a GeoJSON FeatureCollection (the campaign's map layer): each grid
+    with target buildings, its figures and the shares inspected and rectified (0..1, None without
+    targets or hazards), over the grid's boundary in force (simplified to about a metre)."""
+    data = progress(conn, campaign_id, scope)
+    codes = [g["grid_code"] for g in data["grids"] if g["grid_code"]]
+    shapes: dict[str, str] = dict(
+        conn.execute(
+            sa.text(
+                "SELECT code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.00001), 6) FROM areas "  # noqa: S608
+                f"WHERE layer = 'grid' AND code = ANY(:codes) AND {IN_GENERATION}"
+            ),
+            {"codes": codes, "g": current_generation(conn)},
+        ).all()
+    )
+    features = []
+    for grid in data["grids"]:
+        props = dict(grid)
+        props["inspected_share"] = round(grid["inspected"] / grid["targets"], 4) if grid["targets"] else None
+        props["rectified_share"] = round(grid["rectified"] / grid["hazards"], 4) if grid["hazards"] else None
+        shape = shapes.get(grid["grid_code"])
+        features.append({"type": "Feature", "geometry": json.loads(shape) if shape else None, "properties": props})
+    return {"type": "FeatureCollection", "campaign": data["campaign"]["id"], "features": features}
 
 
 def write_xlsx(data: Mapping[str, Any]) -> bytes:

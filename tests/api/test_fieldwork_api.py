@@ -151,6 +151,10 @@ def test_campaign_progress_json_and_xlsx(client, field, reporter, make_key) -> N
     header = [c.value for c in sheet[1]]
     row = dict(zip(header, [c.value for c in sheet[2]], strict=True))
     assert row["grid_code"] == GRID and row["failed"] == 1
+    layer = client.get(f"/campaigns/{cid}/progress.geojson", headers=reporter).json()
+    props = layer["features"][0]["properties"]
+    assert layer["features"][0]["geometry"]["type"] == "Polygon"
+    assert (props["grid_code"], props["inspected_share"], props["rectified_share"]) == (GRID, 1.0, 0.0)
     bad = client.post(
         "/campaigns", json={"name": "x", "area_code": "330421999", "starts_on": "2026-01-01", "ends_on": "2026-02-01"},
         headers=dispatcher,
