@@ -7,12 +7,11 @@ high 7, medium 30, low 90), so a county changes them without a release (``set_in
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
 
-from gis.core.vocab import ASSIGN_COLUMNS, COUNTY_TZ_NAME, RISK_LEVELS
+from gis.core.vocab import ASSIGN_COLUMNS, RISK_LEVELS
 from gis.fieldwork.common import FieldworkInputError, NotFound
 from gis.fieldwork.overdue import is_hazard_overdue
 from gis.people.scope import WHOLE_COUNTY, Scope
@@ -41,23 +40,6 @@ def lock_building(conn: Conn, building_id: Any, scope: Scope = WHOLE_COUNTY) -> 
     if row is None:
         raise NotFound("building", building_id)
     return row
-
-
-# The latest inspection settles the building's risk and next date; an older one entered late does not.
-_SETTLE = sa.text(
-    f"""UPDATE buildings b SET risk_level = CAST(:risk AS varchar), last_inspected_at = :at, last_inspection_id = :insp,
-           next_inspection_on = (CAST(:at AS timestamptz) AT TIME ZONE '{COUNTY_TZ_NAME}')::date
-                                + (SELECT days FROM risk_intervals WHERE risk_level = CAST(:risk AS varchar))
-       WHERE b.id = :id AND (b.last_inspected_at IS NULL OR b.last_inspected_at <= :at)
-       RETURNING next_inspection_on"""  # noqa: S608 - a constant zone name
-)
-
-
-def settle(conn: Conn, building_id: int, inspection_id: int, at: dt.datetime, risk: str) -> dt.date | None:
-    """Set the building's risk level and next-inspection date from this inspection, if it is the
-    latest; returns the next date (None: a later inspection already decides it)."""
-    params = {"risk": risk, "at": at, "insp": inspection_id, "id": building_id}
-    return conn.execute(_SETTLE, params).scalar_one_or_none()
 
 
 def intervals(conn: Conn) -> dict[str, int]:

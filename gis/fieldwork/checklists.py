@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,11 @@ _ITEMS_SQL = sa.text(
 # Versions are immutable, so a version read once serves every later request of this process.
 _cache: dict[int, dict[str, Any]] = {}
 _cache_lock = threading.Lock()
+# Which version is the latest of a kind is remembered a few seconds (an inspection without a
+# version uses it; one round trip less per inspection); a new version made in this process is
+# seen at once, one made elsewhere within LATEST_TTL_S.
+LATEST_TTL_S = 10.0
+_latest: dict[str, tuple[float, int]] = {}
 
 
 def _load(conn: Conn, row: Mapping[str, Any] | sa.RowMapping) -> dict[str, Any]:
@@ -58,11 +64,18 @@ def item_map(checklist: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def find(conn: Conn, kind: str, version: int | None = None) -> dict[str, Any] | None:
     """Version ``version`` of ``kind`` (None: the latest), with its items; None when there is none."""
     if version is None:
+        remembered = _latest.get(kind)
+        if remembered is not None and time.monotonic() - remembered[0] < LATEST_TTL_S:
+            return _cache.get(remembered[1]) or by_id(conn, remembered[1])
         sql = f"{_HEAD} WHERE kind = :kind ORDER BY version DESC LIMIT 1"
     else:
         sql = f"{_HEAD} WHERE kind = :kind AND version = :version"
     row = conn.execute(sa.text(sql), {"kind": kind, "version": version}).mappings().one_or_none()
-    return None if row is None else _load(conn, row)
+    if row is None:
+        return None
+    if version is None:
+        _latest[kind] = (time.monotonic(), row["id"])
+    return _load(conn, row)
 
 
 def by_id(conn: Conn, checklist_id: int) -> dict[str, Any]:
@@ -168,4 +181,5 @@ def create_version(conn: Conn, kind: str, name: str, items: Sequence[Any], actor
         [{"id": checklist_id, "pos": n, **item} for n, item in enumerate(checked, start=1)],
     )
     audit.record(conn, actor, "checklist.create", f"checklist/{checklist_id}", kind=kind, items=len(checked))
+    _latest.pop(kind, None)
     return by_id(conn, checklist_id)

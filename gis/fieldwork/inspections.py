@@ -23,19 +23,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gis.core import audit
 from gis.core.vocab import COUNTY_TZ, HAZARD_PARTIES, INSPECTION_RESULTS
-from gis.fieldwork import checklists, hazards
-from gis.fieldwork.buildings import lock_building, settle
-from gis.fieldwork.common import FieldworkInputError, choice, instant, position, text
+from gis.fieldwork import checklists, hazards, inspectsql
+from gis.fieldwork.common import FieldworkInputError, NotFound, as_aware, choice, instant, position, text
 from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.spatial.areas import Conn
 
 MAX_INSPECTORS = 10
 
 
-def _inspectors(conn: Conn, raw: Any, at: dt.datetime, required: bool = True) -> list[int]:
-    """The postings of the team, each existing and held on the inspection's day (county time)."""
+def _team(raw: Any, required: bool) -> list[int]:
+    """The posting ids of the team, as given (whether each was held that day is read with the lock)."""
     if not required and not raw:
         return []
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
@@ -49,19 +47,6 @@ def _inspectors(conn: Conn, raw: Any, at: dt.datetime, required: bool = True) ->
         if value in ids:
             raise FieldworkInputError(f"inspectors[{n}]", f"posting {value} appears twice")
         ids.append(value)
-    day = at.astimezone(COUNTY_TZ).date()
-    held = set(
-        conn.execute(
-            sa.text(
-                "SELECT id FROM postings WHERE id = ANY(:ids) AND starts_on <= :day "
-                "AND (ends_on IS NULL OR ends_on >= :day)"
-            ),
-            {"ids": ids, "day": day},
-        ).scalars()
-    )
-    for n, value in enumerate(ids):
-        if value not in held:
-            raise FieldworkInputError(f"inspectors[{n}]", f"posting {value} does not exist or was not held on {day}")
     return ids
 
 
@@ -104,26 +89,30 @@ def risk_of(results: Sequence[Mapping[str, Any]], items: Mapping[str, Mapping[st
     return "medium" if failed else "low"
 
 
-_INSERT = sa.text(
-    """INSERT INTO inspections (building_id, room, checklist_id, at, geom, notes, outcome, risk_level,
-                                failed_items, actor)
-       VALUES (:building, :room, :checklist, :at,
-               ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326),
-               :notes, :outcome, :risk, :failed, :actor)
-       RETURNING id"""
-)
-_TEAM = sa.text(
-    "INSERT INTO inspection_inspectors (inspection_id, posting_id) SELECT :id, unnest(CAST(:postings AS bigint[]))"
-)
-_RESULTS = sa.text(
-    "INSERT INTO inspection_results (inspection_id, item_code, result, note) "
-    "SELECT :id, * FROM unnest(CAST(:codes AS text[]), CAST(:results AS text[]), CAST(:notes AS text[]))"
-)
-_OPEN_OF_BUILDING = sa.text(
-    "SELECT id, status, severity, found_at, rectify_by, escalation_level, inspection_id, item_code "
-    "FROM hazards WHERE building_id = :b AND status <> 'rectified' AND item_code = ANY(:codes) "
-    "ORDER BY id FOR UPDATE"
-)
+def _lock(
+    conn: Conn, building_id: Any, team: list[int], codes: list[str], at: dt.datetime, scope: Scope
+) -> list[dict[str, Any]]:
+    """Lock the building and its hazards of these items (returned), after checking the team."""
+    if isinstance(building_id, bool) or not isinstance(building_id, int) or not 1 <= building_id < 2**63:
+        raise FieldworkInputError("building_id", f"{building_id!r} is not a building id")
+    in_scope, params = scope.where("b")
+    day = at.astimezone(COUNTY_TZ).date()
+    row = conn.execute(
+        sa.text(inspectsql.LOCK_SQL.format(in_scope=in_scope)),
+        {**params, "building": building_id, "codes": codes, "postings": team, "day": day},
+    ).one()
+    if row.building is None:
+        raise NotFound("building", building_id)
+    held = set(row.held)
+    for n, value in enumerate(team):
+        if value not in held:
+            raise FieldworkInputError(f"inspectors[{n}]", f"posting {value} does not exist or was not held on {day}")
+    earlier = []
+    for hazard in row.hazards:
+        hazard["found_at"] = as_aware(hazard["found_at"])
+        hazard["rectify_by"] = as_aware(hazard["rectify_by"])
+        earlier.append(hazard)
+    return earlier
 
 
 def record(
@@ -146,31 +135,26 @@ def record(
     lonlat = position(data)
     room = text(data, "room", 40)
     notes = text(data, "notes", 4000)
-    team = _inspectors(conn, data.get("inspectors"), at, team_required)
-    lock_building(conn, building_id, scope)
+    team = _team(data.get("inspectors"), team_required)
+    by_code = {r["code"]: r for r in results if r["result"] != "na"}
+    earlier = _lock(conn, building_id, team, list(by_code), at, scope)
 
     failed = [r for r in results if r["result"] == "fail"]
     risk = risk_of(results, items)
     lon, lat = lonlat if lonlat is not None else (None, None)
-    inspection_id = conn.execute(
-        _INSERT,
+    written = conn.execute(
+        inspectsql.WRITE_SQL,
         {"building": building_id, "room": room, "checklist": checklist["id"], "at": at, "lon": lon, "lat": lat,
          "notes": notes, "outcome": "fail" if failed else "pass", "risk": risk, "failed": len(failed),
-         "actor": actor},
-    ).scalar_one()  # fmt: skip
-    conn.execute(_TEAM, {"id": inspection_id, "postings": team})
-    conn.execute(
-        _RESULTS,
-        {"id": inspection_id, "codes": [r["code"] for r in results], "results": [r["result"] for r in results],
-         "notes": [r["note"] for r in results]},
-    )  # fmt: skip
+         "actor": actor, "postings": team, "codes": [r["code"] for r in results],
+         "results": [r["result"] for r in results], "notes_each": [r["note"] for r in results]},
+    ).one()  # fmt: skip
+    inspection_id, next_on = written.id, written.next_inspection_on
 
     # Re-inspection of the hazards earlier inspections opened for these items.
-    by_code = {r["code"]: r for r in results if r["result"] != "na"}
     rectified: list[int] = []
     reopened: list[int] = []
     handled: set[str] = set()
-    earlier = conn.execute(_OPEN_OF_BUILDING, {"b": building_id, "codes": list(by_code)}).mappings().all()
     for hazard in earlier:
         if hazard["found_at"] >= at:  # found after this inspection's time: not its business
             continue
@@ -182,23 +166,21 @@ def record(
         (rectified if entry["result"] == "pass" else reopened).append(hazard["id"])
         handled.add(hazard["item_code"])
 
+    new = [entry for entry in failed if entry["code"] not in handled]
     opened: list[int] = []
-    for entry in failed:
-        if entry["code"] in handled:
-            continue
-        item = items[entry["code"]]
-        deadline = entry["deadline"] or at + dt.timedelta(days=item["rectify_days"])
-        row = hazards.open_hazard(
-            conn, category=item["hazard_category"], severity=item["severity"], party=entry["party"] or item["party"],
-            found_at=at, deadline=deadline, actor=actor, source="inspection", building_id=building_id,
-            lonlat=lonlat, description=item["text"] + (f"：{entry['note']}" if entry["note"] else ""),
-            inspection_id=inspection_id, item_code=entry["code"],
-        )  # fmt: skip
-        opened.append(int(row.id))
-
-    next_on = settle(conn, building_id, inspection_id, at, risk)
-    audit.record(conn, actor, "inspection.create", f"inspection/{inspection_id}", building_id=building_id,
-                 failed=len(failed), opened=opened, rectified=rectified)  # fmt: skip
+    if new:
+        pairs = [(items[e["code"]], e) for e in new]
+        rows = conn.execute(
+            inspectsql.OPEN_SQL,
+            {"at": at, "building": building_id, "lon": lon, "lat": lat, "inspection": inspection_id, "actor": actor,
+             "categories": [item["hazard_category"] for item, _ in pairs],
+             "severities": [item["severity"] for item, _ in pairs],
+             "descriptions": [item["text"] + (f"：{e['note']}" if e["note"] else "") for item, e in pairs],
+             "deadlines": [e["deadline"] or at + dt.timedelta(days=item["rectify_days"]) for item, e in pairs],
+             "parties": [e["party"] or item["party"] for item, e in pairs],
+             "codes": [e["code"] for e in new]},
+        ).all()  # fmt: skip
+        opened = [int(r.id) for r in rows]
     return {
         "id": inspection_id,
         "building_id": building_id,
