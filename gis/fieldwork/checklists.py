@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,11 +31,6 @@ _ITEMS_SQL = sa.text(
 # Versions are immutable, so a version read once serves every later request of this process.
 _cache: dict[int, dict[str, Any]] = {}
 _cache_lock = threading.Lock()
-# Which version is the latest of a kind is remembered a few seconds (an inspection without a
-# version uses it; one round trip less per inspection); a new version made in this process is
-# seen at once, one made elsewhere within LATEST_TTL_S.
-LATEST_TTL_S = 10.0
-_latest: dict[str, tuple[float, int]] = {}
 
 
 def _load(conn: Conn, row: Mapping[str, Any] | sa.RowMapping) -> dict[str, Any]:
@@ -64,21 +58,17 @@ def item_map(checklist: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def find(conn: Conn, kind: str, version: int | None = None) -> dict[str, Any] | None:
     """Version ``version`` of ``kind`` (None: the latest), with its items; None when there is none."""
     if version is None:
-        remembered = _latest.get(kind)
-        if remembered is not None and time.monotonic() - remembered[0] < LATEST_TTL_S:
-            return _cache.get(remembered[1]) or by_id(conn, remembered[1])
         sql = f"{_HEAD} WHERE kind = :kind ORDER BY version DESC LIMIT 1"
     else:
         sql = f"{_HEAD} WHERE kind = :kind AND version = :version"
     row = conn.execute(sa.text(sql), {"kind": kind, "version": version}).mappings().one_or_none()
-    if row is None:
-        return None
-    if version is None:
-        _latest[kind] = (time.monotonic(), row["id"])
-    return _load(conn, row)
+    return None if row is None else _load(conn, row)
 
 
 def by_id(conn: Conn, checklist_id: int) -> dict[str, Any]:
+    cached = _cache.get(checklist_id)
+    if cached is not None:
+        return cached
     row = (
         conn.execute(
             sa.text("SELECT id, kind, version, name, created_at FROM checklists WHERE id = :id"), {"id": checklist_id}
@@ -91,23 +81,31 @@ def by_id(conn: Conn, checklist_id: int) -> dict[str, Any]:
     return _load(conn, row)
 
 
-def resolve(conn: Conn, data: Mapping[str, Any], default_kind: str = "rental_safety") -> dict[str, Any]:
-    """The checklist an inspection or campaign body names (``checklist_kind``, ``checklist_version``;
-    the latest version of the kind when no version is given); 422 naming the field otherwise."""
+def requested(data: Mapping[str, Any], default_kind: str = "rental_safety") -> tuple[str, int | None]:
+    """The kind and version a body names (``checklist_kind``, ``checklist_version``; None: the latest)."""
     kind = data.get("checklist_kind") or default_kind
     if kind not in CHECKLIST_KINDS:
         raise FieldworkInputError("checklist_kind", f"{str(kind)[:40]!r} is not one of {', '.join(CHECKLIST_KINDS)}")
     version = data.get("checklist_version")
-    if version is not None and (
-        isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= 100_000
-    ):
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version > 100_000):
         raise FieldworkInputError("checklist_version", f"{version!r} is not a version number (1, 2, ...)")
+    if version is not None and version < 1:
+        raise FieldworkInputError("checklist_version", f"{version!r} is not a version number (1, 2, ...)")
+    return str(kind), version
+
+
+def missing(kind: str, version: int | None) -> FieldworkInputError:
+    what = f"version {version} of {kind!r}" if version is not None else f"any version of {kind!r}"
+    return FieldworkInputError("checklist_version" if version is not None else "checklist_kind", f"there is no {what}")
+
+
+def resolve(conn: Conn, data: Mapping[str, Any], default_kind: str = "rental_safety") -> dict[str, Any]:
+    """The checklist an inspection or campaign body names (the latest version of the kind when no
+    version is given); 422 naming the field otherwise."""
+    kind, version = requested(data, default_kind)
     found = find(conn, kind, version)
     if found is None:
-        what = f"version {version} of {kind!r}" if version is not None else f"any version of {kind!r}"
-        raise FieldworkInputError(
-            "checklist_version" if version is not None else "checklist_kind", f"there is no {what}"
-        )
+        raise missing(kind, version)
     return found
 
 
@@ -181,5 +179,4 @@ def create_version(conn: Conn, kind: str, name: str, items: Sequence[Any], actor
         [{"id": checklist_id, "pos": n, **item} for n, item in enumerate(checked, start=1)],
     )
     audit.record(conn, actor, "checklist.create", f"checklist/{checklist_id}", kind=kind, items=len(checked))
-    _latest.pop(kind, None)
     return by_id(conn, checklist_id)

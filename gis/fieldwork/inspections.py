@@ -90,29 +90,39 @@ def risk_of(results: Sequence[Mapping[str, Any]], items: Mapping[str, Mapping[st
 
 
 def _lock(
-    conn: Conn, building_id: Any, team: list[int], codes: list[str], at: dt.datetime, scope: Scope
-) -> list[dict[str, Any]]:
-    """Lock the building and its hazards of these items (returned), after checking the team."""
+    conn: Conn, building_id: Any, data: Mapping[str, Any], codes: list[str], at: dt.datetime, scope: Scope
+) -> sa.Row[Any]:
+    """One round trip: the building (locked; NotFound outside the scope), the postings held that
+    day, its unrectified hazards of these item codes (locked) and the checklist version's id."""
     if isinstance(building_id, bool) or not isinstance(building_id, int) or not 1 <= building_id < 2**63:
         raise FieldworkInputError("building_id", f"{building_id!r} is not a building id")
+    kind, version = checklists.requested(data)
     in_scope, params = scope.where("b")
-    day = at.astimezone(COUNTY_TZ).date()
+    team = data["inspectors"]
     row = conn.execute(
         sa.text(inspectsql.LOCK_SQL.format(in_scope=in_scope)),
-        {**params, "building": building_id, "codes": codes, "postings": team, "day": day},
-    ).one()
+        {**params, "building": building_id, "codes": codes, "postings": team, "day": at.astimezone(COUNTY_TZ).date(),
+         "kind": kind, "version": version},
+    ).one()  # fmt: skip
     if row.building is None:
         raise NotFound("building", building_id)
-    held = set(row.held)
+    if row.checklist is None:
+        raise checklists.missing(kind, version)
+    return row
+
+
+def _check_team(team: list[int], held: Sequence[int], at: dt.datetime) -> None:
+    day = at.astimezone(COUNTY_TZ).date()
     for n, value in enumerate(team):
         if value not in held:
             raise FieldworkInputError(f"inspectors[{n}]", f"posting {value} does not exist or was not held on {day}")
-    earlier = []
-    for hazard in row.hazards:
-        hazard["found_at"] = as_aware(hazard["found_at"])
-        hazard["rectify_by"] = as_aware(hazard["rectify_by"])
-        earlier.append(hazard)
-    return earlier
+
+
+def _codes(raw: Any) -> list[str]:
+    """The item codes a results list names (checked later against the checklist)."""
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise FieldworkInputError("results", "give each checked item's result (at least one)")
+    return [e["code"] for e in raw if isinstance(e, Mapping) and isinstance(e.get("code"), str)]
 
 
 def record(
@@ -129,15 +139,22 @@ def record(
     ``team_required`` False: past inspections imported from files may not name their team."""
     now = now or dt.datetime.now(dt.UTC)
     at = instant(data, "at", now) or now
-    checklist = checklists.resolve(conn, data)
-    items = checklists.item_map(checklist)
-    results = _results(data.get("results"), items, checklist, at)
     lonlat = position(data)
     room = text(data, "room", 40)
     notes = text(data, "notes", 4000)
     team = _team(data.get("inspectors"), team_required)
+    locked = _lock(conn, building_id, {**data, "inspectors": team}, _codes(data.get("results")), at, scope)
+    checklist = checklists.by_id(conn, locked.checklist)  # a version is read once per process
+    items = checklists.item_map(checklist)
+    results = _results(data.get("results"), items, checklist, at)
+    _check_team(team, locked.held, at)
     by_code = {r["code"]: r for r in results if r["result"] != "na"}
-    earlier = _lock(conn, building_id, team, list(by_code), at, scope)
+    earlier = []
+    for hazard in locked.hazards:
+        if hazard["item_code"] in by_code:
+            earlier.append(
+                {**hazard, "found_at": as_aware(hazard["found_at"]), "rectify_by": as_aware(hazard["rectify_by"])}
+            )
 
     failed = [r for r in results if r["result"] == "fail"]
     risk = risk_of(results, items)

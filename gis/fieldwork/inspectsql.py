@@ -14,7 +14,8 @@ from gis.work.jobs import DEADLINE_QUEUE
 
 # The building (locked: one inspection at a time settles its risk; inside the caller's scope),
 # which of the given postings were held that day, and the building's unrectified hazards of the
-# inspected items (locked, oldest first; the building's lock is taken first, as b is read first).
+# inspected items (locked, oldest first; the building's lock is taken first, as b is read first),
+# and the checklist version the inspection names (:version NULL: the latest of :kind).
 LOCK_SQL = """
 WITH b AS (
     SELECT b.id FROM buildings b WHERE b.id = :building AND {in_scope} FOR UPDATE),
@@ -27,7 +28,10 @@ SELECT (SELECT id FROM b) AS building,
        (SELECT coalesce(array_agg(p.id), '{{}}') FROM postings p
         WHERE p.id = ANY(CAST(:postings AS bigint[])) AND p.starts_on <= :day
           AND (p.ends_on IS NULL OR p.ends_on >= :day)) AS held,
-       (SELECT coalesce(json_agg(h ORDER BY h.id), '[]') FROM h) AS hazards
+       (SELECT coalesce(json_agg(h ORDER BY h.id), '[]') FROM h) AS hazards,
+       (SELECT c.id FROM checklists c
+        WHERE c.kind = :kind AND (CAST(:version AS integer) IS NULL OR c.version = CAST(:version AS integer))
+        ORDER BY c.version DESC LIMIT 1) AS checklist
 """
 
 # The inspection, its team and results, the building's risk and next date (if this is its latest
