@@ -156,14 +156,17 @@ def report(
     if incident_id is not None:
         locked_incident(conn, incident_id, scope)
     source = "incident" if incident_id is not None else "report"
-    row = open_hazard(
-        conn, category=category, severity=severity, party=party, found_at=found_at, deadline=deadline,
-        actor=actor, source=source, building_id=building_id, lonlat=lonlat, description=description,
-    )  # fmt: skip
-    if not scope.contains_any(row[1:]):
-        from gis.fieldwork.links import OutsideScope
+    # Where the hazard lies is known once the insert has assigned it: a savepoint takes back the
+    # row, its event and its job when it falls outside the caller's scope.
+    with conn.begin_nested():
+        row = open_hazard(
+            conn, category=category, severity=severity, party=party, found_at=found_at, deadline=deadline,
+            actor=actor, source=source, building_id=building_id, lonlat=lonlat, description=description,
+        )  # fmt: skip
+        if not scope.contains_any(row[1:]):
+            from gis.fieldwork.links import OutsideScope
 
-        raise OutsideScope(f"the position lies outside the key's scope ({scope.label()}); nothing is stored")
+            raise OutsideScope(f"the position lies outside the key's scope ({scope.label()}); nothing is stored")
     if incident_id is not None:
         link(conn, row.id, incident_id, "incident", actor, now)
     audit.record(conn, actor, "hazard.report", f"hazard/{row.id}", category=category, severity=severity)

@@ -160,3 +160,19 @@ def test_campaign_progress_json_and_xlsx(client, field, reporter, make_key) -> N
         headers=dispatcher,
     )  # fmt: skip
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "area_code"]
+
+
+def test_hazards_outside_the_keys_scope_are_not_found(client, field, reporter, make_key) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/hazards", json={"category": "gas", "building_id": field.building_id}, headers=reporter)
+    hid = r.json()["id"]
+    other_town = make_key("reporter", name="town2", scope="330421002")
+    assert client.get(f"/hazards/{hid}", headers=other_town).status_code == 404
+    r = client.post(f"/hazards/{hid}/transitions", json={"action": "notify"}, headers=other_town)
+    assert r.status_code == 404
+    assert client.post(f"/hazards/{hid}/incident", headers=other_town).status_code == 404
+    assert client.get("/hazards", headers=other_town).json()["total"] == 0
+    # Reporting at a position in the other town with a key of this grid: 403, nothing stored.
+    own_grid = make_key("reporter", name="grid1", scope=GRID)
+    r = client.post("/hazards", json={"category": "gas", "lon": 120.93, "lat": 30.845}, headers=own_grid)
+    assert r.status_code == 403
+    assert client.get("/hazards", headers=reporter).json()["total"] == 1
