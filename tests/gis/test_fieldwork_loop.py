@@ -165,3 +165,26 @@ def test_a_direct_report_refuses_a_deadline_before_the_finding(session: Session,
     assert err.value.field == "deadline" and "not after the finding" in err.value.reason
     hazard_id = hazards.report(session, {**data, "deadline": "2026-05-10"}, "w", now=NOW)
     assert get_hazard(session, hazard_id)["source"] == "report"
+
+
+def test_campaign_counts_rectified_on_time_by_the_orders_deadline(session: Session, mini_county: MiniCounty) -> None:
+    f = make_field(session, "B-ON-TIME")
+    other = make_field(session, "B-LATE")
+    period = {"name": "电动车专项", "area_code": GRID, "starts_on": "2026-05-01", "ends_on": "2026-05-31"}
+    campaign = campaigns.create(session, period, "planner")
+    assert campaign["targets"] == 2
+    for building in (f.building_id, other.building_id):
+        body = {"inspectors": [f.worker_posting], "at": T0.isoformat(), "results": _all_pass_but("fly_line")}
+        inspections.record(session, building, body, "w", now=NOW)  # fly-line: 1 day to rectify
+    within = T0 + dt.timedelta(hours=20)
+    late = T0 + dt.timedelta(days=2)
+    for building, when in ((f.building_id, within), (other.building_id, late)):
+        body = {"inspectors": [f.worker_posting], "at": when.isoformat(), "results": _all_pass_but("none")}
+        inspections.record(session, building, body, "w", now=when)
+    figures = campaigns.progress(session, campaign["id"], now=late)["total"]
+    assert (figures["inspected"], figures["failed"], figures["hazards"]) == (2, 2, 2)
+    assert (figures["rectified"], figures["rectified_on_time"], figures["overdue"]) == (2, 1, 0)
+    # A key of the other town does not see the campaign of this grid; the grid's own town sees it.
+    with pytest.raises(NotFound):
+        campaigns.progress(session, campaign["id"], scope=Scope.parse("330421002"))
+    assert campaigns.progress(session, campaign["id"], scope=Scope.parse(TOWN))["total"]["targets"] == 2
