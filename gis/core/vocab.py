@@ -73,6 +73,21 @@ HAZARD_FINAL_STATUSES = ("rectified",)
 # The responsible party's deadline runs only for these (a submitted hazard waits for the inspector).
 HAZARD_PENDING_STATUSES = ("open", "notified", "rectifying")
 HAZARD_SEVERITIES = ("low", "medium", "high")
+# Hazard categories (labels in gis.bulk.specs.HAZARD_CATEGORIES); the last five came with the
+# rental-safety checklist (migration 0018).
+HAZARD_CATEGORIES = (
+    "private_wiring",
+    "ebike_fly_line",
+    "blocked_escape",
+    "illegal_ebike_parking",
+    "gas",
+    "other",
+    "fire_equipment",
+    "kitchen_bedroom",
+    "overcrowding",
+    "tenant_registration",
+    "responsibility_letter",
+)
 HAZARD_PARTIES = ("landlord", "tenant", "business")
 HAZARD_SOURCES = ("import", "inspection", "report", "incident")
 # Checklist kinds (gis.fieldwork.checklists): 出租房屋安全, 消防, 安全生产, 沿街商铺, 企业.

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core import audit
-from gis.core.vocab import CHECKLIST_KINDS, HAZARD_PARTIES, HAZARD_SEVERITIES
+from gis.core.vocab import CHECKLIST_KINDS, HAZARD_CATEGORIES, HAZARD_PARTIES, HAZARD_SEVERITIES
 from gis.fieldwork.common import FieldworkInputError, NotFound, text
 from gis.spatial.areas import Conn
 
@@ -137,8 +137,10 @@ def _item(raw: Any, n: int) -> dict[str, Any]:
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
         raise FieldworkInputError(f"{where}.rectify_days", f"{days!r} is not a number of days from 1 to 365")
     category = raw.get("hazard_category")
-    if not isinstance(category, str) or not _CODE.match(category) or len(category) > 32:
-        raise FieldworkInputError(f"{where}.hazard_category", f"{str(category)[:60]!r} is not a category code")
+    if category not in HAZARD_CATEGORIES:
+        raise FieldworkInputError(
+            f"{where}.hazard_category", f"{str(category)[:60]!r} is not one of {', '.join(HAZARD_CATEGORIES)}"
+        )
     party = raw.get("party", "landlord")
     if party not in HAZARD_PARTIES:
         raise FieldworkInputError(f"{where}.party", f"{party!r} is not one of {', '.join(HAZARD_PARTIES)}")

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core import audit
-from gis.core.vocab import HAZARD_PARTIES, HAZARD_SEVERITIES
+from gis.core.vocab import HAZARD_CATEGORIES, HAZARD_PARTIES, HAZARD_SEVERITIES
 from gis.fieldwork import overdue
 from gis.fieldwork.common import FieldworkInputError, NotFound, choice, instant, position, text
 from gis.people.scope import WHOLE_COUNTY, Scope
@@ -27,7 +27,6 @@ from gis.spatial.areas import Conn
 # Days to rectify a hazard that no checklist item sets a period for (direct reports, re-inspection
 # failures of such hazards), by severity.
 DEFAULT_DAYS = {"high": 3, "medium": 7, "low": 15}
-_CATEGORY_MAX = 32
 
 # verb -> (the statuses it starts from, the status it leads to; None: decided by the result)
 ACTIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -135,9 +134,9 @@ def report(
     from gis.fieldwork.links import link, locked_incident
 
     now = now or dt.datetime.now(dt.UTC)
-    category = text(data, "category", _CATEGORY_MAX)
+    category = choice(data, "category", HAZARD_CATEGORIES)
     if category is None:
-        raise FieldworkInputError("category", "missing")
+        raise FieldworkInputError("category", f"missing; one of {', '.join(HAZARD_CATEGORIES)}")
     severity = choice(data, "severity", HAZARD_SEVERITIES) or "medium"
     party = choice(data, "responsible_party", HAZARD_PARTIES)
     description = text(data, "description", 4000)

@@ -125,7 +125,9 @@ def test_hazard_transitions_and_incident_link(client, connection, field, reporte
     assert r.json()["status"] == "rectified" and r.json()["rectified_at"] is not None
 
 
-def test_hazard_filters_refuse_bad_values(client, reporter) -> None:  # type: ignore[no-untyped-def]
+def test_hazard_filters_refuse_bad_values(client, reporter, field) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/hazards", json={"category": "飞线", "building_id": field.building_id}, headers=reporter)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "category"]
     r = client.get("/hazards", params={"status": "lost"}, headers=reporter)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "status"]
     r = client.get("/hazards", params={"start": "2026-05-05", "end": "2026-05-01"}, headers=reporter)

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Connection
 from boundaries.sample import MiniCounty
 from gis.bulk import import_file
 from gis.bulk.readers import read_table
+from gis.bulk.specs import HAZARD_CATEGORIES as HAZARD_LABELS
+from gis.core.vocab import HAZARD_CATEGORIES
 from gis.fieldwork.hazardquery import get_hazard
 from gis.fieldwork.importer import InspectionImportError, import_inspections
 from gis.fieldwork.overdue import sweep
@@ -85,6 +87,7 @@ def test_hazards_import_takes_the_loop_statuses_and_party(
         writer.writerow(["类别", "等级", "状态", "发现时间", "整改期限", "经度", "纬度", "责任方"])
         writer.writerow(["消防通道堵塞", "高", "已下发整改通知", "2025-03-01", "2025-03-04", LON, LAT, "房东"])
         writer.writerow(["租客未登记", "低", "已提交整改", "2025-03-01", "2025-03-08", LON, LAT, "租客"])
+    assert set(HAZARD_LABELS) == set(HAZARD_CATEGORIES)  # the import's labels cover the one vocabulary
     result = import_file(connection, "hazards", path)
     assert result.inserted == 2
     rows = connection.execute(
