@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api.auth import Admin, Planner, Reporter, Viewer
@@ -55,7 +56,7 @@ EXCEPTION_HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[Res
     "/buildings/{building_id}/inspections",
     status_code=201,
     summary="Record an inspection (检查) of a building",
-    responses={**_NOT_FOUND, **_VALIDATION},
+    responses={200: {"description": "a resend (same client_id): the first inspection"}, **_NOT_FOUND, **_VALIDATION},
 )
 def post_inspection(building_id: BuildingId, body: InspectionIn, principal: Reporter, session: SessionDep) -> Any:
     """A joint inspection: `inspectors` (posting ids), each checked item's `result` (pass, fail, na)
@@ -63,10 +64,12 @@ def post_inspection(building_id: BuildingId, body: InspectionIn, principal: Repo
     safety checklist), time, position and notes. A failed item opens a hazard with the item's
     severity and deadline; a building's open hazards of the same items are re-inspected (pass:
     rectified; fail: rectifying with a new deadline). The building's risk level and next
-    inspection date follow. Nothing is stored when any value is refused."""
+    inspection date follow. Nothing is stored when any value is refused. A resend with the same
+    `client_id` (a phone that lost its signal) answers 200 with the first inspection."""
     data = body.model_dump()
     data["results"] = [r.model_dump() for r in body.results]
-    return inspections.record(session, building_id, data, principal.name, principal.scope)
+    out = inspections.record(session, building_id, data, principal.name, principal.scope)
+    return JSONResponse(jsonable_encoder(out), status_code=200 if out["replayed"] else 201)
 
 
 @router.get("/buildings/{building_id}", summary="A building with its inspection history", responses=_NOT_FOUND)

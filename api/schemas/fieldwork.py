@@ -50,6 +50,9 @@ class InspectionIn(BaseModel):
     crs: str = Field("wgs84", description="wgs84, gcj02 or bd09")
     room: str | None = Field(None, max_length=40)
     notes: str | None = Field(None, max_length=4000)
+    client_id: str | None = Field(
+        None, max_length=64, description="the phone's id of this inspection: a resend returns the first (200)"
+    )
 
 
 class HazardIn(BaseModel):

@@ -142,6 +142,7 @@ def record(
     lonlat = position(data)
     room = text(data, "room", 40)
     notes = text(data, "notes", 4000)
+    client_id = text(data, "client_id", 64)
     team = _team(data.get("inspectors"), team_required)
     locked = _lock(conn, building_id, {**data, "inspectors": team}, _codes(data.get("results")), at, scope)
     checklist = checklists.by_id(conn, locked.checklist)  # a version is read once per process
@@ -164,8 +165,11 @@ def record(
         {"building": building_id, "room": room, "checklist": checklist["id"], "at": at, "lon": lon, "lat": lat,
          "notes": notes, "outcome": "fail" if failed else "pass", "risk": risk, "failed": len(failed),
          "actor": actor, "postings": team, "codes": [r["code"] for r in results],
-         "results": [r["result"] for r in results], "notes_each": [r["note"] for r in results]},
+         "results": [r["result"] for r in results], "notes_each": [r["note"] for r in results],
+         "client_id": client_id},
     ).one()  # fmt: skip
+    if written.id is None:  # the client id is stored: this is a resend
+        return replay(conn, str(client_id), building_id)
     inspection_id, next_on = written.id, written.next_inspection_on
 
     # Re-inspection of the hazards earlier inspections opened for these items.
@@ -212,4 +216,31 @@ def record(
         "hazards_opened": opened,
         "hazards_rectified": rectified,
         "hazards_reopened": reopened,
+        "replayed": False,
+    }
+
+
+def replay(conn: Conn, client_id: str, building_id: int) -> dict[str, Any]:
+    """The stored inspection of ``client_id`` as ``record`` first answered it (``replayed`` True).
+    The same client id for another building is a mistake of the client, answered 422."""
+    row = conn.execute(inspectsql.REPLAY_SQL, {"client_id": client_id}).one()
+    if row.building_id != building_id:
+        raise FieldworkInputError(
+            "client_id", f"{client_id!r} names inspection {row.id} of building {row.building_id}, not {building_id}"
+        )
+    return {
+        "id": row.id,
+        "building_id": row.building_id,
+        "at": row.at,
+        "checklist_kind": row.kind,
+        "checklist_version": row.version,
+        "outcome": row.outcome,
+        "risk_level": row.risk_level,
+        "next_inspection_on": row.next_inspection_on,
+        "inspectors": list(row.team),
+        "results": row.results,
+        "hazards_opened": list(row.opened),
+        "hazards_rectified": list(row.rectified),
+        "hazards_reopened": list(row.reopened),
+        "replayed": True,
     }

@@ -12,6 +12,24 @@ from gis.core.vocab import COUNTY_TZ_NAME
 from gis.fieldwork.overdue import HAZARD_TASK
 from gis.work.jobs import DEADLINE_QUEUE
 
+# The inspection a client id names (a replay answers with it).
+REPLAY_SQL = sa.text(
+    """SELECT i.id, i.building_id, i.at, i.outcome, i.risk_level, k.kind, k.version, b.next_inspection_on,
+              (SELECT coalesce(array_agg(posting_id ORDER BY posting_id), '{}') FROM inspection_inspectors
+               WHERE inspection_id = i.id) AS team,
+              (SELECT coalesce(json_agg(json_build_object('code', r.item_code, 'result', r.result, 'note', r.note)
+                                        ORDER BY r.item_code), '[]')
+               FROM inspection_results r WHERE r.inspection_id = i.id) AS results,
+              (SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}') FROM hazards h
+               WHERE h.inspection_id = i.id) AS opened,
+              (SELECT coalesce(array_agg(e.hazard_id ORDER BY e.id), '{}') FROM hazard_events e
+               WHERE e.inspection_id = i.id AND e.action = 'reinspect_pass') AS rectified,
+              (SELECT coalesce(array_agg(e.hazard_id ORDER BY e.id), '{}') FROM hazard_events e
+               WHERE e.inspection_id = i.id AND e.action = 'reinspect_fail') AS reopened
+       FROM inspections i JOIN checklists k ON k.id = i.checklist_id JOIN buildings b ON b.id = i.building_id
+       WHERE i.client_id = :client_id"""
+)
+
 # The building (locked: one inspection at a time settles its risk; inside the caller's scope),
 # which of the given postings were held that day, and the building's unrectified hazards of the
 # inspected items (locked, oldest first; the building's lock is taken first, as b is read first),
@@ -35,15 +53,17 @@ SELECT (SELECT id FROM b) AS building,
 """
 
 # The inspection, its team and results, the building's risk and next date (if this is its latest
-# inspection) and the audit entry, in one statement.
+# inspection) and the audit entry, in one statement; nothing but a NULL id when the client id is
+# already stored (a replay).
 WRITE_SQL = sa.text(
     f"""
 WITH i AS (
     INSERT INTO inspections (building_id, room, checklist_id, at, geom, notes, outcome, risk_level,
-                             failed_items, actor)
+                             failed_items, actor, client_id)
     VALUES (:building, :room, :checklist, :at,
             ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326),
-            :notes, :outcome, :risk, :failed, :actor)
+            :notes, :outcome, :risk, :failed, :actor, :client_id)
+    ON CONFLICT (client_id) WHERE client_id IS NOT NULL DO NOTHING
     RETURNING id),
 t AS (
     INSERT INTO inspection_inspectors (inspection_id, posting_id)
@@ -59,6 +79,7 @@ s AS (
         next_inspection_on = (CAST(:at AS timestamptz) AT TIME ZONE '{COUNTY_TZ_NAME}')::date
                              + (SELECT days FROM risk_intervals WHERE risk_level = CAST(:risk AS varchar))
     WHERE b.id = :building AND (b.last_inspected_at IS NULL OR b.last_inspected_at <= :at)
+      AND EXISTS (SELECT 1 FROM i)
     RETURNING b.next_inspection_on),
 a AS (
     INSERT INTO audit_log (actor, action, target, detail)

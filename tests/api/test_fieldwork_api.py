@@ -178,3 +178,19 @@ def test_hazards_outside_the_keys_scope_are_not_found(client, field, reporter, m
     r = client.post("/hazards", json={"category": "gas", "lon": 120.93, "lat": 30.845}, headers=own_grid)
     assert r.status_code == 403
     assert client.get("/hazards", headers=reporter).json()["total"] == 1
+
+
+def test_a_resent_inspection_is_stored_once(client, connection, field, reporter) -> None:  # type: ignore[no-untyped-def]
+    body = _body(field, client_id="phone-7:42")
+    first = client.post(f"/buildings/{field.building_id}/inspections", json=body, headers=reporter)
+    assert first.status_code == 201
+    again = client.post(f"/buildings/{field.building_id}/inspections", json=body, headers=reporter)
+    assert again.status_code == 200
+    replayed = again.json()
+    assert replayed["replayed"] is True and replayed["id"] == first.json()["id"]
+    assert replayed["hazards_opened"] == first.json()["hazards_opened"]
+    assert replayed["inspectors"] == sorted(body["inspectors"])
+    assert _count(connection, "inspections") == 1 and _count(connection, "hazards") == 1
+    other = make_field(connection, "B-OTHER")
+    r = client.post(f"/buildings/{other.building_id}/inspections", json=body, headers=reporter)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "client_id"]

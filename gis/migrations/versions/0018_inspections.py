@@ -4,7 +4,8 @@
   versions; an item says what a failure implies (severity, days to rectify, hazard category, the
   party usually responsible). An inspection keeps the version it used, so later versions never
   change what an old inspection meant. The rental-safety checklist v1 is seeded.
-* ``inspections`` (+ ``inspection_inspectors``: the joint team as postings, + ``inspection_results``).
+* ``inspections`` (+ ``inspection_inspectors``: the joint team as postings, + ``inspection_results``);
+  a client id makes a resent inspection a replay of the first.
 * ``hazards`` gains the loop: responsible party, source, the inspection/item that found it, the
   statuses open → notified → rectifying → submitted → rectified (and overdue, set by a job at the
   deadline, with the incidents' escalation ladder), ``hazard_events`` (its history) and
@@ -85,8 +86,11 @@ def upgrade() -> None:
             risk_level varchar(8) NOT NULL CONSTRAINT ck_inspections_risk CHECK (risk_level IN ('low', 'medium', 'high')),
             failed_items smallint NOT NULL DEFAULT 0,
             actor varchar(100) NOT NULL,
+            client_id varchar(64),
             created_at timestamptz NOT NULL DEFAULT now())""")
     op.execute("CREATE INDEX ix_inspections_building ON inspections (building_id, at DESC)")
+    # A phone that lost its signal sends an inspection again with the same client id: stored once.
+    op.execute("CREATE UNIQUE INDEX uq_inspections_client_id ON inspections (client_id) WHERE client_id IS NOT NULL")
     op.execute("CREATE INDEX ix_inspections_at ON inspections (at)")
     op.execute("""
         CREATE TABLE inspection_inspectors (
