@@ -20,11 +20,14 @@ from api.routers import (
     audit,
     boundaries,
     boundary_pages,
+    campaigns,
     docs,
     draft_operations,
     events,
     export,
+    fieldwork,
     generations,
+    hazards,
     health,
     hotlines,
     incidents,
@@ -63,11 +66,14 @@ ROUTERS = [
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/drafts/...: drafts, uploads, validation, publishing
     boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)
+    campaigns.router,  # /campaigns: 专项整治 and their progress
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
     draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
     events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
+    fieldwork.router,  # /buildings/{id}[/inspections], /checklists, /risk-intervals: inspections
     generations.router,  # /boundaries/generations: history, diff, restore
+    hazards.router,  # /hazards: reports, the rectification loop, listing
     health.router,  # GET /health (no key)
     hotlines.router,  # /hotlines/{code}: 12345 / 110 tickets in, their category table and callbacks
     incidents.router,  # /incidents: intake, workflow, listing
@@ -146,7 +152,12 @@ def create_app(
         app.state.sessions = sessions  # given: usable before start-up too (tests without lifespan)
 
     errors.install(app)  # JSON errors; database outages as 503 with Retry-After
-    handlers = {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS, **public_reports.EXCEPTION_HANDLERS}
+    handlers = {
+        **incidents.EXCEPTION_HANDLERS,
+        **ogc.EXCEPTION_HANDLERS,
+        **public_reports.EXCEPTION_HANDLERS,
+        **fieldwork.EXCEPTION_HANDLERS,
+    }
     for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:

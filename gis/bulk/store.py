@@ -103,6 +103,7 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, PgType], ...]] = {
         ("severity", "text"),
         ("status", "text"),
         ("description", "text"),
+        ("responsible_party", "text"),
     ),
 }
 ASSIGN_COLUMNS: tuple[tuple[str, PgType], ...] = (
@@ -121,8 +122,30 @@ CONFLICT_TARGET = {
     "incidents": "(source, external_id) WHERE external_id IS NOT NULL",
     "buildings": "(code)",
 }
-# Tables whose rows other tables reference by foreign key can't be truncated on their own.
-TRUNCATE_WITH = {"incidents": ("incident_events",), "addresses": (), "hazards": ()}
+# The tables a rebuild may truncate first when they are empty (the WAL-skipping first load).
+TRUNCATABLE = ("incidents", "addresses", "hazards")
+
+
+def referencing_tables(conn: Connection, table: str) -> list[str] | None:
+    """The tables whose foreign keys reference ``table``, and theirs in turn, which TRUNCATE must
+    name too; None when one of those keys is nullable: that table may hold rows while ``table``
+    is empty, and truncating it would lose them (the load then goes without the truncation)."""
+    query = sa.text(
+        "SELECT c.conrelid::regclass::text, bool_and(a.attnotnull) FROM pg_constraint c "
+        "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
+        "WHERE c.contype = 'f' AND c.confrelid = CAST(:t AS regclass) AND c.conrelid <> c.confrelid "
+        "GROUP BY 1 ORDER BY 1"
+    )
+    found: list[str] = []
+    todo = [table]
+    while todo:
+        for name, not_null in conn.execute(query, {"t": todo.pop()}).all():
+            if not not_null:
+                return None
+            if name not in found and name != table:
+                found.append(name)
+                todo.append(name)
+    return found
 
 
 class StoreError(ValueError):
@@ -242,9 +265,10 @@ class TableWriter:
     def _prepare_rebuild(self) -> None:
         conn, table = self.conn, self.table
         conn.execute(sa.text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
-        others = TRUNCATE_WITH.get(table)
+        others = referencing_tables(conn, table) if table in TRUNCATABLE else None
         if others is not None:
             empty = conn.execute(sa.text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar()  # noqa: S608
+            # Rows referencing an empty table by a NOT NULL key can't exist: the others are empty too.
             if empty:
                 conn.execute(sa.text(f"TRUNCATE {', '.join((table, *others))}"))
                 self.truncated = True

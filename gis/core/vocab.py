@@ -64,9 +64,37 @@ INCIDENT_STATUSES = ("reported", "accepted", "rejected", "dispatched", "in_progr
 # Incidents that have ended (closed, or not accepted); every other status is open work.
 FINAL_STATUSES = ("rejected", "closed")
 OPEN_STATUSES = tuple(s for s in INCIDENT_STATUSES if s not in FINAL_STATUSES)
-HAZARD_STATUSES = ("open", "rectifying", "rectified", "overdue")
-# A rectified hazard is done; open, rectifying and overdue ones are still someone's work.
+# The rectification loop (gis.fieldwork.hazards): open → notified (the order served) → rectifying →
+# submitted (the party says it is done) → re-inspected: pass → rectified, fail → rectifying with a
+# new deadline; overdue is set by the deadline job (gis.fieldwork.overdue).
+HAZARD_STATUSES = ("open", "notified", "rectifying", "submitted", "rectified", "overdue")
+# A rectified hazard is done; every other one is still someone's work.
 HAZARD_FINAL_STATUSES = ("rectified",)
+# The responsible party's deadline runs only for these (a submitted hazard waits for the inspector).
+HAZARD_PENDING_STATUSES = ("open", "notified", "rectifying")
+HAZARD_SEVERITIES = ("low", "medium", "high")
+# Hazard categories (labels in gis.bulk.specs.HAZARD_CATEGORIES); the last five came with the
+# rental-safety checklist (migration 0018).
+HAZARD_CATEGORIES = (
+    "private_wiring",
+    "ebike_fly_line",
+    "blocked_escape",
+    "illegal_ebike_parking",
+    "gas",
+    "other",
+    "fire_equipment",
+    "kitchen_bedroom",
+    "overcrowding",
+    "tenant_registration",
+    "responsibility_letter",
+)
+HAZARD_PARTIES = ("landlord", "tenant", "business")
+HAZARD_SOURCES = ("import", "inspection", "report", "incident")
+# Checklist kinds (gis.fieldwork.checklists): 出租房屋安全, 消防, 安全生产, 沿街商铺, 企业.
+CHECKLIST_KINDS = ("rental_safety", "fire", "production_safety", "street_shop", "enterprise")
+INSPECTION_RESULTS = ("pass", "fail", "na")
+# A building's risk from its latest inspection; the days to the next one are in ``risk_intervals``.
+RISK_LEVELS = ("low", "medium", "high")
 ESCALATION_LEVELS = ("grid", "village", "town", "county")
 NOT_ESCALATED = ESCALATION_LEVELS[0]
 # Waiting for handling: the deadline runs only for these (see the module docstring).
