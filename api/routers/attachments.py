@@ -49,6 +49,19 @@ _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+# The body is read as a stream (api.uploads), not by FastAPI: the document describes it here.
+# Multipart (field `file`) is accepted too, as the description says; the document lists the raw
+# bodies, which are what streams best.
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "the file itself as the raw body, or multipart/form-data with the file in field `file`",
+        "content": {t: _BINARY for t in ("image/jpeg", "image/png", "image/heic", "application/pdf")},
+    }
+}
+
+
 def storage_of(request: Request) -> Storage:
     """The app's attachment store, made from its settings on first use."""
     state = request.app.state
@@ -95,6 +108,12 @@ def _locate(request: Request, kind: str, owner_id: int, principal: Principal) ->
             return locate(session, kind, owner_id, principal.scope)
     except OwnerNotFound as exc:
         raise HTTPException(404, str(exc)) from None
+
+
+UPLOAD_DOC = """The type is read from the content (JPEG, PNG, PDF; HEIC/HEIF is converted to JPEG), never
+from the name. The photo's EXIF position is compared with the claimed one (`lon`, `lat`, `crs`; by
+default the record's own position): farther apart than GRIDMAP_ATTACHMENT_FAR_M is `flagged_far`.
+The same content attached to the same record again answers 200 with the first attachment."""
 
 
 def _add_owner_routes(owner: OwnerKind) -> None:
@@ -152,6 +171,7 @@ def _add_owner_routes(owner: OwnerKind) -> None:
     router.add_api_route(
         path, upload, methods=["POST"], status_code=201, name=f"upload_{kind}_attachment",
         summary=f"Attach a photo or file to a {kind} (JPEG, PNG, HEIC, PDF)", responses=_UPLOAD_RESPONSES,
+        openapi_extra=_UPLOAD_BODY, description=UPLOAD_DOC,
     )  # fmt: skip
     router.add_api_route(
         path, list_attachments, methods=["GET"], name=f"list_{kind}_attachments",
