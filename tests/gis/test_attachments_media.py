@@ -159,3 +159,18 @@ def test_spool_limits(tmp_path: Path) -> None:
     assert whole.finish() == hashlib.sha256(b"abc").hexdigest()
     whole.discard()
     assert not list(tmp_path.iterdir())
+
+
+def test_migration_copies_agree_with_the_vocabulary() -> None:
+    import importlib.util
+
+    from gis.core.vocab import ATTACHMENT_MEDIA_TYPES, ATTACHMENT_OWNER_KINDS
+    from gis.files.owners import OWNERS
+
+    path = Path(__file__).resolve().parents[2] / "gis/migrations/versions/0020_attachments.py"
+    spec = importlib.util.spec_from_file_location("m0020", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.OWNER_KINDS == ATTACHMENT_OWNER_KINDS and module.MEDIA_TYPES == ATTACHMENT_MEDIA_TYPES
+    assert set(OWNERS) <= set(ATTACHMENT_OWNER_KINDS) and all(o.kind == k for k, o in OWNERS.items())
