@@ -109,6 +109,20 @@ def test_jpeg_stripping_keeps_the_picture_byte_for_byte_and_drops_trailing_data(
     assert stripped.endswith(b"\xff\xd9")
 
 
+def test_progressive_jpeg_with_xmp_is_stripped_losslessly() -> None:
+    buf = io.BytesIO()
+    im = Image.open(io.BytesIO(jpeg(120.9, 30.8)))
+    xmp = b"<x:xmpmeta><exif:GPSLatitude>30,48N</exif:GPSLatitude></x:xmpmeta>"
+    im.save(buf, "JPEG", progressive=True, exif=im.getexif(), xmp=xmp, comment=b"shot by " + MAKER.encode())
+    original = buf.getvalue()
+    out = io.BytesIO()
+    strip_metadata("image/jpeg", io.BytesIO(original), out)
+    stripped = out.getvalue()
+    assert b"GPSLatitude" in original and b"GPSLatitude" not in stripped and MAKER.encode() not in stripped
+    decoded = Image.open(io.BytesIO(stripped))
+    assert decoded.info.get("progressive") and np.array_equal(np.asarray(decoded), np.asarray(Image.open(buf)))
+
+
 def test_stripping_keeps_only_the_orientation() -> None:
     original = jpeg(120.905, 30.832, orientation=6)
     out = io.BytesIO()
