@@ -140,7 +140,7 @@ class PeakRss:
         self._thread.join()
 
 
-def photo(noise: int, quality: int) -> bytes:
+def photo(noise: float, quality: int) -> bytes:
     """A 12 MP JPEG with EXIF GPS at POINT; ``noise`` sets how much detail (and so the size)."""
     im = Image.merge("RGB", [Image.effect_noise(SIZE, noise) for _ in range(3)])
     buf = io.BytesIO()
@@ -189,7 +189,7 @@ def main() -> None:
         incident = client.post(
             "/incidents", json={"category": "dispute", "source": "grid_patrol", "lon": POINT[0], "lat": POINT[1]}
         ).json()["id"]
-        photos = {"5 MB": photo(5, 92), "50 MB": photo(100, 100)}
+        photos = {"5 MB": photo(5.5, 92), "50 MB": photo(100, 100)}
         uploaded = f"/incidents/{incident}/attachments"
         # Warm-up: the first upload imports and opens what later ones reuse.
         client.post(uploaded, content=variant(photos["5 MB"], 3599), headers={"Content-Type": "image/jpeg"})

@@ -184,8 +184,8 @@ def examine(path: Path, media_type: str, thumbnail: IO[bytes] | None = None, dec
         if not decode:
             return Examined(width, height, lon, lat, taken_at, orientation)
         if im.format == "JPEG":
-            # Decode at the smallest scale still at least twice the thumbnail (see the module doc).
-            im.draft("RGB", (THUMBNAIL_PX * 2, THUMBNAIL_PX * 2))
+            # Decode at the smallest scale (1/2..1/8) still at least the thumbnail's size.
+            im.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
         try:
             im.load()
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
