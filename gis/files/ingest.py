@@ -139,3 +139,26 @@ def _derive(storage: Storage, path: Path, media_type: str) -> tuple[str, str | N
         else:
             public_key = _put_path(storage, path)  # nothing to strip: the original itself
     return public_key, thumbnail_key, examined
+
+
+def attach_bytes(
+    conn: Conn,
+    storage: Storage,
+    kind: str,
+    owner_id: int,
+    content: bytes,
+    uploader: Uploader,
+    *,
+    original_name: str | None = None,
+    claimed: tuple[float, float] | None = None,
+    far_m: float = 200.0,
+    work_dir: Path,
+) -> tuple[dict[str, Any], bool]:
+    """``attach`` for content already in memory (small files from other channels, e.g. residents'
+    report photos): written to a temporary file first, since every check reads files."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=work_dir, prefix="bytes-") as f:
+        f.write(content)
+        f.flush()
+        upload = Upload(Path(f.name), hashlib.sha256(content).hexdigest(), len(content), original_name, claimed)
+        return attach(conn, storage, kind, owner_id, upload, uploader, far_m, work_dir)

@@ -3,6 +3,8 @@ and ``locate`` checks existence and scope through it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -42,3 +44,28 @@ def test_unknown_kinds_are_refused() -> None:
         OwnerKind("parcel", "parcels", "parcels t")
     with pytest.raises(ValueError, match="not served"):
         owners.owner_kind("parcel")
+
+
+def test_attach_bytes_stores_in_memory_content(
+    connection: Connection, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gis.files.ingest import Uploader, attach_bytes
+    from gis.files.storage import DiskStorage
+    from tests.gis.attachment_samples import jpeg
+
+    connection.execute(
+        sa.text("CREATE TEMP TABLE probe_visits (id bigint PRIMARY KEY, town_code text, geom geometry(Point, 4326))")
+    )
+    connection.execute(sa.text("INSERT INTO probe_visits VALUES (7, '330421001', NULL)"))
+    monkeypatch.setitem(owners.OWNERS, "visit", OwnerKind("visit", "visits", "probe_visits t", layers=("town",)))
+    store = DiskStorage(tmp_path / "store")
+    data = jpeg(120.905, 30.832)
+    row, created = attach_bytes(
+        connection, store, "visit", 7, data, Uploader("grid worker"), claimed=(120.905, 30.8325), work_dir=tmp_path
+    )
+    assert created and row["owner_kind"] == "visit" and row["size_bytes"] == len(data)
+    assert row["distance_m"] == pytest.approx(55.4, abs=1.0) and not row["flagged_far"]
+    assert store.exists(row["sha256"]) and store.exists(row["public_key"]) and store.exists(row["thumbnail_key"])
+    again, created = attach_bytes(connection, store, "visit", 7, data, Uploader("grid worker"), work_dir=tmp_path)
+    assert not created and again["id"] == row["id"]
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == []  # no temporary file left
