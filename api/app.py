@@ -17,6 +17,7 @@ from api.deps import Sessions, SessionSource
 from api.fastpath import IntakeFastPath, LookupFastPath
 from api.routers import (
     analysis,
+    attachments,
     audit,
     boundaries,
     boundary_pages,
@@ -63,6 +64,7 @@ ROUTERS = [
     lookup.router,  # GET /lookup: the most requested endpoint
     lookup_batch.router,  # POST /lookup/batch
     analysis.router,  # /analysis: hot spots, emerging hot spots, repeat locations
+    attachments.router,  # /incidents/{id}/attachments (and the other owners'), /attachments/{id}[/thumbnail]
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/drafts/...: drafts, uploads, validation, publishing
     boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)

@@ -95,6 +95,17 @@ class Settings(BaseSettings):
     max_body_mb: float = Field(
         default=16.0, gt=0, le=4096, description="largest request body of other endpoints (JSON, CSV): 413 above"
     )
+    # Attachments (gis.files): photos and files kept as evidence.
+    attachments_dir: Path | None = Field(
+        default=None, description="folder of the attachment store (content-addressed); unset = <var_dir>/attachments"
+    )
+    attachment_max_mb: float = Field(default=25.0, gt=0, le=1024, description="largest attachment accepted: 413 above")
+    attachment_far_m: float = Field(
+        default=200.0,
+        gt=0,
+        le=100_000,
+        description="a photo taken farther than this from the claimed position is flagged",
+    )
     boundary_sliver_m2: float = Field(default=100.0, ge=0, description="polygons or gaps smaller than this are slivers")
     grid_households_min: int = Field(default=300, ge=0, description="fewest households a grid should hold")
     grid_households_max: int = Field(default=500, ge=0, description="most households a grid should hold")
@@ -128,6 +139,10 @@ class Settings(BaseSettings):
         from gis.incidents.rules import check_deadline_overrides
 
         return check_deadline_overrides(value)
+
+    @property
+    def attachment_root(self) -> Path:
+        return self.attachments_dir or self.var_dir / "attachments"
 
     @property
     def uses_local_cluster(self) -> bool:

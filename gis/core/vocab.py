@@ -111,6 +111,11 @@ EMERGING_CLASSES = ("new", "intensifying", "persistent", "diminishing", "sporadi
 ROLES = ("viewer", "reporter", "dispatcher", "planner", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
+# Attachments (gis.files): the records a file may be attached to as evidence, and the media types
+# kept (by content; HEIC/HEIF photos are converted to JPEG on upload). Migration 0020 holds copies.
+ATTACHMENT_OWNER_KINDS = ("incident", "inspection", "hazard", "visit")
+ATTACHMENT_MEDIA_TYPES = ("image/jpeg", "image/png", "application/pdf")
+
 # PostgreSQL NOTIFY channels.
 BOUNDARIES_CHANNEL = "gridmap_boundaries"  # a generation was published; payload {"generation": id}
 EVENTS_CHANNEL = "gridmap_events"  # incident events were committed; payload: the largest new event id
