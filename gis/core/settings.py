@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     var_dir: Path = Field(default=PROJECT_ROOT / "var", description="where the local cluster and artifacts live")
     pg_port: int = Field(default=55432, ge=1024, le=65535, description="port of the local cluster")
     pg_database: str = Field(default="gridmap", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # `gridmap db up --replicas N`: a pg_auto_failover formation (gis.core.replicas) instead of the single cluster.
+    failover_port: int = Field(
+        default=55440, ge=1024, le=65000, description="port of the formation's monitor; its nodes take the next ones"
+    )
+    failover_detect_ms: int = Field(
+        default=3000, ge=500, le=600_000, description="how long a primary may fail health checks before a failover"
+    )
     pool_size: int = Field(default=10, ge=1, le=200)
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
 
