@@ -1,0 +1,128 @@
+"""The primary dies during sustained intake; the standby takes over and nothing acknowledged is lost.
+
+A pg_auto_failover formation of its own (monitor, primary, one synchronous standby, on free ports
+in a temporary folder: gis.core.replicas) holds a database with the mini county. A real API
+(uvicorn, 2 workers) serves it through the multi-host URL with ``target_session_attrs=read-write``.
+A client posts incidents back to back, each with its own ``Idempotency-Key``, retrying a failed
+post with the same key (the client of tests/api/test_db_outage.py). Mid-way the primary node is
+stopped the way a crash stops it (``pg_autoctl stop --immediate``: postgres killed, no
+checkpoint). Then:
+
+* writes were answered 503 + ``Retry-After`` while the formation failed over, never 500 or a hang,
+* intake continued by itself on the new primary, with no restart or reconfiguration of the API,
+* every incident acknowledged with a 2xx is on the new primary, under the id the client was given,
+* the retries created no second row for any key.
+
+The downtime (first 503 to first 2xx after it) is printed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from gis.core import db, replicas
+from gis.core.cluster import ClusterError
+from gis.people.keys import create_key
+from tests.api.test_db_outage import Intake
+from tests.conftest import api_server
+from tests.failover_support import county_database, downtime, temp_formation
+
+
+@pytest.fixture(scope="module")
+def formation() -> Iterator[replicas.Formation]:
+    try:
+        replicas.ensure_installed()
+    except ClusterError as exc:
+        pytest.skip(f"pg_auto_failover is not installed and cannot be installed here: {exc}")
+    with temp_formation(standbys=1) as made:
+        yield made
+
+
+def _on_primary(url: str, query: str) -> list[sa.Row[tuple[object, ...]]]:
+    eng = db.make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with eng.connect() as conn:
+            return list(conn.execute(sa.text(query)).all())
+    finally:
+        eng.dispose()
+
+
+def test_commits_wait_for_the_standby(formation: replicas.Formation) -> None:
+    url = replicas.url(formation, "postgres")
+    (names,) = _on_primary(url, "SELECT current_setting('synchronous_standby_names')")
+    assert str(names[0]).startswith("ANY 1 ("), f"commits are not synchronous: synchronous_standby_names={names[0]!r}"
+    states = _on_primary(url, "SELECT sync_state FROM pg_stat_replication")
+    assert [s[0] for s in states] in (["quorum"], ["sync"]), f"the standby is not a synchronous one: {states}"
+    ports = _on_primary(replicas.url(formation, "postgres", read_only=True), "SELECT pg_is_in_recovery()")
+    assert ports[0][0] is True, "prefer-standby did not reach the standby"
+
+
+def test_intake_survives_the_primary_dying(formation: replicas.Formation, tmp_path: Path) -> None:
+    url = county_database(formation, "gridmap_failover")
+    eng = db.make_engine(url, pool_size=1, max_overflow=0)
+    with eng.begin() as conn:
+        api_key = create_key(conn, "reporter", "failover-client")
+    eng.dispose()
+    env = {"GRIDMAP_DATABASE_URL": url, "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0"}
+    with api_server(env, tmp_path / "uvicorn.log", workers=2) as base:
+        intake = Intake(base, api_key)
+        thread = threading.Thread(target=intake.run, name="intake", daemon=True)
+        thread.start()
+        try:
+            time.sleep(3)
+            before = len(intake.acknowledged)
+            assert before > 0, f"no incident was acknowledged before the failover: {intake.attempts[-3:]}"
+            old = replicas.primary(formation)
+            assert old is not None
+            killed = time.monotonic()
+            replicas.stop_node(formation, old, immediate=True)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                a.status in (200, 201) and a.at > killed + 1 for a in list(intake.attempts)
+            ):
+                time.sleep(0.2)
+            time.sleep(2)  # sustained intake on the new primary
+        finally:
+            intake.stop.set()
+            thread.join(timeout=90)
+    assert not thread.is_alive(), "the client hung"
+    new = replicas.primary(formation)
+    assert new not in (None, old), f"no failover: {replicas.status(formation.base)}"
+
+    attempts = list(intake.attempts)
+    failed = [a for a in attempts if a.status not in (200, 201)]
+    assert failed, "no request failed: the primary was not killed during intake"
+    bad = [a for a in failed if a.status != 503 or not (a.retry_after or "").isdigit()]
+    assert not bad, f"failures other than 503 + Retry-After: {bad[:5]}"
+    slow = [a for a in attempts if a.seconds > 10]
+    assert not slow, f"requests hung for more than 10 s: {slow[:5]}"
+    window = downtime([(a.at + a.seconds, a.status) for a in attempts], killed)
+    assert window is not None, "intake did not continue after the failover"
+    unacknowledged = {a.key for a in attempts} - set(intake.acknowledged)
+    assert not unacknowledged, f"reports never acknowledged: {sorted(unacknowledged)[:5]}"
+
+    query = (
+        "SELECT idempotency_key, count(*), min(id), inet_server_port() FROM incidents "
+        "WHERE idempotency_key LIKE 'outage-%' GROUP BY idempotency_key"
+    )
+    rows = _on_primary(url, query)
+    assert {int(r[3]) for r in rows} == {formation.port(str(new))}, "the check did not read the new primary"
+    stored = {str(key): (int(count), int(first)) for key, count, first, _ in rows}
+    missing = set(intake.acknowledged) - set(stored)
+    assert not missing, f"{len(missing)} acknowledged incidents are not on the new primary: {sorted(missing)[:5]}"
+    duplicated = {k: c for k, (c, _) in stored.items() if c != 1}
+    assert not duplicated, f"retries created duplicates: {duplicated}"
+    wrong_id = {k: (i, stored[k][1]) for k, i in intake.acknowledged.items() if stored[k][1] != i}
+    assert not wrong_id, f"the id acknowledged differs from the stored one: {wrong_id}"
+    assert len(intake.acknowledged) > before
+    print(
+        f"\nfailover {old} -> {new}: writes unavailable {window[1] - window[0]:.1f} s (first 503 to first 2xx); "
+        f"{len(attempts)} posts, {len(intake.acknowledged)} incidents, {len(failed)} answered 503 "
+        f"({len({a.key for a in failed})} reports retried)"
+    )

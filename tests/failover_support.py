@@ -1,0 +1,71 @@
+"""A throwaway pg_auto_failover formation and a county database on it, for the failover test
+(tests/api/test_failover.py) and benchmark (bench/bench_failover.py).
+
+The formation lives in a fresh folder under /tmp (the server's OS user must reach it: pytest's
+own tmp_path is private to root) on free ports, and is stopped and removed at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from boundaries.generations import publish_layers
+from boundaries.sample import build_mini_county
+from gis.core import cluster, db, replicas
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports on 127.0.0.1."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20_000, 60_000)
+        if all(cluster._port_free(first + i) for i in range(count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+@contextmanager
+def temp_formation(standbys: int = 1, detect_ms: int = 3000) -> Iterator[replicas.Formation]:
+    """A running formation (monitor, primary, ``standbys`` standbys); raises ClusterError when
+    pg_auto_failover cannot be installed."""
+    replicas.ensure_installed()
+    base = Path(tempfile.mkdtemp(prefix="gridmap-pgaf-", dir="/tmp"))
+    try:
+        yield replicas.create(base, free_ports(standbys + 2), standbys, detect_ms=detect_ms)
+    finally:
+        with suppress(cluster.ClusterError):
+            replicas.down(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def county_database(formation: replicas.Formation, name: str) -> str:
+    """A migrated database on the formation with the mini county published; returns its URL."""
+    url = replicas.url(formation, name)
+    db.ensure_database(url)
+    db.migrate(url)
+    eng = db.make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with eng.begin() as conn:
+            publish_layers(
+                conn, build_mini_county(), note="failover test", author="tests",
+                published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            )  # fmt: skip
+    finally:
+        eng.dispose()
+    return url
+
+
+def downtime(statuses: list[tuple[float, int | None]], since: float) -> tuple[float, float] | None:
+    """(first failure at or after ``since``, first success after it) from (time, HTTP status)
+    pairs in time order; None when no request failed."""
+    first_failure = next((at for at, status in statuses if at >= since and status not in (200, 201)), None)
+    if first_failure is None:
+        return None
+    back = next((at for at, status in statuses if at > first_failure and status in (200, 201)), None)
+    return (first_failure, back) if back is not None else None
