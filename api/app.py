@@ -91,7 +91,10 @@ def create_app(
         if sessions is None:
             app.state.sessions = Sessions(eng)
         # One rate-limit count per key across the workers serving this database (api.rate_limits).
-        app.state.admission.share_limits(settings.var_dir, eng.url.render_as_string(hide_password=True))
+        if settings.rate_limit_store == "database":  # API replicas on several machines
+            app.state.admission.share_limits_in_database(eng)
+        else:
+            app.state.admission.share_limits(settings.var_dir, eng.url.render_as_string(hide_password=True))
         # The LISTEN thread that reloads the lookup trees on a publish; the trees preloaded.
         listener = lookup_service.listen(app.state.lookup, eng)
         # tipg's asyncpg pool and catalog, opened in the background (retried per request).

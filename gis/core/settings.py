@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     auth_enabled: bool = Field(default=True, description="require API keys (disable only on closed test benches)")
     open_coordinate_lookups: bool = Field(default=False, description="coordinate lookups need no key (intranet)")
     rate_limit_per_minute: int = Field(default=6000, ge=0, description="requests per key per minute; 0 = unlimited")
+    rate_limit_store: Literal["file", "database"] = Field(
+        default="file",
+        description="where rate-limit counts live: file = shared by the API processes of one machine (microseconds); "
+        "database = by API replicas on any machine (a statement a request)",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
