@@ -8,7 +8,7 @@ monitor decides failovers: when the primary stops answering its health checks, i
 standby, and the API, whose URL lists every node with ``target_session_attrs=read-write``, finds
 the new primary by itself on its next connection.
 
-pg_autoctl's config, state and pid files go under ``base`` too (the XDG variables). Nodes listen
+pg_autoctl's config, state and pid files go under ``base`` too (gis.core.autoctl). Nodes listen
 on 127.0.0.1 only, with trust authentication (pg_autoctl's ``--auth trust``): this is a
 single-machine formation for development and tests; a production layout (one node per machine,
 ``--ssl-self-signed`` or certificates, scram passwords) is described in the README.
@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gis.core import cluster
+from gis.core import autoctl, cluster
 from gis.core.cluster import ClusterError
 from gis.core.settings import Settings
 
@@ -108,28 +108,6 @@ def _failover_ok(version: str) -> bool:
     return extension.exists() and shutil.which("pg_autoctl") is not None
 
 
-def _env(base: Path) -> list[str]:
-    # pg_autoctl keeps its config in XDG_CONFIG_HOME, state in XDG_DATA_HOME, pid files in
-    # XDG_RUNTIME_DIR: all inside the formation's folder.
-    return [
-        "env",
-        f"XDG_CONFIG_HOME={base / 'config'}",
-        f"XDG_DATA_HOME={base / 'share'}",
-        f"XDG_RUNTIME_DIR={base / 'run'}",
-        "PGHOST=",  # the local socket folder pg_autoctl expects is the server's default
-    ]
-
-
-def _autoctl(base: Path, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    cmd = [*_env(base), "pg_autoctl", *args]
-    proc = subprocess.run(cluster._as_owner(cmd), capture_output=True, text=True, timeout=timeout, cwd="/")
-    if check and proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-        errors = [ln for ln in lines if " ERROR " in ln or " FATAL " in ln] or lines
-        raise ClusterError(f"pg_autoctl {args[0]} {args[1] if len(args) > 1 else ''} failed: {errors[-1:]}")
-    return proc
-
-
 def _prepare_base(base: Path) -> None:
     """Create the folder so that the server's OS user owns it and can reach it."""
     for sub in ("", "config", "share", "run", "logs"):
@@ -161,49 +139,24 @@ def _append_conf(pgdata: Path, text: str) -> None:
         fh.write(text)
 
 
-_children: dict[str, subprocess.Popen[bytes]] = {}
-
-
 def start_node(formation: Formation, name: str) -> None:
-    """Start ``pg_autoctl run`` for a node in the background (no-op while it runs)."""
-    if is_running(formation, name):
-        return
-    child = _children.pop(str(formation.pgdata(name)), None)
-    if child is not None:
-        child.poll()  # reap the previous run
-    cmd = cluster._as_owner([*_env(formation.base), "pg_autoctl", "run", "--pgdata", str(formation.pgdata(name))])
-    with formation.log(name).open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
-    _children[str(formation.pgdata(name))] = proc
+    """Start the node's ``pg_autoctl run`` in the background (no-op while it runs)."""
+    autoctl.start(formation.base, formation.pgdata(name), formation.log(name))
 
 
 def is_running(formation: Formation, name: str) -> bool:
-    """Whether the node's pg_autoctl service runs (its pid file names a live process)."""
-    proc = _autoctl(formation.base, "status", "--pgdata", str(formation.pgdata(name)), check=False, timeout=30)
-    return proc.returncode == 0
+    return autoctl.is_running(formation.base, formation.pgdata(name))
 
 
 def stop_node(formation: Formation, name: str, *, immediate: bool = False, wait_s: float = 60) -> bool:
     """Stop a node's service and its postgres; ``immediate`` is a crash (no checkpoint, clients cut).
     Returns False when it was not running."""
-    if not is_running(formation, name):
-        return False
-    args = ["stop", "--pgdata", str(formation.pgdata(name))]
-    _autoctl(formation.base, *args, *(["--immediate"] if immediate else []), check=False, timeout=60)
-    deadline = time.monotonic() + wait_s
-    while is_running(formation, name):
-        if time.monotonic() > deadline:
-            raise ClusterError(f"{name} of the formation in {formation.base} did not stop within {wait_s:.0f} s")
-        time.sleep(0.1)
-    child = _children.pop(str(formation.pgdata(name)), None)
-    if child is not None:
-        child.wait(timeout=30)
-    return True
+    return autoctl.stop(formation.base, formation.pgdata(name), immediate=immediate, wait_s=wait_s)
 
 
 def nodes(formation: Formation) -> list[dict[str, object]]:
     """The monitor's view of the data nodes: name, port, reported and assigned state, health."""
-    proc = _autoctl(formation.base, "show", "state", "--json", "--monitor", formation.monitor_uri, timeout=30)
+    proc = autoctl.run(formation.base, "show", "state", "--json", "--monitor", formation.monitor_uri, timeout=30)
     rows = json.loads(proc.stdout or "[]")
     return [
         {
@@ -268,7 +221,7 @@ def create(base: Path, monitor_port: int, replicas: int | None, *, detect_ms: in
     if not (formation.pgdata(MONITOR) / "PG_VERSION").exists():
         _port_or_fail(formation.monitor_port)
         pgdata = str(formation.pgdata(MONITOR))
-        _autoctl(base, "create", "monitor", "--pgdata", pgdata, "--pgport", str(formation.monitor_port), *common)
+        autoctl.run(base, "create", "monitor", "--pgdata", pgdata, "--pgport", str(formation.monitor_port), *common)
         tuning = {
             **_MONITOR_TUNING,
             "pgautofailover.node_considered_unhealthy_timeout": detect_ms,
@@ -281,7 +234,7 @@ def create(base: Path, monitor_port: int, replicas: int | None, *, detect_ms: in
         if not (formation.pgdata(name) / "PG_VERSION").exists():
             _port_or_fail(formation.port(name))
             # A standby is created by pg_basebackup from the primary, settings included.
-            _autoctl(
+            autoctl.run(
                 base, "create", "postgres", "--pgdata", str(formation.pgdata(name)),
                 "--pgport", str(formation.port(name)), "--listen", "127.0.0.1", "--name", name,
                 "--monitor", formation.monitor_uri, "--replication-quorum", "true", *common,
@@ -290,7 +243,7 @@ def create(base: Path, monitor_port: int, replicas: int | None, *, detect_ms: in
                 _append_conf(formation.pgdata(name), _NODE_CONF)
             partition_s = str(max(1, round(detect_ms / 1000)))
             pgdata = str(formation.pgdata(name))
-            _autoctl(base, "config", "set", "--pgdata", pgdata, "timeout.network_partition_timeout", partition_s)
+            autoctl.run(base, "config", "set", "--pgdata", pgdata, "timeout.network_partition_timeout", partition_s)
         start_node(formation, name)
         if i == 0 and existing is None:
             _wait(formation, _is_single, "start its primary", 120)
