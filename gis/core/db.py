@@ -38,6 +38,20 @@ def database_url(settings: Settings | None = None) -> str:
     return replicas.url(formation, settings.pg_database) if formation else cluster.url(settings)
 
 
+def read_database_url(settings: Settings | None = None) -> str | None:
+    """Where reads that tolerate a little lag may go (api.deps.ReadSessionDep): the configured
+    read URL, else the local formation's standbys (``target_session_attrs=prefer-standby``: the
+    primary when no standby is up); None = the main URL. With synchronous commits a standby has
+    every acknowledged commit on disk, applied a few milliseconds later at most."""
+    settings = settings or get_settings()
+    if settings.read_database_url or settings.database_url:
+        return settings.read_database_url
+    from gis.core import replicas
+
+    formation = replicas.configured(settings)
+    return replicas.url(formation, settings.pg_database, read_only=True) if formation else None
+
+
 def make_engine(
     url: str | URL, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = True, **kw: object
 ) -> Engine:

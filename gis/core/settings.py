@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of an existing PostGIS database; unset = the embedded local cluster",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="URL for reads that tolerate a little lag (tiles), e.g. a standby's; unset = the local "
+        "formation's standbys when `gridmap db up --replicas` made one, else the main URL",
+    )
     var_dir: Path = Field(default=PROJECT_ROOT / "var", description="where the local cluster and artifacts live")
     pg_port: int = Field(default=55432, ge=1024, le=65535, description="port of the local cluster")
     pg_database: str = Field(default="gridmap", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
@@ -96,7 +101,7 @@ class Settings(BaseSettings):
     micro_grid_households_min: int = Field(default=50, ge=0, description="fewest households a micro-grid should hold")
     micro_grid_households_max: int = Field(default=80, ge=0, description="most households a micro-grid should hold")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

@@ -11,7 +11,9 @@ checkpoint). Then:
 * writes were answered 503 + ``Retry-After`` while the formation failed over, never 500 or a hang,
 * intake continued by itself on the new primary, with no restart or reconfiguration of the API,
 * every incident acknowledged with a 2xx is on the new primary, under the id the client was given,
-* the retries created no second row for any key.
+* the retries created no second row for any key;
+* tiles, reads that tolerate lag, were read on the standby (GRIDMAP_READ_DATABASE_URL with
+  ``target_session_attrs=prefer-standby``) and are still served after the failover.
 
 The downtime (first 503 to first 2xx after it) is printed.
 """
@@ -23,6 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -32,6 +35,8 @@ from gis.people.keys import create_key
 from tests.api.test_db_outage import Intake
 from tests.conftest import api_server
 from tests.failover_support import county_database, downtime, temp_formation
+
+TILE = "/tiles/grids/10/855/419.mvt"  # the tile holding the mini county
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,7 @@ def formation() -> Iterator[replicas.Formation]:
         yield made
 
 
-def _on_primary(url: str, query: str) -> list[sa.Row[tuple[object, ...]]]:
+def _on_node(url: str, query: str) -> list[sa.Row[tuple[object, ...]]]:
     eng = db.make_engine(url, pool_size=1, max_overflow=0)
     try:
         with eng.connect() as conn:
@@ -55,11 +60,11 @@ def _on_primary(url: str, query: str) -> list[sa.Row[tuple[object, ...]]]:
 
 def test_commits_wait_for_the_standby(formation: replicas.Formation) -> None:
     url = replicas.url(formation, "postgres")
-    (names,) = _on_primary(url, "SELECT current_setting('synchronous_standby_names')")
+    (names,) = _on_node(url, "SELECT current_setting('synchronous_standby_names')")
     assert str(names[0]).startswith("ANY 1 ("), f"commits are not synchronous: synchronous_standby_names={names[0]!r}"
-    states = _on_primary(url, "SELECT sync_state FROM pg_stat_replication")
+    states = _on_node(url, "SELECT sync_state FROM pg_stat_replication")
     assert [s[0] for s in states] in (["quorum"], ["sync"]), f"the standby is not a synchronous one: {states}"
-    ports = _on_primary(replicas.url(formation, "postgres", read_only=True), "SELECT pg_is_in_recovery()")
+    ports = _on_node(replicas.url(formation, "postgres", read_only=True), "SELECT pg_is_in_recovery()")
     assert ports[0][0] is True, "prefer-standby did not reach the standby"
 
 
@@ -68,8 +73,10 @@ def test_intake_survives_the_primary_dying(formation: replicas.Formation, tmp_pa
     eng = db.make_engine(url, pool_size=1, max_overflow=0)
     with eng.begin() as conn:
         api_key = create_key(conn, "reporter", "failover-client")
+        viewer = {"X-API-Key": create_key(conn, "viewer", "failover-maps")}
     eng.dispose()
-    env = {"GRIDMAP_DATABASE_URL": url, "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0"}
+    reads = replicas.url(formation, "gridmap_failover", read_only=True) + "&application_name=gridmap-reads"
+    env = {"GRIDMAP_DATABASE_URL": url, "GRIDMAP_READ_DATABASE_URL": reads, "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0"}
     with api_server(env, tmp_path / "uvicorn.log", workers=2) as base:
         intake = Intake(base, api_key)
         thread = threading.Thread(target=intake.run, name="intake", daemon=True)
@@ -80,6 +87,13 @@ def test_intake_survives_the_primary_dying(formation: replicas.Formation, tmp_pa
             assert before > 0, f"no incident was acknowledged before the failover: {intake.attempts[-3:]}"
             old = replicas.primary(formation)
             assert old is not None
+            # Tiles are read on the standby (a lagging read is harmless there).
+            assert httpx.get(base + TILE, headers=viewer, timeout=10).status_code == 200
+            standby = next(n for n in formation.names if n != old)
+            on_standby = f"postgresql+psycopg://postgres@127.0.0.1:{formation.port(standby)}/postgres"
+            query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gridmap-reads'"
+            readers = _on_node(on_standby, query)
+            assert readers[0][0] >= 1, "the tile was not read on the standby"
             killed = time.monotonic()
             replicas.stop_node(formation, old, immediate=True)
             deadline = time.monotonic() + 60
@@ -88,6 +102,8 @@ def test_intake_survives_the_primary_dying(formation: replicas.Formation, tmp_pa
             ):
                 time.sleep(0.2)
             time.sleep(2)  # sustained intake on the new primary
+            tiles = [httpx.get(base + TILE, headers=viewer, timeout=10).status_code for _ in range(3)]
+            assert tiles[-1] == 200, f"tiles after the failover: {tiles}"
         finally:
             intake.stop.set()
             thread.join(timeout=90)
@@ -111,7 +127,7 @@ def test_intake_survives_the_primary_dying(formation: replicas.Formation, tmp_pa
         "SELECT idempotency_key, count(*), min(id), inet_server_port() FROM incidents "
         "WHERE idempotency_key LIKE 'outage-%' GROUP BY idempotency_key"
     )
-    rows = _on_primary(url, query)
+    rows = _on_node(url, query)
     assert {int(r[3]) for r in rows} == {formation.port(str(new))}, "the check did not read the new primary"
     stored = {str(key): (int(count), int(first)) for key, count, first, _ in rows}
     missing = set(intake.acknowledged) - set(stored)

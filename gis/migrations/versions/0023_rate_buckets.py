@@ -6,7 +6,7 @@ of one machine (api.rate_limits). UNLOGGED: the counts are worth no WAL and need
 crash or reach a standby; after a failover the buckets start full, which forgives at most one
 minute's worth of requests.
 
-Revision ID: 0016_rate_buckets
+Revision ID: 0023_rate_buckets
 Revises: 0015
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0016_rate_buckets"
+revision = "0023_rate_buckets"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
