@@ -8,8 +8,11 @@ own tmp_path is private to root) on free ports, and is stopped and removed at th
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -18,6 +21,8 @@ from pathlib import Path
 from boundaries.generations import publish_layers
 from boundaries.sample import build_mini_county
 from gis.core import cluster, db, replicas
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_ports(count: int) -> int:
@@ -43,6 +48,46 @@ def temp_formation(standbys: int = 1, detect_ms: int = 3000) -> Iterator[replica
         with suppress(cluster.ClusterError):
             replicas.down(base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def gridmap(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """Run the ``gridmap`` command with ``env`` over this process's environment; its output."""
+    script = "import sys, api.cli; sys.argv = ['gridmap', *sys.argv[1:]]; api.cli.main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"gridmap {' '.join(args)} failed: {proc.stdout[-1500:]} {proc.stderr[-1500:]}")
+    return proc.stdout
+
+
+@contextmanager
+def cli_formation(database: str, standbys: int = 1) -> Iterator[tuple[replicas.Formation, dict[str, str]]]:
+    """``gridmap db up --replicas N`` for a fresh var folder under /tmp and free ports; yields the
+    formation and the environment that names it. ``gridmap db down`` at the end."""
+    var = Path(tempfile.mkdtemp(prefix="gridmap-var-", dir="/tmp"))
+    if cluster._is_root():
+        shutil.chown(var, cluster.OWNER, cluster.OWNER)  # the server's OS user must reach var/pgaf
+    env = {
+        "GRIDMAP_DATABASE_URL": "",  # empty: the local formation
+        "GRIDMAP_READ_DATABASE_URL": "",
+        "GRIDMAP_VAR_DIR": str(var),
+        "GRIDMAP_FAILOVER_PORT": str(free_ports(standbys + 2)),
+        "GRIDMAP_PG_DATABASE": database,
+    }
+    try:
+        out = gridmap(env, "db", "up", "--replicas", str(standbys))
+        formation = replicas.load(var / "pgaf")
+        if formation is None:
+            raise RuntimeError(f"gridmap db up --replicas made no formation: {out}")
+        yield formation, env
+    finally:
+        with suppress(RuntimeError, subprocess.TimeoutExpired):
+            gridmap(env, "db", "down")
+        with suppress(cluster.ClusterError):
+            replicas.down(var / "pgaf")  # when the command failed half-way
+        shutil.rmtree(var, ignore_errors=True)
 
 
 def county_database(formation: replicas.Formation, name: str) -> str:

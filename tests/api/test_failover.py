@@ -1,7 +1,8 @@
 """The primary dies during sustained intake; the standby takes over and nothing acknowledged is lost.
 
-A pg_auto_failover formation of its own (monitor, primary, one synchronous standby, on free ports
-in a temporary folder: gis.core.replicas) holds a database with the mini county. A real API
+A pg_auto_failover formation of its own (monitor, primary, one synchronous standby), made by
+``gridmap db up --replicas 1`` for a temporary var folder and free ports (gis.core.replicas),
+holds a database with the mini county. A real API
 (uvicorn, 2 workers) serves it through the multi-host URL with ``target_session_attrs=read-write``.
 A client posts incidents back to back, each with its own ``Idempotency-Key``, retrying a failed
 post with the same key (the client of tests/api/test_db_outage.py). Mid-way the primary node is
@@ -28,25 +29,33 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from gis.core import db, replicas
 from gis.core.cluster import ClusterError
 from gis.people.keys import create_key
 from tests.api.test_db_outage import Intake
 from tests.conftest import api_server
-from tests.failover_support import county_database, downtime, temp_formation
+from tests.failover_support import cli_formation, county_database, downtime, gridmap
 
 TILE = "/tiles/grids/10/855/419.mvt"  # the tile holding the mini county
+DATABASE = "gridmap_failover"
 
 
 @pytest.fixture(scope="module")
-def formation() -> Iterator[replicas.Formation]:
+def made() -> Iterator[tuple[replicas.Formation, dict[str, str]]]:
+    """A formation made as a user makes one: ``gridmap db up --replicas 1`` (its own var folder)."""
     try:
         replicas.ensure_installed()
     except ClusterError as exc:
         pytest.skip(f"pg_auto_failover is not installed and cannot be installed here: {exc}")
-    with temp_formation(standbys=1) as made:
-        yield made
+    with cli_formation(DATABASE) as formation_and_env:
+        yield formation_and_env
+
+
+@pytest.fixture
+def formation(made: tuple[replicas.Formation, dict[str, str]]) -> replicas.Formation:
+    return made[0]
 
 
 def _on_node(url: str, query: str) -> list[sa.Row[tuple[object, ...]]]:
@@ -69,6 +78,17 @@ def _get_retrying(url: str, headers: dict[str, str], tries: int = 5) -> httpx.Re
     return httpx.get(url, headers=headers, timeout=10)
 
 
+def test_db_commands_describe_the_formation(made: tuple[replicas.Formation, dict[str, str]]) -> None:
+    formation, env = made
+    status = gridmap(env, "db", "status")
+    assert "node1" in status and "primary" in status and "secondary" in status, status
+    url = make_url(gridmap(env, "db", "url").strip())
+    assert url.database == DATABASE and url.query["target_session_attrs"] == "read-write"
+    assert url.query["port"] == ",".join(str(p) for p in formation.node_ports)
+    migrated = _on_node(url.render_as_string(hide_password=False), "SELECT count(*) FROM alembic_version")
+    assert migrated[0][0] == 1, "gridmap db up did not migrate the database"
+
+
 def test_commits_wait_for_the_standby(formation: replicas.Formation) -> None:
     url = replicas.url(formation, "postgres")
     (names,) = _on_node(url, "SELECT current_setting('synchronous_standby_names')")
@@ -80,13 +100,13 @@ def test_commits_wait_for_the_standby(formation: replicas.Formation) -> None:
 
 
 def test_intake_survives_the_primary_dying(formation: replicas.Formation, tmp_path: Path) -> None:
-    url = county_database(formation, "gridmap_failover")
+    url = county_database(formation, DATABASE)
     eng = db.make_engine(url, pool_size=1, max_overflow=0)
     with eng.begin() as conn:
         api_key = create_key(conn, "reporter", "failover-client")
         viewer = {"X-API-Key": create_key(conn, "viewer", "failover-maps")}
     eng.dispose()
-    reads = replicas.url(formation, "gridmap_failover", read_only=True) + "&application_name=gridmap-reads"
+    reads = replicas.url(formation, DATABASE, read_only=True) + "&application_name=gridmap-reads"
     env = {"GRIDMAP_DATABASE_URL": url, "GRIDMAP_READ_DATABASE_URL": reads, "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0"}
     with api_server(env, tmp_path / "uvicorn.log", workers=2) as base:
         intake = Intake(base, api_key)
