@@ -47,7 +47,8 @@ _MONITOR_TUNING = {
     "pgautofailover.health_check_timeout": 1000,
     "pgautofailover.health_check_max_retries": 1,
     "pgautofailover.health_check_retry_delay": 500,
-    "pgautofailover.startup_grace_period": 3000,
+    # startup_grace_period keeps its 10 s: when a stopped formation starts again, its primary
+    # has that long to come up before the monitor would promote the standby instead.
 }
 # pg_autoctl sizes shared_buffers at a quarter of the RAM for every node; three nodes on one
 # shared machine get a modest size instead. Appended after pg_autoctl's include, so they win.
