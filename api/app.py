@@ -46,7 +46,7 @@ from api.routers import (
     units,
     webhooks,
 )
-from gis.core.db import engine_from_settings
+from gis.core.db import engine_from_settings, make_engine, read_database_url
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
 from gis.outputs.maplayers import LayerCache
@@ -108,8 +108,16 @@ def create_app(
         app.state.engine = eng
         if sessions is None:
             app.state.sessions = Sessions(eng)
+        # Reads that tolerate a little lag (tiles) go to a standby when there is one (api.deps).
+        read_url = read_database_url(settings) if owns_engine else None
+        read_eng = make_engine(read_url, pool_size=settings.pool_size, pre_ping=False) if read_url else None
+        if read_eng is not None:
+            app.state.read_sessions = Sessions(read_eng)
         # One rate-limit count per key across the workers serving this database (api.rate_limits).
-        app.state.admission.share_limits(settings.var_dir, eng.url.render_as_string(hide_password=True))
+        if settings.rate_limit_store == "database":  # API replicas on several machines
+            app.state.admission.share_limits_in_database(eng)
+        else:
+            app.state.admission.share_limits(settings.var_dir, eng.url.render_as_string(hide_password=True))
         # The LISTEN thread that reloads the lookup trees on a publish; the trees preloaded.
         listener = lookup_service.listen(app.state.lookup, eng)
         # tipg's asyncpg pool and catalog, opened in the background (retried per request).
@@ -125,6 +133,8 @@ def create_app(
             listener.stop()
             if owns_engine:
                 eng.dispose()
+            if read_eng is not None:
+                read_eng.dispose()
 
     middleware = [  # outermost first
         # The body-size limit, outermost so that it holds for the fast paths too.

@@ -28,15 +28,32 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of an existing PostGIS database; unset = the embedded local cluster",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="URL for reads that tolerate a little lag (tiles), e.g. a standby's; unset = the local "
+        "formation's standbys when `gridmap db up --replicas` made one, else the main URL",
+    )
     var_dir: Path = Field(default=PROJECT_ROOT / "var", description="where the local cluster and artifacts live")
     pg_port: int = Field(default=55432, ge=1024, le=65535, description="port of the local cluster")
     pg_database: str = Field(default="gridmap", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # `gridmap db up --replicas N`: a pg_auto_failover formation (gis.core.replicas) instead of the single cluster.
+    failover_port: int = Field(
+        default=55440, ge=1024, le=65000, description="port of the formation's monitor; its nodes take the next ones"
+    )
+    failover_detect_ms: int = Field(
+        default=3000, ge=500, le=600_000, description="how long a primary may fail health checks before a failover"
+    )
     pool_size: int = Field(default=10, ge=1, le=200)
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
 
     auth_enabled: bool = Field(default=True, description="require API keys (disable only on closed test benches)")
     open_coordinate_lookups: bool = Field(default=False, description="coordinate lookups need no key (intranet)")
     rate_limit_per_minute: int = Field(default=6000, ge=0, description="requests per key per minute; 0 = unlimited")
+    rate_limit_store: Literal["file", "database"] = Field(
+        default="file",
+        description="where rate-limit counts live: file = shared by the API processes of one machine (microseconds); "
+        "database = by API replicas on any machine (a statement a request)",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -112,7 +129,7 @@ class Settings(BaseSettings):
     micro_grid_households_min: int = Field(default=50, ge=0, description="fewest households a micro-grid should hold")
     micro_grid_households_max: int = Field(default=80, ge=0, description="most households a micro-grid should hold")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
