@@ -6,16 +6,16 @@ of one machine (api.rate_limits). UNLOGGED: the counts are worth no WAL and need
 crash or reach a standby; after a failover the buckets start full, which forgives at most one
 minute's worth of requests.
 
-Revision ID: 0023_rate_buckets
-Revises: 0015
+Revision ID: 0024
+Revises: 0020
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0023_rate_buckets"
-down_revision = "0015"
+revision = "0024"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
