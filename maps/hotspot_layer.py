@@ -17,10 +17,9 @@ from typing import Any
 import folium
 
 from gis.analysis.features import CLASS_COLORS, repeats_geojson, units_geojson
-from gis.analysis.gistar import CLASSES
-from gis.analysis.hotspots import hotspots
 from gis.analysis.repeats import DEFAULT_DAYS, DEFAULT_MIN_COUNT, repeat_locations
 from gis.analysis.units import period_window
+from gis.core.vocab import HOTSPOT_CLASSES as CLASSES
 from gis.incidents.filter import IncidentFilter
 from gis.spatial.areas import Conn
 from maps import layers as ml
@@ -133,6 +132,10 @@ def add(m: folium.Map, conn: Conn, ctx: PageContext, flt: IncidentFilter) -> fol
     ml.Script(_builder(ctx.lang)).add_to(m)
     chosen = analysis_filter(flt)
     if ctx.standalone:
+        # Gi* needs esda and libpysal (with pandas): loaded when the layer is built, not on import,
+        # so that `gridmap map` and the pages without the layer stay light.
+        from gis.analysis.hotspots import hotspots
+
         result = hotspots(conn, "grid", chosen, now=ctx.at)
         data: Any = units_geojson(conn, result, cache=ctx.layer_cache, display_crs=ctx.display_crs)
         ml.fill(m, KEY, group, "gridmap.builders.hotspots", data=data)
