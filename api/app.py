@@ -19,6 +19,7 @@ from api.routers import (
     audit,
     boundaries,
     boundary_pages,
+    dispatch,
     docs,
     draft_operations,
     events,
@@ -59,6 +60,7 @@ ROUTERS = [
     boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
     draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
+    dispatch.router,  # /me/tasks, /incidents/{id}/dispatch|accept|decline|..., /routing-rules
     events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
     generations.router,  # /boundaries/generations: history, diff, restore
@@ -136,7 +138,11 @@ def create_app(
         app.state.sessions = sessions  # given: usable before start-up too (tests without lifespan)
 
     errors.install(app)  # JSON errors; database outages as 503 with Retry-After
-    for exc_type, handler in {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS}.items():
+    for exc_type, handler in {
+        **incidents.EXCEPTION_HANDLERS,
+        **dispatch.EXCEPTION_HANDLERS,
+        **ogc.EXCEPTION_HANDLERS,
+    }.items():
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)

@@ -12,7 +12,14 @@ import sqlalchemy as sa
 
 from gis.core import audit
 from gis.core.vocab import COUNTY_TZ, FINAL_STATUSES
-from gis.dispatch.assignments import get_assignment, insert_offer, lock_incident, log_event, resolve_holder
+from gis.dispatch.assignments import (
+    check_not_holding,
+    get_assignment,
+    insert_offer,
+    lock_incident,
+    log_event,
+    resolve_holder,
+)
 from gis.dispatch.errors import DispatchConflict, DispatchInputError
 from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.spatial.areas import Conn
@@ -65,11 +72,17 @@ def summon(
     note = _text("note", note, False)
     incident = lock_incident(conn, incident_id, scope)
     _open(incident)
+    today = now.astimezone(COUNTY_TZ).date()
+    units = []
+    for code in dict.fromkeys(org_units):  # every unit is checked before anything is written
+        try:
+            _, uid, label = resolve_holder(conn, incident, None, code, scope, today, county_units_anywhere=True)
+        except DispatchInputError as exc:
+            raise DispatchInputError("org_units", exc.reason) from None
+        check_not_holding(conn, incident_id, None, uid)
+        units.append((uid, label))
     made = []
-    for code in dict.fromkeys(org_units):
-        _, uid, label = resolve_holder(
-            conn, incident, None, code, scope, now.astimezone(COUNTY_TZ).date(), county_units_anywhere=True
-        )
+    for uid, label in units:
         aid = insert_offer(
             conn, incident_id, kind="summon", role="co", person_id=None, org_unit_id=uid,
             level=incident["escalation_level"], accept_by=report_by, now=now, actor=actor, note=note,

@@ -44,6 +44,8 @@ MAX_LENGTHS = {
     "reporter_phone": 20,
     "note": 2000,
 }
+# The loop's timestamps (migration 0016), besides reported_at and closed_at.
+DISPATCH_TIMES = ("dispatched_at", "accepted_at", "on_scene_at", "handled_at", "verified_at")
 # Who the automatic dispatch at intake is, in the history and on the assignments.
 SYSTEM_DISPATCHER = "system"
 # Reports older than this are history for the bulk importer, not live intake.
@@ -67,6 +69,8 @@ _FIELDS = {
             "escalation_level",
             "escalated_at",
             "closed_at",
+            *DISPATCH_TIMES,
+            "closed_level",
             "possible_duplicate_of",
             "received_crs",
             "received_lon",
@@ -85,7 +89,7 @@ _FIELDS = {
     "escalated": is_escalated("i"),
 }
 COLUMNS = "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in _FIELDS.items()) + ") AS incident"
-_TIMES = ("reported_at", "created_at", "deadline_at", "escalated_at", "closed_at")
+_TIMES = ("reported_at", "created_at", "deadline_at", "escalated_at", "closed_at", *DISPATCH_TIMES)
 
 
 def describe(row: Mapping[Any, Any]) -> dict[str, Any]:
