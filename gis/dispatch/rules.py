@@ -67,7 +67,8 @@ def create_rule(conn: Conn, actor: str, data: dict[str, Any]) -> dict[str, Any]:
         sa.text(_INSERT),
         values,
     ).one()
-    audit.record(conn, actor, "routing_rule.create", f"routing_rule/{row.id}", **values)
+    detail = {("routes_to" if k == "target" else k): v for k, v in values.items()}  # ``target`` is the audit's own
+    audit.record(conn, actor, "routing_rule.create", f"routing_rule/{row.id}", **detail)
     return dict(row._mapping)
 
 
