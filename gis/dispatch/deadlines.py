@@ -28,11 +28,18 @@ def expire_offer(conn: Conn, assignment_id: int, now: dt.datetime | None = None,
     from gis.incidents.workflow import escalate  # the workflow imports this package
 
     now = now or dt.datetime.now(dt.UTC)
+    # The incident's row first, then the offer's: the order every dispatch step locks them in.
+    incident_id = conn.execute(
+        sa.text("SELECT incident_id FROM incident_assignments WHERE id = :id"), {"id": assignment_id}
+    ).scalar()
+    if incident_id is None:
+        return False
+    conn.execute(sa.text("SELECT 1 FROM incidents WHERE id = :i FOR UPDATE"), {"i": incident_id})
     row = conn.execute(
         sa.text(
             "SELECT a.incident_id, a.state, a.role, a.accept_by, i.status, i.escalation_level "
             "FROM incident_assignments a JOIN incidents i ON i.id = a.incident_id WHERE a.id = :id "
-            "FOR UPDATE OF i, a"
+            "FOR UPDATE OF a"
         ),
         {"id": assignment_id},
     ).one_or_none()

@@ -72,7 +72,7 @@ def dispatch(
     )  # fmt: skip
     if role == "lead":
         defer(conn, OFFER_TASK, {"assignment_id": assignment_id}, queue=OFFER_QUEUE, at=accept_by,
-              lock=f"incident:{incident_id}")  # fmt: skip
+              lock=f"assignment:{assignment_id}")  # fmt: skip
     to = "dispatched" if role == "lead" and status == "accepted" else status
     if to != status:
         conn.execute(sa.text("UPDATE incidents SET status = :s WHERE id = :id"), {"s": to, "id": incident_id})

@@ -99,9 +99,12 @@ def offer_events_select(offers: str, actor: str = ":actor") -> str:
 
 def offer_jobs_sql(offers: str) -> str:
     """An INSERT of the acceptance-deadline job of every lead offer of ``offers`` (a CTE with id,
-    incident_id, role, accept_by), queued like the handling deadlines (gis.work.jobs)."""
+    incident_id, role, accept_by), queued like the handling deadlines (gis.work.jobs). Its lock is
+    the assignment's, not the incident's: procrastinate runs the jobs of one lock in queue order
+    whatever their times, so the incident's handling deadline (days away) would hold it back.
+    The job bodies lock the incident's row, which orders them where it matters."""
     return f"""INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, scheduled_at)
-        SELECT '{OFFER_QUEUE}', '{OFFER_TASK}', 'incident:' || o.incident_id,
+        SELECT '{OFFER_QUEUE}', '{OFFER_TASK}', 'assignment:' || o.id,
                jsonb_build_object('assignment_id', o.id), o.accept_by
         FROM {offers} o WHERE o.role = 'lead' AND o.accept_by IS NOT NULL"""  # noqa: S608
 

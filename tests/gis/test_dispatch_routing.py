@@ -60,8 +60,9 @@ def test_a_110_report_goes_to_the_beat_officer_and_the_grids_auxiliary_police(co
     # One acceptance-deadline job, for the lead offer, at its deadline.
     jobs = connection.execute(
         sa.text("SELECT args->>'assignment_id', scheduled_at FROM procrastinate_jobs WHERE task_name = :t "
-                "AND lock = :l"),
-        {"t": OFFER_TASK, "l": f"incident:{iid}"},
+                "AND lock LIKE 'assignment:%' AND (args->>'assignment_id')::bigint IN "
+                "(SELECT id FROM incident_assignments WHERE incident_id = :i)"),
+        {"t": OFFER_TASK, "i": iid},
     ).all()  # fmt: skip
     lead = next(a for a in offers if a["role"] == "lead")
     assert jobs == [(str(lead["id"]), T0 + dt.timedelta(seconds=60))]
