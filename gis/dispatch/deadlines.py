@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 from gis.core.vocab import PENDING_STATUSES
 from gis.dispatch.assignments import log_event
-from gis.dispatch.routing import route
 from gis.incidents import rules
 from gis.spatial.areas import Conn
 
@@ -52,8 +51,7 @@ def expire_offer(conn: Conn, assignment_id: int, now: dt.datetime | None = None,
     why = f"offer {assignment_id} not accepted by {row.accept_by.isoformat()}"
     up = rules.next_level(row.escalation_level)
     if row.role == "lead" and row.status in PENDING_STATUSES and up is not None:
-        escalate(conn, row.incident_id, actor, note=why, now=now)
-        route(conn, row.incident_id, actor, now)
+        escalate(conn, row.incident_id, actor, note=why, now=now)  # routes it to the new level's centre
     else:
         log_event(conn, row.incident_id, now, actor, "expire", row.status, why)
     return True

@@ -70,14 +70,19 @@ _CANDIDATES = f"""
         WHERE a.incident_id = r0.id AND a.state IN ({_ACTIVE})
           AND (a.person_id = h.person_id OR a.org_unit_id = h.org_unit_id))"""  # noqa: S608 - constants only
 
-# The chosen holders: the best lead (none while an active lead exists), then each co holder once.
+# The chosen holders: the best lead (while an active lead exists: none, or with :lead_to_co, as a
+# co-handler: an escalation brings the next level's centre in beside the holder), then each co
+# holder once.
 _ROUTED = f"""
     SELECT DISTINCT ON (incident_id, coalesce(person_id, 0), coalesce(org_unit_id, 0)) * FROM (
-        (SELECT DISTINCT ON (c.incident_id) c.* FROM route_cand c
-         WHERE c.role = 'lead' AND NOT EXISTS (
-             SELECT 1 FROM incident_assignments a
-             WHERE a.incident_id = c.incident_id AND a.role = 'lead' AND a.kind = 'dispatch'
-               AND a.state IN ({_ACTIVE}))
+        (SELECT DISTINCT ON (c.incident_id) c.incident_id, c.status, c.source, c.level, c.rule_id,
+                CASE WHEN held.lead THEN 'co' ELSE 'lead' END AS role, c.priority, c.person_id, c.org_unit_id
+         FROM route_cand c CROSS JOIN LATERAL (
+             SELECT EXISTS (
+                 SELECT 1 FROM incident_assignments a
+                 WHERE a.incident_id = c.incident_id AND a.role = 'lead' AND a.kind = 'dispatch'
+                   AND a.state IN ({_ACTIVE})) AS lead) held
+         WHERE c.role = 'lead' AND (NOT held.lead OR CAST(:lead_to_co AS boolean))
          ORDER BY c.incident_id, c.priority, c.rule_id, c.person_id, c.org_unit_id)
         UNION ALL
         (SELECT * FROM route_cand c WHERE c.role = 'co')
@@ -136,10 +141,11 @@ def dispatch_ctes(rows: str, *, with_events: bool = True, actor: str = ":actor")
     return ctes
 
 
-def routing_params(now: dt.datetime, settings: Settings | None = None) -> dict[str, Any]:
+def routing_params(now: dt.datetime, settings: Settings | None = None, *, lead_to_co: bool = False) -> dict[str, Any]:
     settings = settings or get_settings()
     return {
         "now": now,
+        "lead_to_co": lead_to_co,
         "today": now.astimezone(COUNTY_TZ).date(),
         "accept_s": settings.accept_within_s,
         "accept_110_s": settings.accept_within_110_s,
@@ -157,17 +163,24 @@ _PREVIEW = sa.text(
 
 
 def route(
-    conn: Conn, incident_id: int, actor: str, now: dt.datetime | None = None, settings: Settings | None = None
+    conn: Conn,
+    incident_id: int,
+    actor: str,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+    *,
+    lead_to_co: bool = False,
 ) -> list[dict[str, Any]]:
     """Offer incident ``incident_id`` to the holders its rules find now (at its current level),
-    with the events and the lead's acceptance-deadline job; returns the new offers."""
+    with the events and the lead's acceptance-deadline job; returns the new offers. ``lead_to_co``
+    (an escalation): while someone holds the lead, the lead the rules find joins as a co-handler."""
     now = now or dt.datetime.now(dt.UTC)
-    params = {**routing_params(now, settings), "actor": actor, "incident_id": incident_id}
+    params = {**routing_params(now, settings, lead_to_co=lead_to_co), "actor": actor, "incident_id": incident_id}
     return [dict(r._mapping) for r in conn.execute(_ROUTE_ONE, params)]
 
 
 def preview(conn: Conn, incident_id: int, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """The holders ``route`` would offer the incident to, without offering."""
     now = now or dt.datetime.now(dt.UTC)
-    params = {"today": now.astimezone(COUNTY_TZ).date(), "incident_id": incident_id}
+    params = {"today": now.astimezone(COUNTY_TZ).date(), "incident_id": incident_id, "lead_to_co": False}
     return [dict(r._mapping) for r in conn.execute(_PREVIEW, params)]

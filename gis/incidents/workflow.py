@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from gis.core import audit
 from gis.core.vocab import SELF_CLOSE_SOURCES
 from gis.dispatch.assignments import finish, has_lead
+from gis.dispatch.routing import route
 from gis.incidents import rules
 from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import clean_text
@@ -179,6 +180,7 @@ def escalate(
     text = f"{level} → {up}" + (f": {note}" if note else "")
     _event(conn, incident_id, now, actor, "escalate", status, status, text)
     audit.record(conn, actor, "incident.escalate", f"incident/{incident_id}", from_level=level, to_level=up, note=note)
+    route(conn, incident_id, SYSTEM_ACTOR, now, lead_to_co=True)  # the new level's centre (gis.dispatch.routing)
     return _reload(conn, incident_id)
 
 
@@ -260,7 +262,10 @@ def escalate_if_overdue(
     or no longer pending, so running this again changes nothing."""
     now = now or dt.datetime.now(dt.UTC)
     params = {"now": now, "actor": actor, "id": incident_id, "level": level, **_ladder()}
-    return bool(conn.execute(_ONE_OVERDUE_SQL, params).scalar_one())
+    moved = bool(conn.execute(_ONE_OVERDUE_SQL, params).scalar_one())
+    if moved:  # the new level's centre (gis.dispatch.routing); the sweep leaves this to a dispatcher
+        route(conn, incident_id, actor, now, lead_to_co=True)
+    return moved
 
 
 def _reload(conn: Conn, incident_id: int) -> dict[str, Any]:

@@ -130,3 +130,22 @@ def test_an_unaccepted_offer_escalates_to_the_village_station_once(connection, r
     assert steps[-2:] == [("escalate", "system"), ("dispatch", "system")]
     assert "not accepted by" in incident["history"][-2]["note"]
     assert incident["history"][-1]["note"] == "lead offered to org unit 330421001001-GZZ"
+
+
+def test_an_escalation_brings_the_next_levels_centre_in_beside_the_holder(connection, roster) -> None:  # type: ignore[no-untyped-def]
+    from gis.dispatch.assignments import Holder, accept
+    from gis.incidents.workflow import escalate, escalate_if_overdue
+
+    iid = _report(connection, "dispute")
+    accept(connection, iid, Holder("worker", person_id=roster.grid_worker), now=T0 + dt.timedelta(minutes=1))
+    escalate(connection, iid, "desk", "涉及多个网格", now=T0 + dt.timedelta(hours=1))
+    assert sorted(_holders(connection, iid), key=str) == [
+        ("co", None, "330421001001-GZZ", "offered"),
+        ("lead", roster.grid_worker, None, "accepted"),
+    ]
+    # The village's deadline passes: the job escalates it to the town, whose command room joins.
+    level_deadline = connection.execute(sa.text("SELECT deadline_at FROM incidents WHERE id = :i"), {"i": iid}).scalar()
+    assert escalate_if_overdue(connection, iid, "village", now=level_deadline + dt.timedelta(seconds=1))
+    assert ("co", None, "330421001-ZHZX", "offered") in _holders(connection, iid)
+    history = get_incident(connection, iid)["history"]  # type: ignore[index]
+    assert [(e["action"], e["actor"]) for e in history][-2:] == [("escalate", "system"), ("dispatch", "system")]
