@@ -30,6 +30,7 @@ from api.schemas.dispatch import (
     DispatchIn,
     Reminded,
     RemindIn,
+    ReplyIn,
     RoutingRule,
     RoutingRuleIn,
     SummonIn,
@@ -38,6 +39,7 @@ from api.schemas.dispatch import (
     Task,
 )
 from gis.core import timeparse
+from gis.core.vocab import ROLE_RANK
 from gis.dispatch import assignments, manual, orders, queues
 from gis.dispatch import rules as routing_rules
 from gis.dispatch.assignments import Holder, IncidentGone
@@ -199,6 +201,33 @@ def post_summon(incident_id: IncidentId, principal: Dispatcher, session: Session
 def post_supervise(incident_id: IncidentId, principal: Dispatcher, session: SessionDep, body: SuperviseIn) -> Any:
     due_at = _time("due_at", body.due_at)
     return orders.supervise(session, incident_id, principal.name, body.instruction, due_at, scope=principal.scope)
+
+
+@router.get(
+    "/incidents/{incident_id}/supervisions", response_model=list[Supervision], summary="Supervision orders and replies",
+    responses=_ERRORS,
+)  # fmt: skip
+def get_supervisions(incident_id: IncidentId, principal: Viewer, session: SessionDep) -> Any:
+    assignments.lock_incident(session, incident_id, principal.scope)  # 404 outside the scope
+    return orders.list_supervisions(session, incident_id)
+
+
+@router.post(
+    "/incidents/{incident_id}/supervisions/{supervision_id}/reply", response_model=Supervision,
+    summary="Answer a supervision order (督办回复)", responses=_ERRORS,
+)  # fmt: skip
+def post_reply(
+    incident_id: IncidentId,
+    supervision_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    principal: Reporter,
+    session: SessionDep,
+    body: ReplyIn,
+) -> Any:
+    """A holder of the incident (or a dispatcher) answers; an order is answered once."""
+    return orders.reply(
+        session, incident_id, supervision_id, _holder(principal), body.reply,
+        may_answer_any=ROLE_RANK[principal.role] >= ROLE_RANK["dispatcher"], scope=principal.scope,
+    )  # fmt: skip
 
 
 @router.post(

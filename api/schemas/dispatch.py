@@ -58,6 +58,12 @@ class SuperviseIn(BaseModel):
     due_at: str = Field(..., max_length=40, description="the reply is due by this time (no offset: county time)")
 
 
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reply: str | None = Field(None, max_length=2000, description="required: the answer to the supervision order")
+
+
 class RemindIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

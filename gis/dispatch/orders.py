@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from gis.core import audit
 from gis.core.vocab import COUNTY_TZ, FINAL_STATUSES
 from gis.dispatch.assignments import (
+    Holder,
     check_not_holding,
     get_assignment,
     insert_offer,
@@ -20,7 +21,7 @@ from gis.dispatch.assignments import (
     log_event,
     resolve_holder,
 )
-from gis.dispatch.errors import DispatchConflict, DispatchInputError
+from gis.dispatch.errors import DispatchConflict, DispatchInputError, NotPermitted
 from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.spatial.areas import Conn
 
@@ -122,6 +123,63 @@ def supervise(
               f"reply required by {due_at.isoformat()}: {text}")  # fmt: skip
     audit.record(conn, actor, "incident.supervise", f"incident/{incident_id}", due_at=due_at, supervision=row.id)
     return dict(row._mapping)
+
+
+_SUPERVISION_COLUMNS = "id, incident_id, at, actor, due_at, instruction, reply, replied_at, replied_by"
+_REPLY = f"UPDATE incident_supervisions SET reply = :r, replied_at = :now, replied_by = :actor WHERE id = :s RETURNING {_SUPERVISION_COLUMNS}"  # noqa: S608, E501
+
+
+def list_supervisions(conn: Conn, incident_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.text(f"SELECT {_SUPERVISION_COLUMNS} FROM incident_supervisions WHERE incident_id = :i ORDER BY id"),  # noqa: S608
+        {"i": incident_id},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def reply(
+    conn: Conn,
+    incident_id: int,
+    supervision_id: int,
+    who: Holder,
+    text: str | None,
+    *,
+    may_answer_any: bool = False,
+    scope: Scope = WHOLE_COUNTY,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The required reply to a supervision order, by a holder of the incident (or a dispatcher:
+    ``may_answer_any``); an order is answered once."""
+    now = now or dt.datetime.now(dt.UTC)
+    answer = _text("reply", text, True)
+    incident = lock_incident(conn, incident_id, scope)
+    row = conn.execute(
+        sa.text(
+            f"SELECT {_SUPERVISION_COLUMNS} FROM incident_supervisions WHERE id = :s AND incident_id = :i FOR UPDATE"  # noqa: S608
+        ),
+        {"s": supervision_id, "i": incident_id},
+    ).one_or_none()
+    if row is None:
+        raise DispatchInputError("supervision_id", f"incident {incident_id} has no supervision order {supervision_id}")
+    if row.reply is not None:
+        raise DispatchConflict(f"supervision order {supervision_id} was answered at {row.replied_at.isoformat()}")
+    if not may_answer_any:
+        holds = conn.execute(
+            sa.text(
+                "SELECT EXISTS (SELECT 1 FROM incident_assignments WHERE incident_id = :i "
+                "AND state IN ('offered', 'accepted') AND (person_id = :p OR org_unit_id = :o))"
+            ),
+            {"i": incident_id, "p": who.person_id, "o": who.org_unit_id},
+        ).scalar()
+        if not holds:
+            raise NotPermitted(f"incident {incident_id}: only its holders (or a dispatcher) answer its supervision")
+    out = conn.execute(
+        sa.text(_REPLY),
+        {"r": answer, "now": now, "actor": who.actor, "s": supervision_id},
+    ).one()
+    log_event(conn, incident_id, now, who.actor, "reply", incident["status"], f"supervision {supervision_id}: {answer}")
+    audit.record(conn, who.actor, "incident.reply", f"incident/{incident_id}", supervision=supervision_id)
+    return dict(out._mapping)
 
 
 def remind(

@@ -258,3 +258,30 @@ def test_a_units_queue_and_the_routing_rules(client, keys, roster, connection) -
     }
     off = client.post(f"/routing-rules/{made.json()['id']}/disable", headers=keys["admin"])
     assert off.status_code == 200 and off.json()["enabled"] is False
+
+
+def test_a_supervision_order_is_answered_once_by_a_holder(client, keys, roster, connection) -> None:  # type: ignore[no-untyped-def]
+    iid = _report(client, keys, "dispute", "resident_app")  # the grid worker holds it
+    order = client.post(f"/incidents/{iid}/supervise", json={"instruction": "限期化解", "due_at": FUTURE},
+                        headers=keys["dispatcher"]).json()  # fmt: skip
+    path = f"/incidents/{iid}/supervisions/{order['id']}/reply"
+    assert client.post(path, json={"reply": "x"}, headers=keys["beat"]).status_code == 403  # not a holder
+    empty = client.post(path, json={}, headers=keys["worker"])
+    assert empty.status_code == 422 and _detail(empty) == (["body", "reply"], "is required")
+    answered = client.post(path, json={"reply": "已调解，双方签字"}, headers=keys["worker"])
+    assert answered.status_code == 200 and answered.json()["replied_by"] == "worker"
+    assert client.post(path, json={"reply": "again"}, headers=keys["dispatcher"]).status_code == 409
+    missing = client.post(
+        f"/incidents/{iid}/supervisions/999999/reply", json={"reply": "x"}, headers=keys["dispatcher"]
+    )
+    assert missing.status_code == 422 and _detail(missing)[0] == ["body", "supervision_id"]
+    listed = client.get(f"/incidents/{iid}/supervisions", headers=keys["dispatcher"]).json()
+    assert [(s["instruction"], s["reply"]) for s in listed] == [("限期化解", "已调解，双方签字")]
+    # A summons naming one good and one unknown unit writes nothing.
+    before = _events(connection, iid)
+    mixed = client.post(f"/incidents/{iid}/summon", json={"org_units": ["330421-SZZX", "NOPE"], "report_by": FUTURE},
+                        headers=keys["dispatcher"])  # fmt: skip
+    assert mixed.status_code == 422 and "'NOPE'" in _detail(mixed)[1]
+    assert _events(connection, iid) == before
+    kinds = [a["kind"] for a in client.get(f"/incidents/{iid}/assignments", headers=keys["dispatcher"]).json()]
+    assert kinds == ["dispatch"]
