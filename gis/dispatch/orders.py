@@ -22,10 +22,13 @@ from gis.dispatch.assignments import (
     resolve_holder,
 )
 from gis.dispatch.errors import DispatchConflict, DispatchInputError, NotPermitted
+from gis.dispatch.routing import OFFER_QUEUE, OFFER_TASK
 from gis.people.scope import WHOLE_COUNTY, Scope
 from gis.spatial.areas import Conn
+from gis.work.jobs import NAMESPACE, defer
 
 MAX_TEXT = 2000
+SUPERVISION_TASK = f"{NAMESPACE}:supervision_due"
 
 
 def _text(field: str, value: str | None, required: bool) -> str | None:
@@ -88,6 +91,7 @@ def summon(
             conn, incident_id, kind="summon", role="co", person_id=None, org_unit_id=uid,
             level=incident["escalation_level"], accept_by=report_by, now=now, actor=actor, note=note,
         )  # fmt: skip
+        defer(conn, OFFER_TASK, {"assignment_id": aid}, queue=OFFER_QUEUE, at=report_by, lock=f"assignment:{aid}")
         text = f"{label} summoned, report in by {report_by.isoformat()}" + (f": {note}" if note else "")
         log_event(conn, incident_id, now, actor, "summon", incident["status"], text)
         made.append(get_assignment(conn, aid))
@@ -119,6 +123,7 @@ def supervise(
         ),
         {"i": incident_id, "now": now, "actor": actor, "due": due_at, "text": text},
     ).one()
+    defer(conn, SUPERVISION_TASK, {"supervision_id": row.id}, queue=OFFER_QUEUE, at=due_at)
     log_event(conn, incident_id, now, actor, "supervise", incident["status"],
               f"reply required by {due_at.isoformat()}: {text}")  # fmt: skip
     audit.record(conn, actor, "incident.supervise", f"incident/{incident_id}", due_at=due_at, supervision=row.id)

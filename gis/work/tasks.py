@@ -71,6 +71,16 @@ def offer_deadline(assignment_id: int) -> bool:
     return expired
 
 
+@blueprint.task(name="supervision_due", queue=DEADLINE_QUEUE, retry=_RETRY)
+def supervision_due(supervision_id: int) -> bool:
+    """A supervision order's due date: without a reply, the holders are reminded (gis.dispatch.deadlines)."""
+    from gis.core.db import transaction
+    from gis.dispatch import deadlines
+
+    with transaction(_engine()) as session:
+        return deadlines.supervision_due(session, supervision_id)
+
+
 @blueprint.periodic(cron="* * * * *", periodic_id="escalation-sweep")
 @blueprint.task(name="escalation_sweep", queue=PERIODIC_QUEUE, queueing_lock="escalation_sweep", retry=_RETRY)
 def escalation_sweep(timestamp: int) -> int:
