@@ -122,7 +122,11 @@ CONFLICT_TARGET = {
     "buildings": "(code)",
 }
 # Tables whose rows other tables reference by foreign key can't be truncated on their own.
-TRUNCATE_WITH = {"incidents": ("incident_events",), "addresses": (), "hazards": ()}
+TRUNCATE_WITH = {
+    "incidents": ("incident_events", "incident_assignments", "incident_supervisions"),
+    "addresses": (),
+    "hazards": (),
+}
 
 
 class StoreError(ValueError):
