@@ -65,29 +65,31 @@ _CANDIDATES = f"""
         UNION ALL
         SELECT NULL, ou.id FROM org_units ou WHERE ru.target = 'org_unit' AND ou.code = ru.org_unit_code
     ) h ON true
-    WHERE NOT EXISTS (
+    {{exclude}}"""  # noqa: S608 - constants only
+# A holder already holding the incident is not offered it again.
+_NOT_HELD = f"""WHERE NOT EXISTS (
         SELECT 1 FROM incident_assignments a
         WHERE a.incident_id = r0.id AND a.state IN ({_ACTIVE})
-          AND (a.person_id = h.person_id OR a.org_unit_id = h.org_unit_id))"""  # noqa: S608 - constants only
+          AND (a.person_id = h.person_id OR a.org_unit_id = h.org_unit_id))"""  # noqa: S608
+_LEAD_HELD = f"""SELECT EXISTS (
+                 SELECT 1 FROM incident_assignments a
+                 WHERE a.incident_id = c.incident_id AND a.role = 'lead' AND a.kind = 'dispatch'
+                   AND a.state IN ({_ACTIVE})) AS lead"""  # noqa: S608
 
 # The chosen holders: the best lead (while an active lead exists: none, or with :lead_to_co, as a
 # co-handler: an escalation brings the next level's centre in beside the holder), then each co
 # holder once.
-_ROUTED = f"""
+_ROUTED = """
     SELECT DISTINCT ON (incident_id, coalesce(person_id, 0), coalesce(org_unit_id, 0)) * FROM (
         (SELECT DISTINCT ON (c.incident_id) c.incident_id, c.status, c.source, c.level, c.rule_id,
                 CASE WHEN held.lead THEN 'co' ELSE 'lead' END AS role, c.priority, c.person_id, c.org_unit_id
-         FROM route_cand c CROSS JOIN LATERAL (
-             SELECT EXISTS (
-                 SELECT 1 FROM incident_assignments a
-                 WHERE a.incident_id = c.incident_id AND a.role = 'lead' AND a.kind = 'dispatch'
-                   AND a.state IN ({_ACTIVE})) AS lead) held
+         FROM route_cand c CROSS JOIN LATERAL ({lead_held}) held
          WHERE c.role = 'lead' AND (NOT held.lead OR CAST(:lead_to_co AS boolean))
          ORDER BY c.incident_id, c.priority, c.rule_id, c.person_id, c.org_unit_id)
         UNION ALL
         (SELECT * FROM route_cand c WHERE c.role = 'co')
     ) x
-    ORDER BY incident_id, coalesce(person_id, 0), coalesce(org_unit_id, 0), role = 'lead' DESC, priority"""  # noqa: S608
+    ORDER BY incident_id, coalesce(person_id, 0), coalesce(org_unit_id, 0), role = 'lead' DESC, priority"""
 
 
 def offer_events_select(offers: str, actor: str = ":actor") -> str:
@@ -114,15 +116,25 @@ def offer_jobs_sql(offers: str) -> str:
         FROM {offers} o WHERE o.role = 'lead' AND o.accept_by IS NOT NULL"""  # noqa: S608
 
 
-def dispatch_ctes(rows: str, *, with_events: bool = True, actor: str = ":actor") -> str:
+def _route_ctes(rows: str, fresh: bool) -> str:
+    """``route_cand`` and ``routed`` over ``rows``; ``fresh``: the incidents were inserted by this
+    statement (intake), so nobody holds them yet and the holding checks are left out."""
+    exclude, lead_held = ("", "SELECT false AS lead") if fresh else (_NOT_HELD, _LEAD_HELD)
+    return (
+        f"route_cand AS ({_CANDIDATES.format(rows=rows, exclude=exclude)}), "
+        f"routed AS ({_ROUTED.format(lead_held=lead_held)})"
+    )
+
+
+def dispatch_ctes(rows: str, *, with_events: bool = True, actor: str = ":actor", fresh: bool = False) -> str:
     """CTEs (to follow ``WITH ...,``) that offer the incidents of ``rows`` to their routed holders:
     ``route_cand``, ``routed``, ``offers`` (the inserted assignments), ``offer_jobs`` and, unless
     the caller writes the events itself (intake, to keep its event ids in order), ``offer_events``.
     ``rows`` has the incidents' columns (id, status, source, category, escalation_level and the
     assignment codes). Parameters: :now, :today, :accept_s, :accept_110_s (``routing_params``) and
-    the one named by ``actor`` (a parameter, or SQL text), who offers."""
-    ctes = f"""route_cand AS ({_CANDIDATES.format(rows=rows)}),
-        routed AS ({_ROUTED}),
+    the one named by ``actor`` (a parameter, or SQL text), who offers. ``fresh``: ``rows`` are
+    incidents this statement inserts (intake): no one holds them yet, nothing is checked for it."""
+    ctes = f"""{_route_ctes(rows, fresh)},
         offers AS (
             INSERT INTO incident_assignments (incident_id, kind, role, person_id, org_unit_id, level, rule_id,
                 accept_by, offered_at, offered_by)
@@ -157,7 +169,7 @@ _ROUTE_ONE = sa.text(
     f"WITH {dispatch_ctes(_ONE)} SELECT id, role, person_id, org_unit_id, accept_by FROM offers ORDER BY id"  # noqa: S608
 )
 _PREVIEW = sa.text(
-    f"WITH route_cand AS ({_CANDIDATES.format(rows=_ONE)}), routed AS ({_ROUTED}) "  # noqa: S608
+    f"WITH {_route_ctes(_ONE, fresh=False)} "  # noqa: S608
     "SELECT role, person_id, org_unit_id, rule_id FROM routed ORDER BY role = 'co', rule_id"
 )
 

@@ -277,7 +277,7 @@ _INSERT_SQL = sa.text(
             FROM p WHERE NOT p.swapped
             ON CONFLICT DO NOTHING
             RETURNING *),
-        {dispatch_ctes("ins", with_events=False, actor="CAST(:dispatcher AS text)")},
+        {dispatch_ctes("ins", with_events=False, actor="CAST(:dispatcher AS text)", fresh=True)},
         ev AS (
             INSERT INTO incident_events (incident_id, at, actor, action, from_status, to_status, note)
             SELECT id, :now, :actor, 'report', NULL, 'reported', :event_note FROM ins
