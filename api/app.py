@@ -22,6 +22,7 @@ from api.routers import (
     boundaries,
     boundary_pages,
     campaigns,
+    dispatch,
     docs,
     draft_operations,
     events,
@@ -71,6 +72,7 @@ ROUTERS = [
     campaigns.router,  # /campaigns: 专项整治 and their progress
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
     draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
+    dispatch.router,  # /me/tasks, /incidents/{id}/dispatch|accept|decline|..., /routing-rules
     events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
     fieldwork.router,  # /buildings/{id}[/inspections], /checklists, /risk-intervals: inspections
@@ -166,6 +168,7 @@ def create_app(
     errors.install(app)  # JSON errors; database outages as 503 with Retry-After
     handlers = {
         **incidents.EXCEPTION_HANDLERS,
+        **dispatch.EXCEPTION_HANDLERS,
         **ogc.EXCEPTION_HANDLERS,
         **public_reports.EXCEPTION_HANDLERS,
         **fieldwork.EXCEPTION_HANDLERS,

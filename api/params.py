@@ -64,6 +64,14 @@ def incident_filter(
     status: Values = None,
     risk_group: Values = None,
     assign_status: Values = None,
+    assignee: Annotated[
+        list[Annotated[str, StringConstraints(max_length=200)]] | None,
+        Query(max_length=50, description="held by this person (id) or organisation unit (code)"),
+    ] = None,
+    assignment_state: Annotated[
+        list[Annotated[str, StringConstraints(max_length=200)]] | None,
+        Query(max_length=50, description="with an assignment in this state (offered, accepted, declined, ...)"),
+    ] = None,
     open_only: Annotated[bool, Query(alias="open", description="only open incidents (not closed/rejected)")] = False,
     pending: Flag = None,
     overdue: Flag = None,
@@ -84,6 +92,8 @@ def incident_filter(
             status=_split(status),
             risk_group=_split(risk_group),
             assign_status=_split(assign_status),
+            assignee=_split(assignee),
+            assignment_state=_split(assignment_state),
             open_only=open_only,
             pending=pending,
             overdue=overdue,

@@ -22,7 +22,10 @@ PING_S = 15  # a comment line this often keeps proxies from closing an idle stre
 
 DESCRIPTION = f"""Events of the incidents in the caller's scope, as they are committed: `incident.created`,
 `incident.status` (accepted, dispatched, closed, ...: `to_status`), `incident.escalated`,
-`incident.overdue` (escalated by its deadline). Each carries the event id as the SSE `id`, the
+`incident.overdue` (escalated by its deadline). The dispatch steps (`action`: dispatch, accept,
+decline, arrive, summon, supervise, reply, remind, expire) come as `incident.status` with the
+status unchanged and the step in `action`, its actor and `note` (who was offered it, why it was
+declined). Each carries the event id as the SSE `id`, the
 event's fields, the incident's assignment codes and its live-map `feature` (GeoJSON, personal
 data masked below dispatcher).
 

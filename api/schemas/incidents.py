@@ -102,6 +102,12 @@ class Incident(BaseModel):
     escalation_level_zh: str
     escalated_at: dt.datetime | None
     closed_at: dt.datetime | None
+    dispatched_at: dt.datetime | None = Field(None, description="first offered to a holder (派遣)")
+    accepted_at: dt.datetime | None = Field(None, description="the lead holder accepted (接单)")
+    on_scene_at: dt.datetime | None = Field(None, description="a holder arrived on the scene (到场)")
+    handled_at: dt.datetime | None = Field(None, description="handled (处置完成)")
+    verified_at: dt.datetime | None = Field(None, description="verified (核查)")
+    closed_level: str | None = Field(None, description="the escalation level it was closed or rejected at")
     possible_duplicate_of: int | None = Field(
         description="nearest open incident of the same category close by in space and time, if any"
     )

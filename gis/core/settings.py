@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     public_reports_per_ip_minute: int = Field(default=30, ge=0, description="resident reports per IP address a minute")
     public_reads_per_ip_minute: int = Field(default=120, ge=0, description="ticket look-ups per IP address a minute")
     public_photo_max_mb: float = Field(default=5.0, gt=0, le=50, description="largest photo of a resident's report")
+    # Dispatch (gis.dispatch): how long a holder has to accept an offer before it goes a level up.
+    accept_within_s: float = Field(
+        default=900.0, gt=0, le=7 * 86400, description="seconds a holder has to accept an offer (then: escalation)"
+    )
+    accept_within_110_s: float = Field(
+        default=60.0, gt=0, le=7 * 86400, description="the same for 110 reports (pushed within a minute)"
+    )
     # The job queue (gis.work, `gridmap worker`): deadline jobs fire within about the poll interval.
     worker_concurrency: int = Field(default=4, ge=1, le=64, description="jobs one `gridmap worker` runs at a time")
     job_poll_interval_s: float = Field(

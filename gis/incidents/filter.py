@@ -25,7 +25,7 @@ from typing import Any
 
 from gis.core import predicates as p
 from gis.core.timeparse import TimeValueError, check_window
-from gis.core.vocab import ASSIGN_STATUSES, ASSIGNED_LAYERS, COUNTY_TZ, INCIDENT_STATUSES
+from gis.core.vocab import ASSIGN_STATUSES, ASSIGNED_LAYERS, ASSIGNMENT_STATES, COUNTY_TZ, INCIDENT_STATUSES
 from gis.incidents import rules
 from gis.incidents.errors import IncidentInputError
 from gis.people.scope import WHOLE_COUNTY, Scope
@@ -64,6 +64,12 @@ def _area_code(field: str) -> Any:
     return check
 
 
+def _assignee(value: str) -> None:
+    """A person's id (digits) or an organisation unit's code."""
+    if not _CODE.match(value) or (value.isdigit() and len(value) > 18):
+        raise FilterError("assignee", value, "is not a person id or an organisation unit code")
+
+
 _CHECKS = {
     **{layer: _area_code(layer) for layer in ASSIGNED_LAYERS},
     "category": _known("category", rules.CATEGORIES),
@@ -71,6 +77,8 @@ _CHECKS = {
     "status": _known("status", INCIDENT_STATUSES),
     "risk_group": _known("risk_group", rules.RISK_GROUPS),
     "assign_status": _known("assign_status", ASSIGN_STATUSES),
+    "assignee": _assignee,
+    "assignment_state": _known("assignment_state", ASSIGNMENT_STATES),
 }
 
 
@@ -117,6 +125,8 @@ class IncidentFilter:
     status: Codes = ()
     risk_group: Codes = ()
     assign_status: Codes = ()
+    assignee: Codes = ()  # held (any assignment state) by a person id or an org unit code
+    assignment_state: Codes = ()  # with an assignment in one of these states (gis.dispatch)
     open_only: bool = False
     pending: bool | None = None
     overdue: bool | None = None
@@ -184,6 +194,20 @@ class IncidentFilter:
             out["bbox"] = ",".join(str(v) for v in self.bbox)
         return out
 
+    def _assignment_where(self, alias: str, prefix: str, params: dict[str, Any]) -> str:
+        """Held by one of ``assignee`` (and/or) with an assignment in one of ``assignment_state``:
+        both conditions on the same assignment."""
+        conds = [f"a.incident_id = {alias or 'incidents'}.id"]
+        if self.assignee:
+            units = f"SELECT ou.id FROM org_units ou WHERE ou.code = ANY(:{prefix}assignee_codes)"  # noqa: S608
+            conds.append(f"(a.person_id = ANY(:{prefix}assignee_ids) OR a.org_unit_id IN ({units}))")
+            params[f"{prefix}assignee_ids"] = [int(v) for v in self.assignee if v.isdigit()]
+            params[f"{prefix}assignee_codes"] = [v for v in self.assignee if not v.isdigit()]
+        if self.assignment_state:
+            conds.append(f"a.state = ANY(:{prefix}assignment_state)")
+            params[f"{prefix}assignment_state"] = list(self.assignment_state)
+        return f"EXISTS (SELECT 1 FROM incident_assignments a WHERE {' AND '.join(conds)})"  # noqa: S608
+
     def where(self, alias: str = "i", *, now: str | None = None, prefix: str = "f_") -> tuple[str, dict[str, Any]]:
         """A WHERE condition (without WHERE; ``TRUE`` when nothing filters) and its parameters.
 
@@ -203,6 +227,8 @@ class IncidentFilter:
             conds.append(f"{a}category = ANY(:{prefix}risk_group)")
             groups = self.risk_group
             params[f"{prefix}risk_group"] = [c.code for c in rules.CATEGORIES.values() if c.risk_group in groups]
+        if self.assignee or self.assignment_state:
+            conds.append(self._assignment_where(alias, prefix, params))
         if self.open_only:
             conds.append(p.is_open(alias))
         for flag, predicate in (

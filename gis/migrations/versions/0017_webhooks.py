@@ -17,7 +17,7 @@
   end of the log: history before this revision is not sent.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
