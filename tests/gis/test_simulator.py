@@ -22,8 +22,8 @@ from gis.core.settings import Settings
 from tests.dispatch_roster import Roster, make_roster
 
 T0 = dt.datetime(2024, 5, 1, 0, 0, tzinfo=dt.UTC)  # 08:00 in Jiashan, a Wednesday
-PER_DAY = 300.0
-HOURS = 6
+PER_DAY = 400.0
+HOURS = 4
 SETTINGS = Settings(accept_within_s=900, accept_within_110_s=60)
 
 
@@ -135,7 +135,7 @@ def test_the_same_seed_gives_the_same_day(connection, roster) -> None:  # type: 
     def day(seed: int) -> list[tuple[Any, ...]]:
         savepoint = connection.begin_nested()
         try:
-            _play(connection, seed=seed, hours=3)
+            _play(connection, seed=seed, hours=2)
             rows = connection.execute(
                 sa.text(
                     "SELECT i.external_id, i.category, i.source, i.status, i.escalation_level, "
