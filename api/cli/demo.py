@@ -5,6 +5,7 @@ plays the county's day live (``gridmap simulate``; ``--no-simulate`` leaves it o
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -131,6 +132,10 @@ def register(app: typer.Typer) -> None:
         out.print(f"  {'command centre':<22} {command_centre_url(settings)}", highlight=False)
         out.print(f"  {'demo API keys':<22} {keys_file}", highlight=False)
         if serve:
+            # uvicorn re-raises the SIGTERM it stopped on once it is done: with the default handler the
+            # process died there and left the worker and the simulator running; this one unwinds
+            # through the ``finally`` below, which stops them.
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
             job_worker = start_job_worker()
             simulator = start_simulator(speed) if simulate else None
             if simulator is None:
@@ -156,6 +161,10 @@ def start_job_worker() -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd)
     out.print(f"  {'job worker':<22} running (pid {proc.pid}): deadlines, escalation", highlight=False)
     return proc
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
 
 
 def start_simulator(speed: float) -> subprocess.Popen[bytes]:

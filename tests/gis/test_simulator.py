@@ -90,6 +90,13 @@ def test_offers_are_accepted_declined_and_expired_and_incidents_close_in_order(c
         sa.text("SELECT count(*) FROM incident_events WHERE action = 'escalate' AND note LIKE '%not accepted by%'")
     ).scalar()
     assert expired and expired > 0
+    # Departments are summoned (吹哨) and report in (报到).
+    summons = dict(
+        connection.execute(
+            sa.text("SELECT state, count(*) FROM incident_assignments WHERE kind = 'summon' GROUP BY state")
+        ).all()
+    )
+    assert summons.get("accepted", 0) + summons.get("done", 0) > 0, summons
     closed = [i for i in _incidents(connection) if i["status"] == "closed"]
     assert len(closed) >= 5
     loop = ("reported_at", "dispatched_at", "accepted_at", "on_scene_at", "handled_at", "verified_at", "closed_at")
