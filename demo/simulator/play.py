@@ -75,6 +75,7 @@ class Simulator:
         self.tally = Tally()
         self.backlog: list[tuple[str, str]] = []
         self.next_number: int | None = None
+        self.floor = 0
         base = settings or get_settings()
         speed = config.speed
         window = {
@@ -99,6 +100,7 @@ class Simulator:
             with self.begin() as conn:
                 self.cast.load_places(conn)
                 self.next_number = _stored_max(conn) + 1
+                self.floor = _first_id(conn)
         sim_now = self.sim_time(now)
         if sim_now > self.last_sim:
             self.backlog += draw_reports(self.cfg.per_day, self.last_sim, sim_now, self.rng)
@@ -112,7 +114,7 @@ class Simulator:
                 for what in steps.play_worker(conn, now):
                     self.tally.add(what)
         budget = self.cfg.max_steps
-        for due in (self._offers, self._leads, self._checks):
+        for due in (self._offers, self._leads, self._checks, self._unheld):
             for kind, row in due(now, budget):
                 if budget <= 0:
                     break
@@ -148,7 +150,8 @@ class Simulator:
     # --- what is due -----------------------------------------------------------------------
     def _rows(self, sql: sa.TextClause, limit: int) -> list[dict[str, Any]]:
         with self.begin() as conn:
-            return [dict(r._mapping) for r in conn.execute(sql, {"p": f"{PREFIX}%", "limit": limit})]
+            params = {"p": f"{PREFIX}%", "limit": limit, "floor": self.floor}
+            return [dict(r._mapping) for r in conn.execute(sql, params)]
 
     def _offers(self, now: dt.datetime, budget: int) -> Iterator[tuple[str, dict[str, Any]]]:
         for row in self._rows(steps.OPEN_OFFERS, 20 * budget):
@@ -169,6 +172,11 @@ class Simulator:
             if since is not None and since + self.wall(after_s) <= now:
                 yield action, row
 
+    def _unheld(self, now: dt.datetime, budget: int) -> Iterator[tuple[str, dict[str, Any]]]:
+        for row in self._rows(steps.UNHELD, budget):
+            if row["reported_at"] + self.wall(steps.UNHELD_AFTER_S) <= now:
+                yield "redispatch", row
+
     def _act(self, action: str, row: dict[str, Any], now: dt.datetime) -> None:
         try:
             with self.begin() as conn:
@@ -178,6 +186,17 @@ class Simulator:
         except steps.REFUSED as exc:  # the state moved on (the worker expired the offer, ...): skip it
             log.debug("%s on incident %s refused: %s", action, row.get("incident_id"), exc)
             self.tally.add(f"{action} refused")
+
+
+def _first_id(conn: Conn) -> int:
+    """The smallest id of the simulator's incidents (else the next one): the queries start there."""
+    got = conn.execute(
+        sa.text(
+            "SELECT coalesce((SELECT min(id) FROM incidents WHERE external_id ~ '^SIM[0-9]+$'), "
+            "(SELECT coalesce(max(id), 0) + 1 FROM incidents))"
+        )
+    ).scalar()
+    return int(got or 0)
 
 
 def _stored_max(conn: Conn) -> int:

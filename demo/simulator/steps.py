@@ -73,6 +73,17 @@ TO_CHECK = sa.text(
     "AND state = 'done') AND i.status IN ('handled', 'verified') AND i.external_id LIKE :p ORDER BY i.id LIMIT :limit"
 )
 
+# Pending incidents nobody holds (no rule found anyone, an expiry at the top, a decline with no one
+# to take over): the centre dispatches them by hand. ``:floor``: no older incident is the simulator's.
+UNHELD = sa.text(
+    "SELECT i.id AS incident_id, i.external_id, i.reported_at, i.grid_code, i.village_code, i.town_code, "
+    "CAST(NULL AS bigint) AS person_id FROM incidents i WHERE i.id >= :floor AND i.external_id LIKE :p "
+    "AND i.status IN ('reported', 'accepted', 'dispatched', 'in_progress') AND NOT EXISTS (SELECT 1 FROM "
+    "incident_assignments a WHERE a.incident_id = i.id AND a.role = 'lead' AND a.kind = 'dispatch' "
+    "AND a.state IN ('offered', 'accepted')) ORDER BY i.id LIMIT :limit"
+)
+UNHELD_AFTER_S = 600.0  # simulated: a dispatcher notices within about ten minutes
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -159,9 +170,10 @@ def _holder(conn: Conn, cast: Cast, row: dict[str, Any]) -> Holder:
     return Holder(cast.unit(conn, int(row["org_unit_id"])), org_unit_id=int(row["org_unit_id"]))
 
 
-def _redispatch(conn: Conn, cast: Cast, row: dict[str, Any], now: dt.datetime, settings: Settings) -> bool:
-    """After a decline the town's centre offers the incident to another person of the grid on
-    duty (the grid leader first), else to the village station."""
+def _redispatch(conn: Conn, cast: Cast, row: dict[str, Any], now: dt.datetime, settings: Settings, why: str) -> bool:
+    """The town's centre offers the incident to a person of the grid on duty other than the one
+    who declined (the grid leader first), else to the village station, the town's command room or
+    the county centre, the first that exists."""
     centre = cast.centre(conn, row["town_code"])
     other = conn.execute(
         sa.text(
@@ -170,17 +182,17 @@ def _redispatch(conn: Conn, cast: Cast, row: dict[str, Any], now: dt.datetime, s
             "AND po.role IN ('grid_leader', 'grid_worker', 'part_time_worker') AND po.starts_on <= :t "
             "AND (po.ends_on IS NULL OR po.ends_on >= :t) ORDER BY po.role = 'grid_leader' DESC, po.person_id LIMIT 1"
         ),
-        {"g": row["grid_code"], "p": row["person_id"], "t": now.astimezone(COUNTY_TZ).date()},
+        {"g": row["grid_code"], "p": row.get("person_id"), "t": now.astimezone(COUNTY_TZ).date()},
     ).scalar()
     if other is not None:
-        manual.dispatch(conn, row["incident_id"], centre, person_id=int(other), now=now, settings=settings,
-                        note="re-dispatched after a decline")  # fmt: skip
+        manual.dispatch(conn, row["incident_id"], centre, person_id=int(other), now=now, settings=settings, note=why)
         return True
-    station = cast.find_unit(conn, "village_station", row["village_code"] or "")
-    if station is not None:
-        manual.dispatch(conn, row["incident_id"], centre, org_unit=station[1], now=now, settings=settings,
-                        note="re-dispatched after a decline")  # fmt: skip
-        return True
+    for kind, area in (("village_station", row["village_code"]), ("town_centre", row["town_code"]),
+                       ("county_centre", "county")):  # fmt: skip
+        unit = cast.find_unit(conn, kind, area or "") if area else None
+        if unit is not None:
+            manual.dispatch(conn, row["incident_id"], centre, org_unit=unit[1], now=now, settings=settings, note=why)
+            return True
     return False
 
 
@@ -204,7 +216,9 @@ def act(
         reason = DECLINE_REASONS[int(fate(seed, _key(row, "reason")).integers(len(DECLINE_REASONS)))]
         assignments.decline(conn, iid, _holder(conn, cast, row), reason, assignment_id=row["assignment_id"], now=now)
         if row["role"] == "lead":
-            _redispatch(conn, cast, row, now, settings)
+            _redispatch(conn, cast, row, now, settings, "re-dispatched after a decline")
+    elif action == "redispatch":
+        return _redispatch(conn, cast, row, now, settings, "no one held it: dispatched by hand")
     elif action == "register":
         centre = cast.centre(conn, row["town_code"])
         if row["status"] == "reported":

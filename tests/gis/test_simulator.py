@@ -90,6 +90,18 @@ def test_offers_are_accepted_declined_and_expired_and_incidents_close_in_order(c
         sa.text("SELECT count(*) FROM incident_events WHERE action = 'escalate' AND note LIKE '%not accepted by%'")
     ).scalar()
     assert expired and expired > 0
+    # Nobody's incidents (a grid without anyone on duty, an offer expired at the top) are
+    # dispatched by hand: none reported half an hour before the end is left without a lead.
+    unheld = connection.execute(
+        sa.text(
+            "SELECT count(*) FROM incidents i WHERE i.external_id LIKE 'SIM%' AND i.reported_at < :t "
+            "AND i.status IN ('reported', 'accepted', 'dispatched', 'in_progress') AND NOT EXISTS (SELECT 1 FROM "
+            "incident_assignments a WHERE a.incident_id = i.id AND a.role = 'lead' AND a.state IN ('offered', "
+            "'accepted'))"
+        ),
+        {"t": T0 + dt.timedelta(hours=HOURS, minutes=-30)},
+    ).scalar()
+    assert unheld == 0 and sim.tally.steps.get("redispatch", 0) > 0, sim.tally.steps
     # Departments are summoned (吹哨) and report in (报到).
     summons = dict(
         connection.execute(
