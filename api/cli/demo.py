@@ -1,9 +1,11 @@
 """``gridmap demo``: the README's main job: database, Jiashan demo data (loaded once, then topped up
 to now on every start so that the maps' default window shows the latest week), API and maps, and
-the job worker beside them (``gridmap worker``: deadlines, escalation)."""
+the job worker beside them (``gridmap worker``: deadlines, escalation), and the simulator that
+plays the county's day live (``gridmap simulate``; ``--no-simulate`` leaves it out)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -105,6 +107,8 @@ def register(app: typer.Typer) -> None:
         incidents: int | None = typer.Option(
             None, min=0, help="incidents a year when the demo is first loaded (default: 282,347)"
         ),
+        simulate: bool = typer.Option(True, help="play the county's day live (reports, dispatch, handling)"),
+        speed: float = typer.Option(60.0, min=1.0, max=3600.0, help="the simulator's simulated seconds per second"),
     ) -> None:
         """Bring up the database, load the Jiashan demo when the database is empty or top it up to
         now, and serve."""
@@ -128,7 +132,14 @@ def register(app: typer.Typer) -> None:
         out.print(f"  {'command centre':<22} {command_centre_url(settings)}", highlight=False)
         out.print(f"  {'demo API keys':<22} {keys_file}", highlight=False)
         if serve:
+            # uvicorn re-raises the SIGTERM it stopped on once it is done: with the default handler the
+            # process died there and left the worker and the simulator running; this one unwinds
+            # through the ``finally`` below, which stops them.
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
             job_worker = start_job_worker()
+            simulator = start_simulator(speed) if simulate else None
+            if simulator is None:
+                out.print(f"  {'simulator':<22} off (--no-simulate)", highlight=False)
             try:
                 uvicorn.run(
                     "api.main:app",
@@ -139,6 +150,8 @@ def register(app: typer.Typer) -> None:
                     access_log=False,
                 )
             finally:
+                if simulator is not None:
+                    stop_job_worker(simulator)
                 stop_job_worker(job_worker)
 
 
@@ -147,6 +160,20 @@ def start_job_worker() -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-c", "from api.cli import main; main()", "worker"]
     proc = subprocess.Popen(cmd)
     out.print(f"  {'job worker':<22} running (pid {proc.pid}): deadlines, escalation", highlight=False)
+    return proc
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
+def start_simulator(speed: float) -> subprocess.Popen[bytes]:
+    """``gridmap simulate`` beside the API: the county's day at ``speed``, through intake and dispatch,
+    so that the command centre's live layer and ticker move (demo.simulator)."""
+    cmd = [sys.executable, "-c", "from api.cli import main; main()", "simulate", "--speed", str(speed)]
+    proc = subprocess.Popen(cmd)
+    what = f"the county's day at {speed:g}x: reports, dispatch, handling (--no-simulate to switch off)"
+    out.print(f"  {'simulator':<22} running (pid {proc.pid}): {what}", highlight=False)
     return proc
 
 

@@ -60,7 +60,7 @@ def test_printed_command_centre_url_shows_this_weeks_incidents(database_url: str
             "GRIDMAP_PORT": str(port),
             "GRIDMAP_VAR_DIR": str(tmp_path / "var"),
         }
-        command = [sys.executable, "-c", "from api.cli import main; main()", "demo", "--workers", "1"]
+        command = [sys.executable, "-c", "from api.cli import main; main()", "demo", "--workers", "1", "--no-simulate"]
         with log.open("w") as out:
             proc = subprocess.Popen(
                 [*command, "--incidents", str(PER_YEAR)], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out
