@@ -26,6 +26,7 @@ from api.routers import (
     generations,
     health,
     incidents,
+    kpis,
     lookup,
     lookup_batch,
     maps,
@@ -64,6 +65,7 @@ ROUTERS = [
     generations.router,  # /boundaries/generations: history, diff, restore
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
+    kpis.router,  # /kpis, /incidents/{id}/callback, /callbacks/due: the county's KPIs and callbacks
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
     org_units.router,  # /org-units: organisation units and their members

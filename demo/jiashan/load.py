@@ -301,6 +301,7 @@ def seed_jiashan(
     load it; returns the report and build timings."""
     from demo.jiashan.dataset import build_dataset
     from demo.jiashan.incidents import DEFAULT_INCIDENTS
+    from demo.jiashan.looptimes import fill_loop_times
 
     with engine.connect() as conn:
         others = foreign_data(conn)
@@ -318,6 +319,8 @@ def seed_jiashan(
     dataset = build_dataset(seed=seed, incidents=count, reference=reference)
     build_time = {"generate": round(time.perf_counter() - started, 2), **dataset.timings}
     report = load_dataset(engine, dataset, force=force, progress=progress)
+    with engine.begin() as conn:  # the loop's timestamps of the year (demo.jiashan.looptimes)
+        fill_loop_times(conn)
     return report, build_time
 
 

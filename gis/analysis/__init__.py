@@ -1,0 +1,1 @@
+"""Analysis for the command centre and planners: KPIs, callbacks, hot spots."""
