@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='handling deadline per incident category in hours, overriding the defaults, e.g. {"fire": 2}',
     )
+    # Dispatch (gis.dispatch): how long a holder has to accept an offer before it goes a level up.
+    accept_within_s: float = Field(
+        default=900.0, gt=0, le=7 * 86400, description="seconds a holder has to accept an offer (then: escalation)"
+    )
+    accept_within_110_s: float = Field(
+        default=60.0, gt=0, le=7 * 86400, description="the same for 110 reports (pushed within a minute)"
+    )
     # The job queue (gis.work, `gridmap worker`): deadline jobs fire within about the poll interval.
     worker_concurrency: int = Field(default=4, ge=1, le=64, description="jobs one `gridmap worker` runs at a time")
     job_poll_interval_s: float = Field(

@@ -99,3 +99,26 @@ POSTING_ROLES = (
 # Organisation units (gis.people.orgunits) and what each is responsible for.
 ORG_UNIT_KINDS = ("county_centre", "town_centre", "village_station", "police_station", "department")
 PERSON_STATUSES = ("active", "left")
+# Dispatch (gis.dispatch): who holds an incident. An assignment is the lead or a co-handler, of a
+# person or an organisation unit; a summons (吹哨报到) calls a department to report in by a deadline.
+ASSIGNMENT_ROLES = ("lead", "co")
+ASSIGNMENT_KINDS = ("dispatch", "summon")
+# offered -> accepted / declined (with a reason) -> done; withdrawn: replaced by a re-dispatch, or
+# the offer expired unaccepted and the incident went up a level.
+ASSIGNMENT_STATES = ("offered", "accepted", "declined", "done", "withdrawn")
+ACTIVE_ASSIGNMENT_STATES = ("offered", "accepted")
+# What a routing rule points at: the on-duty posting of the incident's grid or beat, the centre
+# responsible for its village, town or the county, or a fixed organisation unit (by code).
+ROUTING_TARGETS = (
+    "grid_worker",
+    "aux_police",
+    "beat_officer",
+    "village_centre",
+    "town_centre",
+    "county_centre",
+    "org_unit",
+)
+# Sources whose reporter may verify and close their own incident (reporting stays separate from
+# handling; a grid worker's own patrol finds are often closed by them on the spot, so a deployment
+# may list grid_patrol here).
+SELF_CLOSE_SOURCES: tuple[str, ...] = ()

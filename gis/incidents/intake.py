@@ -25,6 +25,7 @@ from gis.core import timeparse
 from gis.core.predicates import is_current, is_escalated, is_open, is_overdue
 from gis.core.settings import Settings, get_settings
 from gis.core.vocab import ASSIGN_COLUMNS
+from gis.dispatch.routing import dispatch_ctes, offer_events_select, routing_params
 from gis.incidents import rules
 from gis.incidents.errors import IncidentInputError as IncidentInputError
 from gis.spatial import crs as gcrs
@@ -43,6 +44,8 @@ MAX_LENGTHS = {
     "reporter_phone": 20,
     "note": 2000,
 }
+# Who the automatic dispatch at intake is, in the history and on the assignments.
+SYSTEM_DISPATCHER = "system"
 # Reports older than this are history for the bulk importer, not live intake.
 EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
 _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{2,18}[0-9]$")
@@ -238,6 +241,9 @@ def _compact(sql: str) -> str:
 # reads the snap tolerance from a setting: p is computed before the row is inserted, and the setting
 # lasts for this statement's transaction (also when the caller runs in autocommit). ``job`` schedules
 # the deadline job (gis.work.jobs) with the row: it commits or rolls back with the incident.
+# ``route_cand`` .. ``offer_jobs`` dispatch it (gis.dispatch.routing): the offers to the holders
+# the routing rules find on duty, their events (in ``ev``, after the report's) and the lead
+# offer's acceptance-deadline job.
 _JOB = deadline_jobs_sql("(SELECT id AS incident_id, escalation_level AS level, deadline_at AS at FROM ins)")
 _INSERT_SQL = sa.text(
     _compact(f"""
@@ -267,9 +273,11 @@ _INSERT_SQL = sa.text(
             FROM p WHERE NOT p.swapped
             ON CONFLICT DO NOTHING
             RETURNING *),
+        {dispatch_ctes("ins", with_events=False, actor="CAST(:dispatcher AS text)")},
         ev AS (
             INSERT INTO incident_events (incident_id, at, actor, action, from_status, to_status, note)
-            SELECT id, :now, :actor, 'report', NULL, 'reported', :event_note FROM ins),
+            SELECT id, :now, :actor, 'report', NULL, 'reported', :event_note FROM ins
+            UNION ALL ({offer_events_select("offers", "CAST(:dispatcher AS text)")})),
         au AS (
             INSERT INTO audit_log (actor, action, target, detail)
             SELECT :actor, 'incident.create', 'incident/' || id,
@@ -387,7 +395,9 @@ def create_incident(
         "dy": dy,
         "radius": radius,
         "snap_tolerance": str(settings.snap_tolerance_m),
+        **routing_params(now, settings),
         "actor": actor,
+        "dispatcher": SYSTEM_DISPATCHER,
         "now": now,
         "event_note": f"source={source}" + (f" external_id={external_id}" if external_id else ""),
     }

@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core import audit
+from gis.core.vocab import SELF_CLOSE_SOURCES
+from gis.dispatch.assignments import finish, has_lead
 from gis.incidents import rules
 from gis.incidents.filter import IncidentFilter
 from gis.incidents.intake import clean_text
@@ -21,6 +23,8 @@ from gis.spatial.areas import Conn
 from gis.work.jobs import deadline_jobs_sql, schedule_deadline
 
 SYSTEM_ACTOR = "system"
+# The steps the reporting account may not take on its own incident (unless its source allows it).
+SEPARATE_FROM_REPORTING = ("verified", "closed")
 # Any constant shared by every process: only one of them escalates at a time.
 _ESCALATION_LOCK = 0x67726964  # "grid"
 
@@ -56,7 +60,7 @@ def _lock(conn: Conn, incident_id: int, scope: Scope = WHOLE_COUNTY) -> sa.RowMa
     row = (
         conn.execute(
             sa.text(
-                f"SELECT id, status, escalation_level FROM incidents WHERE id = :id AND {in_scope} FOR UPDATE"  # noqa: S608
+                f"SELECT id, status, escalation_level, source FROM incidents WHERE id = :id AND {in_scope} FOR UPDATE"  # noqa: S608
             ),
             {"id": incident_id, **params},
         )
@@ -102,14 +106,40 @@ def transition(
     allowed = rules.TRANSITIONS[current]
     if target not in allowed:
         raise IllegalTransition(incident_id, current, target, allowed)
-    # Closing and rejecting both end the incident; closed_at marks the end either way.
+    if target == "dispatched" and not has_lead(conn, incident_id):
+        why = "no one holds it: dispatch it to a person or unit first (POST /incidents/{id}/dispatch)"
+        raise IllegalTransition(incident_id, current, target, allowed, why=why.replace("{id}", str(incident_id)))
+    if target in SEPARATE_FROM_REPORTING and row["source"] not in SELF_CLOSE_SOURCES:
+        reporter = conn.execute(
+            sa.text(
+                "SELECT actor FROM incident_events WHERE incident_id = :id AND action = 'report' ORDER BY id LIMIT 1"
+            ),
+            {"id": incident_id},
+        ).scalar()
+        if reporter == actor:
+            why = f"{actor!r} reported it and may not {action} it (reporting stays separate from handling)"
+            raise IllegalTransition(incident_id, current, target, allowed, why=why)
+    # Closing and rejecting both end the incident; closed_at marks the end either way, and
+    # closed_level the level it ended at. handled_at and verified_at keep the loop's times.
     ends = target in rules.FINAL_STATUSES
     conn.execute(
         sa.text(
-            "UPDATE incidents SET status = :to, closed_at = CASE WHEN :ends THEN :now ELSE closed_at END WHERE id = :id"
+            "UPDATE incidents SET status = :to, closed_at = CASE WHEN :ends THEN :now ELSE closed_at END, "
+            "closed_level = CASE WHEN :ends THEN escalation_level ELSE closed_level END, "
+            "handled_at = CASE WHEN :handled THEN :now ELSE handled_at END, "
+            "verified_at = CASE WHEN :verified THEN :now ELSE verified_at END WHERE id = :id"
         ),
-        {"to": target, "ends": ends, "now": now, "id": incident_id},
+        {
+            "to": target,
+            "ends": ends,
+            "now": now,
+            "id": incident_id,
+            "handled": target == "handled",
+            "verified": target == "verified",
+        },  # fmt: skip
     )
+    if ends or target == "handled":
+        finish(conn, incident_id, actor, now, final=ends)
     _event(conn, incident_id, now, actor, action, current, target, note)
     detail = {"from": current, "to": target, "note": note}
     audit.record(conn, actor, "incident.transition", f"incident/{incident_id}", **detail)

@@ -5,6 +5,8 @@ its writes in one transaction (a worker killed mid-job leaves nothing half-done)
 * ``incident_deadline``: an incident's handling deadline; escalates it one level if it is still
   pending at the level the deadline belongs to and the deadline has passed (the escalation also
   schedules the next level's deadline job, gis.incidents.workflow).
+* ``offer_deadline``: an offer's acceptance deadline; an offer still not accepted is withdrawn and
+  its incident escalates to the next level's centre (gis.dispatch.deadlines).
 * ``escalation_sweep`` (every minute): escalates every overdue incident, including those that never
   had a job (bulk imports, rows written before the queue existed), so nothing is lost, and gives
   the pending incidents without a deadline job theirs.
@@ -53,6 +55,20 @@ def incident_deadline(incident_id: int, level: str = "grid") -> bool:
     if moved:
         log.info("incident %d escalated from %s: deadline passed", incident_id, level)
     return moved
+
+
+@blueprint.task(name="offer_deadline", queue=DEADLINE_QUEUE, retry=_RETRY)
+def offer_deadline(assignment_id: int) -> bool:
+    """The acceptance deadline of offer ``assignment_id`` has come: an offer still open is
+    withdrawn and its incident goes a level up, to that level's centre (gis.dispatch.deadlines)."""
+    from gis.core.db import transaction
+    from gis.dispatch.deadlines import expire_offer
+
+    with transaction(_engine()) as session:
+        expired = expire_offer(session, assignment_id)
+    if expired:
+        log.info("offer %d expired unaccepted: escalated", assignment_id)
+    return expired
 
 
 @blueprint.periodic(cron="* * * * *", periodic_id="escalation-sweep")

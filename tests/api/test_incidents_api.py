@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from gis.spatial import crs as gcrs
+from tests.dispatch_roster import give_holder
 
 BODY = {"lon": 120.905, "lat": 30.832, "category": "dispute", "source": "grid_patrol"}
 GX = 120.91
@@ -181,6 +182,7 @@ def sample(client, connection, mini_county, reporter, dispatcher):  # type: igno
         body = {"lon": lon, "lat": lat, "category": category, "source": source, "reported_at": at}
         ids.append(client.post("/incidents", json=body, headers=reporter).json()["id"])
     # the second one is handled: no longer overdue although its deadline has passed
+    give_holder(connection, ids[1])  # ``dispatched`` requires a holder
     for action in ("accept", "dispatch", "start", "handle"):
         client.post(f"/incidents/{ids[1]}/transitions", json={"action": action}, headers=dispatcher)
     return ids

@@ -11,6 +11,7 @@ from gis.incidents.filter import FilterError, IncidentFilter
 from gis.incidents.intake import create_incident
 from gis.incidents.stats import StatsInputError, incident_stats
 from gis.incidents.workflow import transition
+from tests.dispatch_roster import give_holder
 
 UTC = dt.UTC
 CN = dt.timezone(dt.timedelta(hours=8))
@@ -25,6 +26,8 @@ def seven(connection, mini_county):  # type: ignore[no-untyped-def]
     def add(lon: float, lat: float, category: str, at: dt.datetime, actions: tuple[str, ...] = (), hours=0.0) -> int:  # type: ignore[no-untyped-def]
         data = {"lon": lon, "lat": lat, "category": category, "source": "grid_patrol", "reported_at": at}
         incident, _ = create_incident(connection, data, "t", settings=Settings(duplicate_radius_m=0))
+        if "dispatch" in actions:
+            give_holder(connection, incident["id"])  # ``dispatched`` requires a holder
         for action in actions:
             transition(connection, incident["id"], action, "d", now=at + dt.timedelta(hours=hours))
         return int(incident["id"])

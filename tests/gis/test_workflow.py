@@ -21,6 +21,7 @@ from gis.incidents.workflow import (
     escalate_overdue,
     transition,
 )
+from tests.dispatch_roster import give_holder
 
 T0 = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -34,6 +35,7 @@ def _new(conn, category: str = "dispute", lon: float = 120.905) -> int:  # type:
 def test_the_whole_loop_writes_history_and_audit_and_closes(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
     iid = _new(connection)
     steps = ["accept", "dispatch", "start", "handle", "verify", "close"]
+    give_holder(connection, iid)  # ``dispatched`` requires a holder
     for n, action in enumerate(steps, start=1):
         transition(connection, iid, action, "disp", note=f"step {n}", now=T0 + dt.timedelta(hours=n))
     incident = get_incident(connection, iid)
@@ -62,6 +64,7 @@ def test_the_whole_loop_writes_history_and_audit_and_closes(connection, mini_cou
 
 def test_statuses_are_accepted_as_actions_and_a_failed_check_sends_back(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
     iid = _new(connection)
+    give_holder(connection, iid)
     for status in ("accepted", "dispatched", "in_progress", "handled"):
         transition(connection, iid, status, "disp")
     assert transition(connection, iid, "send_back", "disp", "photos missing")["status"] == "in_progress"
@@ -102,6 +105,7 @@ def _level(conn, iid: int) -> tuple[str, dt.datetime]:  # type: ignore[no-untype
 def test_overdue_incidents_escalate_one_level_per_deadline(connection, mini_county) -> None:  # type: ignore[no-untyped-def]
     iid = _new(connection, "fire")  # default deadline: 4 h
     done = _new(connection, "fire", lon=120.935)
+    give_holder(connection, done)
     for action in ("accept", "dispatch", "start", "handle"):
         transition(connection, done, action, "disp")
     deadline = T0 + dt.timedelta(hours=rules.CATEGORIES["fire"].deadline_hours)

@@ -1,0 +1,1 @@
+"""Dispatch: who holds an incident (assignments), routing rules, queues and their deadlines."""

@@ -1,0 +1,170 @@
+"""Routing: which people and units an incident is offered to, from the rules (``routing_rules``).
+
+A rule matches an incident by source, category and escalation level (NULL = any) and names a
+target (gis.core.vocab.ROUTING_TARGETS): the on-duty holder of a posting of the incident's grid
+(grid_worker, aux_police) or beat (beat_officer), the unit responsible for its village, town or the
+county (village_centre = the village's work station, town_centre, county_centre), or a fixed unit
+(``org_unit``, by code). On duty = an active person with a posting in force today (county date).
+
+The lead is the matching lead rule of smallest priority that finds someone (ties: the smallest rule
+id, then the smallest person or unit id), so a rule for 110 reports (priority 10) beats the default
+grid worker (100), and the village station (200) takes over a grid without a worker on duty. Every
+matching co rule adds all of its holders. A holder already holding the incident (offered or
+accepted) is not offered it again, and no lead is chosen while the incident has an active lead.
+
+The whole resolution is SQL text over a row source, so that live intake embeds it in its one
+statement (``dispatch_ctes``) and the other callers run it for one incident (``route``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from gis.core.settings import Settings, get_settings
+from gis.core.vocab import ACTIVE_ASSIGNMENT_STATES, COUNTY_TZ
+from gis.spatial.areas import Conn
+from gis.work.jobs import NAMESPACE
+
+OFFER_TASK = f"{NAMESPACE}:offer_deadline"
+OFFER_QUEUE = "deadlines"
+_ACTIVE = ", ".join(f"'{s}'" for s in ACTIVE_ASSIGNMENT_STATES)
+_ON_DUTY = "pe.status = 'active' AND po.starts_on <= :today AND (po.ends_on IS NULL OR po.ends_on >= :today)"
+
+# Candidates: each matching rule with each holder it finds. The org unit branches are separate
+# selects, each gated by its target (a one-time filter), so each reads ix_org_units_area or the code.
+_CANDIDATES = f"""
+    SELECT r0.id AS incident_id, r0.status, r0.source, r0.escalation_level AS level, ru.id AS rule_id,
+           ru.role, ru.priority, h.person_id, h.org_unit_id
+    FROM {{rows}} r0
+    JOIN routing_rules ru ON ru.enabled
+        AND (ru.source IS NULL OR ru.source = r0.source)
+        AND (ru.category IS NULL OR ru.category = r0.category)
+        AND (ru.level IS NULL OR ru.level = r0.escalation_level)
+    JOIN LATERAL (
+        SELECT po.person_id, CAST(NULL AS integer) AS org_unit_id
+        FROM postings po JOIN people pe ON pe.id = po.person_id
+        WHERE ru.target IN ('grid_worker', 'aux_police') AND po.role = ru.target
+          AND po.layer = 'grid' AND po.area_code = r0.grid_code AND {_ON_DUTY}
+        UNION ALL
+        SELECT po.person_id, NULL FROM postings po JOIN people pe ON pe.id = po.person_id
+        WHERE ru.target = 'beat_officer' AND po.role = 'beat_officer'
+          AND po.layer = 'beat' AND po.area_code = r0.beat_code AND {_ON_DUTY}
+        UNION ALL
+        SELECT NULL, ou.id FROM org_units ou
+        WHERE ru.target = 'village_centre' AND ou.layer = 'village' AND ou.area_code = r0.village_code
+          AND ou.kind = 'village_station'
+        UNION ALL
+        SELECT NULL, ou.id FROM org_units ou
+        WHERE ru.target = 'town_centre' AND ou.layer = 'town' AND ou.area_code = r0.town_code
+          AND ou.kind = 'town_centre'
+        UNION ALL
+        SELECT NULL, ou.id FROM org_units ou WHERE ru.target = 'county_centre' AND ou.kind = 'county_centre'
+        UNION ALL
+        SELECT NULL, ou.id FROM org_units ou WHERE ru.target = 'org_unit' AND ou.code = ru.org_unit_code
+    ) h ON true
+    WHERE NOT EXISTS (
+        SELECT 1 FROM incident_assignments a
+        WHERE a.incident_id = r0.id AND a.state IN ({_ACTIVE})
+          AND (a.person_id = h.person_id OR a.org_unit_id = h.org_unit_id))"""  # noqa: S608 - constants only
+
+# The chosen holders: the best lead (none while an active lead exists), then each co holder once.
+_ROUTED = f"""
+    SELECT DISTINCT ON (incident_id, coalesce(person_id, 0), coalesce(org_unit_id, 0)) * FROM (
+        (SELECT DISTINCT ON (c.incident_id) c.* FROM route_cand c
+         WHERE c.role = 'lead' AND NOT EXISTS (
+             SELECT 1 FROM incident_assignments a
+             WHERE a.incident_id = c.incident_id AND a.role = 'lead' AND a.kind = 'dispatch'
+               AND a.state IN ({_ACTIVE}))
+         ORDER BY c.incident_id, c.priority, c.rule_id, c.person_id, c.org_unit_id)
+        UNION ALL
+        (SELECT * FROM route_cand c WHERE c.role = 'co')
+    ) x
+    ORDER BY incident_id, coalesce(person_id, 0), coalesce(org_unit_id, 0), role = 'lead' DESC, priority"""  # noqa: S608
+
+
+def offer_events_select(offers: str, actor: str = ":actor") -> str:
+    """A SELECT of one ``dispatch`` event row per offer of ``offers`` (a CTE with incident_id,
+    role, person_id, org_unit_id, offered_at; the incident's status from ``routed``): the columns
+    of incident_events. The status does not change: an offer is not yet a dispatch (派遣)."""
+    return f"""SELECT o.incident_id, o.offered_at, {actor}, 'dispatch', s.status, s.status,
+        o.role || ' offered to ' || coalesce('person ' || o.person_id, 'org unit ' || ou.code)
+        FROM {offers} o JOIN (SELECT DISTINCT ON (incident_id) incident_id, status FROM routed) s
+            ON s.incident_id = o.incident_id
+        LEFT JOIN org_units ou ON ou.id = o.org_unit_id
+        ORDER BY o.id"""  # noqa: S608
+
+
+def offer_jobs_sql(offers: str) -> str:
+    """An INSERT of the acceptance-deadline job of every lead offer of ``offers`` (a CTE with id,
+    incident_id, role, accept_by), queued like the handling deadlines (gis.work.jobs)."""
+    return f"""INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, scheduled_at)
+        SELECT '{OFFER_QUEUE}', '{OFFER_TASK}', 'incident:' || o.incident_id,
+               jsonb_build_object('assignment_id', o.id), o.accept_by
+        FROM {offers} o WHERE o.role = 'lead' AND o.accept_by IS NOT NULL"""  # noqa: S608
+
+
+def dispatch_ctes(rows: str, *, with_events: bool = True, actor: str = ":actor") -> str:
+    """CTEs (to follow ``WITH ...,``) that offer the incidents of ``rows`` to their routed holders:
+    ``route_cand``, ``routed``, ``offers`` (the inserted assignments), ``offer_jobs`` and, unless
+    the caller writes the events itself (intake, to keep its event ids in order), ``offer_events``.
+    ``rows`` has the incidents' columns (id, status, source, category, escalation_level and the
+    assignment codes). Parameters: :now, :today, :accept_s, :accept_110_s (``routing_params``) and
+    the one named by ``actor`` (a parameter, or SQL text), who offers."""
+    ctes = f"""route_cand AS ({_CANDIDATES.format(rows=rows)}),
+        routed AS ({_ROUTED}),
+        offers AS (
+            INSERT INTO incident_assignments (incident_id, kind, role, person_id, org_unit_id, level, rule_id,
+                accept_by, offered_at, offered_by)
+            SELECT incident_id, 'dispatch', role, person_id, org_unit_id, level, rule_id,
+                CAST(:now AS timestamptz) + make_interval(secs => CASE WHEN source = 'hotline_110'
+                    THEN CAST(:accept_110_s AS float8) ELSE CAST(:accept_s AS float8) END),
+                :now, {actor}
+            FROM routed
+            RETURNING id, incident_id, role, person_id, org_unit_id, accept_by, offered_at),
+        offer_jobs AS ({offer_jobs_sql("offers")})"""  # noqa: S608
+    if with_events:
+        ctes += f""",
+        offer_events AS (
+            INSERT INTO incident_events (incident_id, at, actor, action, from_status, to_status, note)
+            {offer_events_select("offers", actor)})"""
+    return ctes
+
+
+def routing_params(now: dt.datetime, settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or get_settings()
+    return {
+        "now": now,
+        "today": now.astimezone(COUNTY_TZ).date(),
+        "accept_s": settings.accept_within_s,
+        "accept_110_s": settings.accept_within_110_s,
+    }
+
+
+_ONE = "(SELECT * FROM incidents WHERE id = :incident_id)"
+_ROUTE_ONE = sa.text(
+    f"WITH {dispatch_ctes(_ONE)} SELECT id, role, person_id, org_unit_id, accept_by FROM offers ORDER BY id"  # noqa: S608
+)
+_PREVIEW = sa.text(
+    f"WITH route_cand AS ({_CANDIDATES.format(rows=_ONE)}), routed AS ({_ROUTED}) "  # noqa: S608
+    "SELECT role, person_id, org_unit_id, rule_id FROM routed ORDER BY role = 'co', rule_id"
+)
+
+
+def route(
+    conn: Conn, incident_id: int, actor: str, now: dt.datetime | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """Offer incident ``incident_id`` to the holders its rules find now (at its current level),
+    with the events and the lead's acceptance-deadline job; returns the new offers."""
+    now = now or dt.datetime.now(dt.UTC)
+    params = {**routing_params(now, settings), "actor": actor, "incident_id": incident_id}
+    return [dict(r._mapping) for r in conn.execute(_ROUTE_ONE, params)]
+
+
+def preview(conn: Conn, incident_id: int, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The holders ``route`` would offer the incident to, without offering."""
+    now = now or dt.datetime.now(dt.UTC)
+    params = {"today": now.astimezone(COUNTY_TZ).date(), "incident_id": incident_id}
+    return [dict(r._mapping) for r in conn.execute(_PREVIEW, params)]
