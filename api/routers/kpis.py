@@ -42,7 +42,9 @@ def get_kpis(
     session: SessionDep,
     filters: IncidentFilterDep,
     day: Annotated[dt.date | None, Depends(day_param("date", "a day of the period (default today, county time)"))],
-    group_by: Annotated[Literal[GROUPS], Query(description="what one row is: an area level, org unit or person")] = "county",  # type: ignore[valid-type]
+    group_by: Annotated[
+        str, Query(pattern=f"^({'|'.join(GROUPS)})$", description=f"one row per: {', '.join(GROUPS)}")
+    ] = "county",
     period: Annotated[Literal["day", "week", "month", "year"], Query(description="the calendar period")] = "month",
     format: Annotated[Literal["json", "xlsx"], Query(description="json or xlsx")] = "json",
 ) -> Any:

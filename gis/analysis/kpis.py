@@ -157,7 +157,11 @@ def _sql(group: str, where: str) -> str:
         for lv in CLOSE_LEVELS
     )
     pcts = []
-    for name, column, scale in (("accept", "accepted_at", 1), ("arrive", "on_scene_at", 1), ("handle", "handled_at", 60)):
+    for name, column, scale in (
+        ("accept", "accepted_at", 1),
+        ("arrive", "on_scene_at", 1),
+        ("handle", "handled_at", 60),
+    ):
         pcts.append(
             f"percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_minutes(column)} / {scale}) "
             f"FILTER (WHERE i.{column} IS NOT NULL) AS {name}_pcts"
@@ -323,7 +327,9 @@ def write_xlsx(data: dict[str, Any]) -> bytes:
             row[f"{kpi.name} vs last year"] = entry["vs_last_year"][kpi.name]
         rows.append(row)
     windows = pd.DataFrame([{"window": k, **v} for k, v in data["windows"].items()])
-    definitions = pd.DataFrame([{"kpi": k.name, "label": k.label, "unit": k.unit, "definition": k.definition} for k in KPIS])
+    definitions = pd.DataFrame(
+        [{"kpi": k.name, "label": k.label, "unit": k.unit, "definition": k.definition} for k in KPIS]
+    )
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         pd.DataFrame(rows).to_excel(writer, sheet_name="指标 KPIs", index=False)

@@ -44,7 +44,10 @@ def upgrade() -> None:
         sa.CheckConstraint(f"result IN ({_in(RESULTS)})", name=op.f("ck_incident_callbacks_result")),
         sa.CheckConstraint(f"channel IN ({_in(CHANNELS)})", name=op.f("ck_incident_callbacks_channel")),
         sa.ForeignKeyConstraint(
-            ["incident_id"], ["incidents.id"], name=op.f("fk_incident_callbacks_incident_id_incidents"), ondelete="CASCADE"
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_callbacks_incident_id_incidents"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_callbacks")),
     )
