@@ -194,11 +194,19 @@ def incident_frame(dataset: JiashanDataset) -> pd.DataFrame:
     return incident_columns(dataset.incidents)
 
 
-def incident_columns(incidents: pd.DataFrame) -> pd.DataFrame:
-    """The import columns of generated incidents (the full load's and a top-up's)."""
+def incident_columns(incidents: pd.DataFrame, reference: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The import columns of generated incidents (the full load's and a top-up's), with the loop's
+    timestamps their status implies (demo.jiashan.looptimes; open ones as of ``reference``, by
+    default the last report)."""
+    from demo.jiashan.looptimes import loop_columns
+
     # The generator draws its categories from the product's table (gis.incidents.rules).
     columns = ["external_id", "source", "status", "reported_at", "deadline_at", "closed_at", "lon", "lat", "category"]
-    return incidents[columns].astype({"category": str}).reset_index(drop=True)
+    out = incidents[columns].astype({"category": str}).reset_index(drop=True)
+    if not len(out):
+        return out
+    when = reference if reference is not None else pd.Timestamp(out["reported_at"].max())
+    return pd.concat([out, loop_columns(out, when)], axis=1)
 
 
 def _staff(conn: Connection, dataset: JiashanDataset) -> dict[str, int]:
@@ -301,7 +309,6 @@ def seed_jiashan(
     load it; returns the report and build timings."""
     from demo.jiashan.dataset import build_dataset
     from demo.jiashan.incidents import DEFAULT_INCIDENTS
-    from demo.jiashan.looptimes import fill_loop_times
 
     with engine.connect() as conn:
         others = foreign_data(conn)
@@ -319,8 +326,6 @@ def seed_jiashan(
     dataset = build_dataset(seed=seed, incidents=count, reference=reference)
     build_time = {"generate": round(time.perf_counter() - started, 2), **dataset.timings}
     report = load_dataset(engine, dataset, force=force, progress=progress)
-    with engine.begin() as conn:  # the loop's timestamps of the year (demo.jiashan.looptimes)
-        fill_loop_times(conn)
     return report, build_time
 
 

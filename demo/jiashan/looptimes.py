@@ -12,6 +12,9 @@ level or below, as Jiashan reports). Deterministic: the spreads are drawn from t
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -69,3 +72,45 @@ def fill_loop_times(conn: Connection) -> int:
     """Give the generated incidents the timestamps their status implies; returns how many rows
     changed. Rows with any event (live ones) are left alone, so running it again changes nothing."""
     return int(conn.execute(_FILL).rowcount or 0)
+
+
+def _unit(keys: pd.Series, salt: str) -> npt.NDArray[np.float64]:
+    """A deterministic uniform [0, 1) per key (the same incident always draws the same)."""
+    hashed = pd.util.hash_pandas_object(keys.astype(str) + salt, index=False).to_numpy(np.uint64)
+    return (hashed % np.uint64(1_000_003)).astype(np.float64) / 1_000_003.0
+
+
+def loop_columns(incidents: pd.DataFrame, reference: pd.Timestamp) -> pd.DataFrame:
+    """The loop's timestamps and closing level of generated incidents, as import columns (the same
+    rule as ``fill_loop_times``, computed before the COPY so that seeding stays one bulk load):
+    accepted_at, dispatched_at, on_scene_at, handled_at, verified_at, closed_level; and
+    escalation_level / escalated_at of the incidents that closed above the grid."""
+    status = incidents["status"].to_numpy(dtype=object)
+    step = np.array([_ORDER.get(s, -1) for s in status])
+    reported = pd.to_datetime(incidents["reported_at"], utc=True)
+    closed = pd.to_datetime(incidents["closed_at"], utc=True)
+    span = (closed.fillna(reference.tz_convert("UTC")) - reported).clip(lower=pd.Timedelta(minutes=10))
+    key = incidents["source"].astype(str) + incidents["external_id"].astype(str)
+    u1, u2, u3 = _unit(key, "a"), _unit(key, "b"), _unit(key, "c")
+    minute = pd.Timedelta(minutes=1)
+    acc = reported + np.minimum(minute * (1 + 29 * u1), span * 0.05)
+    to_dispatch = np.minimum(minute * (0.5 + 5 * u2), span * 0.03)
+    to_scene = np.minimum(minute * (5 + 55 * u3), span * 0.2)
+    level = np.select([u1 < 0.90, u1 < 0.965, u1 < 0.993], ["grid", "village", "town"], "county").astype(object)
+    is_closed = status == "closed"
+    out = pd.DataFrame(index=incidents.index)
+    out["accepted_at"] = acc.where(step >= _ORDER["accepted"])
+    out["dispatched_at"] = (acc + to_dispatch).where(step >= _ORDER["dispatched"])
+    out["on_scene_at"] = (acc + to_dispatch + to_scene).where(step >= _ORDER["in_progress"])
+    out["handled_at"] = (reported + span * (0.6 + 0.25 * u2)).where(step >= _ORDER["handled"])
+    out["verified_at"] = (reported + span * (0.88 + 0.1 * u3)).where(step >= _ORDER["verified"])
+    out["closed_level"] = pd.Series(level, index=incidents.index).where(is_closed)
+    escalated = is_closed & (level != "grid")
+    out["escalation_level"] = np.where(escalated, level, "grid")
+    out["escalated_at"] = (reported + span * 0.5).where(escalated)
+    return out
+
+
+# The loop's order of the statuses that are steps of it (rejected leaves the loop: no steps).
+_ORDER = {s: n for n, s in enumerate(("accepted", "dispatched", "in_progress", "handled", "verified", "closed"))}
+_ORDER["reported"] = -1

@@ -49,12 +49,18 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, PgType], ...]] = {
         ("deadline_at", "timestamptz"),
         ("escalated_at", "timestamptz"),
         ("closed_at", "timestamptz"),
+        ("accepted_at", "timestamptz"),
+        ("dispatched_at", "timestamptz"),
+        ("on_scene_at", "timestamptz"),
+        ("handled_at", "timestamptz"),
+        ("verified_at", "timestamptz"),
         ("category", "text"),
         ("source", "text"),
         ("external_id", "text"),
         ("received_crs", "text"),
         ("status", "text"),
         ("escalation_level", "text"),
+        ("closed_level", "text"),
         ("address_text", "text"),
         ("description", "text"),
         ("reporter_name", "text"),
@@ -121,8 +127,26 @@ CONFLICT_TARGET = {
     "incidents": "(source, external_id) WHERE external_id IS NOT NULL",
     "buildings": "(code)",
 }
-# Tables whose rows other tables reference by foreign key can't be truncated on their own.
-TRUNCATE_WITH = {"incidents": ("incident_events",), "addresses": (), "hazards": ()}
+# The tables a rebuild may truncate first when they are empty (the WAL-skipping first load).
+TRUNCATABLE = ("incidents", "addresses", "hazards")
+
+
+def referencing_tables(conn: Connection, table: str) -> list[str] | None:
+    """The tables whose foreign keys reference ``table``, which TRUNCATE must name too; None when
+    one of those keys is nullable: that table may hold rows while ``table`` is empty, and
+    truncating it would lose them (the load then goes without the truncation)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.conrelid::regclass::text, bool_and(a.attnotnull) FROM pg_constraint c "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
+            "WHERE c.contype = 'f' AND c.confrelid = CAST(:t AS regclass) AND c.conrelid <> c.confrelid "
+            "GROUP BY 1 ORDER BY 1"
+        ),
+        {"t": table},
+    ).all()
+    if not all(not_null for _, not_null in rows):
+        return None
+    return [name for name, _ in rows]
 
 
 class StoreError(ValueError):
@@ -242,9 +266,10 @@ class TableWriter:
     def _prepare_rebuild(self) -> None:
         conn, table = self.conn, self.table
         conn.execute(sa.text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
-        others = TRUNCATE_WITH.get(table)
+        others = referencing_tables(conn, table) if table in TRUNCATABLE else None
         if others is not None:
             empty = conn.execute(sa.text(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).scalar()  # noqa: S608
+            # Rows referencing an empty table by a NOT NULL key can't exist: the others are empty too.
             if empty:
                 conn.execute(sa.text(f"TRUNCATE {', '.join((table, *others))}"))
                 self.truncated = True

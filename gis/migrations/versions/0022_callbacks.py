@@ -1,12 +1,12 @@
-"""callbacks (回访) and the loop's timestamps of incidents closed before dispatch existed
+"""callbacks (回访): the results of calling back the reporters of closed incidents
 
 ``incident_callbacks``: the result of calling back the reporter of a closed incident (satisfied,
 basically satisfied, dissatisfied, with a note), by whom and through which channel (a staff
 callback, or the resident's own rating). The latest result of an incident is the one that counts
 for the satisfaction KPI (gis.analysis.kpis).
 
-Incidents closed before this revision have no closing level: it is taken as the escalation level
-they were at when they closed (where the escalation ladder had taken them).
+Incidents closed before dispatch existed keep no closing level (unknown): the KPIs count the
+closing level only where it is known (gis.analysis.kpis, ``settled_in_town_rate``).
 
 Revision ID: 0022
 Revises: 0016
@@ -52,7 +52,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_callbacks")),
     )
     op.create_index("ix_incident_callbacks_incident", "incident_callbacks", ["incident_id", "at"])
-    op.execute("UPDATE incidents SET closed_level = escalation_level WHERE status = 'closed' AND closed_level IS NULL")
 
 
 def downgrade() -> None:
