@@ -16,29 +16,38 @@ from api.body_limit import BodyLimit
 from api.deps import Sessions, SessionSource
 from api.fastpath import IntakeFastPath, LookupFastPath
 from api.routers import (
+    analysis,
+    attachments,
     audit,
     boundaries,
     boundary_pages,
+    campaigns,
     docs,
     draft_operations,
     events,
     export,
+    fieldwork,
     generations,
+    hazards,
     health,
+    hotlines,
     incidents,
     kpis,
     lookup,
     lookup_batch,
     maps,
     ogc,
+    open311,
     org_units,
+    public_reports,
     staff,
     staffing,
     stats,
     tiles,
     units,
+    webhooks,
 )
-from gis.core.db import engine_from_settings
+from gis.core.db import engine_from_settings, make_engine, read_database_url
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
 from gis.outputs.maplayers import LayerCache
@@ -55,25 +64,34 @@ Coordinates may be WGS-84, GCJ-02 (Amap) or BD-09 (Baidu).
 ROUTERS = [
     lookup.router,  # GET /lookup: the most requested endpoint
     lookup_batch.router,  # POST /lookup/batch
+    analysis.router,  # /analysis: hot spots, emerging hot spots, repeat locations
+    attachments.router,  # /incidents/{id}/attachments (and the other owners'), /attachments/{id}[/thumbnail]
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/drafts/...: drafts, uploads, validation, publishing
     boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)
+    campaigns.router,  # /campaigns: 专项整治 and their progress
     docs.router,  # /docs, /redoc (local Swagger UI and ReDoc), /favicon.ico: no key
     draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
     events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
+    fieldwork.router,  # /buildings/{id}[/inspections], /checklists, /risk-intervals: inspections
     generations.router,  # /boundaries/generations: history, diff, restore
+    hazards.router,  # /hazards: reports, the rectification loop, listing
     health.router,  # GET /health (no key)
+    hotlines.router,  # /hotlines/{code}: 12345 / 110 tickets in, their category table and callbacks
     incidents.router,  # /incidents: intake, workflow, listing
     kpis.router,  # /kpis, /incidents/{id}/callback, /callbacks/due: the county's KPIs and callbacks
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
+    open311.router,  # /open311/v2: Open311 GeoReport v2 (reads public, writes with api_key)
     org_units.router,  # /org-units: organisation units and their members
+    public_reports.router,  # /public/...: residents report, follow and rate (no staff key); /satisfaction
     staff.router,  # /staff: people and their postings
     staffing.router,  # /staffing: team gaps per grid (JSON, XLSX, GeoJSON)
     stats.router,  # GET /stats
     tiles.router,  # GET /tiles/{layer}/{z}/{x}/{y}.mvt
     units.router,  # GET /grids/{code}, GET /beats/{code}
+    webhooks.router,  # /org-units/{code}/webhooks, /webhooks/{id}: webhooks and their delivery log
 ]
 
 
@@ -92,8 +110,16 @@ def create_app(
         app.state.engine = eng
         if sessions is None:
             app.state.sessions = Sessions(eng)
+        # Reads that tolerate a little lag (tiles) go to a standby when there is one (api.deps).
+        read_url = read_database_url(settings) if owns_engine else None
+        read_eng = make_engine(read_url, pool_size=settings.pool_size, pre_ping=False) if read_url else None
+        if read_eng is not None:
+            app.state.read_sessions = Sessions(read_eng)
         # One rate-limit count per key across the workers serving this database (api.rate_limits).
-        app.state.admission.share_limits(settings.var_dir, eng.url.render_as_string(hide_password=True))
+        if settings.rate_limit_store == "database":  # API replicas on several machines
+            app.state.admission.share_limits_in_database(eng)
+        else:
+            app.state.admission.share_limits(settings.var_dir, eng.url.render_as_string(hide_password=True))
         # The LISTEN thread that reloads the lookup trees on a publish; the trees preloaded.
         listener = lookup_service.listen(app.state.lookup, eng)
         # tipg's asyncpg pool and catalog, opened in the background (retried per request).
@@ -109,6 +135,8 @@ def create_app(
             listener.stop()
             if owns_engine:
                 eng.dispose()
+            if read_eng is not None:
+                read_eng.dispose()
 
     middleware = [  # outermost first
         # The body-size limit, outermost so that it holds for the fast paths too.
@@ -138,7 +166,13 @@ def create_app(
         app.state.sessions = sessions  # given: usable before start-up too (tests without lifespan)
 
     errors.install(app)  # JSON errors; database outages as 503 with Retry-After
-    for exc_type, handler in {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS}.items():
+    handlers = {
+        **incidents.EXCEPTION_HANDLERS,
+        **ogc.EXCEPTION_HANDLERS,
+        **public_reports.EXCEPTION_HANDLERS,
+        **fieldwork.EXCEPTION_HANDLERS,
+    }
+    for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)

@@ -19,12 +19,14 @@ from threading import Lock
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import request_session
 from api.rate_limits import LocalBuckets, SharedBuckets, fingerprint, table_path
 from gis.core.privacy import ROLE_RANK
 from gis.people.keys import Principal, verify_key
+from gis.people.rate_buckets import DatabaseBuckets
 from gis.spatial.areas import Conn
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ class Admission:
         self._lock = Lock()
         self._fingerprints: dict[Principal, int] = {}
         self._audited: dict[tuple[int, str], float] = {}
-        self.limiter: LocalBuckets | SharedBuckets = LocalBuckets()
+        self.limiter: LocalBuckets | SharedBuckets | DatabaseBuckets = LocalBuckets()
 
     # --- the key cache ---------------------------------------------------------------------
 
@@ -110,6 +112,12 @@ class Admission:
             self.limiter = SharedBuckets(path)
         except OSError as exc:
             log.warning("rate limits are counted per worker: %s is not usable (%s)", path, exc)
+
+    def share_limits_in_database(self, engine: Engine) -> None:
+        """Count rate limits in the database (gis.people.rate_buckets): API replicas on several
+        machines then share them."""
+        if not isinstance(self.limiter, DatabaseBuckets):
+            self.limiter = DatabaseBuckets(engine, LocalBuckets())
 
     def _fingerprint(self, principal: Principal) -> int:
         fp = self._fingerprints.get(principal)

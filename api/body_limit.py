@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 from starlette.exceptions import HTTPException
 
-# Boundary uploads (GeoPackage, zipped Shapefile) have their own, larger limit, checked by the route.
-EXEMPT = re.compile(r"^/boundaries/drafts/[^/]+/upload$")
+# Boundary uploads (GeoPackage, zipped Shapefile) and attachments (photos, PDFs) have their own
+# limits, checked by their routes.
+EXEMPT = re.compile(r"^/boundaries/drafts/[^/]+/upload$|^/[a-z_]+/[^/]+/attachments$")
 NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 

@@ -66,6 +66,14 @@ def get_session(request: Request) -> Generator[Session, None, None]:
         yield session
 
 
+def get_read_session(request: Request) -> Generator[Session, None, None]:
+    """A session for reads that tolerate a little lag (tiles): on a standby when one is
+    configured (gis.core.db.read_database_url), else the same as ``get_session``."""
+    sessions: SessionSource = getattr(request.app.state, "read_sessions", None) or request.app.state.sessions
+    with sessions.session() as session:
+        yield session
+
+
 def request_session(request: Request) -> AbstractContextManager[Session]:
     """A session from the same source as ``SessionDep``, for code that needs the database only
     sometimes and so does not declare the dependency (FastAPI runs a sync dependency in a worker
@@ -84,4 +92,5 @@ def autocommit_connection(request: Request) -> AbstractContextManager[Connection
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

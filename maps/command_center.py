@@ -18,6 +18,7 @@ from folium.utilities import JsCode
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter
 from gis.spatial.areas import Conn
+from maps import hotspot_layer
 from maps import layers as ml
 from maps.i18n import label, labels
 from maps.page import PageContext
@@ -125,6 +126,11 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     ml.register(m, "heat", heat_layer)
 
     incident_children: list[dict[str, Any]] = [{"label": label("layer.heat", lang), "layer": heat_layer}]
+    # Gi* hot spots of the last complete week (gis.analysis), hidden until switched on.
+    hot_spots = hotspot_layer.add(m, conn, ctx, flt)
+    incident_children.append({"label": ml.safe_label(hotspot_layer.text("layer", lang)), "layer": hot_spots})
+    repeats = hotspot_layer.add_repeats(m, conn, ctx, flt)
+    incident_children.append({"label": ml.safe_label(hotspot_layer.text("repeats", lang)), "layer": repeats})
     # Overdue and escalated incidents: two layers, two markers (gis.core.vocab: not the same thing).
     for flag, show in zip(mapdata.FLAGS, (True, False), strict=True):
         group = _point_group(
@@ -206,6 +212,7 @@ def _legend_items(ctx: PageContext) -> list[str]:
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]
     items.append(ml.swatch(ml.INCIDENT_COLOR, label("layer.overdue", lang)))
     items.append(ml.swatch(ml.ESCALATED_COLOR, label("layer.escalated", lang)))
+    items += hotspot_layer.legend_items(ctx)
     if not ctx.standalone:
         items.append(ml.swatch("#ff00aa", label("layer.live", lang)))
     return items
@@ -220,6 +227,7 @@ def _legend_notes(ctx: PageContext, heat: mapdata.HeatData, overdue: int, escala
         notes.append(label("legend.heat_cells", lang, cell=f"{heat.cell_m:g}"))
     else:
         notes.append(label("legend.heat_raw", lang))
+    notes.append(hotspot_layer.legend_note(ctx))
     if not ctx.standalone:
         notes.append(label("legend.live_push", lang, s=f"{ctx.realtime_interval_ms / 1000:g}"))
     return notes

@@ -158,7 +158,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "status.closed": ("结案", "Closed"),
     # hazard statuses
     "hstatus.open": ("待整改", "Open"),
+    "hstatus.notified": ("已下发整改通知", "Notified"),
     "hstatus.rectifying": ("整改中", "Rectifying"),
+    "hstatus.submitted": ("已提交整改", "Submitted"),
     "hstatus.rectified": ("已整改", "Rectified"),
     "hstatus.overdue": ("逾期未改", "Overdue"),
     # sources

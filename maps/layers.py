@@ -325,7 +325,15 @@ AREA_COLORS = {
 INCIDENT_COLOR = "#b10026"
 ESCALATED_COLOR = "#6a3d9a"
 RISK_COLORS = {"high": "#d7191c", "medium": "#fdae61", "low": "#1a9641", "none": "#888888"}
-HAZARD_STATUS_COLORS = {"open": "#d7191c", "overdue": "#7b0000", "rectifying": "#fdae61", "rectified": "#1a9641"}
+# The rectification loop's statuses (gis.core.vocab.HAZARD_STATUSES), the same colours in maps/assets.
+HAZARD_STATUS_COLORS = {
+    "open": "#d7191c",
+    "notified": "#f46d43",
+    "overdue": "#7b0000",
+    "rectifying": "#fdae61",
+    "submitted": "#a6d96a",
+    "rectified": "#1a9641",
+}
 
 
 def area_legend(lang: str, layers: Iterable[str]) -> list[str]:

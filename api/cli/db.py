@@ -18,14 +18,25 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="db")
 
     @group.command("up")
-    def up() -> None:
+    def up(
+        replicas: int = typer.Option(
+            0,
+            "--replicas",
+            min=0,
+            max=4,
+            help="standbys: run a pg_auto_failover formation (monitor, primary, N standbys)",
+        ),
+    ) -> None:
         """Create (once) and start the local PostGIS cluster, create the database, run migrations."""
         from gis.core import db
+        from gis.core import replicas as formation
         from gis.core.settings import get_settings
 
         settings = get_settings()
-        url = db.prepare(settings)
+        url = db.prepare(settings, replicas)
         where = "local cluster" if settings.uses_local_cluster else "configured server"
+        if settings.uses_local_cluster and formation.configured(settings):
+            where = formation.status(formation.base_dir(settings))
         out.print(f"database ready ({where}): {url}", highlight=False)
 
     @group.command("down")
@@ -38,7 +49,11 @@ def register(app: typer.Typer) -> None:
         if not settings.uses_local_cluster:
             out.print("GRIDMAP_DATABASE_URL points at an external server; nothing to stop")
             return
-        out.print("stopped" if cluster.stop(settings) else "not running")
+        from gis.core import replicas
+
+        stopped_formation = replicas.configured(settings) is not None and replicas.down(replicas.base_dir(settings))
+        stopped = cluster.stop(settings)
+        out.print("stopped" if stopped or stopped_formation else "not running")
 
     @group.command("status")
     def status() -> None:
@@ -50,6 +65,10 @@ def register(app: typer.Typer) -> None:
         if not settings.uses_local_cluster:
             out.print(f"external database: {settings.database_url}", highlight=False)
             return
+        from gis.core import replicas
+
+        if replicas.configured(settings):
+            out.print(replicas.status(replicas.base_dir(settings)), highlight=False)
         out.print(cluster.status(settings), highlight=False)
 
     @group.command("url")

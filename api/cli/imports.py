@@ -1,6 +1,7 @@
-"""``gridmap import incidents|buildings|addresses|hazards|staff|org-units FILE``: bulk import with a report.
+"""``gridmap import incidents|buildings|addresses|hazards|staff|org-units|inspections FILE``: bulk import with a report.
 
-``staff`` (one row per posting) and ``org-units`` go to gis.people, with the same readers and report."""
+``staff`` (one row per posting) and ``org-units`` go to gis.people, with the same readers and report;
+``inspections`` (past inspections, one row each) to gis.fieldwork.importer."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ class ProgressBar:
 def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
-        kind: str = typer.Argument(..., help=f"what the file holds: {', '.join(IMPORT_KINDS)}, staff, org-units"),
+        kind: str = typer.Argument(
+            ..., help=f"what the file holds: {', '.join(IMPORT_KINDS)}, staff, org-units, inspections"
+        ),
         file: Path = typer.Argument(..., help="CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX, GeoJSON or GPKG"),
         map_: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map lon=经度 (repeatable)"),
         crs: str = typer.Option("wgs84", help="coordinate system of the coordinates: wgs84, gcj02 or bd09"),
@@ -72,6 +75,9 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         if kind == "org-units":
             _import_org_units(file, encoding)
+            return
+        if kind == "inspections":
+            _import_inspections(file, encoding)
             return
         engine = engine_from_settings(settings)
         columns = (
@@ -152,3 +158,27 @@ def _import_org_units(file: Path, encoding: str | None) -> None:
     finally:
         engine.dispose()
     out.print(f"org-units: {count} stored", highlight=False)
+
+
+def _import_inspections(file: Path, encoding: str | None) -> None:
+    """Past inspections from CSV/XLSX (gis.fieldwork.importer); all or nothing, the first bad row named."""
+    from gis.bulk.readers import read_table
+    from gis.core.db import engine_from_settings
+    from gis.fieldwork.importer import InspectionImportError, import_inspections
+
+    raw = read_table(file, encoding=encoding)
+    engine = engine_from_settings()
+    try:
+        with engine.begin() as conn:
+            first = int(raw.rows[0]) if len(raw.rows) else 2
+            summary = import_inspections(conn, raw.frame, "cli", first_row=first)
+    except InspectionImportError as exc:
+        err.print(f"[red]rejected:[/red] {exc}; nothing was stored", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    out.print(
+        f"inspections: {summary.inspections} stored, {summary.hazards_opened} hazards opened, "
+        f"{summary.hazards_rectified} rectified by later rows",
+        highlight=False,
+    )

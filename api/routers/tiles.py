@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from api.auth import Viewer
-from api.deps import SessionDep
+from api.deps import ReadSessionDep
 from api.params import IncidentFilterDep
 from api.timeparams import as_of_param
 from gis.outputs.tiles import MAX_ZOOM, TileError, TileRequest, check_tile, render_tile
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/tiles", tags=["tiles"])
 )
 def tile(
     principal: Viewer,
-    session: SessionDep,
+    session: ReadSessionDep,
     layer: Annotated[str, Path(description="towns, villages, grids, micro_grids, stations, beats, incidents, ...")],
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0)],

@@ -23,9 +23,23 @@ HAZARD_CATEGORIES: dict[str, str] = {
     "illegal_ebike_parking": "电动车违停",
     "gas": "燃气隐患",
     "other": "其他",
+    # The rental-safety checklist's categories (migration 0018).
+    "fire_equipment": "消防器材缺失",
+    "kitchen_bedroom": "厨卧未分隔",
+    "overcrowding": "居住人数超标",
+    "tenant_registration": "租客未登记",
+    "responsibility_letter": "未签责任书",
 }
 HAZARD_SEVERITIES = {"low": "低", "medium": "中", "high": "高"}
-HAZARD_STATUSES = {"open": "待整改", "rectifying": "整改中", "rectified": "已整改", "overdue": "逾期"}
+HAZARD_STATUSES = {
+    "open": "待整改",
+    "notified": "已下发整改通知",
+    "rectifying": "整改中",
+    "submitted": "已提交整改",
+    "rectified": "已整改",
+    "overdue": "逾期",
+}
+HAZARD_PARTIES = {"landlord": "房东", "tenant": "租客", "business": "经营者"}
 INSPECTION_RESULTS = {
     "ok": "合格",
     "missing": "缺失",
@@ -174,6 +188,7 @@ HAZARDS = Spec(
         Field("rectified_at", "time", aliases=("整改时间",)),
         Field("description", "text", aliases=("描述",)),
         Field("building_code", "text", max_len=40, aliases=("建筑编码",)),
+        Field("responsible_party", "code", codes=HAZARD_PARTIES, aliases=("责任方", "责任主体")),
     ),
     key=("content_key",),
 )

@@ -109,6 +109,7 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, PgType], ...]] = {
         ("severity", "text"),
         ("status", "text"),
         ("description", "text"),
+        ("responsible_party", "text"),
     ),
 }
 ASSIGN_COLUMNS: tuple[tuple[str, PgType], ...] = (
@@ -132,21 +133,25 @@ TRUNCATABLE = ("incidents", "addresses", "hazards")
 
 
 def referencing_tables(conn: Connection, table: str) -> list[str] | None:
-    """The tables whose foreign keys reference ``table``, which TRUNCATE must name too; None when
-    one of those keys is nullable: that table may hold rows while ``table`` is empty, and
-    truncating it would lose them (the load then goes without the truncation)."""
-    rows = conn.execute(
-        sa.text(
-            "SELECT c.conrelid::regclass::text, bool_and(a.attnotnull) FROM pg_constraint c "
-            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
-            "WHERE c.contype = 'f' AND c.confrelid = CAST(:t AS regclass) AND c.conrelid <> c.confrelid "
-            "GROUP BY 1 ORDER BY 1"
-        ),
-        {"t": table},
-    ).all()
-    if not all(not_null for _, not_null in rows):
-        return None
-    return [name for name, _ in rows]
+    """The tables whose foreign keys reference ``table``, and theirs in turn, which TRUNCATE must
+    name too; None when one of those keys is nullable: that table may hold rows while ``table``
+    is empty, and truncating it would lose them (the load then goes without the truncation)."""
+    query = sa.text(
+        "SELECT c.conrelid::regclass::text, bool_and(a.attnotnull) FROM pg_constraint c "
+        "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
+        "WHERE c.contype = 'f' AND c.confrelid = CAST(:t AS regclass) AND c.conrelid <> c.confrelid "
+        "GROUP BY 1 ORDER BY 1"
+    )
+    found: list[str] = []
+    todo = [table]
+    while todo:
+        for name, not_null in conn.execute(query, {"t": todo.pop()}).all():
+            if not not_null:
+                return None
+            if name not in found and name != table:
+                found.append(name)
+                todo.append(name)
+    return found
 
 
 class StoreError(ValueError):

@@ -27,9 +27,29 @@ class DatabaseError(RuntimeError):
 
 
 def database_url(settings: Settings | None = None) -> str:
-    """The configured URL, or the local cluster's (starting nothing: see ``cluster.start``)."""
+    """The configured URL, else the local formation's (``gridmap db up --replicas``: every node,
+    the writable one chosen at connect time), else the local cluster's. Starts nothing."""
     settings = settings or get_settings()
-    return settings.database_url or cluster.url(settings)
+    if settings.database_url:
+        return settings.database_url
+    from gis.core import replicas
+
+    formation = replicas.configured(settings)
+    return replicas.url(formation, settings.pg_database) if formation else cluster.url(settings)
+
+
+def read_database_url(settings: Settings | None = None) -> str | None:
+    """Where reads that tolerate a little lag may go (api.deps.ReadSessionDep): the configured
+    read URL, else the local formation's standbys (``target_session_attrs=prefer-standby``: the
+    primary when no standby is up); None = the main URL. With synchronous commits a standby has
+    every acknowledged commit on disk, applied a few milliseconds later at most."""
+    settings = settings or get_settings()
+    if settings.read_database_url or settings.database_url:
+        return settings.read_database_url
+    from gis.core import replicas
+
+    formation = replicas.configured(settings)
+    return replicas.url(formation, settings.pg_database, read_only=True) if formation else None
 
 
 def make_engine(
@@ -148,13 +168,27 @@ def downgrade(url_text: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url_text), revision)
 
 
-def prepare(settings: Settings | None = None) -> str:
-    """Everything `gridmap db up` does: the local cluster if configured, database, extensions, migrations."""
+def prepare(settings: Settings | None = None, replicas: int = 0) -> str:
+    """Everything `gridmap db up` does: the local cluster (or, with ``replicas``, the local
+    pg_auto_failover formation) if no URL is configured, database, extensions, migrations."""
     settings = settings or get_settings()
-    url_text = settings.database_url or cluster.start(settings)
+    if settings.database_url:
+        url_text = settings.database_url
+    elif replicas or _formation_exists(settings):
+        from gis.core import replicas as formation
+
+        url_text = formation.url(formation.up(settings, replicas or None), settings.pg_database)
+    else:
+        url_text = cluster.start(settings)
     ensure_database(url_text)
     migrate(url_text)
     return url_text
+
+
+def _formation_exists(settings: Settings) -> bool:
+    from gis.core import replicas
+
+    return replicas.configured(settings) is not None
 
 
 def versions(engine: Engine) -> dict[str, str]:

@@ -35,6 +35,7 @@ from gis.core.models import Base, _in, _now
 from gis.core.vocab import (
     ASSIGN_STATUSES,
     ESCALATION_LEVELS,
+    HAZARD_STATUSES,
     INCIDENT_STATUSES,
     SRID,
 )
@@ -138,7 +139,7 @@ class Hazard(AssignedMixin, Base):
     __tablename__ = "hazards"
     __extra_args__ = (
         CheckConstraint("severity IN ('low', 'medium', 'high')", name="severity"),
-        CheckConstraint("status IN ('open', 'rectifying', 'rectified', 'overdue')", name="status"),
+        CheckConstraint(f"status IN ({_in(HAZARD_STATUSES)})", name="status"),  # migration 0018
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     category: Mapped[str] = mapped_column(String(32), nullable=False, index=True)

@@ -28,15 +28,32 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of an existing PostGIS database; unset = the embedded local cluster",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="URL for reads that tolerate a little lag (tiles), e.g. a standby's; unset = the local "
+        "formation's standbys when `gridmap db up --replicas` made one, else the main URL",
+    )
     var_dir: Path = Field(default=PROJECT_ROOT / "var", description="where the local cluster and artifacts live")
     pg_port: int = Field(default=55432, ge=1024, le=65535, description="port of the local cluster")
     pg_database: str = Field(default="gridmap", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # `gridmap db up --replicas N`: a pg_auto_failover formation (gis.core.replicas) instead of the single cluster.
+    failover_port: int = Field(
+        default=55440, ge=1024, le=65000, description="port of the formation's monitor; its nodes take the next ones"
+    )
+    failover_detect_ms: int = Field(
+        default=3000, ge=500, le=600_000, description="how long a primary may fail health checks before a failover"
+    )
     pool_size: int = Field(default=10, ge=1, le=200)
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
 
     auth_enabled: bool = Field(default=True, description="require API keys (disable only on closed test benches)")
     open_coordinate_lookups: bool = Field(default=False, description="coordinate lookups need no key (intranet)")
     rate_limit_per_minute: int = Field(default=6000, ge=0, description="requests per key per minute; 0 = unlimited")
+    rate_limit_store: Literal["file", "database"] = Field(
+        default="file",
+        description="where rate-limit counts live: file = shared by the API processes of one machine (microseconds); "
+        "database = by API replicas on any machine (a statement a request)",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -63,6 +80,12 @@ class Settings(BaseSettings):
     accept_within_110_s: float = Field(
         default=60.0, gt=0, le=7 * 86400, description="the same for 110 reports (pushed within a minute)"
     )
+    # Public channels (gis.channels): residents' reports per device and per IP a minute (the
+    # key-less surface's abuse limits; an intranet NAT puts many phones behind one IP), photos.
+    public_reports_per_device_minute: int = Field(default=3, ge=0, description="resident reports per device a minute")
+    public_reports_per_ip_minute: int = Field(default=30, ge=0, description="resident reports per IP address a minute")
+    public_reads_per_ip_minute: int = Field(default=120, ge=0, description="ticket look-ups per IP address a minute")
+    public_photo_max_mb: float = Field(default=5.0, gt=0, le=50, description="largest photo of a resident's report")
     # The job queue (gis.work, `gridmap worker`): deadline jobs fire within about the poll interval.
     worker_concurrency: int = Field(default=4, ge=1, le=64, description="jobs one `gridmap worker` runs at a time")
     job_poll_interval_s: float = Field(
@@ -71,6 +94,17 @@ class Settings(BaseSettings):
     job_heartbeat_s: float = Field(default=5.0, gt=0, le=600, description="how often a worker reports it is alive")
     job_stalled_after_s: float = Field(
         default=30.0, gt=0, le=3600, description="a worker silent this long is dead: its running jobs are retried"
+    )
+
+    # Outbound webhooks and hotline callbacks (gis.outbound): a receiver gets this long per attempt,
+    # and this many attempts, the k-th retry after webhook_backoff_base_s ** k seconds.
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="seconds a receiver has to answer")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=30, description="attempts before a delivery gives up")
+    webhook_backoff_base_s: int = Field(
+        default=3, ge=1, le=10, description="exponential back-off base: retry k waits base**k seconds"
+    )
+    webhook_log_days: int = Field(
+        default=30, ge=1, le=3650, description="days the delivery log keeps finished deliveries"
     )
 
     # Maps: above this many points the heat layer is aggregated on the server.
@@ -85,13 +119,24 @@ class Settings(BaseSettings):
     max_body_mb: float = Field(
         default=16.0, gt=0, le=4096, description="largest request body of other endpoints (JSON, CSV): 413 above"
     )
+    # Attachments (gis.files): photos and files kept as evidence.
+    attachments_dir: Path | None = Field(
+        default=None, description="folder of the attachment store (content-addressed); unset = <var_dir>/attachments"
+    )
+    attachment_max_mb: float = Field(default=25.0, gt=0, le=1024, description="largest attachment accepted: 413 above")
+    attachment_far_m: float = Field(
+        default=200.0,
+        gt=0,
+        le=100_000,
+        description="a photo taken farther than this from the claimed position is flagged",
+    )
     boundary_sliver_m2: float = Field(default=100.0, ge=0, description="polygons or gaps smaller than this are slivers")
     grid_households_min: int = Field(default=300, ge=0, description="fewest households a grid should hold")
     grid_households_max: int = Field(default=500, ge=0, description="most households a grid should hold")
     micro_grid_households_min: int = Field(default=50, ge=0, description="fewest households a micro-grid should hold")
     micro_grid_households_max: int = Field(default=80, ge=0, description="most households a micro-grid should hold")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
@@ -118,6 +163,10 @@ class Settings(BaseSettings):
         from gis.incidents.rules import check_deadline_overrides
 
         return check_deadline_overrides(value)
+
+    @property
+    def attachment_root(self) -> Path:
+        return self.attachments_dir or self.var_dir / "attachments"
 
     @property
     def uses_local_cluster(self) -> bool:

@@ -64,19 +64,57 @@ INCIDENT_STATUSES = ("reported", "accepted", "rejected", "dispatched", "in_progr
 # Incidents that have ended (closed, or not accepted); every other status is open work.
 FINAL_STATUSES = ("rejected", "closed")
 OPEN_STATUSES = tuple(s for s in INCIDENT_STATUSES if s not in FINAL_STATUSES)
-HAZARD_STATUSES = ("open", "rectifying", "rectified", "overdue")
-# A rectified hazard is done; open, rectifying and overdue ones are still someone's work.
+# The rectification loop (gis.fieldwork.hazards): open → notified (the order served) → rectifying →
+# submitted (the party says it is done) → re-inspected: pass → rectified, fail → rectifying with a
+# new deadline; overdue is set by the deadline job (gis.fieldwork.overdue).
+HAZARD_STATUSES = ("open", "notified", "rectifying", "submitted", "rectified", "overdue")
+# A rectified hazard is done; every other one is still someone's work.
 HAZARD_FINAL_STATUSES = ("rectified",)
+# The responsible party's deadline runs only for these (a submitted hazard waits for the inspector).
+HAZARD_PENDING_STATUSES = ("open", "notified", "rectifying")
+HAZARD_SEVERITIES = ("low", "medium", "high")
+# Hazard categories (labels in gis.bulk.specs.HAZARD_CATEGORIES); the last five came with the
+# rental-safety checklist (migration 0018).
+HAZARD_CATEGORIES = (
+    "private_wiring",
+    "ebike_fly_line",
+    "blocked_escape",
+    "illegal_ebike_parking",
+    "gas",
+    "other",
+    "fire_equipment",
+    "kitchen_bedroom",
+    "overcrowding",
+    "tenant_registration",
+    "responsibility_letter",
+)
+HAZARD_PARTIES = ("landlord", "tenant", "business")
+HAZARD_SOURCES = ("import", "inspection", "report", "incident")
+# Checklist kinds (gis.fieldwork.checklists): 出租房屋安全, 消防, 安全生产, 沿街商铺, 企业.
+CHECKLIST_KINDS = ("rental_safety", "fire", "production_safety", "street_shop", "enterprise")
+INSPECTION_RESULTS = ("pass", "fail", "na")
+# A building's risk from its latest inspection; the days to the next one are in ``risk_intervals``.
+RISK_LEVELS = ("low", "medium", "high")
 ESCALATION_LEVELS = ("grid", "village", "town", "county")
 NOT_ESCALATED = ESCALATION_LEVELS[0]
 # Waiting for handling: the deadline runs only for these (see the module docstring).
 PENDING_STATUSES = ("reported", "accepted", "dispatched", "in_progress")
 # Handled, verified or closed: the handler's part is done (the maps' "done" count).
 DONE_STATUSES = ("handled", "verified", "closed")
+# Hot-spot analysis (gis.analysis): the units it runs over; the Getis-Ord Gi* classes (hot or cold at the
+# highest confidence passed after the FDR correction, hottest first); the emerging-hot-spot classes over weeks.
+ANALYSIS_LAYERS = ("grid", "micro_grid")
+HOTSPOT_CLASSES = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99")
+EMERGING_CLASSES = ("new", "intensifying", "persistent", "diminishing", "sporadic", "none")
 
 # API key roles, lowest first; a role may do what every role below it may.
 ROLES = ("viewer", "reporter", "dispatcher", "planner", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+# Attachments (gis.files): the records a file may be attached to as evidence, and the media types
+# kept (by content; HEIC/HEIF photos are converted to JPEG on upload). Migration 0020 holds copies.
+ATTACHMENT_OWNER_KINDS = ("incident", "inspection", "hazard", "visit")
+ATTACHMENT_MEDIA_TYPES = ("image/jpeg", "image/png", "application/pdf")
 
 # PostgreSQL NOTIFY channels.
 BOUNDARIES_CHANNEL = "gridmap_boundaries"  # a generation was published; payload {"generation": id}
@@ -122,3 +160,12 @@ ROUTING_TARGETS = (
 # handling; a grid worker's own patrol finds are often closed by them on the spot, so a deployment
 # may list grid_patrol here).
 SELF_CLOSE_SOURCES: tuple[str, ...] = ()
+
+# Outbound delivery (gis.outbound): the delivery log's statuses. ``failed`` is a failed attempt with
+# retries left; ``gave_up`` is final after the last attempt.
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "gave_up")
+# The event types of the incident event log as pushed (gis.work.events.event_type); a webhook
+# subscribes to these, to log actions (``accept``, ``escalate`` ...) or to target statuses.
+EVENT_TYPES = ("incident.created", "incident.status", "incident.escalated", "incident.overdue")
+# Hotline systems with adapters (gis.hotlines); their incidents carry source ``hotline_<code>``.
+HOTLINE_CODES = ("12345", "110")

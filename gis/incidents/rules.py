@@ -117,6 +117,16 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "closed": (),
 }
 
+# Reopening (重新办理) after a resident's dissatisfied rating: where a handled or ended matter goes
+# back to. It is not a staff transition (not in TRANSITIONS): only the rating of the resident who
+# reported it reopens a matter (gis.channels.ratings), recorded in the history as ``reopen``.
+REOPEN: dict[str, str] = {
+    "handled": "in_progress",
+    "verified": "in_progress",
+    "closed": "in_progress",
+    "rejected": "reported",  # not taken up: the decision is reviewed again
+}
+
 # Verbs a client may use instead of the target status.
 ACTIONS: dict[str, str] = {
     "accept": "accepted",

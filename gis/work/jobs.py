@@ -124,6 +124,7 @@ def get_app() -> procrastinate.App:
     """The procrastinate app of this process over the configured database, with gridmap's tasks."""
     import procrastinate
 
+    from gis.outbound import tasks as outbound_tasks
     from gis.work import tasks
 
     settings = get_settings()
@@ -134,4 +135,5 @@ def get_app() -> procrastinate.App:
     )
     app = procrastinate.App(connector=connector)
     app.add_tasks_from(tasks.blueprint, namespace=NAMESPACE)
+    app.add_tasks_from(outbound_tasks.blueprint, namespace=NAMESPACE)  # webhooks and hotline callbacks
     return app

@@ -102,3 +102,31 @@ async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) 
         retried += 1
         log.warning("job %s (%s) of a dead worker is retried", job.id, job.call_string)
     return retried
+
+
+@blueprint.task(name="hazard_deadline", queue=DEADLINE_QUEUE, retry=_RETRY)
+def hazard_deadline(hazard_id: int, level: str = "grid") -> bool:
+    """The rectification (or escalated) deadline of ``hazard_id`` at escalation ``level`` has come:
+    overdue and one level up, unless it has moved on meanwhile (gis.fieldwork.overdue)."""
+    from gis.core.db import transaction
+    from gis.fieldwork.overdue import mark_overdue
+
+    with transaction(_engine()) as session:
+        moved = mark_overdue(session, hazard_id, level)
+    if moved:
+        log.info("hazard %d overdue, escalated from %s", hazard_id, level)
+    return moved
+
+
+@blueprint.periodic(cron="* * * * *", periodic_id="hazard-sweep")
+@blueprint.task(name="hazard_sweep", queue=PERIODIC_QUEUE, queueing_lock="hazard_sweep", retry=_RETRY)
+def hazard_sweep(timestamp: int) -> int:
+    """Mark every hazard past its due time overdue, those without a job too (bulk imports)."""
+    from gis.core.db import transaction
+    from gis.fieldwork.overdue import sweep
+
+    with transaction(_engine()) as session:
+        moved = sweep(session)
+    if moved:
+        log.info("sweep: %d hazards overdue", moved)
+    return moved

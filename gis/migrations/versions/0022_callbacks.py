@@ -9,7 +9,7 @@ Incidents closed before dispatch existed keep no closing level (unknown): the KP
 closing level only where it is known (gis.analysis.kpis, ``settled_in_town_rate``).
 
 Revision ID: 0022
-Revises: 0016
+Revises: 0024
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0016"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

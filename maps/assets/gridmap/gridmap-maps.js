@@ -141,7 +141,10 @@
   G.RISK_COLORS = { high: "#d7191c", medium: "#fdae61", low: "#1a9641", none: "#888888" };
   G.INCIDENT_COLOR = "#b10026";
   G.ESCALATED_COLOR = "#6a3d9a";
-  G.HAZARD_STATUS_COLORS = { open: "#d7191c", overdue: "#7b0000", rectifying: "#fdae61", rectified: "#1a9641" };
+  G.HAZARD_STATUS_COLORS = {
+    open: "#d7191c", notified: "#f46d43", overdue: "#7b0000", rectifying: "#fdae61", submitted: "#a6d96a",
+    rectified: "#1a9641",
+  };
 
   var LABEL_LAYERS = { town: true, village: true, grid: true, beat: true };
   // Zoom below which gridmap-maps.css hides a kind's labels (see zoomClass in G.setup).
