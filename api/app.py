@@ -33,6 +33,7 @@ from api.routers import (
     health,
     hotlines,
     incidents,
+    kpis,
     lookup,
     lookup_batch,
     maps,
@@ -81,6 +82,7 @@ ROUTERS = [
     health.router,  # GET /health (no key)
     hotlines.router,  # /hotlines/{code}: 12345 / 110 tickets in, their category table and callbacks
     incidents.router,  # /incidents: intake, workflow, listing
+    kpis.router,  # /kpis, /incidents/{id}/callback, /callbacks/due: the county's KPIs and callbacks
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
     open311.router,  # /open311/v2: Open311 GeoReport v2 (reads public, writes with api_key)

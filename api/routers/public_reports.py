@@ -10,6 +10,7 @@ id and per IP address for reports and per IP address for look-ups; the captcha h
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -23,10 +24,12 @@ from starlette.datastructures import UploadFile
 
 from api.auth import Viewer
 from api.deps import SessionDep, request_session
+from gis.analysis.kpis import compute_kpis
 from gis.channels import categories, ratings
 from gis.channels.errors import PublicError, PublicInputError, TooManyReports, pick_lang
 from gis.channels.public import submit_report, view_report
-from gis.core.timeparse import TimeValueError, parse_time
+from gis.core.timeparse import TimeValueError, check_window, parse_time
+from gis.incidents.filter import IncidentFilter
 from gis.outputs.maplayers import layer_geojson
 from maps.report_page import report_page
 
@@ -226,7 +229,11 @@ async def post_rating(ticket: Ticket, request: Request, x_token: TokenHeader = N
     return await run_in_threadpool(work)
 
 
-@router.get("/satisfaction", responses={422: _MESSAGE}, summary="Residents' satisfaction per town or village (staff)")
+@router.get(
+    "/satisfaction",
+    responses={422: _MESSAGE},
+    summary="Satisfaction per town or village (staff): the KPI `satisfaction_rate` of /kpis, by area",
+)
 def get_satisfaction(
     principal: Viewer,
     session: SessionDep,
@@ -234,10 +241,18 @@ def get_satisfaction(
     start: Annotated[str | None, Query(max_length=40)] = None,
     end: Annotated[str | None, Query(max_length=40)] = None,
 ) -> list[dict[str, Any]]:
+    """The incidents reported in [start, end) (default: the 365 days before now) with a callback
+    or a resident's rating, per area: the latest result of each, and (satisfied + basically
+    satisfied) / rated, as the satisfaction KPI defines it (gis.analysis.kpis)."""
     try:
-        t0 = parse_time(start, bound="start", field="start") if start else None
-        t1 = parse_time(end, bound="end", field="end") if end else None
+        t1 = parse_time(end, bound="end", field="end") if end else dt.datetime.now(dt.UTC)
+        t0 = parse_time(start, bound="start", field="start") if start else t1 - dt.timedelta(days=365)
+        check_window(t0, t1)
     except TimeValueError as exc:
         raise PublicInputError(exc.field, exc.value, "时间不正确", exc.message) from None
-    rows = ratings.satisfaction(session, t0, t1, by)
-    return [r for r in rows if principal.scope.whole or (r["code"] and principal.scope.shows(r["code"]))]
+    data = compute_kpis(session, IncidentFilter(scope=principal.scope), t0, t1, group_by=by)
+    return [
+        {"code": g["key"], "name": g["name"], "rated": g["kpis"]["callbacks"], "rate": g["kpis"]["satisfaction_rate"]}
+        for g in data["groups"]
+        if g["kpis"]["callbacks"]
+    ]

@@ -194,11 +194,19 @@ def incident_frame(dataset: JiashanDataset) -> pd.DataFrame:
     return incident_columns(dataset.incidents)
 
 
-def incident_columns(incidents: pd.DataFrame) -> pd.DataFrame:
-    """The import columns of generated incidents (the full load's and a top-up's)."""
+def incident_columns(incidents: pd.DataFrame, reference: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The import columns of generated incidents (the full load's and a top-up's), with the loop's
+    timestamps their status implies (demo.jiashan.looptimes; open ones as of ``reference``, by
+    default the last report)."""
+    from demo.jiashan.looptimes import loop_columns
+
     # The generator draws its categories from the product's table (gis.incidents.rules).
     columns = ["external_id", "source", "status", "reported_at", "deadline_at", "closed_at", "lon", "lat", "category"]
-    return incidents[columns].astype({"category": str}).reset_index(drop=True)
+    out = incidents[columns].astype({"category": str}).reset_index(drop=True)
+    if not len(out):
+        return out
+    when = reference if reference is not None else pd.Timestamp(out["reported_at"].max())
+    return pd.concat([out, loop_columns(out, when)], axis=1)
 
 
 def _staff(conn: Connection, dataset: JiashanDataset) -> dict[str, int]:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from demo.jiashan.incidents import _ID_PREFIX, INCIDENT_STATUSES, _statuses
 from demo.jiashan.load import DEMO_AUTHOR, Progress, demo_now, incident_columns
+from demo.jiashan.looptimes import fill_loop_times
 from gis.bulk import ImportOptions, import_frame
 from gis.core import audit
 from gis.incidents.rules import LOCAL_TZ
@@ -178,6 +179,7 @@ def top_up(engine: Engine, end: pd.Timestamp | None = None, progress: Progress |
             result = import_frame(conn, "incidents", incident_columns(frame), options, name="jiashan demo top-up")
             report.inserted = result.inserted
         report.advanced = advance_open(conn, state.seed, state.until, end)
+        fill_loop_times(conn)  # the new and the advanced rows' timestamps (demo.jiashan.looptimes)
         audit.record(
             conn,
             DEMO_AUTHOR,

@@ -1,2 +1,3 @@
-"""Analysis of incidents beyond counting: statistically significant hot spots (Getis-Ord Gi*),
-emerging hot spots across weeks, and repeat locations (``hotspots``, ``emerging``, ``repeats``)."""
+"""Analysis for the command centre and planners: the county's KPIs and callbacks (``kpis``,
+``callbacks``), statistically significant hot spots (Getis-Ord Gi*), emerging hot spots across
+weeks and repeat locations (``hotspots``, ``emerging``, ``repeats``), calendar periods (``periods``)."""

@@ -119,6 +119,13 @@ INCIDENTS = Spec(
         Field("deadline_at", "time", aliases=("处置时限",)),
         Field("escalated_at", "time"),
         Field("closed_at", "time", aliases=("结案时间",)),
+        # The loop's steps, for history imported from another system (the KPIs read them).
+        Field("accepted_at", "time", aliases=("立案时间",)),
+        Field("dispatched_at", "time", aliases=("派遣时间",)),
+        Field("on_scene_at", "time", aliases=("到场时间",)),
+        Field("handled_at", "time", aliases=("处置时间", "处置完成时间")),
+        Field("verified_at", "time", aliases=("核查时间",)),
+        Field("closed_level", "code", codes=_labels(rules.ESCALATION_LEVELS), aliases=("办结层级",)),
         Field("address_text", "text", aliases=("address", "地址")),
         Field("description", "text", aliases=("描述", "事件描述")),
         Field("reporter_name", "text", aliases=("上报人",)),
