@@ -23,6 +23,7 @@ from api.routers import (
     draft_operations,
     events,
     export,
+    fieldwork,
     generations,
     health,
     incidents,
@@ -61,6 +62,7 @@ ROUTERS = [
     draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
     events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
+    fieldwork.router,  # /visits, /patrols, /grids/{code}/coverage: field work and its coverage
     generations.router,  # /boundaries/generations: history, diff, restore
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
@@ -136,7 +138,8 @@ def create_app(
         app.state.sessions = sessions  # given: usable before start-up too (tests without lifespan)
 
     errors.install(app)  # JSON errors; database outages as 503 with Retry-After
-    for exc_type, handler in {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS}.items():
+    handlers = {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS, **fieldwork.EXCEPTION_HANDLERS}
+    for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)

@@ -1,0 +1,1 @@
+"""Field work: household visits, patrols and their coverage."""
