@@ -30,8 +30,16 @@ Days = Annotated[int, Query(ge=1, le=coverage.MAX_DAYS, description="not visited
 async def _input_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FieldworkInputError)
     where = "query" if request.method == "GET" else "body"
-    item = {"loc": [where, *exc.field.split(".")], "msg": str(exc), "type": "value_error", "input": exc.value}
+    item = {"loc": [where, *exc.field.split(".")], "msg": str(exc), "type": "value_error", "input": _shown(exc.value)}
     return JSONResponse({"detail": [item]}, status_code=422)
+
+
+def _shown(value: object) -> object:
+    """The offending value as given when it is a JSON scalar, else a short text form of it."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -181,7 +189,12 @@ def get_grid_not_visited(
 # --- patrols -----------------------------------------------------------------------------------------
 
 
-@router.post("/patrols", status_code=201, summary="Start a patrol of a grid: {grid_code, person_id?, started_at?}")
+@router.post(
+    "/patrols",
+    status_code=201,
+    summary="Start a patrol of a grid: {grid_code, person_id?, posting_id?, started_at?}",
+    responses={404: {"description": "no such grid in force (or outside the key's scope), person or posting"}},
+)
 def post_patrol(session: SessionDep, caller: Reporter, payload: Any = _BODY) -> Any:
     return patrols.start(session, payload, caller)
 
