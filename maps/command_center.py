@@ -18,6 +18,7 @@ from folium.utilities import JsCode
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter
 from gis.spatial.areas import Conn
+from maps import fieldwork_layers
 from maps import layers as ml
 from maps.i18n import label, labels
 from maps.page import PageContext
@@ -116,6 +117,8 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
             )
         )
 
+    fieldwork = fieldwork_layers.add_to(m, ctx, conn)  # visits and patrols (gis.fieldwork)
+
     heat = mapdata.heat_data(conn, flt, ctx.heat_threshold, display_crs=crs)
     # The points go in a data script of their own and are handed to the layer by reference.
     heat_layer = HeatMap([], name=label("layer.heat", lang), **HEAT_OPTIONS)
@@ -187,6 +190,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
             "collapsed": True,
             "children": [{"label": g.layer_name, "layer": g} for g in hazard_groups],
         },
+        fieldwork,
     ]
     TreeLayerControl(overlay_tree=overlay_tree, collapsed=False).add_to(m)
 
@@ -206,6 +210,7 @@ def _legend_items(ctx: PageContext) -> list[str]:
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]
     items.append(ml.swatch(ml.INCIDENT_COLOR, label("layer.overdue", lang)))
     items.append(ml.swatch(ml.ESCALATED_COLOR, label("layer.escalated", lang)))
+    items += fieldwork_layers.legend_items(ctx)
     if not ctx.standalone:
         items.append(ml.swatch("#ff00aa", label("layer.live", lang)))
     return items

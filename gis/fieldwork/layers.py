@@ -70,7 +70,9 @@ def unvisited_grids(
         share = f["share_not_visited"]
         color = next(c for limit, c in UNVISITED_RAMP if share < limit)
         style = {"fillColor": color, "fillOpacity": 0.55, "color": "#555", "weight": 0.6}
-        features.append({**feature, "properties": {**feature["properties"], **f, "days": days, "style": style}})
+        # ``share`` is what the maps' area popup shows (as a percentage).
+        props = {**feature["properties"], **f, "share": share, "days": days, "style": style}
+        features.append({**feature, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
 
