@@ -146,7 +146,8 @@ def get_not_visited_layer(
     if by == "grid":
         cache = request.app.state.map_layers
         return _geojson(lambda: layers.unvisited_grids(session, days, caller.scope, crs, cache))
-    return _geojson(lambda: layers.unvisited_points(session, days, caller.scope, crs))
+    body = layers.unvisited_points_json(session, days, caller.scope, crs)
+    return Response(body, media_type="application/geo+json", headers={"Cache-Control": "no-store"})
 
 
 @router.get(

@@ -7,9 +7,10 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 
-from gis.fieldwork.coverage import day_bounds, grid_unvisited, unvisited_by_grid, unvisited_rows
+from gis.fieldwork.coverage import _since, day_bounds, grid_unvisited, unvisited_by_grid, unvisited_rows
 from gis.outputs.features import _display, check_display_crs
 from gis.outputs.mapfilter import COORD_DECIMALS
 from gis.people.scope import Scope
@@ -39,16 +40,51 @@ def _points(
 
 
 def unvisited_points(conn: Conn, days: int, scope: Scope, display_crs: str = "wgs84") -> dict[str, Any]:
-    """Buildings inside ``scope`` not visited within ``days`` days, with their last visit."""
+    """Buildings inside ``scope`` not visited within ``days`` days, with their last visit. Built
+    column-wise (county-wide this is tens of thousands of features: per-row attribute access on
+    SQLAlchemy rows would be most of the time)."""
     check_display_crs(display_crs)
     since, rows = unvisited_rows(conn, days, scope)
-    props = [
-        {"id": r.id, "grid_code": r.grid_code, "households": r.households, "last_visit_at": _iso(r.last_visit_at)}
-        for r in rows
+    if not rows:
+        return {"type": "FeatureCollection", "features": [], "since": since.isoformat()}
+    ids, grids, households, lon, lat, last = zip(*rows, strict=True)
+    x, y = _display(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), display_crs)
+    xs = np.round(x, COORD_DECIMALS).tolist()
+    ys = np.round(y, COORD_DECIMALS).tolist()
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [px, py]},
+            "properties": {"id": i, "grid_code": g, "households": h, "last_visit_at": t},
+        }
+        for i, g, h, t, px, py in zip(ids, grids, households, last, xs, ys, strict=True)
     ]
-    out = _points(rows, ([r.lon for r in rows], [r.lat for r in rows]), props, display_crs)
-    out["since"] = since.isoformat()
-    return out
+    return {"type": "FeatureCollection", "features": features, "since": since.isoformat()}
+
+
+# The same layer written by PostgreSQL as GeoJSON text (WGS-84): county-wide it is tens of
+# thousands of features, and building them as Python objects costs several times the query.
+_UNVISITED_TEXT = (
+    'SELECT coalesce(string_agg(concat(\'{{"type":"Feature","geometry":{{"type":"Point",'
+    "\"coordinates\":[', round(ST_X(b.geom) * {scale}) / {scale}, ',', round(ST_Y(b.geom) * {scale}) / {scale}, "
+    "']}},\"properties\":{{\"id\":', b.id, ',\"grid_code\":', coalesce(to_json(b.grid_code)::text, 'null'), "
+    "',\"households\":', b.households, ',\"last_visit_at\":', coalesce(to_json(b.last_visited_at)::text, 'null'), "
+    "'}}}}'), ',' ORDER BY b.id), '') AS features "
+    "FROM buildings b WHERE {scope} AND (b.last_visited_at IS NULL OR b.last_visited_at < :since)"
+)
+
+
+def unvisited_points_json(conn: Conn, days: int, scope: Scope, display_crs: str = "wgs84") -> bytes:
+    """``unvisited_points`` as GeoJSON bytes; written by the database when the display CRS is WGS-84."""
+    check_display_crs(display_crs)
+    if display_crs != "wgs84":
+        return orjson.dumps(unvisited_points(conn, days, scope, display_crs))
+    since = _since(days, dt.datetime.now(dt.UTC))
+    where, params = scope.where("b")
+    sql = _UNVISITED_TEXT.format(scale=f"{10 ** int(COORD_DECIMALS)}.0", scope=where)
+    row = conn.execute(sa.text(sql), {**params, "since": since}).one()
+    head = f'{{"type":"FeatureCollection","since":{orjson.dumps(since).decode()},"features":['
+    return head.encode() + row.features.encode() + b"]}"
 
 
 def unvisited_grids(

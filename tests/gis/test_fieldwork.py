@@ -204,3 +204,42 @@ def test_not_visited_and_quota(connection: Connection, field) -> None:  # type: 
     report = coverage.quota_report(connection, today, 4, WHOLE_COUNTY)
     worker = next(w for w in report["list"] if w["person_id"] == field.person_id)
     assert worker["visits"] == 4 and worker["met"]
+
+
+def test_county_layer_text_equals_the_python_layer(connection: Connection, field) -> None:  # type: ignore[no-untyped-def]
+    import orjson
+
+    from gis.fieldwork import layers
+
+    caller = Principal(key_id=0, name="tests", role="admin", person_id=field.person_id)
+    now = dt.datetime.now(dt.UTC)
+    old = [
+        {"client_id": f"o{i}", "building_id": field.buildings[i], "at": _iso(now - dt.timedelta(days=45 + i))}
+        for i in range(3)
+    ]
+    new = [{"client_id": "n0", "building_id": field.buildings[0], "at": _iso(now - dt.timedelta(days=50))}]
+    visits.record(connection, old, caller, now)
+    visits.record(connection, new, caller, now)  # older than the stored one: the latest visit stays
+    last = connection.execute(
+        sa.text("SELECT last_visited_at FROM buildings WHERE id = :id"), {"id": field.buildings[0]}
+    ).scalar_one()
+    assert last == dt.datetime.fromisoformat(old[0]["at"])
+    text = orjson.loads(layers.unvisited_points_json(connection, 30, WHOLE_COUNTY))
+    python = orjson.loads(orjson.dumps(layers.unvisited_points(connection, 30, WHOLE_COUNTY)))
+
+    def normal(collection: dict) -> list:  # type: ignore[type-arg]
+        return [
+            (
+                f["geometry"]["coordinates"],
+                {
+                    **f["properties"],
+                    "last_visit_at": f["properties"]["last_visit_at"]
+                    and dt.datetime.fromisoformat(f["properties"]["last_visit_at"]),
+                },
+            )
+            for f in collection["features"]
+        ]
+
+    assert normal(text) == normal(python)
+    ids = {f["properties"]["id"] for f in text["features"]}
+    assert set(field.buildings) <= ids  # none visited within 30 days

@@ -7,6 +7,12 @@ and the incidents or hazards it produced. ``client_id`` is the phone's own id fo
 unique per person, so a resent batch stores nothing twice. Assigned by the point trigger like
 the other point tables (the generation in force when stored).
 
+``buildings.last_visited_at``: the latest visit of each building, kept by a statement-level
+trigger on ``visits`` (one UPDATE per INSERT statement, however many rows), so the county-wide
+"not visited in N days" layer reads one table instead of anti-joining every building with the
+visits. Visits are only ever inserted (the API has no edit or delete); the column starts from the
+visits already stored (none before this revision).
+
 ``patrols``: a person's patrol of a grid, started and ended; ``track`` is the simplified line of
 its kept points for display (recomputed with each batch), ``length_m`` its length.
 ``patrol_points``: the GPS points (WGS-84, after conversion from the input CRS), one per instant
@@ -98,6 +104,21 @@ def upgrade() -> None:
         "EXECUTE FUNCTION gridmap_assign_row()"
     )
 
+    op.add_column("buildings", sa.Column("last_visited_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute("""
+        CREATE FUNCTION gridmap_visits_last_visited() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE buildings b SET last_visited_at = m.at
+            FROM (SELECT building_id, max(at) AS at FROM new_visits GROUP BY building_id) m
+            WHERE b.id = m.building_id AND (b.last_visited_at IS NULL OR b.last_visited_at < m.at);
+            RETURN NULL;
+        END $$
+    """)
+    op.execute(
+        "CREATE TRIGGER trg_visits_last_visited AFTER INSERT ON visits REFERENCING NEW TABLE AS new_visits "
+        "FOR EACH STATEMENT EXECUTE FUNCTION gridmap_visits_last_visited()"
+    )
+
     op.create_table(
         "patrols",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -142,5 +163,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("patrol_points")
     op.drop_table("patrols")
+    op.execute("DROP TRIGGER IF EXISTS trg_visits_last_visited ON visits")
+    op.execute("DROP FUNCTION IF EXISTS gridmap_visits_last_visited()")
+    op.drop_column("buildings", "last_visited_at")
     op.execute("DROP TRIGGER IF EXISTS trg_visits_assign ON visits")
     op.drop_table("visits")
