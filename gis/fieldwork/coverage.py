@@ -216,16 +216,19 @@ def quota_report(conn: Conn, day: dt.date, quota: int, scope: Scope) -> dict[str
 
 # --- patrol coverage -------------------------------------------------------------------------------
 
-# Buildings of the grid within :m metres of the tracks of the patrols :ids (kept points only).
+# Buildings of the grid within :m metres of the tracks of the patrols :ids (kept points only). Each
+# CTE is MATERIALIZED so that it is computed once: inlined, the planner may rebuild the tracks
+# once per building. One collected geometry measured against each building was faster here than
+# cutting the tracks into pieces (ST_Subdivide) and testing them one by one.
 _COVERAGE = sa.text(
-    "WITH track AS (SELECT ST_Transform(CASE WHEN count(*) > 1 THEN ST_MakeLine(geom ORDER BY t) "
-    "ELSE ST_Collect(geom) END, :metric) AS g FROM patrol_points WHERE patrol_id = ANY(:ids) AND NOT flagged "
-    "GROUP BY patrol_id), tracks AS (SELECT ST_Collect(g) AS g FROM track) "
-    "SELECT count(*) AS buildings, "
-    "count(*) FILTER (WHERE ST_DWithin(ST_Transform(b.geom, :metric), t.g, :m)) AS covered, "
-    "coalesce(sum(b.households), 0) AS households, "
-    "coalesce(sum(b.households) FILTER (WHERE ST_DWithin(ST_Transform(b.geom, :metric), t.g, :m)), 0) AS hh_covered "
-    "FROM buildings b CROSS JOIN tracks t WHERE b.grid_code = :grid"
+    "WITH tracks AS MATERIALIZED (SELECT ST_Collect(g) AS g FROM (SELECT ST_Transform(CASE WHEN count(*) > 1 "
+    "THEN ST_MakeLine(geom ORDER BY t) ELSE ST_Collect(geom) END, :metric) AS g "
+    "FROM patrol_points WHERE patrol_id = ANY(:ids) AND NOT flagged GROUP BY patrol_id) s), "
+    "near AS MATERIALIZED (SELECT b.households, coalesce(ST_DWithin(ST_Transform(b.geom, :metric), t.g, :m), false) "
+    "AS covered FROM buildings b CROSS JOIN tracks t WHERE b.grid_code = :grid) "
+    "SELECT count(*) AS buildings, count(*) FILTER (WHERE covered) AS covered, "
+    "coalesce(sum(households), 0) AS households, "
+    "coalesce(sum(households) FILTER (WHERE covered), 0) AS hh_covered FROM near"
 )
 
 

@@ -16,6 +16,7 @@ simplified by ``TRACK_TOLERANCE_M`` in a metric projection) and its length are s
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from gis.fieldwork.errors import FieldworkForbidden, FieldworkInputError, Fieldw
 from gis.people.keys import Principal
 from gis.people.scope import Scope
 from gis.spatial.areas import IN_GENERATION, Conn, current_generation
-from gis.spatial.crs import METRIC_EPSG, metres_between, to_wgs84
+from gis.spatial.crs import METRIC_EPSG, to_wgs84
 
 MAX_POINTS = 5000
 TRACK_TOLERANCE_M = 3.0
@@ -146,6 +147,16 @@ def _parse_points(body: dict[str, Any], patrol: dict[str, Any], now: dt.datetime
     return crs, lon, lat, times
 
 
+def _metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Distance between two nearby points: metres per degree on the WGS-84 ellipsoid at their mean
+    latitude (the standard series), within a few millimetres per kilometre of the geodesic at
+    the distances between GPS fixes, and ~50 times cheaper per pair than a geodesic call."""
+    phi = math.radians((lat1 + lat2) / 2)
+    m_lat = 111132.954 - 559.822 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
+    m_lon = 111412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi)
+    return math.hypot((lon2 - lon1) * m_lon, (lat2 - lat1) * m_lat)
+
+
 def speed_flags(t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_kmh: float) -> tuple[np.ndarray, np.ndarray]:
     """Per point (sorted by time): flagged, and the speed in km/h from the last kept point (NaN for
     the first). A point at the same instant as the last kept one is flagged unless it is within a
@@ -153,10 +164,11 @@ def speed_flags(t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_kmh: floa
     n = len(t_s)
     flagged = np.zeros(n, dtype=bool)
     speed = np.full(n, np.nan)
+    xs, ys, ts = lon.tolist(), lat.tolist(), t_s.tolist()
     last = 0
     for i in range(1, n):
-        metres = float(metres_between(lon[last], lat[last], lon[i], lat[i]))
-        seconds = t_s[i] - t_s[last]
+        metres = _metres(xs[last], ys[last], xs[i], ys[i])
+        seconds = ts[i] - ts[last]
         kmh = metres / seconds * 3.6 if seconds > 0 else (0.0 if metres <= 1.0 else float("inf"))
         speed[i] = kmh
         if kmh > max_kmh:

@@ -243,3 +243,14 @@ def test_county_layer_text_equals_the_python_layer(connection: Connection, field
     assert normal(text) == normal(python)
     ids = {f["properties"]["id"] for f in text["features"]}
     assert set(field.buildings) <= ids  # none visited within 30 days
+
+
+def test_flag_distance_agrees_with_the_geodesic() -> None:
+    from gis.spatial.crs import metres_between
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        lon, lat = 120.9 + rng.uniform(0, 0.1), 30.8 + rng.uniform(0, 0.1)
+        dlon, dlat = rng.normal(0, 0.01, 2)
+        exact = metres_between(lon, lat, lon + dlon, lat + dlat)
+        assert patrols._metres(lon, lat, lon + dlon, lat + dlat) == pytest.approx(exact, rel=1e-3)
