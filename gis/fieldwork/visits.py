@@ -48,19 +48,33 @@ _FIELDS = frozenset(
 )
 _CODES = "town_code, village_code, grid_code, micro_grid_code, station_code, beat_code"
 
-# One round trip finds every row a batch refers to (with the codes its scope is checked on).
-_REFERENCES = sa.text(
-    f"SELECT 'building' AS kind, id, id AS building_id, NULL::bigint AS person_id, {_CODES}, "  # noqa: S608
-    "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM buildings WHERE id = ANY(:buildings) "
-    f"UNION ALL SELECT 'address', id, building_id, NULL, {_CODES}, ST_X(geom), ST_Y(geom) "
-    "FROM addresses WHERE id = ANY(:addresses) "
-    "UNION ALL SELECT 'person', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-    "FROM people WHERE id = ANY(:people) "
-    "UNION ALL SELECT 'posting', id, NULL, person_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-    "FROM postings WHERE id = ANY(:postings) "
-    f"UNION ALL SELECT 'incident', id, NULL, NULL, {_CODES}, NULL, NULL FROM incidents WHERE id = ANY(:incidents) "
-    f"UNION ALL SELECT 'hazard', id, NULL, NULL, {_CODES}, NULL, NULL FROM hazards WHERE id = ANY(:hazards)"
+# One round trip finds every row a batch refers to (with the codes its scope is checked on); only
+# the branches a batch needs are sent, since planning the six costs more than running them.
+_REFERENCE_BRANCHES = {
+    "buildings": f"SELECT 'building' AS kind, id, id AS building_id, NULL::bigint AS person_id, {_CODES}, "  # noqa: S608
+    "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM buildings WHERE id = ANY(:buildings)",
+    "addresses": f"SELECT 'address', id, building_id, NULL, {_CODES}, ST_X(geom), ST_Y(geom) "  # noqa: S608
+    "FROM addresses WHERE id = ANY(:addresses)",
+    "people": "SELECT 'person', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM people WHERE id = ANY(:people)",
+    "postings": "SELECT 'posting', id, NULL, person_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM postings WHERE id = ANY(:postings)",
+    "incidents": f"SELECT 'incident', id, NULL, NULL, {_CODES}, NULL, NULL "  # noqa: S608
+    "FROM incidents WHERE id = ANY(:incidents)",
+    "hazards": f"SELECT 'hazard', id, NULL, NULL, {_CODES}, NULL, NULL FROM hazards WHERE id = ANY(:hazards)",  # noqa: S608
+}
+# The first branch fixes the column names and types of the union: typed for every later one.
+_FIRST = (
+    "SELECT NULL::text AS kind, NULL::bigint AS id, NULL::bigint AS building_id, NULL::bigint AS person_id, "
+    "NULL::varchar AS town_code, NULL::varchar AS village_code, NULL::varchar AS grid_code, "
+    "NULL::varchar AS micro_grid_code, NULL::varchar AS station_code, NULL::varchar AS beat_code, "
+    "NULL::float8 AS lon, NULL::float8 AS lat WHERE false"
 )
+
+
+def _references_sql(wanted: list[str]) -> sa.TextClause:
+    return sa.text(" UNION ALL ".join([_FIRST, *(_REFERENCE_BRANCHES[k] for k in wanted)]))
+
 
 _INSERT = sa.text(
     "INSERT INTO visits (client_id, person_id, posting_id, building_id, address_id, kind, knows_people, "
@@ -173,20 +187,16 @@ def _resolve(conn: Conn, rows: list[VisitRow], wheres: list[str], caller: Princi
     def ids(attr: str) -> list[int]:
         return sorted({v for r in rows if (v := getattr(r, attr)) is not None})
 
-    found: dict[tuple[str, int], Any] = {
-        (r.kind, r.id): r
-        for r in conn.execute(
-            _REFERENCES,
-            {
-                "buildings": ids("building_id"),
-                "addresses": ids("address_id"),
-                "people": sorted({r.person_id for r in rows}),
-                "postings": ids("posting_id"),
-                "incidents": sorted({i for r in rows for i in r.incident_ids}),
-                "hazards": sorted({i for r in rows for i in r.hazard_ids}),
-            },
-        )
+    wanted = {
+        "buildings": ids("building_id"),
+        "addresses": ids("address_id"),
+        "people": sorted({r.person_id for r in rows}),
+        "postings": ids("posting_id"),
+        "incidents": sorted({i for r in rows for i in r.incident_ids}),
+        "hazards": sorted({i for r in rows for i in r.hazard_ids}),
     }
+    wanted = {k: v for k, v in wanted.items() if v}
+    found: dict[tuple[str, int], Any] = {(r.kind, r.id): r for r in conn.execute(_references_sql(list(wanted)), wanted)}
     scope = caller.scope
 
     def placed(kind: str, key: int, field: str) -> Any:
