@@ -196,3 +196,35 @@ def test_coverage_layers(client: TestClient, field, admin_headers) -> None:  # t
     mine = client.get(f"/visits/workers/{field.person_id}", params={"quota": 5}, headers=admin_headers).json()
     assert mine["met"] is True and mine["visits"] == 5
     assert client.get("/visits/not-visited", params={"days": 0}, headers=admin_headers).status_code == 422
+
+
+def test_visit_links_incidents_and_hazards(client: TestClient, connection: Connection, field, make_key) -> None:  # type: ignore[no-untyped-def]
+    def hazard(lon: float) -> int:
+        return int(
+            connection.execute(
+                sa.text(
+                    "INSERT INTO hazards (category, severity, status, found_at, geom) VALUES ('gas', 'high', 'open', "
+                    "now(), ST_SetSRID(ST_MakePoint(:x, 30.835), 4326)) RETURNING id"
+                ),
+                {"x": lon},
+            ).scalar_one()
+        )
+
+    inside, outside = hazard(120.905), hazard(120.925)
+    scoped = make_key("reporter", scope=TOWN1)
+    body = {
+        "client_id": "link",
+        "person_id": field.person_id,
+        "building_id": field.buildings[0],
+        "hazard_ids": [inside],
+    }
+    r = client.post("/visits", json=body, headers=scoped)
+    assert r.status_code == 201, r.text
+    stored = connection.execute(sa.text("SELECT hazard_ids FROM visits WHERE id = :id"), {"id": r.json()["id"]})
+    assert stored.scalar_one() == [inside]
+    r = client.post("/visits", json={**body, "client_id": "link2", "hazard_ids": [inside, outside]}, headers=scoped)
+    assert r.status_code == 404 and "visit.hazard_ids[1]" in r.json()["detail"]
+    r = client.post("/visits", json={**body, "client_id": "link3", "incident_ids": [10**12]}, headers=scoped)
+    assert r.status_code == 404 and "visit.incident_ids[0]" in r.json()["detail"]
+    r = client.post("/visits", json={**body, "client_id": "link4", "incident_ids": ["7"]}, headers=scoped)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "visit", "incident_ids[0]"]
