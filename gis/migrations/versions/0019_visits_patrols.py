@@ -63,6 +63,8 @@ def upgrade() -> None:
         sa.Column("person_id", sa.BigInteger(), nullable=False),
         sa.Column("posting_id", sa.BigInteger(), nullable=True),
         sa.Column("building_id", sa.BigInteger(), nullable=False),
+        # No foreign key, like incidents.address_id: the bulk loader truncates an empty addresses
+        # table before a rebuild (gis.bulk.store), which a referencing key would forbid.
         sa.Column("address_id", sa.BigInteger(), nullable=True),
         sa.Column("kind", sa.String(12), nullable=False),
         sa.Column("knows_people", sa.Boolean(), server_default=sa.text("false"), nullable=False),
@@ -86,9 +88,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["person_id"], ["people.id"], name=op.f("fk_visits_person_id_people")),
         sa.ForeignKeyConstraint(["posting_id"], ["postings.id"], name=op.f("fk_visits_posting_id_postings")),
         sa.ForeignKeyConstraint(["building_id"], ["buildings.id"], name=op.f("fk_visits_building_id_buildings")),
-        sa.ForeignKeyConstraint(
-            ["address_id"], ["addresses.id"], name=op.f("fk_visits_address_id_addresses"), ondelete="SET NULL"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_visits")),
         sa.UniqueConstraint("person_id", "client_id", name=op.f("uq_visits_person_client")),
     )
