@@ -100,19 +100,24 @@ def _load(url: str) -> None:
         conn.execute(sa.text("SET LOCAL gridmap.bulk = 'on'"))
         conn.execute(
             sa.text(
+                "WITH w AS (SELECT DISTINCT ON (area_code) person_id, area_code FROM postings "
+                "           WHERE role = 'grid_worker' ORDER BY area_code, id), "
+                "nb AS MATERIALIZED (SELECT id, geom, town_code, village_code, grid_code, micro_grid_code, "
+                "  station_code, beat_code, generation_id, assign_status, "
+                "  row_number() OVER (PARTITION BY grid_code ORDER BY id) AS rn, "
+                "  count(*) OVER (PARTITION BY grid_code) AS n FROM buildings WHERE grid_code IS NOT NULL), "
+                "slots AS (SELECT w.person_id, w.area_code, d, k, "
+                "  abs(hashtext(w.person_id || '-' || d || '-' || k)) AS h FROM w "
+                "  CROSS JOIN generate_series(0, :days - 1) d CROSS JOIN generate_series(1, 10) k) "
                 "INSERT INTO visits (client_id, person_id, building_id, kind, knows_people, knows_family, "
                 "knows_address, knows_situation, at, recorded_by, geom, town_code, village_code, grid_code, "
                 "micro_grid_code, station_code, beat_code, generation_id, assign_status) "
-                "SELECT 'hist-' || w.person_id || '-' || d || '-' || k, w.person_id, b.id, 'routine', true, true, "
-                "true, (k % 2 = 0), now() - make_interval(days => d, hours => k), 'bench', b.geom, b.town_code, "
-                "b.village_code, b.grid_code, b.micro_grid_code, b.station_code, b.beat_code, b.generation_id, "
-                "b.assign_status "
-                "FROM (SELECT DISTINCT ON (area_code) person_id, area_code FROM postings "
-                "      WHERE role = 'grid_worker' ORDER BY area_code, id) w "
-                "CROSS JOIN generate_series(0, :days - 1) d CROSS JOIN generate_series(1, 10) k "
-                "CROSS JOIN LATERAL (SELECT id, geom, town_code, village_code, grid_code, micro_grid_code, "
-                "  station_code, beat_code, generation_id, assign_status FROM buildings "
-                "  WHERE grid_code = w.area_code OFFSET floor(random() * 100)::int LIMIT 1) b"
+                "SELECT 'hist-' || s.person_id || '-' || s.d || '-' || s.k, s.person_id, b.id, 'routine', true, "
+                "true, true, (s.k % 2 = 0), now() - make_interval(days => s.d, hours => s.k), 'bench', b.geom, "
+                "b.town_code, b.village_code, b.grid_code, b.micro_grid_code, b.station_code, b.beat_code, "
+                "b.generation_id, b.assign_status "
+                "FROM slots s JOIN (SELECT DISTINCT grid_code, n FROM nb) c ON c.grid_code = s.area_code "
+                "JOIN nb b ON b.grid_code = s.area_code AND b.rn = 1 + s.h % c.n"
             ),
             {"days": HISTORY_DAYS},
         )
