@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from gis.fieldwork import patrols, visits
 from gis.outputs import mapdata
 from gis.people.keys import Principal
-from maps import fieldwork_layers
+from maps import fieldwork_layers, headless
 from maps.page import PageContext
 from maps.standalone import build_html
 from tests.fieldwork_data import G1, seed
@@ -91,3 +91,34 @@ def test_inline_builders_are_valid_javascript(tmp_path: Path) -> None:
     )
     node = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True, check=False)
     assert node.returncode == 0, node.stderr
+
+
+@pytest.mark.skipif(not headless.CHROMIUM.exists(), reason=f"{headless.CHROMIUM} is not installed")
+def test_standalone_field_layers_draw_in_chromium(field: Any, connection: Connection, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ctx = PageContext(standalone=True, role="viewer")
+    page_file = tmp_path / "command-center.html"
+    page_file.write_text(build_html(connection, "command-center", ctx, mapdata.parse_filter("7d")), encoding="utf-8")
+    grid_file = tmp_path / "grid.html"
+    grid_file.write_text(build_html(connection, "grid", ctx, mapdata.parse_filter("30d"), code=G1), encoding="utf-8")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = headless.launch(pw)
+        try:
+            page = browser.new_context(offline=True, viewport={"width": 1000, "height": 700}).new_page()
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(page_file.as_uri(), wait_until="load")
+            page.wait_for_selector(".leaflet-container")
+            count = "(k) => gridmap.layers[k].getLayers()[0].getLayers().length"
+            visits_drawn = page.evaluate(count, "fieldwork:visits")
+            tracks_drawn = page.evaluate(count, "fieldwork:tracks")
+            grids_drawn = page.evaluate(count, "fieldwork:unvisited")
+            page.goto(grid_file.as_uri(), wait_until="load")
+            page.wait_for_selector(".leaflet-container")
+            missed_drawn = page.evaluate(count, "fieldwork:not_visited")
+        finally:
+            browser.close()
+    assert errors == []
+    assert visits_drawn == 4 and tracks_drawn == 1 and grids_drawn == 8
+    assert missed_drawn == 36 - 4
