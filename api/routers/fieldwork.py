@@ -55,6 +55,44 @@ EXCEPTION_HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[Res
     FieldworkNotFound: _not_found,
     FieldworkForbidden: _forbidden,
 }
+_VISIT = {
+    "client_id": "phone-7f3a:000123",
+    "person_id": 12,
+    "building_id": 3456,
+    "kind": "routine",
+    "knows": {"people": True, "family": True, "address": True, "situation": False},
+    "lon": 120.9236,
+    "lat": 30.8441,
+    "crs": "gcj02",
+    "at": "2024-05-01T09:30",
+}
+_VISITS_BODY = Body(
+    ...,
+    description='one visit, a list of visits, or {"visits": [...]}',
+    openapi_examples={
+        "one": {"summary": "one visit", "value": _VISIT},
+        "batch": {
+            "summary": "a phone's batch",
+            "value": {"visits": [_VISIT, {**_VISIT, "client_id": "phone-7f3a:000124"}]},
+        },
+    },
+)
+_POINTS_BODY = Body(
+    ...,
+    description="a batch of GPS fixes",
+    openapi_examples={
+        "batch": {
+            "summary": "GCJ-02 fixes",
+            "value": {
+                "crs": "gcj02",
+                "points": [
+                    {"lon": 120.9236, "lat": 30.8441, "t": "2024-05-01T14:00:00+08:00"},
+                    {"lon": 120.9240, "lat": 30.8443, "t": "2024-05-01T14:00:30+08:00"},
+                ],
+            },
+        }
+    },
+)
 _BODY = Body(..., description="see the endpoint's description")
 
 
@@ -68,7 +106,7 @@ _BODY = Body(..., description="see the endpoint's description")
         422: {"description": "a bad field, named with its row: visits[i].field; nothing is stored"},
     },
 )
-def post_visits(session: SessionDep, caller: Reporter, payload: Any = _BODY) -> JSONResponse:
+def post_visits(session: SessionDep, caller: Reporter, payload: Any = _VISITS_BODY) -> JSONResponse:
     """Each visit: ``client_id`` (the phone's id; unique per person), ``person_id`` (default the
     key's person), ``building_id`` or ``address_id``, ``kind`` (routine, night, care, follow_up),
     ``knows`` ({people, family, address, situation}: true/false), ``lon``/``lat``/``crs`` (wgs84,
@@ -224,7 +262,7 @@ def get_patrol(patrol_id: int, session: SessionDep, caller: Viewer) -> Any:
     responses={422: {"description": "a bad point, named points[i].field (e.g. a time in the future); nothing stored"}},
 )
 def post_points(
-    patrol_id: int, session: SessionDep, settings: SettingsDep, caller: Reporter, payload: Any = _BODY
+    patrol_id: int, session: SessionDep, settings: SettingsDep, caller: Reporter, payload: Any = _POINTS_BODY
 ) -> Any:
     """Points reached faster than 150 km/h (configurable) from the last kept point are stored
     flagged and left out of the track and coverage (``flagged`` lists their indexes in the batch);
