@@ -138,11 +138,12 @@ def create_app(
         app.state.sessions = sessions  # given: usable before start-up too (tests without lifespan)
 
     errors.install(app)  # JSON errors; database outages as 503 with Retry-After
-    handlers = {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS, **fieldwork.EXCEPTION_HANDLERS}
-    for exc_type, handler in handlers.items():
+    for exc_type, handler in {**incidents.EXCEPTION_HANDLERS, **ogc.EXCEPTION_HANDLERS}.items():
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)
+    for exc_type, handler in fieldwork.EXCEPTION_HANDLERS.items():  # field work: 422 with the row, 404, 403
+        app.add_exception_handler(exc_type, handler)
     # The map pages' and the boundary editor's scripts and styles, from this server (offline intranets).
     app.mount(offline.DEFAULT_PREFIX, offline.static_files_app(), name="vendor")
     return app

@@ -18,8 +18,9 @@ from folium.utilities import JsCode
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter
 from gis.spatial.areas import Conn
-from maps import fieldwork_layers
 from maps import layers as ml
+from maps.fieldwork_layers import add_to as add_fieldwork_layers
+from maps.fieldwork_layers import legend_items as fieldwork_legend
 from maps.i18n import label, labels
 from maps.page import PageContext
 
@@ -117,7 +118,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
             )
         )
 
-    fieldwork = fieldwork_layers.add_to(m, ctx, conn)  # visits and patrols (gis.fieldwork)
+    fieldwork = add_fieldwork_layers(m, ctx, conn)  # visits and patrols (gis.fieldwork)
 
     heat = mapdata.heat_data(conn, flt, ctx.heat_threshold, display_crs=crs)
     # The points go in a data script of their own and are handed to the layer by reference.
@@ -205,12 +206,12 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
 def _legend_items(ctx: PageContext) -> list[str]:
     lang = ctx.lang
     items = [ml.heat_ramp(label("legend.heat", lang))]
+    items += fieldwork_legend(ctx)  # grids not visited lately, patrol tracks
     items += ml.area_legend(lang, ("county", "town", "village", "grid", "beat"))
     items += [ml.swatch(c, label(f"risk.{r}", lang)) for r, c in ml.RISK_COLORS.items() if r != "none"]
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]
     items.append(ml.swatch(ml.INCIDENT_COLOR, label("layer.overdue", lang)))
     items.append(ml.swatch(ml.ESCALATED_COLOR, label("layer.escalated", lang)))
-    items += fieldwork_layers.legend_items(ctx)
     if not ctx.standalone:
         items.append(ml.swatch("#ff00aa", label("layer.live", lang)))
     return items
