@@ -254,3 +254,29 @@ def test_flag_distance_agrees_with_the_geodesic() -> None:
         dlon, dlat = rng.normal(0, 0.01, 2)
         exact = metres_between(lon, lat, lon + dlon, lat + dlat)
         assert patrols._metres(lon, lat, lon + dlon, lat + dlat) == pytest.approx(exact, rel=1e-3)
+
+
+def test_layers_in_gcj02_display(connection: Connection, field) -> None:  # type: ignore[no-untyped-def]
+    from gis.fieldwork import layers
+    from gis.spatial.crs import wgs84_to_gcj02
+
+    now = dt.datetime.now(dt.UTC)
+    start = now - dt.timedelta(minutes=30)
+    patrol = patrols.start(
+        connection, {"person_id": field.person_id, "grid_code": G1, "started_at": _iso(start)}, CALLER, now
+    )
+    pts = [
+        {"lon": 120.901 + i * 0.0003, "lat": 30.835 + (i % 2) * 0.0003, "t": _iso(start + dt.timedelta(seconds=30 * i))}
+        for i in range(6)
+    ]
+    patrols.add_points(connection, patrol["id"], {"points": pts}, CALLER, now=now)
+    visits.record(
+        connection, {"client_id": "g", "person_id": field.person_id, "building_id": field.buildings[0]}, CALLER, now
+    )
+    day = now.astimezone(coverage.COUNTY_TZ).date()
+    for make in (layers.tracks, layers.visits):
+        wgs = make(connection, day, WHOLE_COUNTY, "wgs84")["features"][0]["geometry"]["coordinates"]
+        gcj = make(connection, day, WHOLE_COUNTY, "gcj02")["features"][0]["geometry"]["coordinates"]
+        first_wgs, first_gcj = (wgs[0], gcj[0]) if make is layers.tracks else (wgs, gcj)
+        expected = wgs84_to_gcj02(*first_wgs)
+        assert first_gcj == pytest.approx(list(expected), abs=2e-5)
