@@ -92,7 +92,7 @@ def start(conn: Conn, payload: object, caller: Principal, now: dt.datetime | Non
             raise FieldworkNotFound("body.posting_id", f"no posting {posting_id}")
         if owner != person_id:
             raise FieldworkInputError("body.posting_id", posting_id, f"is not a posting of person {person_id}")
-    started = fi.instant(body.get("started_at", now.isoformat()), "body.started_at", now)
+    started = fi.instant(body.get("started_at") or now.isoformat(), "body.started_at", now)
     patrol_id = conn.execute(
         sa.text(
             "INSERT INTO patrols (person_id, posting_id, grid_code, started_at, recorded_by) "
@@ -112,7 +112,9 @@ def end(
     body = fi.require_object(payload if payload is not None else {}, "body")
     fi.check_keys(body, frozenset({"ended_at"}), "body")
     if patrol["ended_at"] is None:
-        ended = fi.instant(body.get("ended_at", now.isoformat()), "body.ended_at", now, not_before=patrol["started_at"])
+        ended = fi.instant(
+            body.get("ended_at") or now.isoformat(), "body.ended_at", now, not_before=patrol["started_at"]
+        )
         last = conn.execute(sa.text("SELECT max(t) FROM patrol_points WHERE patrol_id = :id"), {"id": patrol_id})
         latest = last.scalar()
         if latest is not None and ended < latest:

@@ -162,7 +162,7 @@ def parse_row(raw: object, where: str, caller: Principal, now: dt.datetime) -> V
     crs = fi.crs_of(row.get("crs"), f"{where}.crs")
     if lon is not None and lat is not None and crs != "wgs84":
         lon, lat = to_wgs84(lon, lat, crs)
-    at = fi.instant(row.get("at", now.isoformat()), f"{where}.at", now)
+    at = fi.instant(row.get("at") or now.isoformat(), f"{where}.at", now)
     return VisitRow(
         client_id=client_id or "",
         person_id=person_id,
