@@ -23,7 +23,6 @@ from api.routers import (
     draft_operations,
     events,
     export,
-    fieldwork,
     generations,
     health,
     incidents,
@@ -38,6 +37,8 @@ from api.routers import (
     tiles,
     units,
 )
+from api.routers.visits import EXCEPTION_HANDLERS as VISIT_HANDLERS
+from api.routers.visits import router as visits_router
 from gis.core.db import engine_from_settings
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
@@ -62,10 +63,10 @@ ROUTERS = [
     draft_operations.router,  # POST /boundaries/drafts/{id}/operations: split, merge, move, rename, delete
     events.router,  # GET /events: the live push (SSE)
     export.router,  # GET /export/{layer}
-    fieldwork.router,  # /visits, /patrols, /grids/{code}/coverage: field work and its coverage
     generations.router,  # /boundaries/generations: history, diff, restore
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
+    visits_router,  # /visits, /patrols, /grids/{code}/coverage: household visits, patrols, coverage
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
     org_units.router,  # /org-units: organisation units and their members
@@ -142,7 +143,7 @@ def create_app(
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)
-    for exc_type, handler in fieldwork.EXCEPTION_HANDLERS.items():  # field work: 422 with the row, 404, 403
+    for exc_type, handler in VISIT_HANDLERS.items():  # visits and patrols: 422 naming the row, 404, 403
         app.add_exception_handler(exc_type, handler)
     # The map pages' and the boundary editor's scripts and styles, from this server (offline intranets).
     app.mount(offline.DEFAULT_PREFIX, offline.static_files_app(), name="vendor")
