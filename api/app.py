@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware import Middleware
 from sqlalchemy.engine import Engine
 
+import api.routers.visits as visit_routes
 from api import errors, heap, lookup_service
 from api.auth import Admission
 from api.body_limit import BodyLimit
@@ -37,8 +38,6 @@ from api.routers import (
     tiles,
     units,
 )
-from api.routers.visits import EXCEPTION_HANDLERS as VISIT_HANDLERS
-from api.routers.visits import router as visits_router
 from gis.core.db import engine_from_settings
 from gis.core.settings import Settings, get_settings
 from gis.incidents.totals import TotalCounter
@@ -66,7 +65,7 @@ ROUTERS = [
     generations.router,  # /boundaries/generations: history, diff, restore
     health.router,  # GET /health (no key)
     incidents.router,  # /incidents: intake, workflow, listing
-    visits_router,  # /visits, /patrols, /grids/{code}/coverage: household visits, patrols, coverage
+    visit_routes.router,  # /visits, /patrols, /grids/{code}/coverage: household visits, patrols, coverage
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
     org_units.router,  # /org-units: organisation units and their members
@@ -143,7 +142,10 @@ def create_app(
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)
-    for exc_type, handler in VISIT_HANDLERS.items():  # visits and patrols: 422 naming the row, 404, 403
+    for (
+        exc_type,
+        handler,
+    ) in visit_routes.EXCEPTION_HANDLERS.items():  # visits and patrols: 422 naming the row, 404, 403
         app.add_exception_handler(exc_type, handler)
     # The map pages' and the boundary editor's scripts and styles, from this server (offline intranets).
     app.mount(offline.DEFAULT_PREFIX, offline.static_files_app(), name="vendor")
