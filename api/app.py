@@ -142,10 +142,8 @@ def create_app(
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)
-    for (
-        exc_type,
-        handler,
-    ) in visit_routes.EXCEPTION_HANDLERS.items():  # visits and patrols: 422 naming the row, 404, 403
+    # Visits and patrols: 422 naming the row or point, 404 outside the scope, 403.
+    for exc_type, handler in visit_routes.EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_type, handler)
     # The map pages' and the boundary editor's scripts and styles, from this server (offline intranets).
     app.mount(offline.DEFAULT_PREFIX, offline.static_files_app(), name="vendor")
