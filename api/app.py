@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware import Middleware
 from sqlalchemy.engine import Engine
 
+import api.routers.visits as visit_routes
 from api import errors, heap, lookup_service
 from api.auth import Admission
 from api.body_limit import BodyLimit
@@ -83,6 +84,7 @@ ROUTERS = [
     hotlines.router,  # /hotlines/{code}: 12345 / 110 tickets in, their category table and callbacks
     incidents.router,  # /incidents: intake, workflow, listing
     kpis.router,  # /kpis, /incidents/{id}/callback, /callbacks/due: the county's KPIs and callbacks
+    visit_routes.router,  # /visits, /patrols, /grids/{code}/coverage: household visits, patrols, coverage
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
     open311.router,  # /open311/v2: Open311 GeoReport v2 (reads public, writes with api_key)
@@ -179,6 +181,9 @@ def create_app(
         app.add_exception_handler(exc_type, handler)
     for router in ROUTERS:
         app.include_router(router)
+    # Visits and patrols: 422 naming the row or point, 404 outside the scope, 403.
+    for exc_type, handler in visit_routes.EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exc_type, handler)
     # The map pages' and the boundary editor's scripts and styles, from this server (offline intranets).
     app.mount(offline.DEFAULT_PREFIX, offline.static_files_app(), name="vendor")
     return app

@@ -20,6 +20,8 @@ from gis.outputs.mapdata import IncidentFilter
 from gis.spatial.areas import Conn
 from maps import hotspot_layer
 from maps import layers as ml
+from maps.fieldwork_layers import add_to as add_fieldwork_layers
+from maps.fieldwork_layers import legend_items as fieldwork_legend
 from maps.i18n import label, labels
 from maps.page import PageContext
 
@@ -117,6 +119,8 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
             )
         )
 
+    fieldwork = add_fieldwork_layers(m, ctx, conn)  # visits and patrols (gis.fieldwork)
+
     heat = mapdata.heat_data(conn, flt, ctx.heat_threshold, display_crs=crs)
     # The points go in a data script of their own and are handed to the layer by reference.
     heat_layer = HeatMap([], name=label("layer.heat", lang), **HEAT_OPTIONS)
@@ -193,6 +197,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
             "collapsed": True,
             "children": [{"label": g.layer_name, "layer": g} for g in hazard_groups],
         },
+        fieldwork,
     ]
     TreeLayerControl(overlay_tree=overlay_tree, collapsed=False).add_to(m)
 
@@ -207,6 +212,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
 def _legend_items(ctx: PageContext) -> list[str]:
     lang = ctx.lang
     items = [ml.heat_ramp(label("legend.heat", lang))]
+    items += fieldwork_legend(ctx)  # grids not visited lately, patrol tracks
     items += ml.area_legend(lang, ("county", "town", "village", "grid", "beat"))
     items += [ml.swatch(c, label(f"risk.{r}", lang)) for r, c in ml.RISK_COLORS.items() if r != "none"]
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]

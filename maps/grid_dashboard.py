@@ -17,7 +17,7 @@ from gis.core.predicates import BACKLOG
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter
 from gis.spatial.areas import Conn
-from maps import charts
+from maps import charts, fieldwork_layers
 from maps import layers as ml
 from maps.i18n import label
 from maps.page import PageContext
@@ -61,6 +61,7 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
             f"gridmap.builders.{'incidents' if flag == 'overdue' else flag}",
             mapdata.flagged_incidents(conn, flt, flag, grid_code=code, now=ctx.at, role=ctx.role, display_crs=crs),
         )
+    fieldwork_layers.add_grid_layers(m, ctx, conn, code)
     folium.LayerControl(collapsed=False, position="topleft").add_to(m)
 
     stats = mapdata.grid_stats(conn, flt, codes=[code], now=ctx.at, role=ctx.role).get(code, {})
@@ -68,7 +69,10 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
     form = ml.filter_form(
         ctx, PATH.format(code=code), label("title.grid", lang), flt, mapdata.incident_choices(), panel=False
     )
-    ml.add_html(m, f'<div class="gm-panel gm-side">{form}{_summary(ctx, props, stats)}{_charts(ctx, trend)}</div>')
+    field = fieldwork_layers.grid_section(conn, ctx, code)  # visit and patrol coverage
+    ml.add_html(
+        m, f'<div class="gm-panel gm-side">{form}{_summary(ctx, props, stats)}{field}{_charts(ctx, trend)}</div>'
+    )
     items = [ml.swatch(c, label(f"risk.{r}", lang)) for r, c in ml.RISK_COLORS.items() if r != "none"]
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]
     items.append(ml.swatch(ml.INCIDENT_COLOR, label("layer.recent", lang)))

@@ -116,6 +116,8 @@ def run_seed(
         status = report.assign_status.get(kind)
         detail = f"  ({', '.join(f'{k} {v:,}' for k, v in sorted(status.items()))})" if status else ""
         out.print(f"  {kind:<10} {count:>9,}{detail}", highlight=False)
+    for kind, count in report.fieldwork.items():  # visits and patrols (demo.jiashan.fieldwork)
+        out.print(f"  {kind:<10} {count:>9,}", highlight=False)
     out.print("  generate: " + ", ".join(f"{k} {v:.1f}s" for k, v in build.items()), highlight=False)
     out.print("  load:     " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items()), highlight=False)
     out.print(f"  total {total:.1f}s", highlight=False)

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from boundaries.generations import publish_layers
 from demo.jiashan.dataset import JiashanDataset
+from demo.jiashan.fieldwork import add_fieldwork
 from gis.bulk import ImportOptions, import_frame
 from gis.core import audit
 from gis.incidents.rules import LOCAL_TZ
@@ -54,6 +55,7 @@ class LoadReport:
     assign_status: dict[str, dict[str, int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     replaced: bool = False
+    fieldwork: dict[str, int] = field(default_factory=dict)  # visits, patrols, patrol points
 
 
 def foreign_data(conn: Connection) -> list[str]:
@@ -281,6 +283,9 @@ def load_dataset(
             report.counts[kind] = result.inserted
             report.assign_status[kind] = result.assign_status
             lap(kind)
+        tick("field work")
+        report.fieldwork = add_fieldwork(conn, dataset.reference, dataset.seed)
+        lap("fieldwork")
         audit.record(
             conn,
             DEMO_AUTHOR,
@@ -290,6 +295,7 @@ def load_dataset(
             per_year=len(dataset.incidents),
             until=dataset.reference.isoformat(),
             **report.counts,
+            **report.fieldwork,
         )
         tick("commit")
     lap("commit")

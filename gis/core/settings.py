@@ -135,6 +135,13 @@ class Settings(BaseSettings):
     grid_households_max: int = Field(default=500, ge=0, description="most households a grid should hold")
     micro_grid_households_min: int = Field(default=50, ge=0, description="fewest households a micro-grid should hold")
     micro_grid_households_max: int = Field(default=80, ge=0, description="most households a micro-grid should hold")
+    visit_quota: int = Field(default=10, ge=0, le=1000, description="household visits a grid worker should make a day")
+    patrol_max_speed_kmh: float = Field(
+        default=150.0, gt=0, le=2000, description="a GPS point reached faster than this from the last one is flagged"
+    )
+    patrol_cover_m: float = Field(
+        default=50.0, gt=0, le=1000, description="a building within this of a patrol track is covered"
+    )
 
     @field_validator("database_url", "read_database_url")
     @classmethod

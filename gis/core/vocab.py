@@ -58,6 +58,10 @@ ASSIGN_COLUMNS = (
     "assign_status",
     "snap_distance_m",
 )
+# Field work (gis.fieldwork): kinds of household visit (走访: routine, night visit, care for the
+# vulnerable, follow-up of an earlier finding) and the four-knows checks (四知) a visit records.
+VISIT_KINDS = ("routine", "night", "care", "follow_up")
+FOUR_KNOWS = ("people", "family", "address", "situation")
 
 # Incident statuses in the order of the closed loop (labels in gis.incidents.rules.STATUSES).
 INCIDENT_STATUSES = ("reported", "accepted", "rejected", "dispatched", "in_progress", "handled", "verified", "closed")

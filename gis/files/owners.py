@@ -47,7 +47,9 @@ class OwnerKind:
 OWNERS: dict[str, OwnerKind] = {
     "incident": OwnerKind("incident", "incidents", "incidents t"),
     "hazard": OwnerKind("hazard", "hazards", "hazards t"),
-    # An inspection is in the scope of its building; its position is where the team stood.
+    # A visit and an inspection are in the scope of their building; their position is where the
+    # worker or the team stood.
+    "visit": OwnerKind("visit", "visits", "visits t JOIN buildings b ON b.id = t.building_id", scope_alias="b"),
     "inspection": OwnerKind(
         "inspection", "inspections", "inspections t JOIN buildings b ON b.id = t.building_id", scope_alias="b"
     ),

@@ -43,7 +43,8 @@ def test_downgrade_base_then_upgrade_head_round_trips(database_url: str) -> None
         with eng.connect() as conn:
             assert set(sa.inspect(conn).get_table_names()) >= TABLES
             assert (
-                conn.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'trg_%_assign'")).scalar() == 4
+                # incidents, buildings, addresses, hazards, and visits (migration 0019)
+                conn.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'trg_%_assign'")).scalar() == 5
             )
         eng.dispose()
 
