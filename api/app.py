@@ -16,6 +16,7 @@ from api.body_limit import BodyLimit
 from api.deps import Sessions, SessionSource
 from api.fastpath import IntakeFastPath, LookupFastPath
 from api.routers import (
+    analysis,
     audit,
     boundaries,
     boundary_pages,
@@ -54,6 +55,7 @@ Coordinates may be WGS-84, GCJ-02 (Amap) or BD-09 (Baidu).
 ROUTERS = [
     lookup.router,  # GET /lookup: the most requested endpoint
     lookup_batch.router,  # POST /lookup/batch
+    analysis.router,  # /analysis/redistrict: redistricting proposals (background jobs)
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/drafts/...: drafts, uploads, validation, publishing
     boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)

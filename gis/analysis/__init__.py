@@ -1,0 +1,1 @@
+"""Analysis for planners and the command centre."""
