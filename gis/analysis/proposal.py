@@ -69,7 +69,10 @@ def load_micro_grids(conn: Conn, area: str) -> gpd.GeoDataFrame:
         sa.text(
             "SELECT v.code AS village, m.code, m.households, ST_AsBinary(m.geom) AS wkb, "  # noqa: S608
             "(SELECT count(*) FROM incidents i WHERE i.micro_grid_code = m.code "
-            " AND i.reported_at >= now() - make_interval(days => :days)) AS workload "
+            " AND i.reported_at >= now() - make_interval(days => :days)) AS workload, "
+            "(SELECT g.code FROM areas g WHERE g.layer = 'grid' AND "
+            f"{in_generation('g')} AND g.geom && m.geom AND ST_Intersects(g.geom, ST_PointOnSurface(m.geom)) "
+            " ORDER BY g.code LIMIT 1) AS current "
             "FROM areas v JOIN areas m ON m.layer = 'micro_grid' AND "
             f"{in_generation('m')} AND m.geom && v.geom AND ST_Intersects(v.geom, ST_PointOnSurface(m.geom)) "
             f"WHERE v.layer = 'village' AND {in_generation('v')} AND (v.code = :a OR v.parent_code = :a) "
@@ -83,6 +86,7 @@ def load_micro_grids(conn: Conn, area: str) -> gpd.GeoDataFrame:
             "code": [r.code for r in rows],
             "households": [int(r.households or 0) for r in rows],
             "workload": [float(r.workload) for r in rows],
+            "current": [r.current or "" for r in rows],  # the grid in force now
         },
         geometry=gpd.GeoSeries(shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else [], crs=4326),
     )

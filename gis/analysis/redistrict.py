@@ -40,8 +40,10 @@ class Params:
     balance: str = "households"  # or "workload": incidents of the last 90 days
     construction_iterations: int = 3  # max-p's construction restarts (spopt's default, 99, takes minutes)
     sa_iterations: int = 1  # max-p's simulated-annealing rounds
-    balance_moves: int = 400  # per village
+    balance_moves: int = 400  # per village, and as many compacting moves
+    keep_current: float = 3.0  # weight of the current grid's centre in max-p's dissimilarity (0 = ignore)
     seed: int = 0
+    compact: bool = True
 
 
 @dataclass
@@ -89,6 +91,13 @@ def _maxp(
 
     sub = metric.iloc[idx].reset_index(drop=True)
     sub = sub.assign(hh=households[idx].astype(float), cx=sub.geometry.centroid.x, cy=sub.geometry.centroid.y)
+    attrs = ["cx", "cy"]
+    if params.keep_current > 0 and "current" in sub:
+        # Micro-grids of one grid in force share its centre: max-p then prefers to keep them together
+        # (fewer addresses change grid) while the own centres keep the units compact.
+        centre = sub.groupby("current")[["cx", "cy"]].transform("mean")
+        sub = sub.assign(ax=centre["cx"] * params.keep_current, ay=centre["cy"] * params.keep_current)
+        attrs += ["ax", "ay"]
     w = Queen.from_dataframe(sub, use_index=False, silence_warnings=True)
     # spopt draws from the global generators; seeded so a proposal can be reproduced.
     random.seed(params.seed)
@@ -96,7 +105,7 @@ def _maxp(
     model = MaxPHeuristic(
         sub,
         w,
-        ["cx", "cy"],
+        attrs,
         "hh",
         float(floor),
         top_n=2,
@@ -181,6 +190,34 @@ def _repair_ceiling(
     raise Infeasible(f"village {village}: the ceiling of {high} households could not be met")
 
 
+def _compact(units: _Units, metric: gpd.GeoDataFrame, params: Params, res: VillageResult) -> None:
+    """Move boundary micro-grids to the neighbouring unit whose centre is nearer (a k-means step
+    under the band and contiguity): less spread-out units, so higher Polsby-Popper."""
+    low, high = params.band
+    hh = units.hh
+    area = metric.geometry.area.to_numpy()
+    xy = np.column_stack([metric.geometry.centroid.x.to_numpy(), metric.geometry.centroid.y.to_numpy()])
+
+    def centre(u: int) -> npt.NDArray[np.float64]:
+        m = sorted(units.members[u])
+        return np.asarray(np.average(xy[m], axis=0, weights=area[m]), dtype=np.float64)
+
+    for _ in range(params.balance_moves):
+        centres = [centre(u) for u in range(len(units.members))]
+        best = None
+        for u in range(len(units.members)):
+            for i, v, _n, _own in units.candidates(u):
+                gain = area[i] * (np.sum((xy[i] - centres[u]) ** 2) - np.sum((xy[i] - centres[v]) ** 2))
+                if gain <= 0 or (best is not None and gain <= best[0]):
+                    continue
+                if units.total(u, hh) - hh[i] >= low and units.total(v, hh) + hh[i] <= high and units.can_give(i, u):
+                    best = (gain, i, u, v)
+        if best is None:
+            return
+        units.move(best[1], best[2], best[3])
+        res.moves += 1
+
+
 def _balance(units: _Units, load: npt.NDArray[np.float64], params: Params, res: VillageResult) -> None:
     """Move boundary micro-grids while the spread of ``load`` narrows, staying in the band and contiguous;
     a micro-grid moves only to a unit it borders at least as much as its own (edges get no rougher)."""
@@ -249,6 +286,8 @@ def solve_village(
         regions.extend(_maxp(metric, sorted(piece), households, low, params))
     units = _Units(regions, neighbors, households)
     _repair_ceiling(units, metric, village, codes, params, res)
+    if params.compact:
+        _compact(units, metric, params, res)
     _balance(units, load if params.balance == "workload" else households.astype(np.float64), params, res)
     # Units numbered by their smallest micro-grid code: stable, west/south first as the codes grow.
     order = sorted(range(len(units.members)), key=lambda u: min(codes[i] for i in units.members[u]))
