@@ -215,6 +215,8 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         else old["households"].fillna(0).astype(int).to_numpy()
     )
     pp = polsby_popper(new_metric)
+    new_code = dict(zip(units.index, units["code"], strict=True))
+    old_load = mg.groupby("current")["workload"].sum().to_dict()
     per_unit = [
         {"code": c, "village": v, "households": int(h), "workload": float(w), "polsby_popper": round(float(p), 3)}
         for c, v, h, w, p in zip(
@@ -229,13 +231,19 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         "micro_grids": len(mg),
         "villages": len(villages),
         "proposal": _figures(new_metric, list(units["households"]), list(dissolved["workload"])),
-        "current": _figures(old_metric, [int(h) for h in old_hh], []),
+        "current": _figures(old_metric, [int(h) for h in old_hh], [old_load.get(c, 0.0) for c in old["code"]]),
         "addresses_changing_grid": int(impact["totals"]["addresses"]),
         "households_changing_grid": int(impact["totals"]["households"]),
         "repair_moves": moves,
         "splits": splits,
         "warnings": [f.message for f in validation.findings if f.kind not in BLOCKING][:20],
         "units": per_unit,
+        # The micro-grids whose grid changes: their parent_code once the proposal is published.
+        "micro_grid_parents": [
+            {"code": m, "from": c or None, "to": new_code[u]}
+            for m, c, u in zip(mg["code"], mg["current"], mg["unit"], strict=True)
+            if c != new_code[u]
+        ],
     }
 
 

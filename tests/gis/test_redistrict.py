@@ -42,6 +42,8 @@ def test_town_proposal_passes_validation(connection: Connection, mini_county: Mi
     assert [f.message for f in validation.errors] == []
     assert 0 < report["proposal"]["polsby_popper"]["min"] <= 1
     assert report["addresses_changing_grid"] >= 0
+    # Every micro-grid whose grid changes is listed with its new grid, one of the proposal's codes.
+    assert {m["to"] for m in report["micro_grid_parents"]} <= set(features["code"])
     fractions = [f for f, _ in steps]
     assert fractions == sorted(fractions) and fractions[-1] >= 0.9
 
@@ -88,3 +90,27 @@ def test_solver_repairs_ceiling_and_balances() -> None:
         assert idx.max() - idx.min() == len(idx) - 1  # contiguous along the strip
     pp = polsby_popper(frame.to_crs(4549).geometry)
     assert np.all((pp > 0.7) & (pp <= 1.0))  # squares: π/4
+
+
+def test_workload_balance_narrows_the_incident_spread() -> None:
+    """10 squares of 100 households, band 300-500: max-p makes units of 4, 3 and 3 squares, the western
+    squares hold most incidents. Balancing workload moves a square out of the busy western unit
+    (households alone see nothing to even out), all units still in the household band."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    xs = [120.9 + i * 0.001 for i in range(11)]
+    frame = gpd.GeoDataFrame(
+        {"code": [f"m{i:02d}" for i in range(10)]},
+        geometry=[box(xs[i], 30.8, xs[i + 1], 30.801) for i in range(10)],
+        crs=4326,
+    )
+    hh = np.full(10, 100, dtype=np.int64)
+    load = np.array([40, 40, 30, 20, 5, 5, 5, 5, 5, 5], dtype=float)
+    spreads = {}
+    for balance in ("households", "workload"):
+        res = solve_village("v", frame, hh, load, Params(band=(300, 500), balance=balance))
+        assert all(300 <= s <= 500 for s in np.bincount(res.labels, weights=hh))
+        per_unit = np.bincount(res.labels, weights=load)
+        spreads[balance] = per_unit.max() - per_unit.min()
+    assert spreads["workload"] < spreads["households"]
