@@ -12,8 +12,6 @@ from api.deps import SessionDep, SettingsDep
 from api.schemas.analysis import RedistrictIn, RedistrictRunOut
 from boundaries import draftscope
 from gis.analysis import proposal
-from gis.work.jobs import defer
-from gis.work.tasks import REDISTRICT_QUEUE, REDISTRICT_TASK
 
 router = APIRouter(tags=["analysis"])
 
@@ -43,9 +41,7 @@ def start_redistrict(body: RedistrictIn, session: SessionDep, settings: Settings
     except proposal.UnknownAreaError as exc:
         raise HTTPException(422, str(exc)) from None
     params = {"band": [low, high], "balance": body.balance, "layer": body.layer}
-    run_id = proposal.create_run(session, body.area_code, params, who.name)
-    # Deferred in the same transaction as the row: the job exists if and only if the run does.
-    defer(session, REDISTRICT_TASK, {"run_id": run_id}, queue=REDISTRICT_QUEUE)
+    run_id = proposal.start_run(session, body.area_code, params, who.name)
     run = proposal.get_run(session, run_id)
     assert run is not None
     return _out(run)

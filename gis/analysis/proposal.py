@@ -266,6 +266,17 @@ def create_run(conn: Conn, area: str, params: dict[str, Any], author: str) -> in
     )
 
 
+def start_run(conn: Conn, area: str, params: dict[str, Any], author: str) -> int:
+    """A queued run and its job (gis.work.tasks.redistrict), in the caller's transaction: the job
+    exists if and only if the run does; the job's lock keeps two workers off one run."""
+    from gis.work.jobs import defer
+    from gis.work.tasks import REDISTRICT_QUEUE, REDISTRICT_TASK
+
+    run_id = create_run(conn, area, params, author)
+    defer(conn, REDISTRICT_TASK, {"run_id": run_id}, queue=REDISTRICT_QUEUE, lock=f"redistrict:{run_id}")
+    return run_id
+
+
 def get_run(conn: Conn, run_id: int) -> dict[str, Any] | None:
     row = conn.execute(sa.text(f"SELECT {RUN_COLUMNS} FROM redistrict_runs WHERE id = :id"), {"id": run_id}).first()  # noqa: S608
     return dict(row._mapping) if row is not None else None

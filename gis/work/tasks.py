@@ -109,8 +109,10 @@ def redistrict(run_id: int) -> str:
 
     with engine.begin() as conn:
         run = proposal.get_run(conn, run_id)
-        if run is None or run["status"] != "queued":
-            return "skipped"  # a duplicate of a run already started or finished
+        if run is None or run["status"] not in ("queued", "running"):
+            return "skipped"  # finished already
+        # "running": a worker died in the middle (its transaction rolled back, nothing was written)
+        # and retry_stalled_jobs put the job back; the job's lock keeps two of one run apart.
         proposal.set_run(conn, run_id, status="running", started_at=proposal.now(), message="started")
     try:
         with transaction(engine) as session:

@@ -20,9 +20,10 @@ def test_post_queues_a_job_and_get_reports_the_draft(
     run = r.json()
     assert run["status"] == "queued" and run["params"]["band"] == [300, 500] and run["progress"] == 0
     job = connection.execute(
-        sa.text("SELECT queue_name, args FROM procrastinate_jobs WHERE task_name = 'gridmap:redistrict'")
+        sa.text("SELECT queue_name, args, lock FROM procrastinate_jobs WHERE task_name = 'gridmap:redistrict'")
     ).one()
     assert job.queue_name == "analysis" and job.args == {"run_id": run["id"]}
+    assert job.lock == f"redistrict:{run['id']}"
     # What the worker does (tests/gis/test_redistrict_job.py runs a real one).
     run_id = run["id"]
     assert proposal.execute_run(connection, run_id, proposal.params_from(run["params"]), lambda f, m: None) == "done"

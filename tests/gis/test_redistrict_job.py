@@ -14,8 +14,6 @@ from boundaries.sample import build_mini_county
 from boundaries.validate import validate_draft
 from gis.analysis import proposal
 from gis.core import db
-from gis.work.jobs import defer
-from gis.work.tasks import REDISTRICT_QUEUE, REDISTRICT_TASK
 from tests.conftest import scratch_database
 from tests.gis.test_jobs import workers
 
@@ -31,8 +29,7 @@ def test_worker_runs_the_proposal_with_progress(database_url: str, tmp_path: Pat
                     conn, layers, note="redistrict test", author="tests",
                     published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
                 )  # fmt: skip
-                run_id = proposal.create_run(conn, "330421001", {"band": [300, 500]}, "tests")
-                defer(conn, REDISTRICT_TASK, {"run_id": run_id}, queue=REDISTRICT_QUEUE)
+                run_id = proposal.start_run(conn, "330421001", {"band": [300, 500]}, "tests")
             seen: list[tuple[str, float]] = []
             with workers(url, tmp_path):
                 deadline = time.monotonic() + 120
