@@ -208,7 +208,8 @@ def main() -> None:
         for label, fig in (("current grids (peer)", rep["current"]), ("proposal", rep["proposal"])):
             hh, pp, wl = fig["households"], fig.get("polsby_popper", {}), fig["workload"]
             print(f"{label}: {fig['units']} units, households min {hh['min']:.0f} max {hh['max']:.0f} "
-                  f"spread {hh['spread']:.0f}; incidents/90 d spread {wl['spread']:.0f}; "
+                  f"spread {hh['spread']:.0f} (in a village {hh['within_village_spread']:.0f}); "
+                  f"incidents/90 d spread {wl['spread']:.0f} (in a village {wl['within_village_spread']:.0f}); "
                   f"Polsby-Popper min {pp.get('min')} mean {pp.get('mean')}")  # fmt: skip
         print(f"{rep['micro_grids']} micro-grids in {rep['villages']} villages; addresses changing grid: "
               f"{rep['addresses_changing_grid']}; moves {rep['repair_moves']}, splits {rep['splits']}")  # fmt: skip

@@ -40,7 +40,7 @@ def start_redistrict(body: RedistrictIn, session: SessionDep, settings: Settings
         raise HTTPException(403, str(exc)) from None
     except proposal.UnknownAreaError as exc:
         raise HTTPException(422, str(exc)) from None
-    params = {"band": [low, high], "balance": body.balance, "layer": body.layer}
+    params = {"band": [low, high], "balance": body.balance, "layer": body.layer, "edge_slack": body.edge_slack}
     run_id = proposal.start_run(session, body.area_code, params, who.name)
     run = proposal.get_run(session, run_id)
     assert run is not None

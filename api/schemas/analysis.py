@@ -16,6 +16,12 @@ class RedistrictIn(BaseModel):
     balance: Literal["households", "workload"] = Field(
         "households", description="what to even out between units: households, or incidents of the last 90 days"
     )
+    edge_slack: int = Field(
+        1,
+        ge=0,
+        le=8,
+        description="how much rougher an edge a balancing move may make: 0 = most compact, 8 = most even",
+    )
 
 
 class RedistrictRunOut(BaseModel):

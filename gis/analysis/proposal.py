@@ -97,12 +97,23 @@ def load_micro_grids(conn: Conn, area: str) -> gpd.GeoDataFrame:
     return frame
 
 
-def _figures(metric: gpd.GeoSeries, households: list[int], workload: list[float]) -> dict[str, Any]:
+def _within(villages: list[str], values: list[float]) -> float:
+    """The mean over villages of the spread (max - min) between their units: what redrawing inside
+    the villages can change (units never cross a village edge)."""
+    per: dict[str, list[float]] = {}
+    for v, x in zip(villages, values, strict=True):
+        per.setdefault(v, []).append(float(x))
+    return round(float(np.mean([max(xs) - min(xs) for xs in per.values()])), 1) if per else 0.0
+
+
+def _figures(
+    metric: gpd.GeoSeries, villages: list[str], households: list[int], workload: list[float]
+) -> dict[str, Any]:
     pp = polsby_popper(metric)
     return {
         "units": len(households),
-        "households": spread_figures(households),
-        "workload": spread_figures(workload),
+        "households": {**spread_figures(households), "within_village_spread": _within(villages, households)},
+        "workload": {**spread_figures(workload), "within_village_spread": _within(villages, workload)},
         "polsby_popper": {"min": round(float(pp.min()), 3), "mean": round(float(pp.mean()), 3)} if len(pp) else {},
     }
 
@@ -227,11 +238,18 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         "draft_id": draft_id,
         "area": area,
         "kind": kind,
-        "params": {"band": [low, high], "balance": params.balance, "layer": "grid"},
+        "params": {"band": [low, high], "balance": params.balance, "edge_slack": params.edge_slack, "layer": "grid"},
         "micro_grids": len(mg),
         "villages": len(villages),
-        "proposal": _figures(new_metric, list(units["households"]), list(dissolved["workload"])),
-        "current": _figures(old_metric, [int(h) for h in old_hh], [old_load.get(c, 0.0) for c in old["code"]]),
+        "proposal": _figures(
+            new_metric, list(units["parent_code"]), list(units["households"]), list(dissolved["workload"])
+        ),
+        "current": _figures(
+            old_metric,
+            [str(p) for p in old["parent_code"]],
+            [int(h) for h in old_hh],
+            [old_load.get(c, 0.0) for c in old["code"]],
+        ),
         "addresses_changing_grid": int(impact["totals"]["addresses"]),
         "households_changing_grid": int(impact["totals"]["households"]),
         "repair_moves": moves,
@@ -299,7 +317,11 @@ def now() -> dt.datetime:
 
 def params_from(stored: dict[str, Any]) -> Params:
     band = stored.get("band") or [300, 500]
-    return Params(band=(int(band[0]), int(band[1])), balance=str(stored.get("balance") or "households"))
+    return Params(
+        band=(int(band[0]), int(band[1])),
+        balance=str(stored.get("balance") or "households"),
+        edge_slack=int(stored.get("edge_slack", Params.edge_slack)),
+    )
 
 
 def execute_run(conn: Conn, run_id: int, params: Params, progress: Callable[[float, str], None]) -> str:

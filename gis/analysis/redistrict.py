@@ -9,8 +9,11 @@ compactness. Max-p knows no ceiling, so a repair pass follows: a unit above the 
 boundary micro-grids to neighbours that have room, or is split by max-p again; then a balancing
 pass moves boundary micro-grids between neighbouring units while that narrows the spread of the
 balanced figure (households, or the last 90 days' incidents: one worker per grid, so the
-workload), keeping every unit in the band, contiguous (queen contiguity, libpysal) and no less
-compact at the moved edge.
+workload), keeping every unit in the band and contiguous (queen contiguity, libpysal); how much
+rougher an edge such a move may make is the planner's trade-off between evenness and compactness
+(``Params.edge_slack``). Before balancing, a compacting pass moves boundary micro-grids to the
+unit whose centre is nearer; and max-p's dissimilarity includes the centre of each micro-grid's
+grid in force, so micro-grids of one grid tend to stay together (fewer addresses change grid).
 
 Each village is solved on its own: grids nest in villages by construction. A village (or an
 island of micro-grids in it) that cannot be cut into units inside the band is reported as
@@ -44,6 +47,10 @@ class Params:
     keep_current: float = 3.0  # weight of the current grid's centre in max-p's dissimilarity (0 = ignore)
     seed: int = 0
     compact: bool = True
+    # A balancing move takes a micro-grid to a unit it borders at most this many neighbours less than
+    # its own: 0 keeps edges smooth (most compact), 8 ignores edges (most even). Measured on 西塘镇:
+    # 0 -> households spread in a village 68, Polsby-Popper 0.667; 1 -> 44, 0.631; 8 -> 41, 0.624.
+    edge_slack: int = 1
 
 
 @dataclass
@@ -220,7 +227,7 @@ def _compact(units: _Units, metric: gpd.GeoDataFrame, params: Params, res: Villa
 
 def _balance(units: _Units, load: npt.NDArray[np.float64], params: Params, res: VillageResult) -> None:
     """Move boundary micro-grids while the spread of ``load`` narrows, staying in the band and contiguous;
-    a micro-grid moves only to a unit it borders at least as much as its own (edges get no rougher)."""
+    a micro-grid moves only to a unit it borders nearly as much as its own (``edge_slack``)."""
     low, high = params.band
     hh = units.hh
     for _ in range(params.balance_moves):
@@ -228,7 +235,7 @@ def _balance(units: _Units, load: npt.NDArray[np.float64], params: Params, res: 
         best = None
         for u in sorted(range(len(totals)), key=lambda k: -totals[k]):
             for i, v, n, own in units.candidates(u):
-                if n < own or totals[u] <= totals[v]:
+                if n + params.edge_slack < own or totals[u] <= totals[v]:
                     continue
                 gain = (totals[u] - totals[v]) ** 2 - (totals[u] - totals[v] - 2 * load[i]) ** 2
                 if gain <= 1e-9:
