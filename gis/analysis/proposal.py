@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -97,7 +97,7 @@ def load_micro_grids(conn: Conn, area: str) -> gpd.GeoDataFrame:
     return frame
 
 
-def _within(villages: list[str], values: list[float]) -> float:
+def _within(villages: Sequence[str], values: Sequence[float]) -> float:
     """The mean over villages of the spread (max - min) between their units: what redrawing inside
     the villages can change (units never cross a village edge)."""
     per: dict[str, list[float]] = {}
