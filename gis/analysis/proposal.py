@@ -173,6 +173,7 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         raise Infeasible(f"{kind} {area} has no micro-grids in force")
     mg["unit"] = -1
     villages = sorted(set(mg["village"]))
+    report_progress(0.05, f"{len(mg)} micro-grids in {len(villages)} villages read; solving village by village")
     reasons: list[str] = []
     offset, moves, splits = 0, 0, 0
     for k, village in enumerate(villages):
