@@ -47,6 +47,8 @@ def test_bad_input_names_the_field(client: TestClient, mini_county: MiniCounty, 
     r = client.post("/analysis/redistrict", json={"area_code": "330421001"}, headers=make_key("viewer"))
     assert r.status_code == 403
     assert client.get("/analysis/redistrict/987654", headers=planner).status_code == 404
+    assert client.get(f"/analysis/redistrict/{2**70}", headers=planner).status_code in (404, 422)
+    assert client.post("/analysis/redistrict", json={"area_code": "33\u0000"}, headers=planner).status_code == 422
     scoped = make_key("planner", scope="330421001")
     r = client.post("/analysis/redistrict", json={"area_code": "330421002"}, headers=scoped)
     assert r.status_code == 403 and "area_code" in r.text
