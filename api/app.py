@@ -16,7 +16,6 @@ from api.body_limit import BodyLimit
 from api.deps import Sessions, SessionSource
 from api.fastpath import IntakeFastPath, LookupFastPath
 from api.routers import (
-    analysis,
     audit,
     boundaries,
     boundary_pages,
@@ -32,6 +31,7 @@ from api.routers import (
     maps,
     ogc,
     org_units,
+    redistrict,
     staff,
     staffing,
     stats,
@@ -55,7 +55,6 @@ Coordinates may be WGS-84, GCJ-02 (Amap) or BD-09 (Baidu).
 ROUTERS = [
     lookup.router,  # GET /lookup: the most requested endpoint
     lookup_batch.router,  # POST /lookup/batch
-    analysis.router,  # /analysis/redistrict: redistricting proposals (background jobs)
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/drafts/...: drafts, uploads, validation, publishing
     boundary_pages.router,  # /maps/boundaries/drafts/{id}[/impact]: the editor and impact pages (before maps)
@@ -71,6 +70,7 @@ ROUTERS = [
     org_units.router,  # /org-units: organisation units and their members
     staff.router,  # /staff: people and their postings
     staffing.router,  # /staffing: team gaps per grid (JSON, XLSX, GeoJSON)
+    redistrict.router,  # /analysis/redistrict: redistricting proposals (background jobs)
     stats.router,  # GET /stats
     tiles.router,  # GET /tiles/{layer}/{z}/{x}/{y}.mvt
     units.router,  # GET /grids/{code}, GET /beats/{code}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException
 
 from api.auth import Planner, Viewer
 from api.deps import SessionDep, SettingsDep
-from api.schemas.analysis import RedistrictIn, RedistrictRunOut
+from api.schemas.redistrict import RedistrictIn, RedistrictRunOut
 from boundaries import draftscope
 from gis.analysis import proposal
 
