@@ -42,6 +42,7 @@ from api.routers import (
     open311,
     org_units,
     public_reports,
+    redistrict,
     staff,
     staffing,
     stats,
@@ -92,6 +93,7 @@ ROUTERS = [
     public_reports.router,  # /public/...: residents report, follow and rate (no staff key); /satisfaction
     staff.router,  # /staff: people and their postings
     staffing.router,  # /staffing: team gaps per grid (JSON, XLSX, GeoJSON)
+    redistrict.router,  # /analysis/redistrict: redistricting proposals (background jobs)
     stats.router,  # GET /stats
     tiles.router,  # GET /tiles/{layer}/{z}/{x}/{y}.mvt
     units.router,  # GET /grids/{code}, GET /beats/{code}

@@ -140,3 +140,42 @@ def hazard_sweep(timestamp: int) -> int:
     if moved:
         log.info("sweep: %d hazards overdue", moved)
     return moved
+
+
+REDISTRICT_QUEUE = "analysis"
+REDISTRICT_TASK = "gridmap:redistrict"
+
+
+@blueprint.task(name="redistrict", queue=REDISTRICT_QUEUE)
+def redistrict(run_id: int) -> str:
+    """Build the redistricting proposal of ``run_id`` (gis.analysis.proposal). Progress is written
+    in short transactions of its own so that GET /analysis/redistrict/{id} sees it while the job
+    runs; the draft and the final state commit together. Not retried: a failure is reported on the
+    run, and the planner asks again."""
+    from gis.analysis import proposal
+    from gis.core.db import transaction
+
+    engine = _engine()
+
+    def progress(fraction: float, message: str) -> None:
+        with engine.begin() as conn:
+            proposal.set_run(conn, run_id, progress=round(min(max(fraction, 0.0), 0.99), 3), message=message)
+
+    with engine.begin() as conn:
+        run = proposal.get_run(conn, run_id)
+        if run is None or run["status"] not in ("queued", "running"):
+            return "skipped"  # finished already
+        # "running": a worker died in the middle (its transaction rolled back, nothing was written)
+        # and retry_stalled_jobs put the job back; the job's lock keeps two of one run apart.
+        proposal.set_run(conn, run_id, status="running", started_at=proposal.now(), message="started")
+    try:
+        with transaction(engine) as session:
+            status = proposal.execute_run(session, run_id, proposal.params_from(run["params"]), progress)
+    except Exception as exc:
+        with engine.begin() as conn:
+            proposal.set_run(conn, run_id, status="failed", message=f"{type(exc).__name__}: {exc}"[:2000],
+                             finished_at=proposal.now())  # fmt: skip
+        log.exception("redistricting run %d failed", run_id)
+        raise
+    log.info("redistricting run %d: %s", run_id, status)
+    return status
