@@ -214,17 +214,17 @@ def _closed(conn: Connection, closed_ago: dt.timedelta) -> int:
 def test_dissatisfied_callback_reopens_within_seven_days(connection: Connection, mini_county) -> None:  # type: ignore[no-untyped-def]
     recent, old = _closed(connection, dt.timedelta(days=2)), _closed(connection, dt.timedelta(days=9))
     out = cb.record_callback(connection, recent, "dissatisfied", "caller", note="还是漏水")
-    assert out["reopened"] and out["status"] == "accepted"  # no holder on record: back to be dispatched
+    assert out["reopened"] and out["status"] == "in_progress"  # no holder on record: rules.REOPEN
     row = connection.execute(
         sa.text("SELECT status, closed_at, closed_level, deadline_at > now() FROM incidents WHERE id = :i"),
         {"i": recent},
     ).one()
-    assert row == ("accepted", None, None, True)
+    assert row == ("in_progress", None, None, True)
     event = connection.execute(
         sa.text("SELECT action, from_status, to_status, actor FROM incident_events WHERE incident_id = :i"),
         {"i": recent},
     ).one()
-    assert event == ("reopen", "closed", "accepted", "caller")
+    assert event == ("reopen", "closed", "in_progress", "caller")
     late = cb.record_callback(connection, old, "dissatisfied", "caller")
     assert not late["reopened"] and late["status"] == "closed"
     assert cb.record_callback(connection, old, "satisfied", "caller")["result"] == "satisfied"
@@ -241,3 +241,26 @@ def test_callback_errors(connection: Connection, mini_county) -> None:  # type: 
         cb.record_callback(connection, incident, "satisfied", "caller")
     assert connection.execute(sa.text("SELECT count(*) FROM incident_callbacks WHERE incident_id = :i"),
                               {"i": incident}).scalar() == 1  # fmt: skip
+
+
+def test_reopen_goes_back_to_the_last_lead_holder(connection: Connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    from tests.dispatch_roster import give_holder
+
+    incident = _closed(connection, dt.timedelta(days=1))
+    first = give_holder(connection, incident)
+    connection.execute(sa.text("UPDATE incident_assignments SET state = 'done' WHERE id = :a"), {"a": first})
+    out = cb.record_callback(connection, incident, "dissatisfied", "caller", channel="hotline")
+    assert out["reopened"] and out["status"] == "dispatched"
+    offers = connection.execute(
+        sa.text(
+            "SELECT org_unit_id, state, offered_by, accept_by > now() FROM incident_assignments "
+            "WHERE incident_id = :i ORDER BY id"
+        ),
+        {"i": incident},
+    ).all()
+    assert len(offers) == 2 and offers[1][0] == offers[0][0] and offers[1][1:] == ("offered", "caller", True)
+    jobs = connection.execute(
+        sa.text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'gridmap:offer_deadline' AND lock = :l"),
+        {"l": f"assignment:{connection.execute(sa.text('SELECT max(id) FROM incident_assignments')).scalar()}"},
+    ).scalar()
+    assert jobs == 1
