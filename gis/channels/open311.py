@@ -8,8 +8,9 @@
 
 Reads are public, as the spec intends, so a request shows nothing personal: no description, no
 address, no phone, no photos, no staff; the position is rounded to 3 decimals (about 100 m). The
-service_request_id is the ticket number; ``agency_responsible`` is the handling unit (a village
-and town, gis.channels.tickets.handling_unit). Output is JSON or XML, as the URL's suffix says.
+service_request_id is the ticket number; ``agency_responsible`` is the handling unit (the unit
+holding the lead, else a village and town: gis.channels.tickets.handling_unit). Output is JSON or
+XML, as the URL's suffix says.
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ def parse_filter(
 
 _FINAL = ", ".join(f"'{s}'" for s in FINAL_STATUSES)
 _SELECT = f"""
-    SELECT t.id, t.ticket, t.created_at, t.open311_token, i.status, i.category, i.town_code, i.village_code,
-           i.deadline_at, i.closed_at, round(ST_X(i.geom)::numeric, {POSITION_DECIMALS}) AS lon,
+    SELECT t.id, t.ticket, t.created_at, t.open311_token, i.id AS incident_id, i.status, i.category, i.town_code,
+           i.village_code, i.deadline_at, i.closed_at, round(ST_X(i.geom)::numeric, {POSITION_DECIMALS}) AS lon,
            round(ST_Y(i.geom)::numeric, {POSITION_DECIMALS}) AS lat,
            (SELECT max(e.at) FROM incident_events e WHERE e.incident_id = i.id) AS updated_at
     FROM public_tickets t JOIN incidents i ON i.id = t.incident_id
@@ -144,7 +145,8 @@ def list_requests(conn: Conn, f: RequestFilter) -> list[dict[str, Any]]:
         .all()
     )
     names = tickets.unit_names(conn, [c for r in rows for c in tickets.unit_codes(dict(r))])
-    return [_request(conn, dict(r), names) for r in rows]
+    holders = tickets.holder_units(conn, [r["incident_id"] for r in rows])
+    return [_request(conn, dict(r), names, holders) for r in rows]
 
 
 def request_by_token(conn: Conn, token: str) -> dict[str, Any]:
@@ -160,7 +162,7 @@ def _w3c(value: dt.datetime | None) -> str | None:
     return value.astimezone(COUNTY_TZ).isoformat(timespec="seconds") if value else None
 
 
-def _request(conn: Conn, r: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+def _request(conn: Conn, r: dict[str, Any], names: dict[str, str], holders: dict[int, str]) -> dict[str, Any]:
     # Staff may recategorise a matter: a category no resident code maps to shows as "other".
     code = CODE_OF_CATEGORY.get(r["category"], "other")
     category = RESIDENT_CATEGORIES[code]
@@ -171,7 +173,7 @@ def _request(conn: Conn, r: dict[str, Any], names: dict[str, str]) -> dict[str, 
         "service_name": category.zh,
         "service_code": code,
         "description": None,
-        "agency_responsible": tickets.handling_unit(conn, r, names=names),
+        "agency_responsible": tickets.handling_unit(conn, r["incident_id"], r, names=names, holders=holders),
         "service_notice": None,
         "requested_datetime": _w3c(r["created_at"]),
         "updated_datetime": _w3c(r["updated_at"] or r["created_at"]),

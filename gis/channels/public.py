@@ -246,7 +246,7 @@ def view_report(conn: Conn, ticket: str, token: str | None, lang: str = "zh") ->
         "merged": found["merged"],
         "outside_county": brief["assign_status"] == "outside_jurisdiction",
         **_state(brief, lang),
-        "unit": tickets.handling_unit(conn, brief, lang),
+        "unit": tickets.handling_unit(conn, brief["id"], brief, lang),
         "timeline": tickets.timeline(conn, found, brief, lang),
         "rating": rating["rating"] if rating else None,
         "can_rate": rating is None and brief["status"] in RATEABLE,

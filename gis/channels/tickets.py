@@ -176,13 +176,64 @@ def unit_codes(incident: dict[str, Any]) -> list[str]:
     return [c for c in (incident.get("village_code"), incident.get("town_code")) if c]
 
 
+# The current lead of each incident: its latest lead dispatch that was not declined or withdrawn
+# (an offer, an accepted one, or the one that handled it), as gis.incidents.reopen reads it. A unit
+# holder is named by the unit; a person by the unit or, without one, the area of the posting that
+# serves the incident (in force today first): a resident is never told a staff member's name.
+_HOLDER_UNITS = sa.text(
+    f"""
+    WITH lead AS (
+        SELECT DISTINCT ON (a.incident_id) a.incident_id, a.person_id, a.org_unit_id,
+               ARRAY[i.town_code, i.village_code, i.grid_code, i.micro_grid_code, i.station_code, i.beat_code]
+                   AS codes
+        FROM incident_assignments a JOIN incidents i ON i.id = a.incident_id
+        WHERE a.incident_id = ANY(:ids) AND a.role = 'lead' AND a.kind = 'dispatch'
+          AND a.state IN ('offered', 'accepted', 'done')
+        ORDER BY a.incident_id, a.offered_at DESC, a.id DESC)
+    SELECT l.incident_id, coalesce(ou.name, served.name) AS name
+    FROM lead l
+    LEFT JOIN org_units ou ON ou.id = l.org_unit_id
+    LEFT JOIN LATERAL (
+        SELECT coalesce(pu.name, ar.name) AS name
+        FROM postings po
+        LEFT JOIN org_units pu ON pu.id = po.org_unit_id
+        LEFT JOIN areas ar ON ar.code = po.area_code AND {is_current("ar")}
+        WHERE po.person_id = l.person_id AND coalesce(pu.name, ar.name) IS NOT NULL
+        ORDER BY (po.layer = 'county' OR po.area_code = ANY(l.codes)) DESC,
+                 (po.starts_on <= :today AND (po.ends_on IS NULL OR po.ends_on >= :today)) DESC, po.id DESC
+        LIMIT 1
+    ) served ON l.person_id IS NOT NULL
+    """  # noqa: S608 - only constants are formatted in
+)
+
+
+def holder_units(conn: Conn, incident_ids: list[int]) -> dict[int, str]:
+    """The name of the unit (or served area) holding each incident's lead, in one query;
+    incidents nobody holds are left out."""
+    if not incident_ids:
+        return {}
+    today = dt.datetime.now(COUNTY_TZ).date()
+    rows = conn.execute(_HOLDER_UNITS, {"ids": sorted(set(incident_ids)), "today": today}).all()
+    return {int(i): str(name) for i, name in rows if name}
+
+
 def handling_unit(
-    conn: Conn, incident: dict[str, Any], lang: str = "zh", names: dict[str, str] | None = None
+    conn: Conn,
+    incident_id: int,
+    incident: dict[str, Any],
+    lang: str = "zh",
+    *,
+    names: dict[str, str] | None = None,
+    holders: dict[int, str] | None = None,
 ) -> str | None:
-    """Which unit handles the matter, as a resident may be told: the village (社区/村) and town of
-    the incident's assignment, never a person. The one place to extend when dispatch records
-    the holding unit (a department, a police station) of an incident. ``names``: area names
-    already read (``unit_names``) for many incidents at once."""
+    """Which unit handles the matter, as a resident may be told: the unit holding the incident's
+    current lead assignment (for a person: their unit or the area they serve), else the village
+    (社区/村) and town of the incident's assignment; never a person. ``names`` (``unit_names``)
+    and ``holders`` (``holder_units``): already read for many incidents at once."""
+    if holders is None:
+        holders = holder_units(conn, [incident_id])
+    if incident_id in holders:
+        return holders[incident_id]
     codes = unit_codes(incident)
     if not codes:
         return "县社会治理中心" if lang != "en" else "county social governance centre"
@@ -193,7 +244,8 @@ def handling_unit(
 
 
 # The steps a resident is shown, per status reached; events of other kinds (notes, reassignments,
-# other residents' reports) are not shown.
+# other residents' reports, the dispatch steps that leave the status as it is: offers, acceptances,
+# summonses, reminders) are not shown, except the first arrival on the scene, in words of its own.
 STEP_TEXT: dict[str, tuple[str, str]] = {
     "accepted": ("已立案，安排处理", "accepted for handling"),
     "rejected": ("不予立案", "not taken up"),
@@ -203,6 +255,7 @@ STEP_TEXT: dict[str, tuple[str, str]] = {
     "verified": ("处理结果已核查", "the result was checked"),
     "closed": ("已办结", "closed"),
 }
+ON_SCENE_TEXT = ("工作人员已到达现场", "staff arrived on the scene")
 
 
 def timeline(conn: Conn, ticket: dict[str, Any], incident: dict[str, Any], lang: str) -> list[dict[str, Any]]:
@@ -210,7 +263,7 @@ def timeline(conn: Conn, ticket: dict[str, Any], incident: dict[str, Any], lang:
     (which unit) handles it, how it ended. No staff names, notes or phone numbers, and nothing of
     other residents' reports."""
     en = lang == "en"
-    unit = handling_unit(conn, incident, lang) or ("the responsible unit" if en else "责任单位")
+    unit = handling_unit(conn, incident["id"], incident, lang) or ("the responsible unit" if en else "责任单位")
     merged_zh = "，已并入同一事项一并处理" if ticket["merged"] else ""
     merged_en = "; merged with the same matter already being handled" if ticket["merged"] else ""
     steps: list[dict[str, Any]] = [
@@ -222,12 +275,13 @@ def timeline(conn: Conn, ticket: dict[str, Any], incident: dict[str, Any], lang:
     ]
     rows = conn.execute(
         sa.text(
-            "SELECT at, action, to_status, note FROM incident_events WHERE incident_id = :id "
+            "SELECT at, action, from_status, to_status, note FROM incident_events WHERE incident_id = :id "
             "AND action <> 'report' AND action <> 'resident_report' ORDER BY at, id"
         ),
         {"id": incident["id"]},
     ).all()
-    for at, action, to_status, note in rows:
+    arrived = False
+    for at, action, from_status, to_status, note in rows:
         if action == "reopen":
             text = ("reopened after a dissatisfied rating", "因评价不满意，重新办理")
         elif action == "escalate":
@@ -236,12 +290,15 @@ def timeline(conn: Conn, ticket: dict[str, Any], incident: dict[str, Any], lang:
             level = found.group(1) if found else incident.get("escalation_level") or "town"
             label = rules.ESCALATION_LEVELS.get(level, ("上级", "a higher level"))
             text = (f"escalated to {label[1]}", f"已提级至{label[0]}")
-        elif to_status in STEP_TEXT:
+        elif action == "arrive" and not arrived:
+            arrived = True
+            text = (ON_SCENE_TEXT[1], ON_SCENE_TEXT[0])
+        elif to_status in STEP_TEXT and from_status != to_status:
             zh, en_text = STEP_TEXT[to_status]
             text = (en_text.format(unit=unit), zh.format(unit=unit))
         else:
             continue
-        step = action if action in ("reopen", "escalate") else to_status
+        step = {"reopen": "reopen", "escalate": "escalate", "arrive": "on_scene"}.get(action, to_status)
         steps.append({"at": at, "step": step, "text": text[0] if en else text[1]})
     return steps
 

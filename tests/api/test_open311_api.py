@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gis.incidents.workflow import transition
+from tests.dispatch_roster import give_holder, make_roster
 from tests.gis.test_geocode import add_address
 
 georeport = pytest.importorskip("georeport")
@@ -89,6 +90,7 @@ def test_filters_status_dates_and_ids(o311, make_key, connection) -> None:  # ty
     incident_id = connection.execute(
         sa.text("SELECT incident_id FROM public_tickets WHERE ticket = :t"), {"t": road}
     ).scalar_one()
+    give_holder(connection, incident_id)  # ``dispatched`` requires a holder
     for action in ("accept", "dispatch", "start", "handle", "verify", "close"):
         transition(connection, incident_id, action, "staff")
     client = georeport.GeoReport(ROOT)
@@ -102,6 +104,18 @@ def test_filters_status_dates_and_ids(o311, make_key, connection) -> None:  # ty
     assert past == []
     today = dt.datetime.now(dt.UTC).date().isoformat()
     assert len(client.get_service_requests(start_date=today + "T00:00:00Z")) == 2
+
+
+def test_agency_responsible_is_the_holders_unit(o311, make_key, connection) -> None:  # type: ignore[no-untyped-def]
+    make_roster(connection)  # intake offers the report to grid 1's worker, of the village 1 station
+    key = make_key("reporter")["X-API-Key"]
+    ticket = _post(o311, key).json()[0]["service_request_id"]
+    one = georeport.GeoReport(ROOT).get_service_request(ticket)
+    listed = georeport.GeoReport(ROOT).get_service_requests()
+    assert [x["agency_responsible"] for x in listed] == ["测试镇1村1工作站"]
+    assert one["agency_responsible"] == "测试镇1村1工作站"
+    everything = o311.get(f"/open311/v2/requests/{ticket}.json").text + o311.get("/open311/v2/requests.xml").text
+    assert "网格员甲" not in everything  # the holder is a person: named by the unit, never by name
 
 
 def test_writes_need_a_reporter_api_key(o311, make_key) -> None:  # type: ignore[no-untyped-def]

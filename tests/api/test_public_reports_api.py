@@ -12,8 +12,11 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from gis.core.settings import Settings
+from gis.dispatch import assignments
+from gis.dispatch.manual import dispatch
 from gis.incidents.workflow import transition
 from gis.spatial import crs as gcrs
+from tests.dispatch_roster import give_holder, make_roster
 
 # A point inside the mini county (town 1, village 1), as WGS-84 and as a phone sends it (GCJ-02).
 WGS = (120.905, 30.832)
@@ -67,6 +70,7 @@ def test_report_gives_ticket_and_token_and_files_a_resident_incident(public_clie
 
 
 def test_timeline_needs_the_token_and_shows_no_staff_or_others(public_client, connection) -> None:  # type: ignore[no-untyped-def]
+    roster = make_roster(connection)  # intake offers the report to grid 1's worker (网格员甲)
     body = _report(public_client).json()
     ticket, token = body["ticket"], body["token"]
     assert public_client.get(f"/public/reports/{ticket}").status_code == 404
@@ -77,20 +81,52 @@ def test_timeline_needs_the_token_and_shows_no_staff_or_others(public_client, co
     incident_id = connection.execute(
         sa.text("SELECT incident_id FROM public_tickets WHERE ticket = :t"), {"t": ticket}
     ).scalar_one()
-    for action in ("accept", "dispatch", "start", "handle", "verify", "close"):
+    offered = public_client.get(f"/public/reports/{ticket}", params={"token": token}).json()
+    # the system's offer changes no status: not a step; the worker is named by her station
+    assert [s["step"] for s in offered["timeline"]] == ["received"] and offered["unit"] == "测试镇1村1工作站"
+    worker = assignments.Holder("网格员甲", person_id=roster.grid_worker)
+    transition(connection, incident_id, "accept", "王调度", note="联系了张先生 13900001111")
+    assignments.accept(connection, incident_id, worker)
+    transition(connection, incident_id, "dispatch", "王调度", note="联系了张先生 13900001111")
+    assignments.arrive(connection, incident_id, worker, WGS[0], WGS[1])
+    assignments.arrive(connection, incident_id, worker, WGS[0], WGS[1])  # twice: one step
+    for action in ("start", "handle", "verify", "close"):
         transition(connection, incident_id, action, "王调度", note="联系了张先生 13900001111")
     view = public_client.get(f"/public/reports/{ticket}", headers={"X-Ticket-Token": token})
     assert view.status_code == 200, view.text
     v = view.json()
     steps = [s["step"] for s in v["timeline"]]
-    assert steps == ["received", "accepted", "dispatched", "in_progress", "handled", "verified", "closed"]
-    assert v["status"] == "closed" and v["unit"] == "测试镇1 测试镇1村1" and v["can_rate"] is True
-    assert "测试镇1村1" in v["timeline"][2]["text"]
+    assert steps == ["received", "accepted", "dispatched", "on_scene", "in_progress", "handled", "verified", "closed"]
+    assert v["status"] == "closed" and v["unit"] == "测试镇1村1工作站" and v["can_rate"] is True
+    assert "测试镇1村1工作站" in v["timeline"][2]["text"] and v["timeline"][3]["text"] == "工作人员已到达现场"
     text = view.text
-    for personal in ("王调度", "13900001111", "张先生", "13812345678", "楼下KTV", "incident_id"):
+    for personal in ("王调度", "13900001111", "张先生", "13812345678", "楼下KTV", "incident_id", "网格员甲", "offer"):
         assert personal not in text
+    assert f"{WGS[0]:.6f}" not in text and "assignment" not in text  # nothing of the dispatch notes
     en = public_client.get(f"/public/reports/{ticket}", params={"token": token, "lang": "en"}).json()
     assert en["status_text"] == "closed" and en["timeline"][0]["text"] == "report received"
+    assert en["timeline"][3]["text"] == "staff arrived on the scene"
+
+
+def test_handling_unit_is_the_holders_unit_never_a_person(public_client, connection) -> None:  # type: ignore[no-untyped-def]
+    make_roster(connection)
+    noise = _report(public_client, lon=WGS[0], lat=WGS[1], crs="wgs84").json()
+    # town 2 (120.935, 30.845): no one on duty there, so nobody holds it
+    road = _report(public_client, category="road", lon=120.935, lat=30.845, crs="wgs84", device_id="dev-2").json()
+    ids = dict(connection.execute(sa.text("SELECT ticket, incident_id FROM public_tickets")).all())
+
+    def unit(body: dict[str, str]) -> str:
+        return str(
+            public_client.get(f"/public/reports/{body['ticket']}", params={"token": body["token"]}).json()["unit"]
+        )
+
+    assert unit(road) == "测试镇2 测试镇2村2"  # nobody holds it: the village and the town
+    transition(connection, ids[road["ticket"]], "accept", "王调度")
+    dispatch(connection, ids[road["ticket"]], "王调度", org_unit="330421002-ZHZX")
+    assert unit(road) == "测试镇2综合信息指挥室"
+    beat_officer = connection.execute(sa.text("SELECT id FROM people WHERE name = '民警丙'")).scalar_one()
+    dispatch(connection, ids[noise["ticket"]], "王调度", person_id=beat_officer)  # re-dispatched: a new lead
+    assert unit(noise) == "警格1"  # an officer without a unit: the beat the officer serves
 
 
 def test_duplicate_report_is_merged_into_the_open_matter(public_client, connection) -> None:  # type: ignore[no-untyped-def]
@@ -123,6 +159,7 @@ def test_rating_dissatisfied_reopens_and_twice_is_refused(public_client, connect
     incident_id = connection.execute(
         sa.text("SELECT incident_id FROM public_tickets WHERE ticket = :t"), {"t": ticket}
     ).scalar_one()
+    give_holder(connection, incident_id)  # ``dispatched`` requires a holder
     for action in ("accept", "dispatch", "start", "handle", "verify", "close"):
         transition(connection, incident_id, action, "staff")
     bad = public_client.post(f"/public/reports/{ticket}/rating", json={"token": token, "rating": "meh"})
@@ -135,18 +172,28 @@ def test_rating_dissatisfied_reopens_and_twice_is_refused(public_client, connect
     status, closed_at = connection.execute(
         sa.text("SELECT status, closed_at FROM incidents WHERE id = :i"), {"i": incident_id}
     ).one()
-    assert status == "in_progress" and closed_at is None
+    # back to its last holder: offered to it again (gis.incidents.reopen)
+    assert status == "dispatched" and closed_at is None
+    offers = connection.execute(
+        sa.text(
+            "SELECT ou.code FROM incident_assignments a JOIN org_units ou ON ou.id = a.org_unit_id "
+            "WHERE a.incident_id = :i AND a.role = 'lead' AND a.state = 'offered'"
+        ),
+        {"i": incident_id},
+    ).scalars()
+    assert list(offers) == ["TEST-HOLDER"]
     event = connection.execute(
         sa.text(
             "SELECT from_status, to_status, note FROM incident_events WHERE incident_id = :i AND action = 'reopen'"
         ),
         {"i": incident_id},
     ).one()
-    assert event.from_status == "closed" and event.to_status == "in_progress" and "还是很吵" in event.note
+    assert event.from_status == "closed" and event.to_status == "dispatched" and "还是很吵" in event.note
     again = public_client.post(f"/public/reports/{ticket}/rating", json={"token": token, "rating": "satisfied"})
     assert again.status_code == 409 and "重复评价" in again.json()["message"]
     view = public_client.get(f"/public/reports/{ticket}", params={"token": token}).json()
     assert view["timeline"][-1]["step"] == "reopen" and view["rating"] == "dissatisfied"
+    assert view["status"] == "processing" and view["unit"] == "test holder" and "TEST-HOLDER" not in str(view)
 
 
 def test_satisfaction_counts_ratings_per_town(public_client, connection, make_key) -> None:  # type: ignore[no-untyped-def]
@@ -155,6 +202,7 @@ def test_satisfaction_counts_ratings_per_town(public_client, connection, make_ke
         incident_id = connection.execute(
             sa.text("SELECT incident_id FROM public_tickets WHERE ticket = :t"), {"t": body["ticket"]}
         ).scalar_one()
+        give_holder(connection, incident_id)  # ``dispatched`` requires a holder
         for action in ("accept", "dispatch", "start", "handle"):
             transition(connection, incident_id, action, "staff")
         r = public_client.post(

@@ -76,12 +76,12 @@ def _photo(path: Path) -> Path:
     return path
 
 
-def _incident_of(server: Server, ticket: str) -> tuple[int, str]:
+def _incident_of(server: Server, ticket: str) -> tuple[int, str, str]:
     engine = db.make_engine(server.url, pool_size=1, max_overflow=0)
     with engine.connect() as conn:
         row = conn.execute(
             sa.text(
-                "SELECT i.id, i.source FROM public_tickets t JOIN incidents i ON i.id = t.incident_id "
+                "SELECT i.id, i.source, i.village_code FROM public_tickets t JOIN incidents i ON i.id = t.incident_id "
                 "WHERE t.ticket = :t"
             ),
             {"t": ticket},
@@ -89,7 +89,23 @@ def _incident_of(server: Server, ticket: str) -> tuple[int, str]:
         photos = conn.execute(sa.text("SELECT count(*) FROM public_photos")).scalar_one()
     engine.dispose()
     assert photos == 1
-    return int(row.id), str(row.source)
+    return int(row.id), str(row.source), str(row.village_code)
+
+
+def _add_station(server: Server, code: str, name: str, village: str) -> str:
+    """A village work station and an API key of its own (the account that accepts its offers)."""
+    engine = db.make_engine(server.url, pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        unit = conn.execute(
+            sa.text(
+                "INSERT INTO org_units (code, name, kind, layer, area_code) "
+                "VALUES (:c, :n, 'village_station', 'village', :a) RETURNING id"
+            ),
+            {"c": code, "n": name, "a": village},
+        ).scalar_one()
+        key = create_key(conn, "reporter", f"{code}-key", org_unit_id=unit)
+    engine.dispose()
+    return key
 
 
 def test_resident_reports_follows_and_rates_on_a_phone(browser: Any, server: Server, tmp_path: Path) -> None:
@@ -117,20 +133,34 @@ def test_resident_reports_follows_and_rates_on_a_phone(browser: Any, server: Ser
     page.screenshot(path=str(SHOTS / "report-ticket.png"), full_page=True)
     ticket = page.locator("#done-ticket").inner_text().split()[-1]
     token = page.locator("#done-token").inner_text().split()[-1]
-    incident_id, source = _incident_of(server, ticket)
+    incident_id, source, village = _incident_of(server, ticket)
     assert source == "resident_app"
 
     staff = {"X-API-Key": server.dispatcher}
-    for action in ("accept", "dispatch", "start", "handle", "verify", "close"):
-        r = httpx.post(f"{server.base}/incidents/{incident_id}/transitions", json={"action": action}, headers=staff)
+    base = f"{server.base}/incidents/{incident_id}"
+    r = httpx.post(f"{base}/transitions", json={"action": "accept"}, headers=staff)
+    assert r.status_code == 200, r.text
+    # dispatched by hand to the village's work station, which takes it and goes there: the unit
+    # the resident is told of, and a step of its own without anyone's name
+    station = {"X-API-Key": _add_station(server, "TEST-STATION", "测试村工作站", village)}
+    r = httpx.post(f"{base}/dispatch", json={"org_unit": "TEST-STATION", "note": "王师傅 13900001111"}, headers=staff)
+    assert r.status_code == 200, r.text
+    assert httpx.post(f"{base}/accept", headers=station).status_code == 200
+    r = httpx.post(f"{base}/arrive", json={"lon": 120.91, "lat": 30.84}, headers=station)
+    assert r.status_code == 200, r.text
+    for action in ("start", "handle", "verify", "close"):
+        r = httpx.post(f"{base}/transitions", json={"action": action}, headers=staff)
         assert r.status_code == 200, r.text
 
     page.click("#tab-find")
     page.locator("#mine button").first.click()  # the ticket this phone sent, remembered
     page.wait_for_selector("#view li[data-step=closed]")
     steps = page.locator("#view li").evaluate_all("els => els.map(e => e.dataset.step)")
-    assert steps == ["received", "accepted", "dispatched", "in_progress", "handled", "verified", "closed"]
-    assert "report-dispatcher" not in page.locator("#view").inner_text()
+    assert steps == ["received", "accepted", "dispatched", "on_scene", "in_progress", "handled", "verified", "closed"]
+    shown = page.locator("#view").inner_text()
+    assert "处理单位：测试村工作站" in shown and "工作人员已到达现场" in shown
+    for staff_only in ("report-dispatcher", "TEST-STATION", "王师傅", "13900001111", "120.91"):
+        assert staff_only not in shown
     page.screenshot(path=str(SHOTS / "report-closed.png"), full_page=True)
     page.click("#view button[data-rating=satisfied]")
     page.wait_for_function("document.querySelector('#find-error').textContent === '感谢您的评价'")
