@@ -9,11 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gis.core.vocab import EVENT_TYPES
+from gis.core.vocab import EVENT_ACTIONS, EVENT_TYPES
 
 _EVENTS = (
-    f"event types ({', '.join(EVENT_TYPES)}), log actions (`report`, `accept`, `dispatch`, `escalate`, ...) "
-    "or target statuses (`closed`, ...); empty: every event"
+    f"event types ({', '.join(EVENT_TYPES)}), log actions ({', '.join(EVENT_ACTIONS)}, and the workflow's "
+    "verbs: `close`, ...) or target statuses (`closed`, ...: a change to it); empty: every event"
 )
 
 

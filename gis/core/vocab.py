@@ -148,6 +148,26 @@ DELIVERY_STATUSES = ("pending", "delivered", "failed", "gave_up")
 # The event types of the incident event log as pushed (gis.work.events.event_type); a webhook
 # subscribes to these, to log actions (``accept``, ``escalate`` ...) or to target statuses.
 EVENT_TYPES = ("incident.created", "incident.status", "incident.escalated", "incident.overdue")
+# The incident history's actions (incident_events.action) other than the workflow's verbs and
+# statuses (gis.incidents.rules.ACTIONS, STATUSES): intake's report, escalation, the dispatch steps
+# (gis.dispatch: offer, accept, decline, on scene, summons, supervision and its reply, reminder,
+# an offer expired), a reopening (gis.incidents.reopen) and a resident's merged report
+# (gis.channels.tickets). Dispatch steps leave the status as it is (from_status = to_status).
+EVENT_ACTIONS = (
+    "report",
+    "escalate",
+    "dispatch",
+    "accept",
+    "decline",
+    "arrive",
+    "summon",
+    "supervise",
+    "reply",
+    "remind",
+    "expire",
+    "reopen",
+    "resident_report",
+)
 # Hotline systems with adapters (gis.hotlines); their incidents carry source ``hotline_<code>``.
 HOTLINE_CODES = ("12345", "110")
 # Dispatch (gis.dispatch): who holds an incident. An assignment is the lead or a co-handler, of a

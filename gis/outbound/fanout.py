@@ -20,8 +20,13 @@ Receivers:
   incident starts with the unit's area code, the rule of gis.people.scope; a county-level unit gets
   every incident) whose type, action or new status it subscribed to (none listed: all);
 * a hotline system with a callback URL gets the status changes of its own tickets (incidents of
-  source ``hotline_<code>`` with an external id) in ``CALLBACK_STATUSES``.
-Payloads carry no personal data (reporter names and phones stay in gridmap).
+  source ``hotline_<code>`` with an external id) in ``CALLBACK_STATUSES``, and, once a ticket is
+  dispatched, a new lead's offer or acceptance (a re-dispatch, a dispatch step that leaves the
+  status): who handles it now (``callback_status``). Intake's routing offers a report to its first
+  lead while it is still ``reported``; that offer is not yet a dispatch (派遣, gis.dispatch.routing),
+  so the hotline hears of it as the holder of its ``accepted`` callback, not as ``dispatched``.
+Payloads carry no personal data (reporter names and phones stay in gridmap; a person holding an
+incident is named by their unit, or masked to the surname).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gis.core.privacy import mask_name
 from gis.core.vocab import ASSIGNED_LAYERS, COUNTY_TZ
 from gis.incidents import rules
 from gis.spatial.areas import Conn
@@ -47,12 +53,32 @@ BATCH = 500
 CALLBACK_STATUSES = ("accepted", "rejected", "dispatched", "handled", "closed")
 
 _CODES = tuple(f"{layer}_code" for layer in ASSIGNED_LAYERS)
+# The lead holding the incident when the event happened (offered by then, not yet declined or
+# withdrawn; a person's unit from their posting): the fan-out runs later, when the lead may have
+# changed again.
+_LEAD_AT_EVENT = """LEFT JOIN LATERAL (
+    SELECT a.offered_at, a.accepted_at,
+        CASE WHEN a.accepted_at <= e.at THEN 'accepted' ELSE 'offered' END AS holder_state,
+        coalesce(ou.code, pu.code) AS holder_code, coalesce(ou.name, pu.name) AS holder_unit,
+        p.name AS holder_person
+    FROM incident_assignments a
+    LEFT JOIN org_units ou ON ou.id = a.org_unit_id
+    LEFT JOIN people p ON p.id = a.person_id
+    LEFT JOIN LATERAL (
+        SELECT u.code, u.name FROM postings po JOIN org_units u ON u.id = po.org_unit_id
+        WHERE po.person_id = a.person_id AND po.starts_on <= e.at AND (po.ends_on IS NULL OR po.ends_on >= e.at)
+        ORDER BY po.id LIMIT 1) pu ON true
+    WHERE a.incident_id = e.incident_id AND a.role = 'lead' AND a.kind = 'dispatch' AND a.offered_at <= e.at
+      AND (a.declined_at IS NULL OR a.declined_at > e.at) AND (a.withdrawn_at IS NULL OR a.withdrawn_at > e.at)
+    ORDER BY a.offered_at DESC, a.id DESC LIMIT 1) h ON true """
 _SELECT = (
     "SELECT e.id, e.incident_id, e.at, e.actor, e.action, e.from_status, e.to_status, e.note, "
     "i.category, i.source, i.external_id, i.status, i.escalation_level, i.deadline_at, i.address_text, "
     + ", ".join(f"i.{c}" for c in _CODES)
-    + ", ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat "
-    "FROM incident_events e JOIN incidents i ON i.id = e.incident_id "
+    + ", ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, "
+    "h.holder_code, h.holder_unit, h.holder_person, h.holder_state, "
+    "(e.action = 'dispatch' AND h.offered_at = e.at) OR (e.action = 'accept' AND h.accepted_at = e.at) AS lead_step "
+    "FROM incident_events e JOIN incidents i ON i.id = e.incident_id " + _LEAD_AT_EVENT
 )
 _AFTER = sa.text(_SELECT + "WHERE e.id > :after ORDER BY e.id LIMIT :lim")
 _IDS = sa.text(_SELECT + "WHERE e.id = ANY(:ids) ORDER BY e.id")
@@ -108,7 +134,9 @@ class Webhook:
 
     def wants(self, row: sa.Row[Any], kind: str) -> bool:
         m = row._mapping
-        if self.events and not self.events & {kind, m["action"], m["to_status"]}:
+        # A status is matched by a change to it, not by a step that leaves it (dispatch steps).
+        changed = {m["to_status"]} if m["to_status"] != m["from_status"] else set()
+        if self.events and not self.events & {kind, m["action"], *changed}:
             return False
         if self.layer == "county":  # the county centre: every incident, also those outside any grid
             return True
@@ -132,6 +160,7 @@ def webhook_payload(row: sa.Row[Any], kind: str, org_unit: str) -> dict[str, Any
         "from_status": m["from_status"],
         "to_status": m["to_status"],
         "note": m["note"],
+        "holder": holder(row),
         "org_unit": org_unit,
         "incident": {
             "id": m["incident_id"],
@@ -149,10 +178,35 @@ def webhook_payload(row: sa.Row[Any], kind: str, org_unit: str) -> dict[str, Any
     }
 
 
-def callback_payload(row: sa.Row[Any], hotline: str) -> dict[str, Any]:
+def callback_status(row: sa.Row[Any]) -> str | None:
+    """The status a hotline is told of for this event, or None (no callback): a change to a status
+    of ``CALLBACK_STATUSES``; or, while the ticket is dispatched, a lead's offer (re-dispatch) or
+    acceptance, which leave the status but change who handles it."""
+    m = row._mapping
+    to = m["to_status"]
+    if to != m["from_status"]:
+        return to if to in CALLBACK_STATUSES else None
+    return "dispatched" if to == "dispatched" and m["lead_step"] else None
+
+
+def holder(row: sa.Row[Any]) -> dict[str, Any] | None:
+    """Who holds the incident as its lead (派遣给谁): the unit (a person's: the unit of their
+    posting), and for a person the name masked to the surname; None while nobody does."""
+    m = row._mapping
+    if m["holder_state"] is None:
+        return None
+    return {
+        "org_unit": m["holder_code"],
+        "name": m["holder_unit"],
+        "person": mask_name(m["holder_person"]),
+        "state": m["holder_state"],  # offered, or accepted by the holder
+    }
+
+
+def callback_payload(row: sa.Row[Any], hotline: str, status: str | None = None) -> dict[str, Any]:
     """The status callback (回单) to a hotline, keyed by its own ticket id."""
     m = row._mapping
-    status = m["to_status"]
+    status = status or m["to_status"]
     return {
         "system": hotline,
         "external_id": m["external_id"],
@@ -162,6 +216,8 @@ def callback_payload(row: sa.Row[Any], hotline: str) -> dict[str, Any]:
         "status_zh": rules.STATUSES[status][0] if status in rules.STATUSES else None,
         "at": _iso(m["at"]),
         "actor": m["actor"],
+        "action": m["action"],
+        "holder": holder(row),
         "escalation_level": m["escalation_level"],
         # The handling result or the reason, as the handler wrote it (the note of the step).
         "result": m["note"] if status in ("handled", "closed", "rejected") else None,
@@ -188,10 +244,10 @@ def _deliveries(rows: list[sa.Row[Any]], hooks: list[Webhook], hotlines: dict[st
                 payload = webhook_payload(row, kind, hook.org_unit)
                 out.append({**base, "webhook_id": hook.id, "event_type": kind, "payload": payload})
         code = hotlines.get(m["source"])
-        if code and m["external_id"] and m["to_status"] in CALLBACK_STATUSES:
-            out.append(
-                {**base, "hotline_code": code, "event_type": "hotline.status", "payload": callback_payload(row, code)}
-            )
+        status = callback_status(row) if code and m["external_id"] else None
+        if code and status:
+            payload = callback_payload(row, code, status)
+            out.append({**base, "hotline_code": code, "event_type": "hotline.status", "payload": payload})
     return out
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from gis.core import audit
-from gis.core.vocab import DELIVERY_STATUSES, EVENT_TYPES, INCIDENT_STATUSES
+from gis.core.vocab import DELIVERY_STATUSES, EVENT_ACTIONS, EVENT_TYPES, INCIDENT_STATUSES
 from gis.incidents import rules
 from gis.outbound import signing
 from gis.outbound.fanout import DELIVER_TASK, OUTBOUND_QUEUE, delivery_lock
@@ -23,7 +23,7 @@ from gis.spatial.areas import Conn
 from gis.work.jobs import defer
 
 # What a webhook may subscribe to: the pushed event types, the log's actions, the target statuses.
-SUBSCRIBABLE = frozenset((*EVENT_TYPES, "report", "escalate", *rules.ACTIONS, *INCIDENT_STATUSES))
+SUBSCRIBABLE = frozenset((*EVENT_TYPES, *EVENT_ACTIONS, *rules.ACTIONS, *INCIDENT_STATUSES))
 MAX_URL = 2000
 _COLUMNS = "w.id, ou.code AS org_unit, w.url, w.secret, w.events, w.active, w.created_by, w.created_at, w.updated_at"
 

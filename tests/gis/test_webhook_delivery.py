@@ -120,22 +120,29 @@ def test_signed_delivery_is_retried_with_back_off_until_delivered(
         hook_id = hook("330421001001", receiver.url)
         inside = report(engine, WEST_SOUTH)
         outside = report(engine, WEST_NORTH)  # the next village: not this unit's area
-        assert wait_for(lambda: [r.status for r in log_rows(engine, webhook_id=hook_id)] == ["delivered"], 40), (
+        # Two events of the incident: its report, and intake's offer to this village's station.
+        delivered = ["delivered", "delivered"]
+        assert wait_for(lambda: [r.status for r in log_rows(engine, webhook_id=hook_id)] == delivered, 40), (
             log_rows(engine, webhook_id=hook_id),
             receiver.hits,
         )
         time.sleep(2.5)  # a fan-out or two more: still nothing for the other village
-    (row,) = log_rows(engine, webhook_id=hook_id)
-    assert row.incident_id == inside and row.incident_id != outside
+    row, offer = log_rows(engine, webhook_id=hook_id)
+    assert row.incident_id == offer.incident_id == inside and inside != outside
     assert row.attempts == 3 and row.last_status_code == 200 and row.delivered_at is not None
-    assert [h.answered for h in receiver.hits] == [500, 500, 200]
-    assert len({h.delivery for h in receiver.hits}) == 1 and receiver.hits[0].delivery == str(row.id)
+    assert offer.attempts == 1 and offer.event_id > row.event_id
+    # The offer waited for the report's delivery: one incident's events arrive in their order.
+    assert [h.answered for h in receiver.hits] == [500, 500, 200, 200]
+    assert [h.delivery for h in receiver.hits] == [str(row.id)] * 3 + [str(offer.id)]
     assert all(h.verified(SECRET) for h in receiver.hits)
     assert not receiver.hits[0].verified("another-secret-000000")
-    body = receiver.hits[-1].json
+    body = receiver.hits[2].json
     assert body["incident"]["id"] == inside and body["type"] == "incident.created"
+    offered = receiver.hits[3].json
+    assert (offered["type"], offered["action"], offered["to_status"]) == ("incident.status", "dispatch", "reported")
+    assert offered["holder"]["org_unit"] == "V330421001001" and offered["holder"]["state"] == "offered"
     # Exponential back-off: 2 s, then 4 s (procrastinate polls every second: a little more).
-    gaps = [b.at - a.at for a, b in zip(receiver.hits, receiver.hits[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in zip(receiver.hits[:3], receiver.hits[1:3], strict=False)]
     assert 1.9 <= gaps[0] < 4.5 and 3.9 <= gaps[1] < 7, gaps
 
 
@@ -156,15 +163,19 @@ def test_a_down_or_slow_receiver_gives_up_and_never_blocks_intake(
         assert max(took) < 1.5, took
 
         def finished() -> bool:
+            # 11 reports, each with intake's offer to the station: 22 events, to two webhooks.
             rows = log_rows(engine, webhook_id=down) + log_rows(engine, webhook_id=sluggish)
-            return len(rows) == 22 and all(r.status == "gave_up" for r in rows if r.incident_id == first)
+            return len(rows) == 44 and all(r.status == "gave_up" for r in rows if r.incident_id == first)
 
         assert wait_for(finished, 60), log_rows(engine, webhook_id=down)[:2]
-    (gone,) = [r for r in log_rows(engine, webhook_id=down) if r.incident_id == first]
-    assert gone.status == "gave_up" and gone.attempts == 3 and gone.last_status_code is None
-    assert "Connect" in (gone.last_error or "")
-    (slow_row,) = [r for r in log_rows(engine, webhook_id=sluggish) if r.incident_id == first]
-    assert slow_row.status == "gave_up" and "Timeout" in (slow_row.last_error or "")
+    gone = [r for r in log_rows(engine, webhook_id=down) if r.incident_id == first]
+    assert [r.event_type for r in gone] == ["incident.created", "incident.status"]
+    for row in gone:
+        assert row.status == "gave_up" and row.attempts == 3 and row.last_status_code is None
+        assert "Connect" in (row.last_error or "")
+    slow_rows = [r for r in log_rows(engine, webhook_id=sluggish) if r.incident_id == first]
+    assert len(slow_rows) == 2
+    assert all(r.status == "gave_up" and "Timeout" in (r.last_error or "") for r in slow_rows)
 
 
 def test_concurrent_fan_outs_deliver_each_event_once(engine: Engine, hook: Callable[..., int], tmp_path: Path) -> None:
@@ -192,13 +203,17 @@ def test_concurrent_fan_outs_deliver_each_event_once(engine: Engine, hook: Calla
         for t in threads:
             t.join()
         assert not errors, errors
-        assert wait_for(lambda: len(receiver.ok_hits()) >= len(ids), 20)
+        # Each report and intake's offer of it to the village station: two events an incident.
+        assert wait_for(lambda: len(receiver.ok_hits()) >= 2 * len(ids), 20)
         time.sleep(3)  # time for a duplicate to show
     rows = log_rows(engine, webhook_id=hook_id)
-    assert sorted(r.incident_id for r in rows) == sorted(ids)
+    assert sorted(r.incident_id for r in rows) == sorted(ids * 2)
+    assert sorted((r.incident_id, r.event_type) for r in rows) == sorted(
+        (i, kind) for i in ids for kind in ("incident.created", "incident.status")
+    )
     assert all(r.status == "delivered" and r.attempts == 1 for r in rows)
-    got = [h.json["incident"]["id"] for h in receiver.hits]
-    assert sorted(got) == sorted(ids), got  # each event once at the receiver
+    got = [h.json["event_id"] for h in receiver.hits]
+    assert sorted(got) == sorted(r.event_id for r in rows), got  # each event once at the receiver
 
 
 def test_hotline_callbacks_arrive_in_order_after_the_receiver_was_down(engine: Engine, tmp_path: Path) -> None:
@@ -211,9 +226,13 @@ def test_hotline_callbacks_arrive_in_order_after_the_receiver_was_down(engine: E
         try:
             with workers(engine.url.render_as_string(hide_password=False), tmp_path):
                 ticket = report(engine, WEST_NORTH, source="hotline_12345", external_id="GD-20261203-0001")
+                # Intake offered the ticket to its village's station (the holder the dispatch needs);
+                # staff, not the reporting account ("tests"), take the steps: a reporter may not
+                # verify or close its own report.
                 for action in ("accept", "dispatch", "start", "handle", "verify", "close"):
                     with db.transaction(engine) as session:
-                        transition(session, ticket, action, "tests", note="已处理完毕" if action == "close" else None)
+                        note = "已处理完毕" if action == "close" else None
+                        transition(session, ticket, action, "dispatcher-1", note=note)
                 assert wait_for(lambda: len(receiver.ok_hits()) >= 4, 40), receiver.hits
                 time.sleep(1)
         finally:
@@ -223,6 +242,8 @@ def test_hotline_callbacks_arrive_in_order_after_the_receiver_was_down(engine: E
     assert [b["status"] for b in ok] == ["accepted", "dispatched", "handled", "closed"]
     assert all(b["external_id"] == "GD-20261203-0001" and b["gridmap_id"] == ticket for b in ok)
     assert ok[-1]["result"] == "已处理完毕"
+    # Dispatched to whom: the station intake offered it to.
+    assert ok[1]["holder"] == {"org_unit": "V330421001002", "name": "330421001002", "person": None, "state": "offered"}
     assert [h.answered for h in receiver.hits[:2]] == [503, 503]  # the first callback waited out the outage
     assert all(h.verified(SECRET) for h in receiver.hits)
     rows = log_rows(engine, hotline_code="12345")

@@ -13,6 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from boundaries.sample import MiniCounty
+from gis.dispatch.assignments import Holder, decline
+from gis.dispatch.assignments import accept as accept_offer
+from gis.dispatch.manual import dispatch
 from gis.incidents.intake import create_incident
 from gis.incidents.workflow import transition
 from gis.outbound import signing
@@ -22,6 +25,7 @@ from gis.outbound.webhooks import WebhookInputError, create_webhook, list_delive
 from gis.people.orgunits import create_org_unit
 
 TOWN1, TOWN2 = "330421001", "330421002"  # west (lon 120.90-120.92) and east halves of the mini county
+VILLAGE1 = "330421001001"  # the south-west village (lon 120.905, lat 30.835)
 
 
 def _unit(session: Session, code: str, kind: str, area: str, layer: str | None = None) -> str:
@@ -139,21 +143,100 @@ def test_hotline_tickets_get_status_callbacks(session: Session, mini_county: Min
     session.execute(
         sa.text("UPDATE hotline_systems SET callback_url = 'http://127.0.0.1:9/cb', secret = 'k' || repeat('x', 20)")
     )
+    # The village station that routing offers the village's reports to, and a town centre.
+    station = create_org_unit(
+        session, "tests", {"code": "V1", "name": "村1工作站", "kind": "village_station", "area_code": VILLAGE1}
+    )
+    _unit(session, "T1", "town_centre", TOWN1)
     ticket = _report(session, 120.905, source="hotline_12345", external_id="GD2026-001")
     plain = _report(session, 120.906, source="hotline_12345")  # no ticket id: nothing to answer to
     other = _report(session, 120.907, source="resident_app", external_id="APP-1")
     for iid in (ticket, plain, other):
-        transition(session, iid, "accept", "tests")
+        transition(session, iid, "accept", "dispatcher-1")
+    # Intake offered the ticket to the station; the station takes it, the dispatcher dispatches it.
+    accept_offer(session, ticket, Holder("station-1", org_unit_id=station["id"]))
     transition(session, ticket, "dispatch", "dispatcher-1")
+    # A re-dispatch to the town centre: the status stays, the hotline hears who handles it now.
+    dispatch(session, ticket, "dispatcher-1", org_unit="T1")
     fan_out(session)
+    actions = session.execute(
+        sa.text("SELECT action, from_status, to_status FROM incident_events WHERE incident_id = :i ORDER BY id"),
+        {"i": ticket},
+    ).all()
+    assert [tuple(a) for a in actions] == [
+        ("report", None, "reported"),
+        ("dispatch", "reported", "reported"),  # the offer at intake: not yet a dispatch
+        ("accept", "reported", "accepted"),
+        ("accept", "accepted", "accepted"),  # the station accepts its offer: no status change
+        ("dispatch", "accepted", "dispatched"),
+        ("dispatch", "dispatched", "dispatched"),
+    ]
     rows = [r for r in _deliveries(session) if r.hotline_code]
-    assert [(r.hotline_code, r.incident_id, r.payload["status"]) for r in rows] == [
-        ("12345", ticket, "accepted"),
-        ("12345", ticket, "dispatched"),
+    assert [(r.hotline_code, r.incident_id, r.payload["status"], r.payload["action"]) for r in rows] == [
+        ("12345", ticket, "accepted", "accept"),
+        ("12345", ticket, "dispatched", "dispatch"),
+        ("12345", ticket, "dispatched", "dispatch"),
     ]
     first = rows[0].payload
     assert first["external_id"] == "GD2026-001" and first["gridmap_id"] == ticket and first["system"] == "12345"
-    assert rows[0].lock == rows[1].lock == f"outbound:hotline:12345:{ticket}"  # in order per ticket
+    # Dispatched to whom: the lead holder when the event happened.
+    holders = [r.payload["holder"] for r in rows]
+    assert holders == [
+        {"org_unit": "V1", "name": "村1工作站", "person": None, "state": "offered"},
+        {"org_unit": "V1", "name": "村1工作站", "person": None, "state": "accepted"},
+        {"org_unit": "T1", "name": "T1", "person": None, "state": "offered"},
+    ]
+    assert len({r.lock for r in rows}) == 1 and rows[0].lock == f"outbound:hotline:12345:{ticket}"  # in order
+    assert [r.event_id for r in rows] == sorted(r.event_id for r in rows)
+
+
+def test_a_person_holder_is_named_by_unit_and_masked(
+    session: Session, mini_county: MiniCounty, cursor_at_end: None
+) -> None:
+    session.execute(
+        sa.text("UPDATE hotline_systems SET callback_url = 'http://127.0.0.1:9/cb', secret = 'k' || repeat('x', 20)")
+    )
+    station = create_org_unit(
+        session, "tests", {"code": "V1", "name": "村1工作站", "kind": "village_station", "area_code": VILLAGE1}
+    )
+    person = session.execute(sa.text("INSERT INTO people (name) VALUES ('李四光') RETURNING id")).scalar_one()
+    session.execute(
+        sa.text(
+            "INSERT INTO postings (person_id, role, layer, area_code, org_unit_id, starts_on) "
+            "VALUES (:p, 'grid_worker', 'village', :a, :u, DATE '2020-01-01')"
+        ),
+        {"p": person, "a": VILLAGE1, "u": station["id"]},
+    )
+    ticket = _report(session, 120.905, source="hotline_12345", external_id="GD2026-002")
+    transition(session, ticket, "accept", "dispatcher-1")
+    dispatch(session, ticket, "dispatcher-1", person_id=person)  # accepted -> dispatched, to the person
+    fan_out(session)
+    rows = [r for r in _deliveries(session) if r.hotline_code]
+    assert [r.payload["status"] for r in rows] == ["accepted", "dispatched"]
+    assert rows[-1].payload["holder"] == {"org_unit": "V1", "name": "村1工作站", "person": "李**", "state": "offered"}
+    assert "李四光" not in json.dumps([r.payload for r in _deliveries(session)], ensure_ascii=False)
+
+
+def test_webhooks_subscribe_to_dispatch_steps_and_to_real_status_changes(
+    session: Session, mini_county: MiniCounty, cursor_at_end: None
+) -> None:
+    station = create_org_unit(
+        session, "tests", {"code": "V1", "name": "村1工作站", "kind": "village_station", "area_code": VILLAGE1}
+    )
+    offers = create_webhook(session, "tests", "V1", {"url": "http://127.0.0.1:9/o", "events": ["dispatch", "decline"]})
+    accepted = create_webhook(session, "tests", "V1", {"url": "http://127.0.0.1:9/a", "events": ["accepted"]})
+    iid = _report(session, 120.905)
+    transition(session, iid, "accept", "dispatcher-1")
+    decline(session, iid, Holder("station-1", org_unit_id=station["id"]), "not ours")  # leaves the status
+    fan_out(session)
+    got = [(r.webhook_id, r.payload["action"], r.payload["to_status"]) for r in _deliveries(session)]
+    assert got == [
+        (offers["id"], "dispatch", "reported"),  # intake's offer to the station
+        (accepted["id"], "accept", "accepted"),  # the change to accepted, once
+        (offers["id"], "decline", "accepted"),
+    ]
+    offer = next(r.payload for r in _deliveries(session) if r.payload["action"] == "dispatch")
+    assert offer["holder"] == {"org_unit": "V1", "name": "村1工作站", "person": None, "state": "offered"}
 
 
 def test_webhook_input_is_checked(session: Session, mini_county: MiniCounty) -> None:
