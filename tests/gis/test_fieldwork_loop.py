@@ -6,9 +6,12 @@ level and history reflect every step; the campaign's progress counts it."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from boundaries.sample import MiniCounty
@@ -16,6 +19,9 @@ from gis.core.vocab import COUNTY_TZ
 from gis.fieldwork import buildings, campaigns, hazards, inspections, overdue
 from gis.fieldwork.common import FieldworkInputError, NotFound
 from gis.fieldwork.hazardquery import HazardFilter, get_hazard, list_hazards
+from gis.files.ingest import Uploader, attach_bytes
+from gis.files.records import list_for
+from gis.files.storage import storage_at
 from gis.people.scope import Scope
 from tests.gis.fieldwork_fixtures import GRID, TOWN, make_field
 
@@ -28,7 +34,9 @@ def _all_pass_but(failed: str) -> list[dict[str, str]]:
     return [{"code": c, "result": "fail" if c == failed else "pass"} for c in codes]
 
 
-def test_inspection_hazard_overdue_reinspection_campaign(session: Session, mini_county: MiniCounty) -> None:
+def test_inspection_hazard_overdue_reinspection_campaign(
+    session: Session, mini_county: MiniCounty, tmp_path: Path
+) -> None:
     f = make_field(session)
     campaign = campaigns.create(
         session,
@@ -97,6 +105,15 @@ def test_inspection_hazard_overdue_reinspection_campaign(session: Session, mini_
         ("overdue", "notified", "overdue"),
         ("reinspect_pass", "overdue", "rectified"),
     ]
+    # The re-inspection's photo (evidence): stored by content, listed with the inspection.
+    photo = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(photo, "JPEG")
+    store = storage_at(tmp_path / "files")
+    row, created = attach_bytes(
+        session, store, "inspection", second["id"], photo.getvalue(), Uploader("police"), work_dir=tmp_path
+    )
+    assert created and row["media_type"] == "image/jpeg" and store.exists(row["sha256"])
+    assert [a["id"] for a in list_for(session, "inspection", second["id"])] == [row["id"]]
     # The village-level job firing later finds it rectified: nothing changes.
     assert overdue.mark_overdue(session, hazard_id, "village", now=late + dt.timedelta(days=2)) is False
 
