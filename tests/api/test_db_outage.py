@@ -10,6 +10,18 @@ three seconds and started again. Then:
 * every incident acknowledged with a 2xx is in the database, under the id the client was given,
 * the retries created no second row for any key.
 
+The deadlines run beside it, as issue 16 asks: two ``gridmap worker`` processes run the jobs.
+Every report is offered at intake to a grid worker who never accepts it; its handling deadline
+is ``DEADLINE_S`` seconds away and the offer's acceptance deadline ``ACCEPT_S`` (each escalates it
+a level; tests/outage_jobs.py). Before the outage one worker is killed (kill -9) in the middle
+of deadline jobs, and another is started. Once intake has stopped and no deadline is due:
+
+* every acknowledged incident's handling-deadline job and its offer's acceptance-deadline job
+  succeeded, once (a ledger of finished jobs: the worker deletes a job once it succeeded),
+* each incident escalated from each level at most once, and from the grid exactly once,
+* nothing pending is left past its deadline below the county centre, no offer past its own,
+* the jobs the killed worker was running were retried and succeeded once.
+
 The cluster is shared by everything else that runs on this machine, so the outage is kept short
 and the cluster is started again whatever happens. ``GRIDMAP_OUTAGE_MODE=database`` narrows the
 outage to the throwaway database (its sessions are killed and new ones refused) for runs beside
@@ -33,11 +45,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from boundaries.generations import publish_layers
-from boundaries.sample import X0, X1, Y0, Y1, build_mini_county
+from boundaries.sample import X0, XM, Y0, YM, build_mini_county
 from gis.core import cluster, db
 from gis.core.settings import get_settings
 from gis.people.keys import create_key
 from tests.conftest import api_server
+from tests.outage_jobs import (
+    DEADLINE_ENV,
+    Workers,
+    assert_deadlines_fired_once,
+    install_ledger,
+    kill_a_worker_mid_job,
+    seat_grid_worker,
+)
 
 # It stops the cluster every other test uses: `make test` runs it on its own.
 pytestmark = pytest.mark.exclusive
@@ -75,6 +95,8 @@ def outage_db(database_url: str) -> Iterator[str]:
             conn, build_mini_county(), note="outage test", author="tests",
             published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
         )  # fmt: skip
+        seat_grid_worker(conn)  # the holder intake offers every report to
+        install_ledger(conn)
     eng.dispose()
     try:
         yield scratch
@@ -96,9 +118,34 @@ def server(outage_db: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     env = {
         "GRIDMAP_DATABASE_URL": outage_db,
         "GRIDMAP_RATE_LIMIT_PER_MINUTE": "0",
+        **DEADLINE_ENV,
     }
     with api_server(env, tmp_path / "uvicorn.log", workers=2) as base:
         yield base, key
+
+
+@pytest.fixture
+def job_workers(outage_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Workers, int]]:
+    """Two workers; yields them and the first one's procrastinate worker id."""
+    for name, value in DEADLINE_ENV.items():  # the workers route escalations: same acceptance deadlines
+        monkeypatch.setenv(name, value)
+    pool = Workers(outage_db, tmp_path)
+    eng = db.make_engine(outage_db, pool_size=1, max_overflow=0)
+    try:
+        pool.start()
+        first = None
+        end = time.monotonic() + 15
+        while first is None and time.monotonic() < end:
+            with eng.connect() as conn:
+                first = conn.execute(sa.text("SELECT min(id) FROM procrastinate_workers")).scalar()
+            time.sleep(0.1)
+        assert first is not None, f"the first worker did not register: {pool.log_tail()}"
+        pool.start()
+        yield pool, int(first)
+    finally:
+        eng.dispose()
+        for worker in pool.started:
+            worker.stop()
 
 
 @dataclass
@@ -129,8 +176,9 @@ class Intake:
                 n += 1
                 key = f"outage-{uuid.uuid4()}"
                 body = {
-                    "lon": X0 + (X1 - X0) * ((n * 37) % 100) / 100,
-                    "lat": Y0 + (Y1 - Y0) * ((n * 61) % 100) / 100,
+                    # In grid 1 (town 1, village 1, west half), where a grid worker is on duty.
+                    "lon": X0 + (XM - X0) / 2 * (0.05 + 0.9 * ((n * 37) % 100) / 100),
+                    "lat": Y0 + (YM - Y0) * (0.05 + 0.9 * ((n * 61) % 100) / 100),
                     "category": "dispute",
                     "source": "grid_patrol",
                     "description": f"outage test report {n}",
@@ -184,8 +232,12 @@ def _outage(database: str) -> tuple[float, float]:
         admin.dispose()
 
 
-def test_intake_survives_a_database_restart(server: tuple[str, str], outage_db: str) -> None:
+# The jobs of incidents :ids that worker :w is running.
+def test_intake_survives_a_database_restart(
+    server: tuple[str, str], outage_db: str, job_workers: tuple[Workers, int]
+) -> None:
     base, api_key = server
+    pool, first_worker = job_workers
     intake = Intake(base, api_key)
     thread = threading.Thread(target=intake.run, name="intake", daemon=True)
     thread.start()
@@ -193,6 +245,7 @@ def test_intake_survives_a_database_restart(server: tuple[str, str], outage_db: 
         time.sleep(3)
         before = len(intake.acknowledged)
         assert before > 0, f"no incident was acknowledged before the outage: {intake.attempts[-3:]}"
+        killed = kill_a_worker_mid_job(outage_db, list(intake.acknowledged.values()), pool, first_worker)
         down, back = _outage(outage_db)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not any(
@@ -246,3 +299,6 @@ def test_intake_survives_a_database_restart(server: tuple[str, str], outage_db: 
         f"{len(failed)} answered 503 ({retried} reports retried), first 2xx after recovery "
         f"{min(a.at for a in recovered) - back:.2f} s after the database was back"
     )
+    # The deadlines: the workers (one killed mid-job before the outage) fired each once.
+    print(assert_deadlines_fired_once(outage_db, sorted(intake.acknowledged.values()), killed, pool))
+    assert all(w.proc.poll() is None for w in pool.started[1:]), f"a worker died: {pool.log_tail()}"
