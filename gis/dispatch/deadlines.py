@@ -38,7 +38,7 @@ def expire_offer(conn: Conn, assignment_id: int, now: dt.datetime | None = None,
     conn.execute(sa.text("SELECT 1 FROM incidents WHERE id = :i FOR UPDATE"), {"i": incident_id})
     row = conn.execute(
         sa.text(
-            "SELECT a.incident_id, a.state, a.role, a.kind, a.accept_by, i.status, i.escalation_level "
+            "SELECT a.incident_id, a.state, a.role, a.kind, a.level, a.accept_by, i.status, i.escalation_level "
             "FROM incident_assignments a JOIN incidents i ON i.id = a.incident_id WHERE a.id = :id "
             "FOR UPDATE OF a"
         ),
@@ -54,7 +54,9 @@ def expire_offer(conn: Conn, assignment_id: int, now: dt.datetime | None = None,
     )
     why = f"offer {assignment_id} not accepted by {row.accept_by.isoformat()}"
     up = rules.next_level(row.escalation_level)
-    if row.role == "lead" and row.status in PENDING_STATUSES and up is not None:
+    # Only an offer of the level the incident is still at moves it up: once its handling deadline
+    # (or a dispatcher) took it higher, a lower level's lapse is recorded, not escalated again.
+    if row.role == "lead" and row.status in PENDING_STATUSES and up is not None and row.level == row.escalation_level:
         escalate(conn, row.incident_id, actor, note=why, now=now)  # routes it to the new level's centre
     else:
         log_event(conn, row.incident_id, now, actor, "expire", row.status, why)

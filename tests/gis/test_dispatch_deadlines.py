@@ -66,3 +66,30 @@ def test_a_supervision_without_reply_reminds_at_its_due_date(connection, inciden
     answered = supervise(connection, iid, "desk", "报送处置照片", due, now=T0)
     reply(connection, iid, answered["id"], Holder("worker", person_id=roster.grid_worker), "已拆除", now=T0)
     assert not supervision_due(connection, answered["id"], now=due + dt.timedelta(seconds=1))
+
+
+def test_a_lower_levels_lapsed_offer_does_not_escalate_again(connection, incident) -> None:  # type: ignore[no-untyped-def]
+    """The handling deadline took the incident to the village first; the grid-level offer lapsing
+    afterwards is recorded as expired, not a second escalation (to the town)."""
+    from gis.incidents.workflow import escalate_if_overdue
+
+    iid, _ = incident
+    offer = connection.execute(
+        sa.text("SELECT id, accept_by FROM incident_assignments WHERE incident_id = :i AND role = 'lead'"), {"i": iid}
+    ).one()
+    deadline = connection.execute(sa.text("SELECT deadline_at FROM incidents WHERE id = :i"), {"i": iid}).scalar_one()
+    late = max(deadline, offer.accept_by) + dt.timedelta(seconds=5)
+    connection.execute(sa.text("UPDATE incident_assignments SET accept_by = :t WHERE id = :a"),
+                       {"t": deadline + dt.timedelta(seconds=2), "a": offer.id})  # fmt: skip
+    assert escalate_if_overdue(connection, iid, "grid", now=deadline + dt.timedelta(seconds=1))
+    assert expire_offer(connection, offer.id, now=late)
+    level = connection.execute(sa.text("SELECT escalation_level FROM incidents WHERE id = :i"), {"i": iid}).scalar()
+    assert level == "village"
+    actions = connection.execute(
+        sa.text(
+            "SELECT action FROM incident_events WHERE incident_id = :i AND action IN ('escalate', 'expire') "
+            "ORDER BY id"
+        ),
+        {"i": iid},
+    ).scalars().all()  # fmt: skip
+    assert actions == ["escalate", "expire"]
