@@ -270,6 +270,9 @@
       var clock = (d.at || "").substr(11, 8);
       var what = text[e.type] || e.type;
       var status = e.type === "incident.status" && d.to_status ? " → " + t("status." + d.to_status) : "";
+      // A dispatch step (offer, acceptance, arrival, summons ...) leaves the status as it is: name the step.
+      var step = d.action && text["action." + d.action];
+      if (step && d.from_status === d.to_status) status = " · " + step;
       li.innerHTML = "<b>" + esc(clock) + "</b> " + esc(what) + " #" + esc(String(d.incident_id)) + " " +
         esc(p.category ? t("category." + p.category) : "") + esc(status);
       list.insertBefore(li, list.firstChild);
