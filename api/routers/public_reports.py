@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -24,11 +24,12 @@ from starlette.datastructures import UploadFile
 
 from api.auth import Viewer
 from api.deps import SessionDep, request_session
+from api.timeparams import TimeWindow, time_window, unprocessable
 from gis.analysis.kpis import compute_kpis
 from gis.channels import categories, ratings
 from gis.channels.errors import PublicError, PublicInputError, TooManyReports, pick_lang
 from gis.channels.public import submit_report, view_report
-from gis.core.timeparse import TimeValueError, check_window, parse_time
+from gis.core.timeparse import TimeValueError, check_window
 from gis.incidents.filter import IncidentFilter
 from gis.outputs.maplayers import layer_geojson
 from maps.report_page import report_page
@@ -229,6 +230,13 @@ async def post_rating(ticket: Ticket, request: Request, x_token: TokenHeader = N
     return await run_in_threadpool(work)
 
 
+# The window by the one rule (api.timeparams): naive = county time, a bare date end is that whole day.
+_SatisfactionWindow = Annotated[
+    TimeWindow,
+    Depends(time_window(what="incidents reported")),
+]
+
+
 @router.get(
     "/satisfaction",
     responses={422: _MESSAGE},
@@ -237,19 +245,18 @@ async def post_rating(ticket: Ticket, request: Request, x_token: TokenHeader = N
 def get_satisfaction(
     principal: Viewer,
     session: SessionDep,
+    times: _SatisfactionWindow,
     by: Annotated[str, Query(pattern="^(town|village)$")] = "town",
-    start: Annotated[str | None, Query(max_length=40)] = None,
-    end: Annotated[str | None, Query(max_length=40)] = None,
 ) -> list[dict[str, Any]]:
     """The incidents reported in [start, end) (default: the 365 days before now) with a callback
     or a resident's rating, per area: the latest result of each, and (satisfied + basically
     satisfied) / rated, as the satisfaction KPI defines it (gis.analysis.kpis)."""
+    t1 = times.end or dt.datetime.now(dt.UTC)
+    t0 = times.start or t1 - dt.timedelta(days=365)
     try:
-        t1 = parse_time(end, bound="end", field="end") if end else dt.datetime.now(dt.UTC)
-        t0 = parse_time(start, bound="start", field="start") if start else t1 - dt.timedelta(days=365)
-        check_window(t0, t1)
+        check_window(t0, t1)  # a start alone after now: the window up to now is reversed
     except TimeValueError as exc:
-        raise PublicInputError(exc.field, exc.value, "时间不正确", exc.message) from None
+        raise unprocessable(("start", t0.isoformat(), exc.message), ("end", t1.isoformat(), exc.message)) from None
     data = compute_kpis(session, IncidentFilter(scope=principal.scope), t0, t1, group_by=by)
     return [
         {"code": g["key"], "name": g["name"], "rated": g["kpis"]["callbacks"], "rate": g["kpis"]["satisfaction_rate"]}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from gis.core.models import ROLES
+from gis.core.vocab import ROLES
 from gis.people.scope import WHOLE_COUNTY, Scope, ScopeError
 from gis.spatial.areas import Conn
 

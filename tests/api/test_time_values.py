@@ -100,6 +100,16 @@ WINDOWS = {
     "heatmap-time": WindowEndpoint("/maps/heatmap/time", FILTER_ALIASES, may_refuse_valid=True),
     "grid-page": WindowEndpoint(f"/maps/grids/{GRID}", FILTER_ALIASES, may_refuse_valid=True),
     "beat-page": WindowEndpoint(f"/maps/beats/{BEAT}", FILTER_ALIASES, may_refuse_valid=True),
+    # The analyses take the filter but have their own window (a period by `date`, `days` before
+    # `end`): a start/end they cannot use is a 422 naming it, never a 5xx.
+    "hotspots": WindowEndpoint("/analysis/hotspots", FILTER_ALIASES, may_refuse_valid=True),
+    "emerging": WindowEndpoint("/analysis/emerging", FILTER_ALIASES, may_refuse_valid=True),
+    "repeats": WindowEndpoint("/analysis/repeats", FILTER_ALIASES, may_refuse_valid=True),
+    # start/end together are the KPIs' period (else `period` around `date`).
+    "kpis": WindowEndpoint("/kpis", FILTER_ALIASES),
+    "hazards": WindowEndpoint("/hazards"),
+    # A missing start is end - 365 days, a missing end now: a start after now is an empty window.
+    "satisfaction": WindowEndpoint("/satisfaction", may_refuse_valid=True),
 }
 # Endpoints taking ``as_of`` (the boundaries in force then), and how to read the generation used.
 AS_OF = {
