@@ -7,12 +7,12 @@ field: 422 with ``loc`` naming the field (``results[2].code``) and a message nam
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from gis.core import timeparse
 from gis.incidents.errors import IncidentInputError
+from gis.incidents.intake import number
 from gis.spatial import crs as gcrs
 
 # A finding cannot predate the county's digital records, nor lie ahead of the server's clock by
@@ -85,18 +85,6 @@ def instant(
     return when
 
 
-def _number(field: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise FieldworkInputError(field, f"{value!r} is not a number")
-    try:
-        number = float(value)
-    except ValueError:
-        raise FieldworkInputError(field, f"{value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise FieldworkInputError(field, f"{value!r} is not a finite number")
-    return number
-
-
 def position(data: Mapping[str, Any]) -> tuple[float, float] | None:
     """The optional ``lon``/``lat`` (in ``crs``: wgs84, gcj02 or bd09, like every input) as WGS-84."""
     raw_lon, raw_lat = data.get("lon"), data.get("lat")
@@ -104,7 +92,7 @@ def position(data: Mapping[str, Any]) -> tuple[float, float] | None:
         return None
     if raw_lon is None or raw_lat is None:
         raise FieldworkInputError("lon" if raw_lon is None else "lat", "missing; give lon and lat together")
-    lon, lat = _number("lon", raw_lon), _number("lat", raw_lat)
+    lon, lat = number("lon", raw_lon, FieldworkInputError), number("lat", raw_lat, FieldworkInputError)
     if abs(lat) > 90:
         raise FieldworkInputError("lat", f"{lat} is out of range [-90, 90]")
     if abs(lon) > 180:

@@ -124,16 +124,18 @@ class Located:
 # --- validation --------------------------------------------------------------------------------
 
 
-def _number(field: str, value: Any) -> float:
+def number(field: str, value: Any, error: type[IncidentInputError] = IncidentInputError) -> float:
+    """A finite number from JSON (a number or numeric text); ``error`` (naming ``field``) otherwise.
+    Every input of a position goes through it (intake, field work)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise IncidentInputError(field, f"{value!r} is not a number")
+        raise error(field, f"{value!r} is not a number")
     try:
-        number = float(value)
+        out = float(value)
     except ValueError:
-        raise IncidentInputError(field, f"{value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise IncidentInputError(field, f"{value!r} is not a finite number")
-    return number
+        raise error(field, f"{value!r} is not a number") from None
+    if not math.isfinite(out):
+        raise error(field, f"{value!r} is not a finite number")
+    return out
 
 
 def clean_text(data: Mapping[str, Any], field: str) -> str | None:
@@ -194,7 +196,7 @@ def _locate_point(conn: Conn, data: Mapping[str, Any], crs: gcrs.InputCRS) -> Lo
         raise IncidentInputError("lon", "missing; give lon and lat together")
     if raw_lat is None:
         raise IncidentInputError("lat", "missing; give lon and lat together")
-    lon, lat = _number("lon", raw_lon), _number("lat", raw_lat)
+    lon, lat = number("lon", raw_lon), number("lat", raw_lat)
     if abs(lat) > 90:
         hint = f"; {SWAP_HINT}" if _swap_lands_inside(conn, lon, lat, crs) else ""
         raise IncidentInputError("lat", f"{lat} is out of range [-90, 90]{hint}")
