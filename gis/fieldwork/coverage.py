@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gis.core.vocab import COUNTY_TZ
+from gis.analysis.periods import period_of
 from gis.fieldwork.errors import FieldworkNotFound
 from gis.fieldwork.patrols import _grid_in_scope, get_patrol
 from gis.people.scope import Scope
@@ -30,9 +30,8 @@ MAX_DAYS = 3660
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """A county day as [start, end) instants."""
-    start = dt.datetime.combine(day, dt.time(0), COUNTY_TZ)
-    return start, start + dt.timedelta(days=1)
+    """A county day as [start, end) instants (the one calendar rule, gis.analysis.periods)."""
+    return period_of(day, "day")
 
 
 def _since(days: int, now: dt.datetime) -> dt.datetime:

@@ -10,6 +10,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gis.core.vocab import COUNTY_TZ
 from gis.fieldwork import coverage, patrols, visits
 from gis.fieldwork.errors import FieldworkInputError
 from gis.people.keys import Principal
@@ -96,7 +97,7 @@ def test_patrol_coverage_matches_shapely(connection: Connection, field) -> None:
         CALLER,
         now=NOW,
     )
-    day = coverage.grid_patrol_coverage(connection, G1, start.astimezone(coverage.COUNTY_TZ).date(), WHOLE_COUNTY)
+    day = coverage.grid_patrol_coverage(connection, G1, start.astimezone(COUNTY_TZ).date(), WHOLE_COUNTY)
     assert day["patrols"] == [patrol["id"], second["id"]]
     assert day["buildings_covered"] == _shapely_share(field.positions, [kept, walk2])
 
@@ -193,7 +194,7 @@ def test_not_visited_and_quota(connection: Connection, field) -> None:  # type: 
     by_grid = coverage.unvisited_by_grid(connection, 30, WHOLE_COUNTY, now=NOW)
     assert by_grid[G1]["not_visited"] == got["buildings_not_visited"]
 
-    today = NOW.astimezone(coverage.COUNTY_TZ).date()
+    today = NOW.astimezone(COUNTY_TZ).date()
     more = [
         {"client_id": f"d{i}", "building_id": field.buildings[i], "at": _iso(NOW - dt.timedelta(hours=1))}
         for i in range(4)
@@ -273,7 +274,7 @@ def test_layers_in_gcj02_display(connection: Connection, field) -> None:  # type
     visits.record(
         connection, {"client_id": "g", "person_id": field.person_id, "building_id": field.buildings[0]}, CALLER, now
     )
-    day = now.astimezone(coverage.COUNTY_TZ).date()
+    day = now.astimezone(COUNTY_TZ).date()
     for make in (layers.tracks, layers.visits):
         wgs = make(connection, day, WHOLE_COUNTY, "wgs84")["features"][0]["geometry"]["coordinates"]
         gcj = make(connection, day, WHOLE_COUNTY, "gcj02")["features"][0]["geometry"]["coordinates"]
