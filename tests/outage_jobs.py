@@ -120,7 +120,7 @@ class Workers:
 
 
 _RUNNING = sa.text(
-    "SELECT j.id FROM procrastinate_jobs j WHERE j.status = 'doing' AND j.worker_id = :w AND ("
+    "SELECT j.id, j.worker_id FROM procrastinate_jobs j WHERE j.status = 'doing' AND ("
     "(j.task_name = :deadline AND CAST(j.args->>'incident_id' AS bigint) = ANY(:ids)) OR "
     "(j.task_name = :offer AND CAST(j.args->>'assignment_id' AS bigint) IN "
     "(SELECT id FROM incident_assignments WHERE incident_id = ANY(:ids))))"
@@ -128,7 +128,9 @@ _RUNNING = sa.text(
 
 
 def kill_a_worker_mid_job(url: str, incidents: list[int], pool: Workers, first_id: int) -> list[int]:
-    """kill -9 the first worker while it runs deadline jobs, start another; return those jobs' ids.
+    """kill -9 a worker while it runs deadline jobs, start another; return those jobs' ids. The
+    first of the two workers has procrastinate id ``first_id``, the second a later one: whichever
+    of them took the held jobs is killed.
 
     The test holds the rows of the two incidents acknowledged last: when their handling and
     acceptance deadlines come (4 jobs, 2 per worker at most), the jobs start and wait inside their
@@ -136,18 +138,20 @@ def kill_a_worker_mid_job(url: str, incidents: list[int], pool: Workers, first_i
     eng = db.make_engine(url, pool_size=2, max_overflow=0)
     try:
         ids = sorted(incidents)[-2:]
-        params = {"w": first_id, "ids": ids, "deadline": DEADLINE_TASK, "offer": OFFER_TASK}
+        params = {"ids": ids, "deadline": DEADLINE_TASK, "offer": OFFER_TASK}
         with eng.connect() as holder:
             held = holder.begin()
             holder.execute(sa.text("SELECT id FROM incidents WHERE id = ANY(:ids) FOR UPDATE"), {"ids": ids})
-            running: list[int] = []
+            rows: list[sa.Row[tuple[int, int]]] = []
             end = time.monotonic() + 20
-            while not running and time.monotonic() < end:
+            while not rows and time.monotonic() < end:
                 time.sleep(0.1)
                 with eng.connect() as conn:
-                    running = list(conn.execute(_RUNNING, params).scalars())
-            assert running, f"the first worker never ran the held incidents' jobs: {pool.log_tail()}"
-            pool.started[0].kill()
+                    rows = list(conn.execute(_RUNNING, params).all())
+            assert rows, f"no worker ran the held incidents' jobs: {pool.log_tail()}"
+            victim = rows[0].worker_id
+            running = [r.id for r in rows if r.worker_id == victim]
+            pool.started[0 if victim == first_id else 1].kill()
             held.rollback()
         pool.start()
     finally:

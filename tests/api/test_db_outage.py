@@ -232,7 +232,6 @@ def _outage(database: str) -> tuple[float, float]:
         admin.dispose()
 
 
-# The jobs of incidents :ids that worker :w is running.
 def test_intake_survives_a_database_restart(
     server: tuple[str, str], outage_db: str, job_workers: tuple[Workers, int]
 ) -> None:
@@ -301,4 +300,5 @@ def test_intake_survives_a_database_restart(
     )
     # The deadlines: the workers (one killed mid-job before the outage) fired each once.
     print(assert_deadlines_fired_once(outage_db, sorted(intake.acknowledged.values()), killed, pool))
-    assert all(w.proc.poll() is None for w in pool.started[1:]), f"a worker died: {pool.log_tail()}"
+    # Only the worker killed on purpose has ended; the others (and its replacement) still run.
+    assert sum(w.proc.poll() is not None for w in pool.started) == 1, f"a worker died: {pool.log_tail()}"
