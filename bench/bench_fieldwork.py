@@ -47,6 +47,7 @@ from bench import mapbench_data  # noqa: E402
 from bench.bench_intake import LUA as INCIDENT_LUA  # noqa: E402
 from bench.bench_intake import Result, _drop, _serve, _stop, _wrk  # noqa: E402
 from gis.core import db  # noqa: E402
+from gis.core.vocab import COUNTY_TZ  # noqa: E402
 from gis.incidents.rules import CATEGORIES, SOURCES  # noqa: E402
 from gis.people.keys import create_key  # noqa: E402
 
@@ -283,7 +284,7 @@ def main() -> None:
             from gis.fieldwork import coverage
             from gis.people.scope import WHOLE_COUNTY
 
-            day = start.astimezone(coverage.COUNTY_TZ).date()
+            day = start.astimezone(COUNTY_TZ).date()
             with engine.connect() as conn:
                 med, worst, _ = _timed(lambda: coverage.grid_patrol_coverage(conn, grid, day, WHOLE_COUNTY), 20)
             lines.append(f"in-process grid_patrol_coverage (SQL): median {med:.1f} ms, max {worst:.1f} ms")
