@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
 from api.auth import Admin, Planner, Viewer
@@ -50,12 +50,13 @@ def _assessment(
     area: str | None,
     org: str | None,
     key: str | None,
+    role: str | None,
     sort: str,
     quota: int | None,
 ) -> dict[str, Any]:
     q = settings.visit_quota if quota is None else quota
     return _run("query", lambda: scoring.assess(session, period, level, caller.scope, area=area, org=org, key=key,
-                                                sort=sort, quota=q))  # fmt: skip
+                                                role=role, sort=sort, quota=q))  # fmt: skip
 
 
 def _xlsx(caller: Viewer, session: SessionDep, data: dict[str, Any]) -> Response:
@@ -71,6 +72,7 @@ Level = Annotated[str, Query(max_length=10, description="person or grid")]
 Area = Annotated[str | None, Query(max_length=32, description="only people posted inside / grids inside this area")]
 Org = Annotated[str | None, Query(max_length=50, description="only this organisation unit's people / area's grids")]
 Key = Annotated[str | None, Query(max_length=32, description="only this person (id) or grid (code), ranked among all")]
+Role = Annotated[str | None, Query(max_length=40, description="only people with a posting of this role")]
 Sort = Annotated[str, Query(max_length=40, description="rank (default), name, key or an indicator's name; - reverses")]
 Quota = Annotated[int | None, Query(ge=0, le=1000, description="visits a day (default: the configured visit_quota)")]
 
@@ -96,11 +98,12 @@ def get_assessments(
     area: Area = None,
     org: Org = None,
     key: Key = None,
+    role: Role = None,
     sort: Sort = "rank",
     quota: Quota = None,
     format: Annotated[Literal["json", "xlsx"], Query(description="json or xlsx")] = "json",
 ) -> Any:
-    data = _assessment(caller, session, settings, period, level, area, org, key, sort, quota)
+    data = _assessment(caller, session, settings, period, level, area, org, key, role, sort, quota)
     return _xlsx(caller, session, data) if format == "xlsx" else data
 
 
@@ -119,10 +122,13 @@ def get_assessments_xlsx(
     area: Area = None,
     org: Org = None,
     key: Key = None,
+    role: Role = None,
     sort: Sort = "rank",
     quota: Quota = None,
 ) -> Response:
-    return _xlsx(caller, session, _assessment(caller, session, settings, period, level, area, org, key, sort, quota))
+    return _xlsx(
+        caller, session, _assessment(caller, session, settings, period, level, area, org, key, role, sort, quota)
+    )
 
 
 @router.post(
@@ -142,7 +148,11 @@ def _whole_county(caller: Admin) -> None:
         )
 
 
-@router.get("/assessment-schemes", summary="The assessment schemes, every version, and the indicators they may use")
+@router.get(
+    "/assessment-schemes",
+    summary="The assessment schemes, every version, and the indicators they may use (a version is never edited: "
+    "a change is a new version; the months already over keep theirs)",
+)
 def get_schemes(
     caller: Admin, session: SessionDep, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
 ) -> dict[str, Any]:
@@ -154,6 +164,18 @@ def get_schemes(
         "default": scheme.default_scheme(county, year or scheme.today_month().year),
         "indicators": [i.__dict__ for i in scheme.INDICATORS],
     }
+
+
+@router.get(
+    "/assessment-schemes/{scheme_id}",
+    summary="One version of a scheme, with the months pinned to it",
+    responses={404: {"description": "no such scheme"}},
+)
+def get_scheme(
+    scheme_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Admin, session: SessionDep
+) -> dict[str, Any]:
+    _whole_county(caller)
+    return _run("path", lambda: scheme.get_scheme(session, scheme_id))
 
 
 @router.post(

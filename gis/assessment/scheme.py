@@ -224,6 +224,17 @@ def list_schemes(conn: Conn, county: str, year: int | None = None) -> list[dict[
     return [_row(r) for r in rows]
 
 
+def get_scheme(conn: Conn, scheme_id: int) -> dict[str, Any]:
+    """One stored version, with the months pinned to it."""
+    row = conn.execute(sa.text(f"SELECT {_COLUMNS} FROM assessment_schemes WHERE id = :id"), {"id": scheme_id}).first()  # noqa: S608
+    if row is None:
+        raise AssessmentNotFound("scheme_id", scheme_id)
+    months = conn.execute(
+        sa.text("SELECT month FROM assessment_periods WHERE scheme_id = :id ORDER BY month"), {"id": scheme_id}
+    ).scalars()
+    return {**_row(row), "pinned_months": [m.strftime("%Y-%m") for m in months]}
+
+
 def scheme_for(conn: Conn, county: str, month: dt.date) -> dict[str, Any]:
     """The version a month is scored under: the one it was pinned to, else the newest of its year
     (else the built-in default)."""

@@ -15,7 +15,16 @@ from gis.spatial.areas import Conn
 
 from . import adjustments as adj
 from . import indicators as ind
-from .scheme import BY_NAME, LEVELS, AssessmentInputError, county_code, normalise, parse_month, scheme_for
+from .scheme import (
+    BY_NAME,
+    LEVELS,
+    AssessmentInputError,
+    AssessmentNotFound,
+    county_code,
+    normalise,
+    parse_month,
+    scheme_for,
+)
 from .subjects import check_subject, subjects
 
 SORTS = ("rank", "name", "key")
@@ -67,12 +76,13 @@ def assess(
     area: str | None = None,
     org: str | None = None,
     key: str | None = None,
+    role: str | None = None,
     sort: str = "rank",
     quota: int = 10,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """The month's assessment of the people or grids inside ``scope`` (narrowed by ``area`` and
-    ``org``; ``key`` keeps one, ranked among the others)."""
+    ``org``, people by posting ``role``; ``key`` keeps one, ranked among the others)."""
     now = now or dt.datetime.now(dt.UTC)
     month = parse_month(period)
     if level not in LEVELS:
@@ -84,9 +94,9 @@ def assess(
         raise AssessmentInputError("sort", sort, f"is not one of {', '.join(scheme_sorts)} (- before it: reversed)")
     if key is not None:
         key = check_subject(conn, level, key, scope)
-    who = subjects(conn, level, month, scope, area, org)
+    who = subjects(conn, level, month, scope, area, org, role)
     if key is not None and key not in who:
-        raise AssessmentInputError("key", key, "is not among the people or grids the other filters select")
+        raise AssessmentNotFound("key", key)  # not posted in the month, or not selected by the other filters
     raws = ind.compute(conn, level, month, [i["name"] for i in scheme["indicators"]], quota, now)
     adjusted = adj.for_month(conn, county, month, level)
     rows = [_row(k, w, scheme, raws, adjusted.get(k, [])) for k, w in who.items()]

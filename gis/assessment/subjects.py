@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.analysis.periods import next_start
+from gis.core.vocab import POSTING_ROLES
 from gis.people.scope import Scope, code_layer
 from gis.spatial.areas import Conn
 
@@ -65,9 +66,19 @@ def _area_filter(conn: Conn, area: str | None, org: str | None, scope: Scope) ->
 
 
 def subjects(
-    conn: Conn, level: str, month: dt.date, scope: Scope, area: str | None = None, org: str | None = None
+    conn: Conn,
+    level: str,
+    month: dt.date,
+    scope: Scope,
+    area: str | None = None,
+    org: str | None = None,
+    role: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """key -> {name, areas} of the people or grids assessed."""
+    """key -> {name, areas} of the people (with a posting of ``role``, when given) or grids assessed."""
+    if role is not None and role not in POSTING_ROLES:
+        raise AssessmentInputError("role", role, f"is not one of {', '.join(POSTING_ROLES)}")
+    if role is not None and level != "person":
+        raise AssessmentInputError("role", role, "only narrows the people (level=person)")
     area, org_id = _area_filter(conn, area, org, scope)
     last = next_start(month, "month") - dt.timedelta(days=1)
     if level == "person":
@@ -79,9 +90,18 @@ def subjects(
                 "AS areas FROM people pe JOIN postings p ON p.person_id = pe.id "
                 f"WHERE p.starts_on <= :last AND (p.ends_on IS NULL OR p.ends_on >= :first) AND {where} "
                 "AND (CAST(:area AS text) IS NULL OR p.area_code LIKE :area_like) "
-                "AND (CAST(:org AS int) IS NULL OR p.org_unit_id = :org) GROUP BY pe.id, pe.name"
+                "AND (CAST(:org AS int) IS NULL OR p.org_unit_id = :org) "
+                "AND (CAST(:role AS text) IS NULL OR p.role = :role) GROUP BY pe.id, pe.name"
             ),
-            {**params, "first": month, "last": last, "area": area, "area_like": _like(area or ""), "org": org_id},
+            {
+                **params,
+                "first": month,
+                "last": last,
+                "area": area,
+                "area_like": _like(area or ""),
+                "org": org_id,
+                "role": role,
+            },  # fmt: skip
         ).all()
     else:
         where, params = scope.code_where("a.code")

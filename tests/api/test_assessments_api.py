@@ -72,6 +72,9 @@ def test_schemes_for_admins_and_adjustments_audited(client, make_key, admin_head
     assert made.status_code == 201 and made.json()["version"] == 1
     listed = client.get("/assessment-schemes", params={"year": 2026}, headers=admin_headers).json()
     assert [s["version"] for s in listed["schemes"]] == [1] and len(listed["indicators"]) == 9
+    one = client.get(f"/assessment-schemes/{made.json()['id']}", headers=admin_headers).json()
+    assert one["indicators"] == made.json()["indicators"] and one["pinned_months"] == []
+    assert client.get("/assessment-schemes/999999", headers=admin_headers).status_code == 404
     a = str(data.people["A"])
     adj = {"period": MONTH, "level": "person", "key": a, "points": 5, "reason": "专项工作加分"}
     assert client.post("/assessments/adjustments", json=adj, headers=make_key("viewer")).status_code == 403

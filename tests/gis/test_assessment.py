@@ -283,3 +283,16 @@ def test_scope_keeps_people_and_grids_inside(connection, data) -> None:  # type:
         run(connection, "person", scope=town2, key=str(data.people["A"]))
     with pytest.raises(AssessmentNotFound):
         run(connection, "grid", scope=town2, area="330421001")
+
+
+def test_role_and_org_narrow_the_people(connection, data) -> None:  # type: ignore[no-untyped-def]
+    rows, _ = run(connection, "person", role="part_time_worker")
+    assert set(rows) == {str(data.people["D"])}
+    with pytest.raises(AssessmentInputError) as exc:
+        run(connection, "person", role="astronaut")
+    assert (exc.value.field, exc.value.value) == ("role", "astronaut")
+    with pytest.raises(AssessmentNotFound) as missing:
+        run(connection, "person", org="NO-SUCH-UNIT")
+    assert missing.value.field == "org"
+    rows, _ = run(connection, "grid", area="330421001001")  # a village: its grids only
+    assert G1 in rows and G2 in rows and G_OTHER not in rows
