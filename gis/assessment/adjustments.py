@@ -51,6 +51,9 @@ def adjust(conn: Conn, data: dict[str, Any], actor: str, scope: Scope) -> dict[s
     points = data.get("points")
     if isinstance(points, bool) or not isinstance(points, int | float) or not math.isfinite(points) or points == 0:
         raise AssessmentInputError("points", points, "is not a non-zero number")
+    points = round(float(points), 2)  # kept to the hundredth (numeric(5, 2))
+    if points == 0:
+        raise AssessmentInputError("points", data.get("points"), "rounds to 0 (points are kept to the hundredth)")
     reason = data.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise AssessmentInputError("reason", reason, "is required: say why the score is adjusted")
