@@ -18,6 +18,7 @@ from api.deps import Sessions, SessionSource
 from api.fastpath import IntakeFastPath, LookupFastPath
 from api.routers import (
     analysis,
+    assessments,
     attachments,
     audit,
     boundaries,
@@ -68,6 +69,7 @@ ROUTERS = [
     lookup.router,  # GET /lookup: the most requested endpoint
     lookup_batch.router,  # POST /lookup/batch
     analysis.router,  # /analysis: hot spots, emerging hot spots, repeat locations
+    assessments.router,  # /assessments, /assessment-schemes: monthly assessment (考核) of people and grids
     attachments.router,  # /incidents/{id}/attachments (and the other owners'), /attachments/{id}[/thumbnail]
     audit.router,  # GET /audit
     boundaries.router,  # /boundaries/drafts/...: drafts, uploads, validation, publishing
