@@ -25,7 +25,8 @@ from maps.i18n import label
 from maps.page import PageContext
 
 AGE_COLORS = {"lt30": "#1a9850", "d30_90": "#a6d96a", "d90_180": "#fdae61", "gt180": "#d73027", "never": "#4d4d4d"}
-DUE_COLORS = {"within": "#1a9641", "overdue": "#d7191c", "never": "#4d4d4d"}
+# Not the risk colours: the grid page shows both layers at once.
+DUE_COLORS = {"within": "#2b83ba", "overdue": "#c51b7d", "never": "#4d4d4d"}
 RISK_COLORS = {**ml.RISK_COLORS, "none": AGE_COLORS["never"]}  # "none": never inspected
 OVERDUE_RING = {"color": "#000", "weight": 2.5, "radius": 7}
 
@@ -157,16 +158,9 @@ def add_to(m: folium.Map, ctx: PageContext, conn: Conn) -> dict[str, Any]:
     return {**node, "children": children}
 
 
-def _ramp_items(ctx: PageContext) -> list[str]:
-    lang = ctx.lang
-    items, lower = [], 0
-    for limit, color in maplayers.SHARE_RAMP:
-        upper = min(int(round(limit * 100)), 100)
-        span = f"{lower}–{upper}%" if upper < 100 else f"≥{lower}%"
-        items.append(ml.swatch(color, f"{label('legend.campaign', lang)} {span}"))
-        lower = upper
-    items.append(ml.swatch(maplayers.NO_SHARE_COLOR, label("legend.campaign_none", lang)))
-    return items
+def _group(title: str, swatches: list[str]) -> str:
+    """One legend line: a title and its colours side by side (the command centre's legend is long)."""
+    return f"<b>{html.escape(title)}</b>: " + " ".join(swatches)
 
 
 def _ring(text: str) -> str:
@@ -178,21 +172,26 @@ def _ring(text: str) -> str:
 def legend_items(ctx: PageContext) -> list[str]:
     """What the colours of the command centre's inspection layers mean."""
     lang = ctx.lang
-    risk = label("legend.insp_risk", lang)
-    items = [
-        ml.swatch(c, f"{risk}: {label('age.never' if r == 'none' else f'risk.{r}', lang)}")
-        for r, c in RISK_COLORS.items()
-    ]
-    age = label("legend.insp_age", lang)
-    items += [ml.swatch(c, f"{age}: {label(f'age.{a}', lang)}") for a, c in AGE_COLORS.items()]
-    hz = label("legend.hazards", lang)
-    items += [
-        ml.swatch(c, f"{hz}: {label(f'hstatus.{s}', lang)}")
+    risk = [ml.swatch(c, label("age.never" if r == "none" else f"risk.{r}", lang)) for r, c in RISK_COLORS.items()]
+    age = [ml.swatch(c, label(f"age.{a}", lang)) for a, c in AGE_COLORS.items()]
+    hazards = [
+        ml.swatch(c, label(f"hstatus.{s}", lang))
         for s, c in ml.HAZARD_STATUS_COLORS.items()
         if s not in ("rectified", "overdue")
     ]
-    items.append(_ring(f"{hz}: {label('legend.hazard_overdue', lang)}"))
-    return items + _ramp_items(ctx)
+    hazards.append(_ring(label("legend.hazard_overdue", lang)))
+    shares, lower = [], 0
+    for limit, color in maplayers.SHARE_RAMP:
+        upper = min(int(round(limit * 100)), 100)
+        shares.append(ml.swatch(color, f"{lower}–{upper}%" if upper < 100 else f"≥{lower}%"))
+        lower = upper
+    shares.append(ml.swatch(maplayers.NO_SHARE_COLOR, label("legend.campaign_none", lang)))
+    return [
+        _group(label("legend.insp_risk", lang), risk),
+        _group(label("legend.insp_age", lang), age),
+        _group(label("legend.hazards", lang), hazards),
+        _group(label("legend.campaign", lang), shares),
+    ]
 
 
 def legend_note(conn: Conn, ctx: PageContext) -> str:
@@ -216,8 +215,8 @@ def add_grid_layers(m: folium.Map, ctx: PageContext, conn: Conn, code: str) -> N
 
 
 def grid_legend_items(ctx: PageContext) -> list[str]:
-    due = label("legend.insp_due", ctx.lang)
-    return [ml.swatch(c, f"{due}: {label(f'due.{d}', ctx.lang)}") for d, c in DUE_COLORS.items()]
+    due = [ml.swatch(c, label(f"due.{d}", ctx.lang)) for d, c in DUE_COLORS.items()]
+    return [_group(label("legend.insp_due", ctx.lang), due)]
 
 
 def grid_section(conn: Conn, ctx: PageContext, code: str) -> str:
