@@ -197,6 +197,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "legend.campaign_none": ("无目标房屋或无隐患", "no targets or no hazards"),
     "legend.campaign_of": ("专项整治: {name}({start}至{end})", "Campaign: {name} ({start} to {end})"),
     "legend.no_campaign": ("暂无可显示的专项整治", "No campaign to show"),
+    "form.campaign": ("专项整治", "Campaign"),
     "age.lt30": ("30天内", "under 30 days"),
     "age.d30_90": ("30–90天", "30–90 days"),
     "age.d90_180": ("90–180天", "90–180 days"),

@@ -107,6 +107,28 @@ def _campaign(conn: Conn, ctx: PageContext) -> dict[str, Any] | None:
         raise FieldworkInputError("campaign", raw, f"no campaign {raw} inside the key's scope") from None
 
 
+def _campaign_selector(m: folium.Map, ctx: PageContext, conn: Conn, chosen: dict[str, Any] | None) -> None:
+    """A campaign choice in the page's filter form (served pages: a standalone file cannot reload),
+    so the choropleths can show another campaign than the active one."""
+    choices = maplayers.campaign_choices(conn, ctx.scope)
+    if ctx.standalone or not choices:
+        return
+    esc = html.escape
+    options = "".join(
+        f'<option value="{c["id"]}"{" selected" if chosen and c["id"] == chosen["id"] else ""}>'
+        f"{esc(c['name'])} ({c['starts_on']}–{c['ends_on']})</option>"
+        for c in choices
+    )
+    ml.add_html(
+        m,
+        f'<template id="gm-campaign"><label>{esc(label("form.campaign", ctx.lang))}</label>'
+        f'<select name="campaign">{options}</select></template>'
+        "<script>document.addEventListener('DOMContentLoaded', function () { "
+        "var t = document.getElementById('gm-campaign'), f = document.querySelector('#gm-filter fieldset'); "
+        "if (t && f) f.insertBefore(t.content.cloneNode(true), f.querySelector('button')); });</script>",
+    )
+
+
 def add_to(m: folium.Map, ctx: PageContext, conn: Conn) -> dict[str, Any]:
     """Add the inspection layers (hidden at first) to a command-centre map; returns the layer
     tree's node for them."""
@@ -132,6 +154,7 @@ def add_to(m: folium.Map, ctx: PageContext, conn: Conn) -> dict[str, Any]:
             )
         )
     campaign = _campaign(conn, ctx)
+    _campaign_selector(m, ctx, conn, campaign)
     if campaign is not None:
         for measure in maplayers.MEASURES:
             specs.append(

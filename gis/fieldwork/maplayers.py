@@ -217,6 +217,15 @@ def chosen_campaign(
     return None
 
 
+def campaign_choices(conn: Conn, scope: Scope = WHOLE_COUNTY, limit: int = 50) -> list[dict[str, Any]]:
+    """The campaigns the caller sees (as ``chosen_campaign``), latest first, for a page's selector."""
+    rows = conn.execute(
+        sa.text("SELECT id, name, area_code, starts_on, ends_on FROM campaigns ORDER BY starts_on DESC, id DESC")
+    ).mappings()
+    visible = [dict(r) for r in rows if scope.contains(r["area_code"]) or scope.shows(r["area_code"])]
+    return visible[:limit]
+
+
 def share_color(share: float | None) -> str:
     if share is None:
         return NO_SHARE_COLOR

@@ -58,6 +58,8 @@ def test_command_center_lists_the_inspection_layers(
     for text in ("age.lt30", "age.gt180", "age.never", "legend.hazard_overdue", "legend.campaign_none"):
         assert label(text) in page, text
     assert "专项整治: 出租房消防专项" in page
+    # The filter form gets a campaign choice, the active one selected.
+    assert f'<option value="{data.campaign_id}" selected>出租房消防专项' in page
     # The URLs the page fetches answer with the layers, as the direct queries do.
     urls = _urls(page, "/inspections/buildings.geojson") + _urls(page, "/hazards/open.geojson")
     urls += _urls(page, f"/campaigns/{data.campaign_id}/grids.geojson")
