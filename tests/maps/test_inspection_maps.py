@@ -176,5 +176,5 @@ def test_standalone_inspection_layers_draw_in_chromium(data: Inspected, connecti
         "campaign_inspected": 1,
         "due": len(data.field.buildings),
     }
-    assert label("hstatus.overdue") in overdue_popup
+    assert label("hstatus.overdue") in overdue_popup and label("hazard.ebike_fly_line") in overdue_popup
     assert label("f.targets") in campaign_popup and "%" in campaign_popup
