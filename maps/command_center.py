@@ -23,6 +23,9 @@ from maps import layers as ml
 from maps.fieldwork_layers import add_to as add_fieldwork_layers
 from maps.fieldwork_layers import legend_items as fieldwork_legend
 from maps.i18n import label, labels
+from maps.inspection_layers import add_to as add_inspection_layers
+from maps.inspection_layers import legend_items as inspection_legend
+from maps.inspection_layers import legend_note as inspection_note
 from maps.page import PageContext
 
 PATH = "/maps/command-center"
@@ -120,6 +123,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         )
 
     fieldwork = add_fieldwork_layers(m, ctx, conn)  # visits and patrols (gis.fieldwork)
+    inspection = add_inspection_layers(m, ctx, conn)  # inspections, hazards, campaigns (gis.fieldwork)
 
     heat = mapdata.heat_data(conn, flt, ctx.heat_threshold, display_crs=crs)
     # The points go in a data script of their own and are handed to the layer by reference.
@@ -198,6 +202,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
             "children": [{"label": g.layer_name, "layer": g} for g in hazard_groups],
         },
         fieldwork,
+        inspection,
     ]
     TreeLayerControl(overlay_tree=overlay_tree, collapsed=False).add_to(m)
 
@@ -205,6 +210,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     ml.add_html(m, ml.filter_form(ctx, PATH, label("title.command_center", lang), flt, choices))
     totals = {flag: mapdata.count_flagged(conn, flt, flag, now=ctx.at) for flag in mapdata.FLAGS}
     notes = _legend_notes(ctx, heat, totals["overdue"], totals["escalated"])
+    notes.append(inspection_note(conn, ctx))  # which campaign the choropleths show
     ml.add_html(m, ml.legend(ctx, _legend_items(ctx), notes))
     return m
 
@@ -213,6 +219,7 @@ def _legend_items(ctx: PageContext) -> list[str]:
     lang = ctx.lang
     items = [ml.heat_ramp(label("legend.heat", lang))]
     items += fieldwork_legend(ctx)  # grids not visited lately, patrol tracks
+    items += inspection_legend(ctx)  # inspection risk and age, hazards, campaign shares
     items += ml.area_legend(lang, ("county", "town", "village", "grid", "beat"))
     items += [ml.swatch(c, label(f"risk.{r}", lang)) for r, c in ml.RISK_COLORS.items() if r != "none"]
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]

@@ -17,7 +17,7 @@ from gis.core.predicates import BACKLOG
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter
 from gis.spatial.areas import Conn
-from maps import charts, fieldwork_layers
+from maps import charts, fieldwork_layers, inspection_layers
 from maps import layers as ml
 from maps.i18n import label
 from maps.page import PageContext
@@ -62,6 +62,7 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
             mapdata.flagged_incidents(conn, flt, flag, grid_code=code, now=ctx.at, role=ctx.role, display_crs=crs),
         )
     fieldwork_layers.add_grid_layers(m, ctx, conn, code)
+    inspection_layers.add_grid_layers(m, ctx, conn, code)  # rentals inspected within interval or due
     folium.LayerControl(collapsed=False, position="topleft").add_to(m)
 
     stats = mapdata.grid_stats(conn, flt, codes=[code], now=ctx.at, role=ctx.role).get(code, {})
@@ -70,6 +71,7 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
         ctx, PATH.format(code=code), label("title.grid", lang), flt, mapdata.incident_choices(), panel=False
     )
     field = fieldwork_layers.grid_section(conn, ctx, code)  # visit and patrol coverage
+    field += inspection_layers.grid_section(conn, ctx, code)  # inspection coverage
     ml.add_html(
         m, f'<div class="gm-panel gm-side">{form}{_summary(ctx, props, stats)}{field}{_charts(ctx, trend)}</div>'
     )
@@ -77,6 +79,7 @@ def build(conn: Conn, ctx: PageContext, code: str, flt: IncidentFilter) -> foliu
     items += [ml.swatch(c, label(f"hstatus.{s}", lang)) for s, c in ml.HAZARD_STATUS_COLORS.items()]
     items.append(ml.swatch(ml.INCIDENT_COLOR, label("layer.recent", lang)))
     items.append(ml.swatch(ml.ESCALATED_COLOR, label("layer.escalated", lang)))
+    items += inspection_layers.grid_legend_items(ctx)
     ml.add_html(
         m,
         ml.legend(ctx, items).replace(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.auth import Dispatcher, Viewer
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
+from api.routers.maps import GEOJSON_OK, GeoJSONResponse, _display_crs, _geojson
 from api.schemas.fieldwork import CampaignIn
 from gis.core import audit
-from gis.fieldwork import campaigns
+from gis.fieldwork import campaigns, maplayers
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -66,3 +67,23 @@ def get_progress(
 def get_progress_layer(campaign_id: CampaignId, principal: Viewer, session: SessionDep) -> Any:
     """Each target grid's boundary with the campaign figures and the shares inspected and rectified."""
     return campaigns.grid_features(session, campaign_id, principal.scope)
+
+
+@router.get(
+    "/{campaign_id}/grids.geojson",
+    response_class=GeoJSONResponse,
+    responses={**GEOJSON_OK, 404: {"description": "no such campaign"}},
+    summary="Map layer: a campaign's target grids coloured by the share inspected or rectified",
+)
+def get_grid_layer(
+    campaign_id: CampaignId,
+    request: Request,
+    principal: Viewer,
+    session: SessionDep,
+    settings: SettingsDep,
+    measure: str = Query("inspected", pattern="^(inspected|rectified)$", description="inspected or rectified"),
+) -> Response:
+    """The grids (boundaries in force, in the map's display CRS) with the campaign's figures and
+    `share`: of the target buildings inspected, or of the hazards found rectified (null: none)."""
+    crs, cache = _display_crs(settings), request.app.state.map_layers
+    return _geojson(lambda: maplayers.campaign_grids(session, campaign_id, measure, principal.scope, crs, cache))

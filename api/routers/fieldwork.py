@@ -7,16 +7,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api.auth import Admin, Planner, Reporter, Viewer
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
+from api.routers.maps import GEOJSON_OK, GeoJSONResponse, _display_crs, _geojson
 from api.schemas.fieldwork import ChecklistIn, InspectionIn, RiskIntervalIn
 from gis.core.privacy import mask_name, mask_record, role_sees_personal_data
 from gis.core.vocab import CHECKLIST_KINDS, RISK_LEVELS
-from gis.fieldwork import buildings, checklists, inspections
+from gis.fieldwork import buildings, checklists, inspections, maplayers
 from gis.fieldwork.common import NotFound
 from gis.fieldwork.hazards import IllegalHazardTransition
 from gis.fieldwork.links import OutsideScope
@@ -128,3 +129,23 @@ def put_interval(
 ) -> Any:
     buildings.set_interval(session, risk_level, body.days)
     return buildings.intervals(session)
+
+
+@router.get(
+    "/inspections/buildings.geojson",
+    response_class=GeoJSONResponse,
+    responses=GEOJSON_OK,
+    summary="Map layer: rental buildings by their latest inspection's risk, its age, or whether one is due",
+)
+def get_inspection_layer(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Viewer,
+    by: str = Query("risk", pattern="^(risk|age|due)$", description="risk, age (days since) or due"),
+    grid: str | None = Query(None, max_length=32, description="only this grid's buildings"),
+) -> Response:
+    """Each rental building inside the key's scope with its class (`cls`): by `risk` high, medium,
+    low or none (never inspected); by `age` under 30 days, 30-90, 90-180, over 180 or never; by
+    `due` inspected within the interval of its risk level, overdue, or never. `counts` per class."""
+    crs = _display_crs(settings)
+    return _geojson(lambda: maplayers.building_points(session, by, principal.scope, crs, grid=grid))

@@ -10,12 +10,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api.auth import Reporter, Viewer
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.params import Flag, Values, _split
+from api.routers.maps import GEOJSON_OK, GeoJSONResponse, _display_crs, _geojson
 from api.schemas.fieldwork import HazardIn, HazardTransitionIn, RaiseIncidentIn
 from api.timeparams import TimeWindow, time_window
 from gis.core.privacy import mask_record
-from gis.fieldwork import hazards, links
+from gis.fieldwork import hazards, links, maplayers
 from gis.fieldwork.hazardquery import HazardFilter, get_hazard, list_hazards
 
 router = APIRouter(prefix="/hazards", tags=["hazards"])
@@ -82,6 +83,24 @@ def list_route(
     )  # fmt: skip
     items, total = list_hazards(session, flt, limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+# Before /{hazard_id}: that path would take "open.geojson" for an id.
+@router.get(
+    "/open.geojson",
+    response_class=GeoJSONResponse,
+    responses=GEOJSON_OK,
+    summary="Map layer: unrectified hazards with their status (overdue=true: only overdue; false: the others)",
+)
+def open_layer(
+    principal: Viewer,
+    session: SessionDep,
+    settings: SettingsDep,
+    overdue: bool | None = Query(None, description="true: only the overdue ones; false: only the others"),
+    grid: str | None = Query(None, max_length=32, description="only this grid's hazards"),
+) -> Response:
+    crs = _display_crs(settings)
+    return _geojson(lambda: maplayers.hazard_points(session, principal.scope, crs, overdue, grid=grid))
 
 
 @router.get("/{hazard_id}", summary="One hazard with its history and incidents", responses=_NOT_FOUND)

@@ -91,8 +91,9 @@ def command_center_page(
     flt: Filter,
     lang: Lang = None,
     key: Key = None,
+    campaign: int | None = Query(None, ge=1, le=2**31 - 1, description="the campaign shown (default: the active one)"),
 ) -> HTMLResponse:
-    ctx = _context(request, settings, principal, key, lang, flt)
+    ctx = _context(request, settings, principal, key, lang, flt, **({"campaign": str(campaign)} if campaign else {}))
     return _page(lambda: (command_center.build(session, ctx, flt), ctx))
 
 
