@@ -311,7 +311,9 @@ def weekly_briefing(
         "start": start.isoformat(),
         "end": end.isoformat(),
         "as_of": at.astimezone(COUNTY_TZ).isoformat(),
-        "area": {"layer": "town", "code": town, "name": town_name} if town else {"layer": "county", "code": None},
+        "area": {"layer": "town", "code": town, "name": town_name}
+        if town
+        else {"layer": "county", "code": None, "name": None},
         "scope": scope.label(),
         "unit": unit,
         "headline": list(HEADLINE),
