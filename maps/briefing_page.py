@@ -10,6 +10,7 @@ Every layer is in the page (a briefing is small); the page fetches nothing but i
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from typing import Any
 
@@ -182,7 +183,8 @@ def build(conn: Conn, ctx: PageContext, data: dict[str, Any]) -> folium.Map:
     side = "".join((_head(conn, ctx, data), _kpis(ctx, data), _units(ctx, data, units), _charts(ctx, data, units),
                     _lists(ctx, data)))  # fmt: skip
     ml.add_html(m, f'<div class="gm-panel gm-side" id="gm-briefing">{side}</div>')
-    items = [ml.swatch(c, f"{label('f.overdue', lang)} {'▁▃▅▇'[i]}") for i, c in enumerate(OVERDUE_RAMP)]
+    ramp = "".join(f'<span class="gm-sw" style="background:{c};border-radius:0"></span>' for c in OVERDUE_RAMP)
+    items = [f"{ramp} {html.escape(label('brief.overdue_ramp', lang))}"]
     items += [ml.swatch(CLASS_COLORS[c], hot_text(c, lang)) for c in ("hot_99", "hot_95", "hot_90")]
     items.append(ml.line(NEW_HOT_OUTLINE, label("brief.new_hot", lang)))
     items += [
@@ -221,10 +223,11 @@ def _head(conn: Conn, ctx: PageContext, data: dict[str, Any]) -> str:
         f'<a id="gm-brief-xlsx" href="{_esc(xlsx)}">{_esc(label("brief.xlsx", lang))}</a> · '
         f'<a class="gm-lang" href="{_esc(ctx.page_url(PATH))}">{_esc(label("form.lang", lang))}</a>'
     )
-    start, end = data["start"][:10], data["end"][:10]
+    start = data["start"][:10]
+    last = (dt.date.fromisoformat(data["end"][:10]) - dt.timedelta(days=1)).isoformat()  # the end is exclusive
     return (
         f"<h1>{_esc(label('title.briefing', lang))} · {_esc(area)} · {_esc(data['week'])}</h1>"
-        f"<p>{_esc(start)} – {_esc(end)} ({_esc(label('brief.as_of', lang, at=data['as_of'][:16].replace('T', ' ')))})"
+        f"<p>{_esc(start)} – {_esc(last)} ({_esc(label('brief.as_of', lang, at=data['as_of'][:16].replace('T', ' ')))})"
         f"</p>{form}<p>{links}</p>"
     )
 

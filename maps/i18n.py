@@ -172,6 +172,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "brief.this_week": ("本周", "This week"),
     "brief.mean4": ("前4周均值", "Mean of 4 weeks before"),
     "brief.not_overdue": ("未超期", "Not overdue"),
+    "brief.overdue_ramp": ("超期事件 少→多", "Overdue incidents, few → many"),
     "brief.xlsx": ("下载Excel", "Download XLSX"),
     "brief.none": ("无", "None"),
     "brief.as_of": ("未办结、超期按 {at} 统计", "Open and overdue as of {at}"),
