@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from gis.analysis.emerging import DEFAULT_WEEKS, emerging
-from gis.analysis.gistar import DEFAULT_PERMUTATIONS, PValue, is_hot
-from gis.analysis.hotspots import hotspots
 from gis.analysis.kpis import changes, compute_kpis
 from gis.analysis.periods import county_midnight
 from gis.analysis.repeats import repeat_locations
@@ -45,6 +42,9 @@ from gis.incidents import rules
 from gis.incidents.filter import IncidentFilter
 from gis.people.scope import WHOLE_COUNTY, Scope, code_layer
 from gis.spatial.areas import Conn
+
+if TYPE_CHECKING:
+    from gis.analysis.gistar import PValue
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{2})$")
 RISING_WEEKS = 4  # "rising": this week's count above the mean of this many weeks before it
@@ -244,9 +244,22 @@ def category_section(conn: Conn, flt: IncidentFilter, start: dt.datetime) -> lis
 
 
 def hotspot_section(
-    conn: Conn, scope: Scope, town: str | None, monday: dt.date, now: dt.datetime, p_value: PValue, permutations: int
+    conn: Conn,
+    scope: Scope,
+    town: str | None,
+    monday: dt.date,
+    now: dt.datetime,
+    p_value: PValue,
+    permutations: int | None,
 ) -> dict[str, Any]:
     """Grids hot this week and grids newly hot this week, inside the scope and the town."""
+    # Gi* needs esda and libpysal (with pandas): loaded here, not on import, so that the map pages
+    # importing this module (the command centre's KPI strip) stay light.
+    from gis.analysis.emerging import DEFAULT_WEEKS, emerging
+    from gis.analysis.gistar import DEFAULT_PERMUTATIONS, is_hot
+    from gis.analysis.hotspots import hotspots
+
+    permutations = DEFAULT_PERMUTATIONS if permutations is None else permutations
     flt = IncidentFilter(scope=scope)
     week = hotspots(conn, "grid", flt, period="week", day=monday, p_value=p_value, permutations=permutations, now=now)
     trend = emerging(
@@ -295,10 +308,11 @@ def weekly_briefing(
     week: dt.date | None = None,
     now: dt.datetime | None = None,
     p_value: PValue = "permutation",
-    permutations: int = DEFAULT_PERMUTATIONS,
+    permutations: int | None = None,
 ) -> dict[str, Any]:
     """The briefing of ``town`` (or the county) for the ISO week holding ``week`` (default the last
-    complete one), as the caller of ``scope`` sees it. ``town`` must have passed ``check_town``."""
+    complete one), as the caller of ``scope`` sees it. ``town`` must have passed ``check_town``.
+    ``p_value`` and ``permutations`` (default: the hot-spot analysis' own) are the Gi* runs'."""
     at = now or dt.datetime.now(dt.UTC)
     start, end = week_window(week, at)
     monday = start.astimezone(COUNTY_TZ).date()
