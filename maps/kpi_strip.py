@@ -7,7 +7,8 @@ is inside the caller's scope (the filter carries it).
 
 Rankings: by the KPI's value, highest first; a unit with no value (no incident reported, or none
 closed for the on-time rate) is left out; ties go by code. The grids' lists are the 10 highest and
-the 10 lowest.
+the 10 lowest of the grids with at least ``GRID_MIN_REPORTED`` incidents reported in the window: one
+or two incidents make a grid's rate 0 % or 100 %, which says nothing about the grid.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from maps.page import PageContext
 
 STRIP = ("closure_rate", "on_time_rate", "satisfaction_rate", "settled_in_town_rate")
 GRID_RANKS = 10
+GRID_MIN_REPORTED = 5
 
 
 def fmt_value(name: str, value: Any) -> str:
@@ -57,12 +59,15 @@ def strip_figures(conn: Conn, flt: IncidentFilter, now: dt.datetime) -> dict[str
     return out
 
 
-def ranked(groups: list[dict[str, Any]], kpi: str, *, lowest: bool = False) -> list[dict[str, Any]]:
-    """``groups`` (``compute_kpis``' per-key entries) with a value of ``kpi``, highest first (or lowest)."""
+def ranked(
+    groups: list[dict[str, Any]], kpi: str, *, lowest: bool = False, min_reported: int = 0
+) -> list[dict[str, Any]]:
+    """``groups`` (``compute_kpis``' per-key entries) with a value of ``kpi`` and at least
+    ``min_reported`` incidents, highest first (or lowest)."""
     rows = [
         {"code": g["key"], "name": g["name"], "value": g["kpis"][kpi]}
         for g in groups
-        if g["key"] and g["kpis"][kpi] is not None
+        if g["key"] and g["kpis"][kpi] is not None and g["kpis"]["reported"] >= min_reported
     ]
     rows.sort(key=lambda r: (r["value"] if lowest else -r["value"], r["code"]))
     return rows
@@ -79,8 +84,8 @@ def rankings(conn: Conn, flt: IncidentFilter, now: dt.datetime) -> dict[str, Any
         "by": {
             kpi: {
                 "towns": ranked(towns, kpi),
-                "top": ranked(grids, kpi)[:GRID_RANKS],
-                "bottom": ranked(grids, kpi, lowest=True)[:GRID_RANKS],
+                "top": ranked(grids, kpi, min_reported=GRID_MIN_REPORTED)[:GRID_RANKS],
+                "bottom": ranked(grids, kpi, lowest=True, min_reported=GRID_MIN_REPORTED)[:GRID_RANKS],
             }
             for kpi in CHOICES
         },

@@ -92,9 +92,14 @@ def _block(html: str, kpi: str) -> str:
     return match.group(1)
 
 
-def _ranked(groups: list[dict[str, Any]], kpi: str, lowest: bool = False) -> list[tuple[str, float]]:
-    """Computed here, not by the page's helper: units with a value, sorted by it, ties by code."""
-    rows = [(g["key"], g["kpis"][kpi]) for g in groups if g["key"] and g["kpis"][kpi] is not None]
+def _ranked(groups: list[dict[str, Any]], kpi: str, lowest: bool = False, least: int = 0) -> list[tuple[str, float]]:
+    """Computed here, not by the page's helper: units with a value (and ``least`` incidents), sorted
+    by it, ties by code."""
+    rows = [
+        (g["key"], g["kpis"][kpi])
+        for g in groups
+        if g["key"] and g["kpis"][kpi] is not None and g["kpis"]["reported"] >= least
+    ]
     return sorted(rows, key=lambda r: (r[1] if lowest else -r[1], r[0]))
 
 
@@ -134,9 +139,11 @@ def test_rankings_equal_the_kpis_by_town_and_grid(
             for kind in ("town", "top", "bottom")
         }
         assert shown["town"] == _ranked(towns, kpi), kpi
-        assert shown["top"] == _ranked(grids, kpi)[:10], kpi
-        assert shown["bottom"] == _ranked(grids, kpi, lowest=True)[:10], kpi
-    assert len(_ranked(grids, "on_time_rate")) >= 4  # the data make the ranking non-trivial
+        assert shown["top"] == _ranked(grids, kpi, least=5)[:10], kpi
+        assert shown["bottom"] == _ranked(grids, kpi, lowest=True, least=5)[:10], kpi
+    # The data make the ranking non-trivial, and leave out a grid of fewer than 5 incidents.
+    assert len(_ranked(grids, "on_time_rate", least=5)) >= 2
+    assert len(_ranked(grids, "reported", least=5)) < len(_ranked(grids, "reported"))
     # Only the selected KPI's rankings are shown; the selector switches them and the choropleth.
     assert '<div class="gm-rank" data-kpi="on_time_rate">' in html
     assert '<div class="gm-rank" data-kpi="closure_rate" style="display:none">' in html
