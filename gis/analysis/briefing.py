@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from gis.analysis.briefing_hotspots import hotspot_section
 from gis.analysis.kpis import changes, compute_kpis
 from gis.analysis.periods import county_midnight
 from gis.analysis.repeats import repeat_locations
@@ -241,47 +242,6 @@ def category_section(conn: Conn, flt: IncidentFilter, start: dt.datetime) -> lis
         )
     out.sort(key=lambda c: (-c["change"], -c["count"], c["category"]))
     return out
-
-
-def hotspot_section(
-    conn: Conn,
-    scope: Scope,
-    town: str | None,
-    monday: dt.date,
-    now: dt.datetime,
-    p_value: PValue,
-    permutations: int | None,
-) -> dict[str, Any]:
-    """Grids hot this week and grids newly hot this week, inside the scope and the town."""
-    # Gi* needs esda and libpysal (with pandas): loaded here, not on import, so that the map pages
-    # importing this module (the command centre's KPI strip) stay light.
-    from gis.analysis.emerging import DEFAULT_WEEKS, emerging
-    from gis.analysis.gistar import DEFAULT_PERMUTATIONS, is_hot
-    from gis.analysis.hotspots import hotspots
-
-    permutations = DEFAULT_PERMUTATIONS if permutations is None else permutations
-    flt = IncidentFilter(scope=scope)
-    week = hotspots(conn, "grid", flt, period="week", day=monday, p_value=p_value, permutations=permutations, now=now)
-    trend = emerging(
-        conn, "grid", flt, day=monday, weeks=DEFAULT_WEEKS, p_value=p_value, permutations=permutations, now=now
-    )
-
-    def inside(code: str) -> bool:
-        return town is None or code.startswith(town)
-
-    hot = [r for r in week["rows"] if is_hot(r["class"]) and inside(r["code"])]
-    hot.sort(key=lambda r: (-(r["gi_z"] or 0), r["code"]))
-    new = [r for r in trend["rows"] if r["class"] == "new" and inside(r["code"])]
-    classes = {r["code"]: r["class"] for r in week["rows"] if inside(r["code"])}
-    return {
-        "generation": week["generation"],
-        "hot": hot,
-        "new": new,
-        "classes": classes,
-        "emerging_weeks": trend["weeks"],
-        "p_value": p_value,
-        "permutations": week["permutations"],
-    }
 
 
 def repeat_section(conn: Conn, flt: IncidentFilter, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:

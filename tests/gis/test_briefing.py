@@ -242,3 +242,25 @@ def test_town_briefing_and_scope(connection: Connection, county: None) -> None:
     assert check_town(connection, "330421009", Scope()) is None
     with pytest.raises(BriefingError):
         check_town(connection, "33042100", Scope())
+
+
+def test_hot_spots_are_kept_until_the_incidents_change(
+    connection: Connection, county: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gis.analysis.hotspots as module
+
+    first = brief(connection)
+    runs: list[int] = []
+    real = module.hotspots
+    monkeypatch.setattr(module, "hotspots", lambda *a, **k: runs.append(1) or real(*a, **k))
+    town = brief(connection, town=TOWN1)  # the county-wide runs serve the town's briefing
+    assert runs == []
+    assert town["hotspots"]["new"] == [r for r in first["hotspots"]["new"] if r["code"].startswith(TOWN1)]
+    assert town["hotspots"]["hot"] == [r for r in first["hotspots"]["hot"] if r["code"].startswith(TOWN1)]
+    # One more incident in the week: the runs are made again and count it.
+    insert(connection, (3, 3), START + dt.timedelta(hours=1))
+    again = brief(connection)
+    assert runs == [1]
+    count = {r["code"]: r["count"] for r in again["hotspots"]["hot"]}
+    before = {r["code"]: r["count"] for r in first["hotspots"]["hot"]}
+    assert count[cell_code(3, 3)] == before[cell_code(3, 3)] + 1
