@@ -109,6 +109,11 @@ def test_scope_and_bad_input(client: TestClient, make_key) -> None:  # type: ign
     assert own.status_code == 200 and own.json()["area"]["name"] == "测试镇2"
     county_view = client.get("/briefings/weekly", params=FAST, headers=town2).json()
     assert [g["key"] for g in county_view["kpis"]["groups"]] == [TOWN2]
+    # A key of one village sees its town's briefing, made of its own village only.
+    village = make_key("viewer", "village", scope=f"{TOWN2}001")
+    part = client.get("/briefings/weekly", params={**FAST, "town": TOWN2}, headers=village).json()
+    assert [g["key"] for g in part["kpis"]["groups"]] == [f"{TOWN2}001"]
+    assert all(r["code"].startswith(f"{TOWN2}001") for r in part["hotspots"]["hot"] + part["hotspots"]["new"])
     viewer = make_key("viewer")
     for params, field in (({"week": "2026-48"}, "week"), ({"week": "2025-W53"}, "week"), ({"town": "abc"}, "town")):
         bad = client.get("/briefings/weekly", params={"p_value": "analytic", **params}, headers=viewer)
