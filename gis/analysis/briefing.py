@@ -13,7 +13,8 @@ taken from the module that defines it, never computed a second way here.
   and the longest overdue ones.
 * ``hotspots``: grids hot this week (``gis.analysis.hotspots``) and grids that are a *new* hot
   spot this week (``gis.analysis.emerging``, 8 weeks ending with this one). Both are computed over
-  the whole county and keep only the grids inside the caller's scope and the town.
+  the whole county and keep only the grids inside the caller's scope and the town; the runs are
+  kept in memory until the incidents they read change (``gis.analysis.briefing_hotspots``).
 * ``repeats``: repeat locations (``gis.analysis.repeats``: 3+ incidents at one place in the 30 days
   ending with the week) that had an incident this week.
 * ``categories``: per incident category, the count this week and the mean of the 4 weeks before;
