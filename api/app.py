@@ -23,6 +23,7 @@ from api.routers import (
     audit,
     boundaries,
     boundary_pages,
+    briefings,
     campaigns,
     dispatch,
     docs,
@@ -87,6 +88,7 @@ ROUTERS = [
     hotlines.router,  # /hotlines/{code}: 12345 / 110 tickets in, their category table and callbacks
     incidents.router,  # /incidents: intake, workflow, listing
     kpis.router,  # /kpis, /incidents/{id}/callback, /callbacks/due: the county's KPIs and callbacks
+    briefings.router,  # /briefings/weekly[.xlsx], /maps/briefing, /maps/data/grids/kpis.geojson (before maps)
     visit_routes.router,  # /visits, /patrols, /grids/{code}/coverage: household visits, patrols, coverage
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)

@@ -128,3 +128,35 @@ def rate_line(periods: Sequence[str], rates: Sequence[float | None], title: str)
     for seg in segments:
         parts.append(f'<polyline points="{" ".join(seg)}" fill="none" stroke="#2ca02c" stroke-width="2"/>')
     return _svg(parts, title)
+
+
+def grouped_bars(
+    groups: Sequence[str], series: Mapping[str, Sequence[float]], names: Mapping[str, str], title: str
+) -> str:
+    """Bars side by side per group, one per series (e.g. this week's count beside the mean of the
+    weeks before, per category)."""
+    for key, values in series.items():
+        if len(values) != len(groups):
+            raise ValueError(f"series {key!r} has {len(values)} values for {len(groups)} groups")
+    y_max = _nice_max(max((v for values in series.values() for v in values), default=0))
+    parts = _frame(y_max, 4, "{:g}", groups)
+    plot_h = HEIGHT - TOP - BOTTOM
+    band = (WIDTH - LEFT - RIGHT) / max(len(groups), 1)
+    width = band * 0.8 / max(len(series), 1)
+    colors = {key: PALETTE[i % len(PALETTE)] for i, key in enumerate(series)}
+    for j, (key, values) in enumerate(series.items()):
+        for i, value in enumerate(values):
+            h = plot_h * value / y_max
+            x = LEFT + band * i + band * 0.1 + width * j
+            parts.append(
+                f'<rect x="{x:.1f}" y="{HEIGHT - BOTTOM - h:.1f}" width="{width:.1f}" height="{h:.1f}" '
+                f'fill="{colors[key]}"><title>{html.escape(groups[i])} {html.escape(names.get(key, key))}: '
+                f"{value:g}</title></rect>"
+            )
+    x = LEFT
+    for key in series:
+        text = html.escape(names.get(key, key))
+        parts.append(f'<rect x="{x}" y="{HEIGHT - 22}" width="10" height="10" fill="{colors[key]}"/>')
+        parts.append(f'<text x="{x + 13}" y="{HEIGHT - 13}" font-size="10">{text}</text>')
+        x += 22 + 11 * len(names.get(key, key))
+    return _svg(parts, title)

@@ -18,7 +18,7 @@ from folium.utilities import JsCode
 from gis.outputs import mapdata
 from gis.outputs.mapdata import IncidentFilter
 from gis.spatial.areas import Conn
-from maps import hotspot_layer
+from maps import hotspot_layer, kpi_layer, kpi_strip
 from maps import layers as ml
 from maps.fieldwork_layers import add_to as add_fieldwork_layers
 from maps.fieldwork_layers import legend_items as fieldwork_legend
@@ -139,6 +139,8 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     incident_children.append({"label": ml.safe_label(hotspot_layer.text("layer", lang)), "layer": hot_spots})
     repeats = hotspot_layer.add_repeats(m, conn, ctx, flt)
     incident_children.append({"label": ml.safe_label(hotspot_layer.text("repeats", lang)), "layer": repeats})
+    kpi_grids = kpi_layer.add(m, conn, ctx, flt)  # a KPI per grid, chosen in the KPI strip
+    incident_children.append({"label": ml.safe_label(label("layer.kpi", lang)), "layer": kpi_grids})
     # Overdue and escalated incidents: two layers, two markers (gis.core.vocab: not the same thing).
     for flag, show in zip(mapdata.FLAGS, (True, False), strict=True):
         group = _point_group(
@@ -212,6 +214,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
     notes = _legend_notes(ctx, heat, totals["overdue"], totals["escalated"])
     notes.append(inspection_note(conn, ctx))  # which campaign the choropleths show
     ml.add_html(m, ml.legend(ctx, _legend_items(ctx), notes))
+    ml.add_html(m, kpi_strip.panel(conn, ctx, flt))  # KPIs today / this week, rankings, the KPI selector
     return m
 
 
@@ -226,6 +229,7 @@ def _legend_items(ctx: PageContext) -> list[str]:
     items.append(ml.swatch(ml.INCIDENT_COLOR, label("layer.overdue", lang)))
     items.append(ml.swatch(ml.ESCALATED_COLOR, label("layer.escalated", lang)))
     items += hotspot_layer.legend_items(ctx)
+    items += kpi_layer.legend_items(ctx)
     if not ctx.standalone:
         items.append(ml.swatch("#ff00aa", label("layer.live", lang)))
     return items

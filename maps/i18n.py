@@ -152,6 +152,45 @@ _TEXT: dict[str, tuple[str, str]] = {
     "beat.grids": ("与本警格相交的网格", "Grids overlapping this beat"),
     "beat.station": ("所属派出所", "Police station"),
     "frames.cells": ("{cell}米方格, 共{n}起", "{cell} m cells, {n} incidents"),
+    # the weekly briefing (maps.briefing_page) and the command centre's KPI strip (maps.kpi_strip)
+    "title.briefing": ("每周会商研判", "Weekly briefing"),
+    "brief.county": ("全县", "County"),
+    "brief.week": ("周次", "Week"),
+    "brief.kpis": ("本周指标", "KPIs of the week"),
+    "brief.value": ("本周", "This week"),
+    "brief.vs_previous": ("环比上周", "vs previous week"),
+    "brief.vs_last_year": ("同比去年同周", "vs same week last year"),
+    "brief.units.town": ("各镇(街道)", "Towns"),
+    "brief.units.village": ("各村(社区)", "Villages"),
+    "brief.backlog": ("未办结与超期", "Open and overdue"),
+    "brief.hazards": ("超期隐患", "Overdue hazards"),
+    "brief.hazards_overdue": ("超期隐患", "Hazards overdue"),
+    "brief.hot": ("本周热点网格", "Hot grids this week"),
+    "brief.new_hot": ("本周新增热点", "New hot spots this week"),
+    "brief.repeats": ("重复发生地(本周仍有事件)", "Repeat locations active this week"),
+    "brief.categories": ("上升类别(本周与前4周均值比)", "Rising categories (this week vs mean of the 4 weeks before)"),
+    "brief.this_week": ("本周", "This week"),
+    "brief.mean4": ("前4周均值", "Mean of 4 weeks before"),
+    "brief.not_overdue": ("未超期", "Not overdue"),
+    "brief.overdue_ramp": ("超期事件 少→多", "Overdue incidents, few → many"),
+    "brief.xlsx": ("下载Excel", "Download XLSX"),
+    "brief.none": ("无", "None"),
+    "brief.as_of": ("未办结、超期按 {at} 统计", "Open and overdue as of {at}"),
+    "brief.total": ("合计", "Total"),
+    "brief.place": ("地点", "Place"),
+    "strip.title": ("核心指标", "Key figures"),
+    "strip.today": ("今日", "Today"),
+    "strip.week": ("本周", "This week"),
+    "strip.vs_last_year": ("同比", "vs last year"),
+    "strip.backlog": ("当前", "Now"),
+    "strip.kpi": ("指标", "KPI"),
+    "strip.towns": ("镇(街道)排名", "Towns ranked"),
+    "strip.grids_top": ("网格(最高10个, 事件≥5起)", "Grids, highest 10 (5+ incidents)"),
+    "strip.grids_bottom": ("网格(最低10个, 事件≥5起)", "Grids, lowest 10 (5+ incidents)"),
+    "strip.period": ("排名与分级图时段: {start} 至 {end}", "Rankings and choropleth: {start} to {end}"),
+    "layer.kpi": ("网格指标分级图", "Grid KPI choropleth"),
+    "legend.kpi": ("网格指标(所选时段): 浅→深 低→高", "Grid KPI (chosen window): light → dark, low → high"),
+    "legend.kpi_none": ("无数据", "no data"),
     # staff roles
     "role.grid_leader": ("网格长", "Grid leader"),
     "role.grid_worker": ("专职网格员", "Grid worker"),
@@ -288,6 +327,39 @@ def _rule_labels() -> dict[str, tuple[str, str]]:
 
 
 _TEXT.update(_rule_labels())
+
+# The KPIs' English names; the Chinese ones are the county's words in gis.analysis.kpis (one source).
+_KPI_EN = {
+    "reported": "Reported",
+    "rejected": "Rejected",
+    "closed": "Closed",
+    "closure_rate": "Closure rate",
+    "on_time_rate": "On-time rate",
+    "accept_p50_min": "Response median (min)",
+    "accept_p90_min": "Response P90 (min)",
+    "arrive_p50_min": "Arrival median (min)",
+    "arrive_p90_min": "Arrival P90 (min)",
+    "handle_p50_h": "Handling median (h)",
+    "handle_p90_h": "Handling P90 (h)",
+    "closed_at_grid": "Closed at grid",
+    "closed_at_village": "Closed at village",
+    "closed_at_town": "Closed at town",
+    "closed_at_county": "Closed at county",
+    "settled_in_town_rate": "Settled at town or below",
+    "escalation_rate": "Escalation rate",
+    "reopen_rate": "Reopen rate",
+    "callbacks": "Callbacks",
+    "satisfaction_rate": "Satisfaction",
+}
+
+
+def _kpi_labels() -> dict[str, tuple[str, str]]:
+    from gis.analysis.kpis import KPIS
+
+    return {f"kpi.{k.name}": (k.label, _KPI_EN.get(k.name, k.name)) for k in KPIS}
+
+
+_TEXT.update(_kpi_labels())
 
 
 def label(key: str, lang: str = "zh", **values: object) -> str:
