@@ -122,7 +122,7 @@ ATTACHMENT_MEDIA_TYPES = ("image/jpeg", "image/png", "application/pdf")
 
 # PostgreSQL NOTIFY channels.
 BOUNDARIES_CHANNEL = "gridmap_boundaries"  # a generation was published; payload {"generation": id}
-EVENTS_CHANNEL = "gridmap_events"  # incident events were committed; payload: the largest new event id
+EVENTS_CHANNEL = "gridmap_events"  # migrations 0015-0028 notified it of new events; since 0028 readers poll
 # Posting roles of people (gis.people): who serves an area, in the order a team is listed.
 POSTING_ROLES = (
     "grid_leader",  # 网格长
