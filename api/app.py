@@ -134,7 +134,7 @@ def create_app(
         listener = lookup_service.listen(app.state.lookup, eng)
         # tipg's asyncpg pool and catalog, opened in the background (retried per request).
         ogc_runtime = ogc.start(app, eng)
-        app.state.events = EventHub(eng)  # the SSE fan-out: one LISTEN per process, from the first stream
+        app.state.events = EventHub(eng)  # the SSE fan-out: one log reader per process, from the first stream
         if settings.freeze_heap:
             heap.settle(force=True)  # after the lookup trees are loaded
         try:

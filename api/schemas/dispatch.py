@@ -153,6 +153,12 @@ class RoutingRuleIn(BaseModel):
     org_unit_code: str | None = Field(None, max_length=32, description="the unit, for the target org_unit")
     role: str = Field("lead", max_length=4)
     priority: int = Field(100, ge=-1_000_000, le=1_000_000, description="smaller first")
+    pick: str = Field(
+        "first",
+        max_length=8,
+        description="first (roster order) or nearest: the on-duty person with the nearest recent patrol "
+        "position (lead rules of grid_worker, aux_police, beat_officer)",
+    )
     note: str | None = Field(None, max_length=500)
 
 
@@ -165,5 +171,6 @@ class RoutingRule(BaseModel):
     org_unit_code: str | None
     role: str
     priority: int
+    pick: str
     enabled: bool
     note: str

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     accept_within_110_s: float = Field(
         default=60.0, gt=0, le=7 * 86400, description="the same for 110 reports (pushed within a minute)"
     )
+    # A routing rule choosing the ``nearest`` holder reads positions of patrols this recent.
+    position_recent_s: float = Field(
+        default=900.0, gt=0, le=86400, description="age of a patrol GPS point still taken as where a person is"
+    )
     # The job queue (gis.work, `gridmap worker`): deadline jobs fire within about the poll interval.
     worker_concurrency: int = Field(default=4, ge=1, le=64, description="jobs one `gridmap worker` runs at a time")
     job_poll_interval_s: float = Field(

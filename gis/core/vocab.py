@@ -122,7 +122,7 @@ ATTACHMENT_MEDIA_TYPES = ("image/jpeg", "image/png", "application/pdf")
 
 # PostgreSQL NOTIFY channels.
 BOUNDARIES_CHANNEL = "gridmap_boundaries"  # a generation was published; payload {"generation": id}
-EVENTS_CHANNEL = "gridmap_events"  # incident events were committed; payload: the largest new event id
+EVENTS_CHANNEL = "gridmap_events"  # migrations 0015-0028 notified it of new events; since 0028 readers poll
 # Posting roles of people (gis.people): who serves an area, in the order a team is listed.
 POSTING_ROLES = (
     "grid_leader",  # 网格长
@@ -189,6 +189,11 @@ ROUTING_TARGETS = (
     "county_centre",
     "org_unit",
 )
+# How a lead rule chooses among several on-duty holders of its target: ``first`` (the smallest
+# person id: the plain roster order) or ``nearest`` (the one whose recent patrol position is
+# nearest the incident; no recent position: as ``first``). Only the person targets have a choice.
+ROUTING_PICKS = ("first", "nearest")
+PERSON_TARGETS = ("grid_worker", "aux_police", "beat_officer")
 # Sources whose reporter may verify and close their own incident (reporting stays separate from
 # handling; a grid worker's own patrol finds are often closed by them on the spot, so a deployment
 # may list grid_patrol here).

@@ -9,8 +9,12 @@ county (village_centre = the village's work station, town_centre, county_centre)
 The lead is the matching lead rule of smallest priority that finds someone (ties: the smallest rule
 id, then the smallest person or unit id), so a rule for 110 reports (priority 10) beats the default
 grid worker (100), and the village station (200) takes over a grid without a worker on duty. Every
-matching co rule adds all of its holders. A holder already holding the incident (offered or
-accepted) is not offered it again, and no lead is chosen while the incident has an active lead.
+matching co rule adds all of its holders. A lead rule whose ``pick`` is ``nearest`` prefers, among its
+holders, the one whose latest patrol GPS point (gis.fieldwork.patrols, not flagged, no older than
+``position_recent_s``) is nearest the incident, by geodesic distance; holders without a recent point
+come after those with one, in the usual order, so nobody with a position means the usual holder.
+A holder already holding the incident (offered or accepted) is not offered it again, and no lead is
+chosen while the incident has an active lead.
 
 The whole resolution is SQL text over a row source, so that live intake embeds it in its one
 statement (``dispatch_ctes``) and the other callers run it for one incident (``route``).
@@ -32,38 +36,51 @@ OFFER_TASK = f"{NAMESPACE}:offer_deadline"
 OFFER_QUEUE = "deadlines"
 _ACTIVE = ", ".join(f"'{s}'" for s in ACTIVE_ASSIGNMENT_STATES)
 _ON_DUTY = "pe.status = 'active' AND po.starts_on <= :today AND (po.ends_on IS NULL OR po.ends_on >= :today)"
+# Metres from the incident to the person's latest recent kept patrol point, for a ``nearest`` rule
+# only (CASE runs the subquery only then, so the other rules cost nothing): read through the
+# patrols of the person (ix_patrols_person_started) and each patrol's points by time (the unique
+# (patrol_id, t) index). A patrol ended before the window has no recent point and is skipped.
+_DISTANCE = """CASE WHEN ru.pick = 'nearest' THEN (
+            SELECT ST_Distance(pp.geom::geography, r0.geom::geography)
+            FROM patrols pt JOIN patrol_points pp ON pp.patrol_id = pt.id
+            WHERE pt.person_id = po.person_id AND pt.started_at <= CAST(:now AS timestamptz)
+              AND (pt.ended_at IS NULL OR pt.ended_at >= CAST(:now AS timestamptz) - make_interval(
+                  secs => CAST(:recent_s AS float8)))
+              AND NOT pp.flagged AND pp.t <= CAST(:now AS timestamptz)
+              AND pp.t >= CAST(:now AS timestamptz) - make_interval(secs => CAST(:recent_s AS float8))
+            ORDER BY pp.t DESC LIMIT 1) END"""
 
 # Candidates: each matching rule with each holder it finds. The org unit branches are separate
 # selects, each gated by its target (a one-time filter), so each reads ix_org_units_area or the code.
 _CANDIDATES = f"""
     SELECT r0.id AS incident_id, r0.status, r0.source, r0.escalation_level AS level, ru.id AS rule_id,
-           ru.role, ru.priority, h.person_id, h.org_unit_id
+           ru.role, ru.priority, h.person_id, h.org_unit_id, h.dist
     FROM {{rows}} r0
     JOIN routing_rules ru ON ru.enabled
         AND (ru.source IS NULL OR ru.source = r0.source)
         AND (ru.category IS NULL OR ru.category = r0.category)
         AND (ru.level IS NULL OR ru.level = r0.escalation_level)
     JOIN LATERAL (
-        SELECT po.person_id, CAST(NULL AS integer) AS org_unit_id
+        SELECT po.person_id, CAST(NULL AS integer) AS org_unit_id, {_DISTANCE} AS dist
         FROM postings po JOIN people pe ON pe.id = po.person_id
         WHERE ru.target IN ('grid_worker', 'aux_police') AND po.role = ru.target
           AND po.layer = 'grid' AND po.area_code = r0.grid_code AND {_ON_DUTY}
         UNION ALL
-        SELECT po.person_id, NULL FROM postings po JOIN people pe ON pe.id = po.person_id
+        SELECT po.person_id, NULL, {_DISTANCE} FROM postings po JOIN people pe ON pe.id = po.person_id
         WHERE ru.target = 'beat_officer' AND po.role = 'beat_officer'
           AND po.layer = 'beat' AND po.area_code = r0.beat_code AND {_ON_DUTY}
         UNION ALL
-        SELECT NULL, ou.id FROM org_units ou
+        SELECT NULL, ou.id, NULL FROM org_units ou
         WHERE ru.target = 'village_centre' AND ou.layer = 'village' AND ou.area_code = r0.village_code
           AND ou.kind = 'village_station'
         UNION ALL
-        SELECT NULL, ou.id FROM org_units ou
+        SELECT NULL, ou.id, NULL FROM org_units ou
         WHERE ru.target = 'town_centre' AND ou.layer = 'town' AND ou.area_code = r0.town_code
           AND ou.kind = 'town_centre'
         UNION ALL
-        SELECT NULL, ou.id FROM org_units ou WHERE ru.target = 'county_centre' AND ou.kind = 'county_centre'
+        SELECT NULL, ou.id, NULL FROM org_units ou WHERE ru.target = 'county_centre' AND ou.kind = 'county_centre'
         UNION ALL
-        SELECT NULL, ou.id FROM org_units ou WHERE ru.target = 'org_unit' AND ou.code = ru.org_unit_code
+        SELECT NULL, ou.id, NULL FROM org_units ou WHERE ru.target = 'org_unit' AND ou.code = ru.org_unit_code
     ) h ON true
     {{exclude}}"""  # noqa: S608 - constants only
 # A holder already holding the incident is not offered it again.
@@ -78,16 +95,18 @@ _LEAD_HELD = f"""SELECT EXISTS (
 
 # The chosen holders: the best lead (while an active lead exists: none, or with :lead_to_co, as a
 # co-handler: an escalation brings the next level's centre in beside the holder), then each co
-# holder once.
+# holder once. Within a rule the nearest holder with a recent position comes first (``dist`` is
+# NULL for every holder of a ``first`` rule, and for a holder without a recent position).
 _ROUTED = """
     SELECT DISTINCT ON (incident_id, coalesce(person_id, 0), coalesce(org_unit_id, 0)) * FROM (
         (SELECT DISTINCT ON (c.incident_id) c.incident_id, c.status, c.source, c.level, c.rule_id,
                 CASE WHEN held.lead THEN 'co' ELSE 'lead' END AS role, c.priority, c.person_id, c.org_unit_id
          FROM route_cand c CROSS JOIN LATERAL ({lead_held}) held
          WHERE c.role = 'lead' AND (NOT held.lead OR CAST(:lead_to_co AS boolean))
-         ORDER BY c.incident_id, c.priority, c.rule_id, c.person_id, c.org_unit_id)
+         ORDER BY c.incident_id, c.priority, c.rule_id, c.dist NULLS LAST, c.person_id, c.org_unit_id)
         UNION ALL
-        (SELECT * FROM route_cand c WHERE c.role = 'co')
+        (SELECT c.incident_id, c.status, c.source, c.level, c.rule_id, c.role, c.priority, c.person_id,
+                c.org_unit_id FROM route_cand c WHERE c.role = 'co')
     ) x
     ORDER BY incident_id, coalesce(person_id, 0), coalesce(org_unit_id, 0), role = 'lead' DESC, priority"""
 
@@ -131,7 +150,8 @@ def dispatch_ctes(rows: str, *, with_events: bool = True, actor: str = ":actor",
     ``route_cand``, ``routed``, ``offers`` (the inserted assignments), ``offer_jobs`` and, unless
     the caller writes the events itself (intake, to keep its event ids in order), ``offer_events``.
     ``rows`` has the incidents' columns (id, status, source, category, escalation_level and the
-    assignment codes). Parameters: :now, :today, :accept_s, :accept_110_s (``routing_params``) and
+    assignment codes) and geom. Parameters: :now, :today, :accept_s, :accept_110_s, :recent_s
+    (``routing_params``) and
     the one named by ``actor`` (a parameter, or SQL text), who offers. ``fresh``: ``rows`` are
     incidents this statement inserts (intake): no one holds them yet, nothing is checked for it."""
     ctes = f"""{_route_ctes(rows, fresh)},
@@ -161,6 +181,7 @@ def routing_params(now: dt.datetime, settings: Settings | None = None, *, lead_t
         "today": now.astimezone(COUNTY_TZ).date(),
         "accept_s": settings.accept_within_s,
         "accept_110_s": settings.accept_within_110_s,
+        "recent_s": settings.position_recent_s,
     }
 
 
@@ -191,8 +212,10 @@ def route(
     return [dict(r._mapping) for r in conn.execute(_ROUTE_ONE, params)]
 
 
-def preview(conn: Conn, incident_id: int, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+def preview(
+    conn: Conn, incident_id: int, now: dt.datetime | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
     """The holders ``route`` would offer the incident to, without offering."""
     now = now or dt.datetime.now(dt.UTC)
-    params = {"today": now.astimezone(COUNTY_TZ).date(), "incident_id": incident_id, "lead_to_co": False}
+    params = {**routing_params(now, settings), "incident_id": incident_id}
     return [dict(r._mapping) for r in conn.execute(_PREVIEW, params)]

@@ -9,13 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core import audit
-from gis.core.vocab import ASSIGNMENT_ROLES, ESCALATION_LEVELS, ROUTING_TARGETS
+from gis.core.vocab import ASSIGNMENT_ROLES, ESCALATION_LEVELS, PERSON_TARGETS, ROUTING_PICKS, ROUTING_TARGETS
 from gis.dispatch.errors import DispatchInputError
 from gis.incidents import rules
 from gis.spatial.areas import Conn
 
-RULE_COLUMNS = "id, source, category, level, target, org_unit_code, role, priority, enabled, note"
-_FIELDS = "source, category, level, target, org_unit_code, role, priority, note"
+RULE_COLUMNS = "id, source, category, level, target, org_unit_code, role, priority, pick, enabled, note"
+_FIELDS = "source, category, level, target, org_unit_code, role, priority, pick, note"
 _INSERT = f"INSERT INTO routing_rules ({_FIELDS}) VALUES (:{_FIELDS.replace(', ', ', :')}) RETURNING {RULE_COLUMNS}"  # noqa: S608
 
 
@@ -40,7 +40,8 @@ def _one_of(field: str, value: Any, known: Any, required: bool = False) -> Any:
 
 def create_rule(conn: Conn, actor: str, data: dict[str, Any]) -> dict[str, Any]:
     """A new rule: source, category, level (each optional: any), target, org_unit_code (for the
-    target ``org_unit``), role (lead or co), priority (smaller first), note."""
+    target ``org_unit``), role (lead or co), priority (smaller first), pick (``first`` or, for a
+    lead rule of a person target, ``nearest``: gis.dispatch.routing), note."""
     values = {
         "source": _one_of("source", data.get("source"), rules.SOURCES),
         "category": _one_of("category", data.get("category"), rules.CATEGORIES),
@@ -49,6 +50,7 @@ def create_rule(conn: Conn, actor: str, data: dict[str, Any]) -> dict[str, Any]:
         "role": _one_of("role", data.get("role") or "lead", ASSIGNMENT_ROLES, required=True),
         "org_unit_code": data.get("org_unit_code"),
         "priority": data.get("priority", 100),
+        "pick": _one_of("pick", data.get("pick") or "first", ROUTING_PICKS, required=True),
         "note": str(data.get("note") or "")[:500],
     }
     code = values["org_unit_code"]
@@ -59,6 +61,12 @@ def create_rule(conn: Conn, actor: str, data: dict[str, Any]) -> dict[str, Any]:
             raise DispatchInputError("org_unit_code", f"no organisation unit with code {code!r}")
     elif code is not None:
         raise DispatchInputError("org_unit_code", f"only the target org_unit names a unit, not {values['target']}")
+    if values["pick"] == "nearest" and values["target"] not in PERSON_TARGETS:
+        raise DispatchInputError(
+            "pick", f"'nearest' chooses among people on duty ({', '.join(PERSON_TARGETS)}), not {values['target']}"
+        )
+    if values["pick"] == "nearest" and values["role"] != "lead":
+        raise DispatchInputError("pick", "'nearest' chooses a lead; a co rule offers the incident to all its holders")
     if isinstance(values["priority"], bool) or not isinstance(values["priority"], int):
         raise DispatchInputError("priority", f"{values['priority']!r} is not an integer")
     if not -1_000_000 <= values["priority"] <= 1_000_000:

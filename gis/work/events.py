@@ -1,11 +1,10 @@
 """The incident event log read as a stream: what ``GET /events`` pushes.
 
 Push is a projection of committed facts. The log is ``incident_events`` (written by intake and by
-the workflow); its ids are one global sequence and serve as the stream's event ids. A trigger
-(migration 0015) sends ``NOTIFY gridmap_events, '<largest new id>'`` per inserting statement,
-delivered at commit. Readers never trust the payload for content: they read the log after their
-own last id, so following live, catching up after a dropped LISTEN connection and a client's
-``Last-Event-ID`` resume are one and the same read (``read_after``).
+the workflow); its ids are one global sequence and serve as the stream's event ids. Readers read
+the log after their own last id (each API process every 100 ms while it has streams,
+gis.work.eventhub; no NOTIFY: migration 0028), so following live, catching up after an outage
+and a client's ``Last-Event-ID`` resume are one and the same read (``read_after``).
 
 Ids are handed out at insert and become visible at commit, so a later id can commit before an
 earlier one (two workers taking reports at once). A reader that has seen id 105 but not 104
@@ -28,12 +27,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from gis.core.privacy import role_sees_personal_data
-from gis.core.vocab import ASSIGNED_LAYERS, COUNTY_TZ, EVENTS_CHANNEL
+from gis.core.vocab import ASSIGNED_LAYERS, COUNTY_TZ
 from gis.outputs.features import _point_collection
 from gis.people.keys import Principal
 from gis.spatial.areas import Conn
 
-CHANNEL = EVENTS_CHANNEL
 # How far back a resume reaches: a client away longer reloads its layers (event ``resync``).
 BACKLOG_EVENTS = 1000
 BACKLOG_AGE = dt.timedelta(hours=24)
