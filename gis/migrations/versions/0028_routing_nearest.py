@@ -11,7 +11,7 @@ takes the cluster's notification-queue lock at commit, held through its WAL flus
 committed one at a time. The SSE hub reads the log by id every 100 ms instead (gis.work.eventhub).
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0026
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
