@@ -36,11 +36,15 @@ import sqlalchemy as sa
 from gis.core.settings import get_settings
 from gis.spatial.address_text import AddressError, ParsedAddress, normalize_address, parse_address
 from gis.spatial.areas import Conn
+from gis.spatial.places import places_in
 
-Method = Literal["exact", "fuzzy", "none"]
+Method = Literal["exact", "fuzzy", "place", "none"]
 
-# Coarse to fine. "town" and "none" are not precisions a match can be returned at.
-LEVELS = ("village", "road", "house", "building", "room")
+# Coarse to fine. "town" and "none" are not precisions a match can be returned at. A village group
+# (组) and a road are one step below the village and above a house; "place" is a point of
+# interest's own position (gis.spatial.places), as fine as a house.
+LEVELS = ("village", "group", "road", "house", "place", "building", "room")
+_RANKS = {"village": 0, "group": 1, "road": 1, "house": 2, "place": 2, "building": 3, "room": 4}
 # The numbered parts in the order they refine an address, with the level each one sets.
 NUMBERED_FIELDS = (
     ("group_no", "village"),
@@ -51,6 +55,11 @@ NUMBERED_FIELDS = (
 )
 # Score factor by how many levels below the query's own precision the candidate agrees to.
 LEVEL_FACTOR = (1.0, 0.9, 0.8, 0.65, 0.5, 0.4)
+# An answer that is only a road or a village says so with its confidence: its position (one house
+# of the road or village) may lie in another grid than the place meant, so it stays below the
+# default threshold, 0.75, even when every name agrees. A village group is one micro-grid in
+# Jiashan's numbering, so its answer is usually in the right grid and may pass.
+PRECISION_FACTOR = {"village": 0.6, "road": 0.7, "group": 0.9}
 AMBIGUITY_MARGIN = 0.05
 AMBIGUITY_PENALTY = 0.3
 
@@ -68,12 +77,14 @@ _FINE_PART = re.compile("[0-9A-Z]+(?:室|单元|幢)$")
 
 @dataclass(frozen=True)
 class GeocodeMatch:
-    address_id: int
+    address_id: int | None  # None for a place known by its position only
     full_text: str
     lon: float
     lat: float
     score: float
     precision: str
+    found: str = ""  # what was found at ``precision`` (魏塘街道中山路 for a road), normalised
+    place: str | None = None  # the point of interest the query named, if any
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,7 @@ class Scored:
     score: float
     precision: str
     place: tuple[str | None, ...]
+    found: str
 
 
 def level_of(parts: ParsedAddress, drop_from: str | None = None) -> str:
@@ -116,16 +128,18 @@ def level_of(parts: ParsedAddress, drop_from: str | None = None) -> str:
         return "building"
     if present["house_no"]:
         return "house"
+    if present["group_no"]:
+        return "group"
     if parts.road:
         return "road"
-    if parts.village or present["group_no"]:
+    if parts.village:
         return "village"
     return "town" if parts.town else "none"
 
 
 def _rank(level: str) -> int:
-    """Position in LEVELS; town/none rank below village."""
-    return LEVELS.index(level) if level in LEVELS else -1
+    """Rank of a precision, coarse to fine; town/none rank below village."""
+    return _RANKS.get(level, -1)
 
 
 def truncations(normalized: str) -> list[str]:
@@ -174,8 +188,21 @@ def score_candidate(query: ParsedAddress, cand: ParsedAddress) -> tuple[float, s
     dropped = max(0, _rank(level_of(query)) - _rank(reached))
     if _rank(reached) < 0:
         return 0.0, reached
-    factor = LEVEL_FACTOR[min(dropped, len(LEVEL_FACTOR) - 1)]
+    factor = LEVEL_FACTOR[min(dropped, len(LEVEL_FACTOR) - 1)] * PRECISION_FACTOR.get(reached, 1.0)
     return round(name_score * factor, 3), reached
+
+
+_UNIT_OF = {"group_no": "组", "house_no": "号", "building_no": "幢", "unit_no": "单元", "room_no": "室"}
+
+
+def found_text(query: ParsedAddress, cand: ParsedAddress, precision: str) -> str:
+    """The candidate's names and the query's numbers down to ``precision``: what was found."""
+    text = "".join(p or "" for p in (cand.town, cand.village, cand.road))
+    for field, level in NUMBERED_FIELDS:
+        number = getattr(query, field)
+        if number is not None and _rank(level) <= _rank(precision) and getattr(cand, field) == number:
+            text += number + _UNIT_OF[field]
+    return text
 
 
 def _place(query: ParsedAddress, cand: ParsedAddress, precision: str) -> tuple[str | None, ...]:
@@ -249,7 +276,9 @@ def trigram_rows(conn: Conn, normalized: str, pool: int = POOL_SIZE) -> list[_Ro
 
 def _as_match(item: Scored, score: float | None = None, row: _Row | None = None) -> GeocodeMatch:
     r = row or item.row
-    return GeocodeMatch(r.address_id, r.full_text, r.lon, r.lat, item.score if score is None else score, item.precision)
+    return GeocodeMatch(
+        r.address_id, r.full_text, r.lon, r.lat, item.score if score is None else score, item.precision, item.found
+    )
 
 
 def rank_candidates(query: ParsedAddress, rows: list[_Row]) -> list[Scored]:
@@ -263,7 +292,8 @@ def rank_candidates(query: ParsedAddress, rows: list[_Row]) -> list[Scored]:
         seen.add(row.address_id)
         parsed = parse_address(row.normalized)
         score, precision = score_candidate(query, parsed)
-        scored.append(Scored(row, parsed, score, precision, _place(query, parsed, precision)))
+        place = _place(query, parsed, precision)
+        scored.append(Scored(row, parsed, score, precision, place, found_text(query, parsed, precision)))
     scored.sort(key=lambda s: (-s.score, _rank(s.parsed.precision), len(s.row.normalized), s.row.address_id))
     return scored
 
@@ -291,8 +321,8 @@ def _representative(conn: Conn, best: Scored) -> _Row:
 
 
 def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int = 5) -> GeocodeResult:
-    """Match ``text`` to a standard address; see the module docstring. Raises ``AddressError``
-    (a ValueError) for text that cannot be an address (empty, too long)."""
+    """Match ``text`` to a standard address, or to a place it names; see the module docstring.
+    Raises ``AddressError`` (a ValueError) for text that cannot be an address (empty, too long)."""
     if threshold is None:
         threshold = get_settings().geocode_min_score
     normalized = normalize_address(text)
@@ -301,10 +331,36 @@ def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int
     found = exact_rows(conn, [normalized, *forms])
     exact = [row for row in found if row.normalized == normalized]
     if exact:
-        row = exact[0]
-        match = GeocodeMatch(row.address_id, row.full_text, row.lon, row.lat, 1.0, _precision_of(row.normalized))
-        return GeocodeResult(text, normalized, match, [match], "exact")
+        return _exact_result(text, normalized, exact[0])
+    hits = places_in(conn, normalized)
+    if hits:
+        from gis.spatial.geocode_place import via_place  # imports this module: import on use
 
+        via = via_place(conn, text, normalized, hits, threshold, limit)
+        if via.match is not None:
+            return via
+    return _fuzzy(conn, text, normalized, found, forms, threshold, limit)
+
+
+def _exact_result(text: str, normalized: str, row: _Row) -> GeocodeResult:
+    match = GeocodeMatch(
+        row.address_id, row.full_text, row.lon, row.lat, 1.0, _precision_of(row.normalized), row.normalized
+    )
+    return GeocodeResult(text, normalized, match, [match], "exact")
+
+
+def _address_only(conn: Conn, text: str, normalized: str, threshold: float, limit: int) -> GeocodeResult:
+    forms = truncations(normalized)
+    found = exact_rows(conn, [normalized, *forms])
+    exact = [row for row in found if row.normalized == normalized]
+    if exact:
+        return _exact_result(text, normalized, exact[0])
+    return _fuzzy(conn, text, normalized, found, forms, threshold, limit)
+
+
+def _fuzzy(
+    conn: Conn, text: str, normalized: str, found: list[_Row], forms: list[str], threshold: float, limit: int
+) -> GeocodeResult:
     query = parse_address(normalized)
     pool = found
     # A shorter form of the query exists as typed: the names are right and the finer numbers
@@ -353,8 +409,7 @@ def geocode_many(
         if hit is None:
             out.append(geocode(conn, text, threshold=threshold, limit=limit))
             continue
-        match = GeocodeMatch(hit.address_id, hit.full_text, hit.lon, hit.lat, 1.0, _precision_of(hit.normalized))
-        out.append(GeocodeResult(text, norm, match, [match], "exact"))
+        out.append(_exact_result(text, norm, hit))
     return out
 
 
