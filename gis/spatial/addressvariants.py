@@ -94,7 +94,11 @@ def typed(
         # The place stands for everything down to the house number.
         numbers = [n for n in numbers if n[2] not in ("group_no", "house_no")]
     else:
-        names += [part for part in (p.village, p.road) if part]
+        # The names as written between the town and the first number (a village named 翁村村
+        # parses as 翁村 plus text; the form keeps what the address says).
+        body = full_text.removeprefix(PREFIX).removeprefix(p.town or "")
+        first = next((i for i, ch in enumerate(body) if ch.isdigit()), len(body))
+        names += [body[:first]] if body[:first] else []
         if "group" in on:
             numbers = [n for n in numbers if n[2] == "group_no"]
     parts = list(names)

@@ -29,16 +29,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any, Literal
-
-import sqlalchemy as sa
+from typing import Literal
 
 from gis.core.settings import get_settings
+from gis.spatial.address_rows import (  # noqa: F401 - WORD_THRESHOLD, trigram_rows: part of this module's interface
+    WORD_THRESHOLD,
+    _Row,
+    exact_rows,
+    prefix_rows,
+    probe_text,
+    trigram_rows,
+)
 from gis.spatial.address_text import AddressError, ParsedAddress, normalize_address, parse_address
 from gis.spatial.areas import Conn
 from gis.spatial.places import places_in
 
 Method = Literal["exact", "fuzzy", "place", "none"]
+
+_TRAILING_PART = re.compile("[0-9A-Z]+(?:室|单元|幢|号|组)$")
 
 # Coarse to fine. "town" and "none" are not precisions a match can be returned at. A village group
 # (组) and a road are one step below the village and above a house; "place" is a point of
@@ -63,17 +71,6 @@ PRECISION_FACTOR = {"village": 0.6, "road": 0.7, "group": 0.9}
 AMBIGUITY_MARGIN = 0.05
 AMBIGUITY_PENALTY = 0.3
 
-# 0.5 rather than pg_trgm's 0.6 default, to survive a mistyped road name; not lower: a probe
-# shares about half its trigrams with every address of its town (魏塘街道...), and at 0.45 a
-# one-character road typo matched ~7,000 rows of the town to rescore (p95 45 ms against 20 ms at
-# 0.5, with the same matches on 600 sampled queries; at 0.55 typos start to miss the index).
-WORD_THRESHOLD = 0.5
-SIMILARITY_THRESHOLD = 0.3
-POOL_SIZE = 40
-
-_TRAILING_PART = re.compile("[0-9A-Z]+(?:室|单元|幢|号|组)$")
-_FINE_PART = re.compile("[0-9A-Z]+(?:室|单元|幢)$")
-
 
 @dataclass(frozen=True)
 class GeocodeMatch:
@@ -94,15 +91,6 @@ class GeocodeResult:
     match: GeocodeMatch | None
     candidates: list[GeocodeMatch]
     method: Method
-
-
-@dataclass(frozen=True)
-class _Row:
-    address_id: int
-    full_text: str
-    normalized: str
-    lon: float
-    lat: float
 
 
 @dataclass(frozen=True)
@@ -215,65 +203,6 @@ def _place(query: ParsedAddress, cand: ParsedAddress, precision: str) -> tuple[s
     return tuple(key)
 
 
-_COLUMNS = "id, full_text, normalized, ST_X(geom) AS lon, ST_Y(geom) AS lat"
-
-
-def _rows(result: sa.Result[Any]) -> list[_Row]:
-    return [_Row(int(r.id), r.full_text, r.normalized, float(r.lon), float(r.lat)) for r in result]
-
-
-def exact_rows(conn: Conn, forms: list[str]) -> list[_Row]:
-    """Rows whose normalized text is one of ``forms`` (btree), lowest id first."""
-    if not forms:
-        return []
-    return _rows(
-        conn.execute(
-            sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized = ANY(:forms) ORDER BY id"),  # noqa: S608
-            {"forms": forms},
-        )
-    )
-
-
-def probe_text(normalized: str) -> str:
-    """What to search the trigram index with: the address down to its house number (or group).
-
-    Trigrams of building/unit/room numbers (号3幢, 1单元, 01室) occur in most rows, so searching
-    with them makes the index return, and the database recheck, a large part of the table.
-    Names and the house number are selective; finer numbers are compared in Python anyway."""
-    text = normalized
-    while True:
-        cut = _FINE_PART.sub("", text)
-        if cut == text or not cut:
-            return text
-        text = cut
-
-
-def trigram_rows(conn: Conn, normalized: str, pool: int = POOL_SIZE) -> list[_Row]:
-    """Rows containing something like the query's probe (word similarity, ``<%``), most similar
-    to the whole query first; when there are none, rows similar to the whole query (``%``: slower,
-    but it still finds candidates for a query whose road name is wrong)."""
-    # Session-wide (set_config(..., false)), not SET LOCAL: address lookups run on autocommit
-    # connections, where a SET LOCAL ends with its own statement and the search then ran at
-    # pg_trgm's default 0.6, found nothing for a mistyped road and fell back to the slow ``%``
-    # scan (road-typo p95 211 ms over HTTP against 13 ms in a transaction, measured). Every
-    # trigram search sets both values first, so what stays on the pooled connection is harmless.
-    conn.execute(
-        sa.text(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', :w, false), "
-            "set_config('pg_trgm.similarity_threshold', :s, false)"
-        ),
-        {"w": str(WORD_THRESHOLD), "s": str(SIMILARITY_THRESHOLD)},
-    )
-    params = {"probe": probe_text(normalized), "q": normalized, "n": pool}
-    order = "ORDER BY similarity(normalized, :q) DESC, length(normalized), id LIMIT :n"
-    rows = _rows(
-        conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE :probe <% normalized {order}"), params)  # noqa: S608
-    )
-    if rows:
-        return rows
-    return _rows(conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized % :q {order}"), params))  # noqa: S608
-
-
 def _as_match(item: Scored, score: float | None = None, row: _Row | None = None) -> GeocodeMatch:
     r = row or item.row
     return GeocodeMatch(
@@ -362,9 +291,12 @@ def _fuzzy(
     conn: Conn, text: str, normalized: str, found: list[_Row], forms: list[str], threshold: float, limit: int
 ) -> GeocodeResult:
     query = parse_address(normalized)
-    pool = found
-    # A shorter form of the query exists as typed: the names are right and the finer numbers
-    # are not in the table, so nothing found by similarity could agree with more of the query.
+    # Addresses under the query or one of its numbered shorter forms (a compound's buildings, a
+    # village group's houses, the rooms of a building), with each town in front when the query
+    # has none; the rows found exactly are among them. Only when none exists (a mistyped name)
+    # does the similarity search run: nothing it finds could agree with more of the query.
+    deep = [f for f in (normalized, *forms) if level_of(parse_address(f)) in ("group", "house", "building", "room")]
+    pool = found + prefix_rows(conn, deep, with_towns=query.town is None)
     if not pool:
         pool = trigram_rows(conn, normalized)
     ranked = _distinct_places(rank_candidates(query, pool), limit)

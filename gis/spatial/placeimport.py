@@ -281,10 +281,12 @@ def store_places(conn: Conn, places: list[_Place], source: str = "") -> tuple[in
     for p in places:
         row = conn.execute(
             sa.text(
-                "INSERT INTO places (name, normalized, kind, address_text, address_id, context, geom, source) "
-                "VALUES (:name, :norm, :kind, :atext, :aid, :ctx, ST_SetSRID(ST_MakePoint(:x, :y), 4326), :src) "
+                "INSERT INTO places (name, normalized, kind, address_text, address_id, address_normalized, context, "
+                "geom, source) VALUES (:name, :norm, :kind, :atext, :aid, :anorm, :ctx, "
+                "ST_SetSRID(ST_MakePoint(:x, :y), 4326), :src) "
                 "ON CONFLICT (normalized, context) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, "
-                "address_text = EXCLUDED.address_text, address_id = EXCLUDED.address_id, geom = EXCLUDED.geom, "
+                "address_text = EXCLUDED.address_text, address_id = EXCLUDED.address_id, "
+                "address_normalized = EXCLUDED.address_normalized, geom = EXCLUDED.geom, "
                 "source = EXCLUDED.source, updated_at = now() "
                 "RETURNING id, (xmax = 0) AS fresh"
             ),
@@ -294,6 +296,7 @@ def store_places(conn: Conn, places: list[_Place], source: str = "") -> tuple[in
                 "kind": p.kind,
                 "atext": p.address_text,
                 "aid": p.address_id,
+                "anorm": p.context if p.address_text else None,
                 "ctx": p.context,
                 "x": p.lon,
                 "y": p.lat,

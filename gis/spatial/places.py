@@ -44,10 +44,9 @@ def places_in(conn: Conn, normalized: str, limit: int = 20) -> list[PlaceHit]:
     with the longest name are kept (阳光小区 hides 阳光)."""
     rows = conn.execute(
         sa.text(
-            "SELECT p.id, p.name, n.name AS matched, p.kind, p.address_id, a.normalized AS address_normalized, "
+            "SELECT p.id, p.name, n.name AS matched, p.kind, p.address_id, p.address_normalized, "
             "p.context, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, strpos(:q, n.name) - 1 AS start "
             "FROM place_names n JOIN places p ON p.id = n.place_id "
-            "LEFT JOIN addresses a ON a.id = p.address_id "
             "WHERE strpos(:q, n.name) > 0 ORDER BY length(n.name) DESC, p.id LIMIT :n"
         ),
         {"q": normalized, "n": limit},

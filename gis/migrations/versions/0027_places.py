@@ -38,6 +38,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("address_text", sa.Text, nullable=True),
         sa.Column("address_id", sa.BigInteger, sa.ForeignKey("addresses.id", ondelete="SET NULL"), nullable=True),
+        # The normalised standard address the name stands for (a compound: its road and house
+        # number, which may have no row of its own, only its buildings').
+        sa.Column("address_normalized", sa.Text, nullable=True),
         sa.Column("context", sa.Text, nullable=False, server_default=""),
         sa.Column(
             "geom",
@@ -58,9 +61,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("place_id", "name", name="pk_place_names"),
     )
     op.create_index("ix_place_names_name", "place_names", ["name"])
+    # Prefix searches of the geocoder (an address down to its house or group number, with or
+    # without the town put in front): LIKE/range on the pattern operators, which the default
+    # btree (C.UTF-8 collation) does not serve.
+    op.execute("CREATE INDEX ix_addresses_normalized_prefix ON addresses (normalized text_pattern_ops)")
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS ix_addresses_normalized_prefix")
     op.drop_index("ix_place_names_name", table_name="place_names")
     op.drop_table("place_names")
     op.drop_table("places")

@@ -1,0 +1,117 @@
+"""Reading candidate standard addresses for the geocoder (gis.spatial.geocode): exact forms on
+the btree, prefixes on the pattern index (migration 0027), and the trigram searches on the GIN
+index. All of them run on the caller's connection, which for address lookups is an autocommit
+one: nothing here may rely on a transaction (no SET LOCAL)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from gis.spatial.areas import Conn
+
+# 0.5 rather than pg_trgm's 0.6 default, to survive a mistyped road name; not lower: a probe
+# shares about half its trigrams with every address of its town (魏塘街道...), and at 0.45 a
+# one-character road typo matched ~7,000 rows of the town to rescore (p95 45 ms against 20 ms at
+# 0.5, with the same matches on 600 sampled queries; at 0.55 typos start to miss the index).
+WORD_THRESHOLD = 0.5
+SIMILARITY_THRESHOLD = 0.3
+POOL_SIZE = 40
+_FINE_PART = re.compile("[0-9A-Z]+(?:室|单元|幢)$")
+
+
+@dataclass(frozen=True)
+class _Row:
+    address_id: int
+    full_text: str
+    normalized: str
+    lon: float
+    lat: float
+
+
+_COLUMNS = "id, full_text, normalized, ST_X(geom) AS lon, ST_Y(geom) AS lat"
+
+
+def _rows(result: sa.Result[Any]) -> list[_Row]:
+    return [_Row(int(r.id), r.full_text, r.normalized, float(r.lon), float(r.lat)) for r in result]
+
+
+def exact_rows(conn: Conn, forms: list[str]) -> list[_Row]:
+    """Rows whose normalized text is one of ``forms`` (btree), lowest id first."""
+    if not forms:
+        return []
+    return _rows(
+        conn.execute(
+            sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized = ANY(:forms) ORDER BY id"),  # noqa: S608
+            {"forms": forms},
+        )
+    )
+
+
+def probe_text(normalized: str) -> str:
+    """What to search the trigram index with: the address down to its house number (or group).
+
+    Trigrams of building/unit/room numbers (号3幢, 1单元, 01室) occur in most rows, so searching
+    with them makes the index return, and the database recheck, a large part of the table.
+    Names and the house number are selective; finer numbers are compared in Python anyway."""
+    text = normalized
+    while True:
+        cut = _FINE_PART.sub("", text)
+        if cut == text or not cut:
+            return text
+        text = cut
+
+
+def trigram_rows(conn: Conn, normalized: str, pool: int = POOL_SIZE) -> list[_Row]:
+    """Rows containing something like the query's probe (word similarity, ``<%``), most similar
+    to the whole query first; when there are none, rows similar to the whole query (``%``: slower,
+    but it still finds candidates for a query whose road name is wrong)."""
+    # Session-wide (set_config(..., false)), not SET LOCAL: address lookups run on autocommit
+    # connections, where a SET LOCAL ends with its own statement and the search then ran at
+    # pg_trgm's default 0.6, found nothing for a mistyped road and fell back to the slow ``%``
+    # scan (road-typo p95 211 ms over HTTP against 13 ms in a transaction, measured). Every
+    # trigram search sets both values first, so what stays on the pooled connection is harmless.
+    conn.execute(
+        sa.text(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', :w, false), "
+            "set_config('pg_trgm.similarity_threshold', :s, false)"
+        ),
+        {"w": str(WORD_THRESHOLD), "s": str(SIMILARITY_THRESHOLD)},
+    )
+    params = {"probe": probe_text(normalized), "q": normalized, "n": pool}
+    order = "ORDER BY similarity(normalized, :q) DESC, length(normalized), id LIMIT :n"
+    rows = _rows(
+        conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE :probe <% normalized {order}"), params)  # noqa: S608
+    )
+    if rows:
+        return rows
+    return _rows(conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized % :q {order}"), params))  # noqa: S608
+
+
+# Rows per prefix: enough for the buildings of a compound or the houses of a village group,
+# and the rooms of a building, without reading a whole road or village.
+PREFIX_POOL = 60
+
+
+def prefix_rows(conn: Conn, prefixes: list[str], *, with_towns: bool, pool: int = PREFIX_POOL) -> list[_Row]:
+    """Rows whose normalized text starts with one of ``prefixes`` (each an address cut down to a
+    numbered part: 丁栅村3组 finds that group's houses, 中山路128号 a compound's buildings), up to
+    ``pool`` per prefix, finest prefix first. ``with_towns`` puts each town's name in front of
+    each prefix (a query typed without its town): the towns are read from the boundaries, so a
+    handful of index range scans replace a similarity search of the whole table."""
+    if not prefixes:
+        return []
+    towns = "(SELECT DISTINCT name FROM areas WHERE layer = 'town')" if with_towns else "(SELECT '' AS name)"
+    # ~>=~ / ~<~ are the pattern index's byte-wise operators; U+10FFFF sorts after every
+    # character, so the range is exactly the strings that start with the prefix.
+    sql = (
+        f"SELECT x.* FROM unnest(CAST(:forms AS text[])) WITH ORDINALITY AS f(form, ord) "  # noqa: S608
+        f"CROSS JOIN {towns} AS t CROSS JOIN LATERAL ("
+        f"SELECT {_COLUMNS} FROM addresses WHERE normalized ~>=~ (t.name || f.form) "
+        f"AND normalized ~<~ (t.name || f.form || chr(1114111)) ORDER BY length(normalized), normalized LIMIT :n) x "
+        "ORDER BY f.ord"
+    )
+    return _rows(conn.execute(sa.text(sql), {"forms": prefixes, "n": pool}))
