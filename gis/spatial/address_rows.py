@@ -91,27 +91,60 @@ def trigram_rows(conn: Conn, normalized: str, pool: int = POOL_SIZE) -> list[_Ro
     return _rows(conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized % :q {order}"), params))  # noqa: S608
 
 
-# Rows per prefix: enough for the buildings of a compound or the houses of a village group,
-# and the rooms of a building, without reading a whole road or village.
-PREFIX_POOL = 60
+# Rows per prefix (first_pass): enough for the buildings of a compound or the houses of a
+# village group, and the rooms of a building, without reading a whole road or village; only
+# the finest prefix that finds anything (in any town) is kept, since coarser ones add rows that
+# agree with less of the query, and every row costs a parse and a score in Python.
+PREFIX_POOL = 20
 
 
-def prefix_rows(conn: Conn, prefixes: list[str], *, with_towns: bool, pool: int = PREFIX_POOL) -> list[_Row]:
-    """Rows whose normalized text starts with one of ``prefixes`` (each an address cut down to a
-    numbered part: 丁栅村3组 finds that group's houses, 中山路128号 a compound's buildings), up to
-    ``pool`` per prefix, finest prefix first. ``with_towns`` puts each town's name in front of
-    each prefix (a query typed without its town): the towns are read from the boundaries, so a
-    handful of index range scans replace a similarity search of the whole table."""
-    if not prefixes:
-        return []
+@dataclass(frozen=True)
+class FirstPass:
+    exact: list[_Row]  # rows whose text is the query or one of its shorter forms
+    prefixed: list[_Row]  # prefix_rows of the numbered forms (empty when the query itself was found)
+    places: list[Any]  # place_names rows naming a place in the query (gis.spatial.places.hits_from_rows)
+
+
+def first_pass(
+    conn: Conn, normalized: str, forms: list[str], deep: list[str], *, with_towns: bool, places: bool = True
+) -> FirstPass:
+    """``exact_rows`` of the query and its shorter forms, and, only when the query itself is not
+    among them, the rows starting with one of the ``deep`` forms (each an address cut down to a
+    numbered part: 丁栅村3组 finds that group's houses, 中山路128号 a compound's buildings; with
+    ``with_towns``, each town's name, read from the boundaries, in front of each) and the places
+    named in the query: ONE round trip. ~>=~ / ~<~ are the pattern index's byte-wise operators;
+    U+10FFFF sorts after every character, so each range is exactly the strings with the prefix.
+    Address lookups are round-trip bound on a busy machine (a statement's wait is several times
+    its work), so the three searches share a statement and the later two are skipped by the
+    planner's one-time filter when the exact row exists."""
     towns = "(SELECT DISTINCT name FROM areas WHERE layer = 'town')" if with_towns else "(SELECT '' AS name)"
-    # ~>=~ / ~<~ are the pattern index's byte-wise operators; U+10FFFF sorts after every
-    # character, so the range is exactly the strings that start with the prefix.
-    sql = (
-        f"SELECT x.* FROM unnest(CAST(:forms AS text[])) WITH ORDINALITY AS f(form, ord) "  # noqa: S608
-        f"CROSS JOIN {towns} AS t CROSS JOIN LATERAL ("
-        f"SELECT {_COLUMNS} FROM addresses WHERE normalized ~>=~ (t.name || f.form) "
-        f"AND normalized ~<~ (t.name || f.form || chr(1114111)) ORDER BY length(normalized), normalized LIMIT :n) x "
-        "ORDER BY f.ord"
+    place_sql = (
+        "SELECT 'l' AS k, 0::bigint AS ord, p.id, p.name AS full_text, n.name AS normalized, ST_X(p.geom) AS lon, "
+        "ST_Y(p.geom) AS lat, p.kind AS p_kind, p.address_id AS p_address_id, p.address_normalized AS p_norm, "
+        "p.context AS p_context, strpos(:q, n.name) - 1 AS p_start "
+        "FROM place_names n JOIN places p ON p.id = n.place_id "
+        "WHERE NOT EXISTS (SELECT 1 FROM hit) AND strpos(:q, n.name) > 0"
+        if places
+        else "SELECT 'l', 0::bigint, 0::bigint, '', '', 0::float8, 0::float8, '', 0::bigint, '', '', 0 WHERE false"
     )
-    return _rows(conn.execute(sa.text(sql), {"forms": prefixes, "n": pool}))
+    sql = (
+        f"WITH e AS (SELECT {_COLUMNS} FROM addresses WHERE normalized = ANY(:forms)), "  # noqa: S608
+        "hit AS (SELECT 1 FROM e WHERE normalized = :q LIMIT 1), "
+        "c AS (SELECT f.ord, x.* FROM unnest(CAST(:deep AS text[])) WITH ORDINALITY AS f(form, ord) "
+        f"CROSS JOIN {towns} AS t CROSS JOIN LATERAL ("
+        f"SELECT {_COLUMNS} FROM addresses WHERE NOT EXISTS (SELECT 1 FROM hit) "
+        "AND normalized ~>=~ (t.name || f.form) AND normalized ~<~ (t.name || f.form || chr(1114111)) "
+        "ORDER BY length(normalized), normalized LIMIT :n) x) "
+        "SELECT 'e' AS k, 0::bigint AS ord, id, full_text, normalized, lon, lat, NULL AS p_kind, "
+        "NULL::bigint AS p_address_id, NULL AS p_norm, NULL AS p_context, NULL::int AS p_start FROM e "
+        "UNION ALL SELECT 'p', ord, id, full_text, normalized, lon, lat, NULL, NULL, NULL, NULL, NULL FROM c "
+        "WHERE ord = (SELECT min(ord) FROM c) "
+        f"UNION ALL ({place_sql} ORDER BY length(n.name) DESC, p.id LIMIT 20)"
+    )
+    rows = conn.execute(
+        sa.text(sql), {"forms": [normalized, *forms], "q": normalized, "deep": deep, "n": PREFIX_POOL}
+    ).all()
+    exact = [_Row(int(r.id), r.full_text, r.normalized, float(r.lon), float(r.lat)) for r in rows if r.k == "e"]
+    exact.sort(key=lambda r: r.address_id)
+    prefixed = [_Row(int(r.id), r.full_text, r.normalized, float(r.lon), float(r.lat)) for r in rows if r.k == "p"]
+    return FirstPass(exact, prefixed, [r for r in rows if r.k == "l"])

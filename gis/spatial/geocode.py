@@ -36,13 +36,13 @@ from gis.spatial.address_rows import (  # noqa: F401 - WORD_THRESHOLD, trigram_r
     WORD_THRESHOLD,
     _Row,
     exact_rows,
-    prefix_rows,
+    first_pass,
     probe_text,
     trigram_rows,
 )
 from gis.spatial.address_text import AddressError, ParsedAddress, normalize_address, parse_address
 from gis.spatial.areas import Conn
-from gis.spatial.places import places_in
+from gis.spatial.places import hits_from_rows
 
 Method = Literal["exact", "fuzzy", "place", "none"]
 
@@ -239,14 +239,24 @@ def _distinct_places(scored: list[Scored], limit: int) -> list[Scored]:
     return out
 
 
-def _representative(conn: Conn, best: Scored) -> _Row:
+def _representative(conn: Conn, best: Scored, pool: list[_Row]) -> _Row:
     """The standard address of the place at the precision reached: the building row for a room
-    that did not match, when the table has one; else the candidate itself."""
+    that did not match, when the table has one (usually among the rows already read); else the
+    candidate itself."""
     if _rank(best.parsed.precision) <= _rank(best.precision):
         return best.row
     forms = [f for f in truncations(best.row.normalized) if _rank(parse_address(f).precision) <= _rank(best.precision)]
-    hits = exact_rows(conn, forms[:1])
-    return hits[0] if hits else best.row
+    if not forms:
+        return best.row
+    known = [row for row in pool if row.normalized == forms[0]]
+    hits = known or exact_rows(conn, forms[:1])
+    return min(hits, key=lambda r: r.address_id) if hits else best.row
+
+
+def _deep_forms(normalized: str, forms: list[str]) -> list[str]:
+    """The query and its shorter forms that end in a house, group or finer number: the prefixes
+    worth searching (a road or a village alone would read too many rows)."""
+    return [f for f in (normalized, *forms) if level_of(parse_address(f)) in ("group", "house", "building", "room")]
 
 
 def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int = 5) -> GeocodeResult:
@@ -255,20 +265,25 @@ def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int
     if threshold is None:
         threshold = get_settings().geocode_min_score
     normalized = normalize_address(text)
+    return _match(conn, text, normalized, threshold, limit, places=True)
+
+
+def _match(conn: Conn, text: str, normalized: str, threshold: float, limit: int, *, places: bool) -> GeocodeResult:
     forms = truncations(normalized)
-    # The query and its shorter forms in one round trip.
-    found = exact_rows(conn, [normalized, *forms])
-    exact = [row for row in found if row.normalized == normalized]
+    with_towns = parse_address(normalized).town is None
+    # The exact forms, the prefixes and the places named, in one round trip.
+    first = first_pass(conn, normalized, forms, _deep_forms(normalized, forms), with_towns=with_towns, places=places)
+    exact = [row for row in first.exact if row.normalized == normalized]
     if exact:
         return _exact_result(text, normalized, exact[0])
-    hits = places_in(conn, normalized)
+    hits = hits_from_rows(first.places)
     if hits:
         from gis.spatial.geocode_place import via_place  # imports this module: import on use
 
         via = via_place(conn, text, normalized, hits, threshold, limit)
         if via.match is not None:
             return via
-    return _fuzzy(conn, text, normalized, found, forms, threshold, limit)
+    return _fuzzy(conn, text, normalized, first.exact + first.prefixed, forms, threshold, limit)
 
 
 def _exact_result(text: str, normalized: str, row: _Row) -> GeocodeResult:
@@ -278,25 +293,19 @@ def _exact_result(text: str, normalized: str, row: _Row) -> GeocodeResult:
     return GeocodeResult(text, normalized, match, [match], "exact")
 
 
-def _address_only(conn: Conn, text: str, normalized: str, threshold: float, limit: int) -> GeocodeResult:
-    forms = truncations(normalized)
-    found = exact_rows(conn, [normalized, *forms])
-    exact = [row for row in found if row.normalized == normalized]
-    if exact:
-        return _exact_result(text, normalized, exact[0])
-    return _fuzzy(conn, text, normalized, found, forms, threshold, limit)
+def address_only(conn: Conn, text: str, normalized: str, threshold: float, limit: int) -> GeocodeResult:
+    """``geocode`` of an already normalised text, without looking for places in it."""
+    return _match(conn, text, normalized, threshold, limit, places=False)
 
 
 def _fuzzy(
-    conn: Conn, text: str, normalized: str, found: list[_Row], forms: list[str], threshold: float, limit: int
+    conn: Conn, text: str, normalized: str, pool: list[_Row], forms: list[str], threshold: float, limit: int
 ) -> GeocodeResult:
+    """Rank ``pool`` (the exact shorter forms and the prefix rows of ``first_pass``: a compound's
+    buildings, a village group's houses, the rooms of a building, in any town when the query has
+    none). Only when it is empty (a mistyped name) does the similarity search run: nothing it
+    finds could agree with more of the query."""
     query = parse_address(normalized)
-    # Addresses under the query or one of its numbered shorter forms (a compound's buildings, a
-    # village group's houses, the rooms of a building), with each town in front when the query
-    # has none; the rows found exactly are among them. Only when none exists (a mistyped name)
-    # does the similarity search run: nothing it finds could agree with more of the query.
-    deep = [f for f in (normalized, *forms) if level_of(parse_address(f)) in ("group", "house", "building", "room")]
-    pool = found + prefix_rows(conn, deep, with_towns=query.town is None)
     if not pool:
         pool = trigram_rows(conn, normalized)
     ranked = _distinct_places(rank_candidates(query, pool), limit)
@@ -310,7 +319,7 @@ def _fuzzy(
     candidates[0] = _as_match(best, score)
     if score < threshold:
         return GeocodeResult(text, normalized, None, candidates, "none")
-    row = _representative(conn, best)
+    row = _representative(conn, best, pool)
     match = _as_match(best, score, row)
     candidates[0] = match
     method: Method = "exact" if row.normalized in forms else "fuzzy"

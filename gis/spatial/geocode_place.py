@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from gis.spatial.address_text import AddressError, normalize_address
 from gis.spatial.areas import Conn
-from gis.spatial.geocode import LEVEL_FACTOR, GeocodeMatch, GeocodeResult, _address_only
+from gis.spatial.geocode import LEVEL_FACTOR, GeocodeMatch, GeocodeResult, address_only
 from gis.spatial.places import PlaceHit, pick_place
 
 # A place named exactly (name or alias) stands for its address a little less surely than the
@@ -42,7 +42,7 @@ def via_place(
             inner_text = normalize_address(place.address_normalized + rest)
         except AddressError:
             inner_text = place.address_normalized
-        inner = _address_only(conn, text, inner_text, threshold, limit)
+        inner = address_only(conn, text, inner_text, threshold, limit)
         candidates = [replace(c, score=round(c.score * PLACE_FACTOR, 3), place=place.name) for c in inner.candidates]
         match = candidates[0] if inner.match is not None and candidates else None
         if match is not None and match.score < threshold:

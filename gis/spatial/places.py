@@ -2,19 +2,18 @@
 
 Places are imported from a list (gis.spatial.placeimport) with their names and aliases stored
 normalised in ``place_names``. A query is searched for the longest place name it contains
-(``strpos`` over the names: a county has thousands of places, not millions, and a scan of them
-costs about a millisecond, less than keeping an in-process copy fresh across API workers).
+(``strpos`` over the names, in the geocoder's first statement, gis.spatial.address_rows: a county
+has thousands of places, not millions, and a scan of them costs about a millisecond, less than
+keeping an in-process copy fresh across API workers).
 Text before the name (a town, a village) picks among places sharing the name; when that leaves
 more than one place at different positions the name is ambiguous and ``pick_place`` says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-import sqlalchemy as sa
-
-from gis.spatial.areas import Conn
+from typing import Any
 
 MIN_NAME_LENGTH = 2
 
@@ -39,36 +38,28 @@ class PlaceHit:
         return normalized[self.start + len(self.matched) :]
 
 
-def places_in(conn: Conn, normalized: str, limit: int = 20) -> list[PlaceHit]:
-    """Places whose name or an alias occurs in ``normalized``, longest name first; only the hits
-    with the longest name are kept (阳光小区 hides 阳光)."""
-    rows = conn.execute(
-        sa.text(
-            "SELECT p.id, p.name, n.name AS matched, p.kind, p.address_id, p.address_normalized, "
-            "p.context, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, strpos(:q, n.name) - 1 AS start "
-            "FROM place_names n JOIN places p ON p.id = n.place_id "
-            "WHERE strpos(:q, n.name) > 0 ORDER BY length(n.name) DESC, p.id LIMIT :n"
-        ),
-        {"q": normalized, "n": limit},
-    ).all()
+def hits_from_rows(rows: Sequence[Any]) -> list[PlaceHit]:
+    """Places from the place part of ``gis.spatial.address_rows.first_pass``, longest name first;
+    only the hits with the longest name are kept (阳光小区 hides 阳光)."""
     if not rows:
         return []
-    longest = len(rows[0].matched)
+    ordered = sorted(rows, key=lambda r: (-len(r.normalized), r.id))
+    longest = len(ordered[0].normalized)
     return [
         PlaceHit(
             int(r.id),
-            r.name,
-            r.matched,
-            r.kind,
-            None if r.address_id is None else int(r.address_id),
-            r.address_normalized,
-            r.context,
+            r.full_text,
+            r.normalized,
+            r.p_kind,
+            None if r.p_address_id is None else int(r.p_address_id),
+            r.p_norm,
+            r.p_context,
             float(r.lon),
             float(r.lat),
-            int(r.start),
+            int(r.p_start),
         )
-        for r in rows
-        if len(r.matched) == longest
+        for r in ordered
+        if len(r.normalized) == longest
     ]
 
 
