@@ -123,7 +123,7 @@ def first_pass(
         "ST_Y(p.geom) AS lat, p.kind AS p_kind, p.address_id AS p_address_id, p.address_normalized AS p_norm, "
         "p.context AS p_context, strpos(:q, n.name) - 1 AS p_start "
         "FROM place_names n JOIN places p ON p.id = n.place_id "
-        "WHERE NOT EXISTS (SELECT 1 FROM hit) AND strpos(:q, n.name) > 0"
+        "WHERE NOT EXISTS (SELECT 1 FROM hit) AND strpos(:q, n.name) > 0 ORDER BY length(n.name) DESC, p.id LIMIT 20"
         if places
         else "SELECT 'l', 0::bigint, 0::bigint, '', '', 0::float8, 0::float8, '', 0::bigint, '', '', 0 WHERE false"
     )
@@ -139,7 +139,7 @@ def first_pass(
         "NULL::bigint AS p_address_id, NULL AS p_norm, NULL AS p_context, NULL::int AS p_start FROM e "
         "UNION ALL SELECT 'p', ord, id, full_text, normalized, lon, lat, NULL, NULL, NULL, NULL, NULL FROM c "
         "WHERE ord = (SELECT min(ord) FROM c) "
-        f"UNION ALL ({place_sql} ORDER BY length(n.name) DESC, p.id LIMIT 20)"
+        f"UNION ALL ({place_sql})"
     )
     rows = conn.execute(
         sa.text(sql), {"forms": [normalized, *forms], "q": normalized, "deep": deep, "n": PREFIX_POOL}
