@@ -72,12 +72,16 @@ TABLES = {"generations": None, "areas": None, "addresses": ("building_id",)}
 def _copy_table(src: Any, dst: Any, table: str, skip: tuple[str, ...]) -> None:
     with dst.cursor() as cur:
         cur.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
+            "ORDER BY ordinal_position",
             (table,),
         )
         dst_cols = [r[0] for r in cur.fetchall()]
     with src.cursor() as cur:
-        cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s", (table,))
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s",
+            (table,),
+        )
         src_cols = {r[0] for r in cur.fetchall()}
     cols = ", ".join(c for c in dst_cols if c in src_cols and c not in skip)
     with src.cursor() as scur, dst.cursor() as dcur:
@@ -199,11 +203,15 @@ def load_places(url: str, rng: random.Random) -> dict[str, str]:
 
 def load_peer(ref: str) -> ModuleType:
     def show(path: str) -> str:
-        return subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["git", "show", f"{ref}:{path}"], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
 
     tmp = Path(tempfile.mkdtemp(prefix="peer_geocode_"))
     (tmp / "peer_address_text.py").write_text(show("gis/spatial/address_text.py"))
-    code = show("gis/spatial/geocode.py").replace("from gis.spatial.address_text import", "from peer_address_text import")
+    code = show("gis/spatial/geocode.py").replace(
+        "from gis.spatial.address_text import", "from peer_address_text import"
+    )
     (tmp / "peer_geocode.py").write_text(code)
     sys.path.insert(0, str(tmp))
     return importlib.import_module("peer_geocode")
@@ -306,10 +314,16 @@ def run(url: str, opts: argparse.Namespace, threshold: float, load_before: tuple
 
 def report(stats: dict[str, dict[str, list[Any]]], addresses: int, queries: int, load_before: Any) -> None:
     load_after = os.getloadavg()
-    print(f"\n{addresses} addresses, {queries} typed forms; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    print(
+        f"\n{addresses} addresses, {queries} typed forms; "
+        f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}"
+    )
     keys = ["all"] + sorted((k for k in stats["gridmap"] if k.startswith("size")), key=lambda k: int(k.split()[1]))
     keys += [s for s in SWITCHES if s in stats["gridmap"]]
-    print(f"{'forms':<14}{'n':>6}{'hit %':>8}{'peer %':>8}{'wrong':>7}{'p50 ms':>8}{'p95 ms':>8}{'peer p50':>9}{'peer p95':>9}")
+    print(
+        f"{'forms':<14}{'n':>6}{'hit %':>8}{'peer %':>8}{'wrong':>7}{'p50 ms':>8}{'p95 ms':>8}"
+        f"{'peer p50':>9}{'peer p95':>9}"
+    )
     for key in keys:
         ours, theirs = stats["gridmap"][key], stats["peer"][key]
         rate = 100 * sum(h for h, _, _ in ours) / len(ours)
@@ -331,7 +345,10 @@ def report(stats: dict[str, dict[str, list[Any]]], addresses: int, queries: int,
         and worst[0] >= 95
         and percentile([e for _, e, _ in overall], 95) <= 30
     )
-    print(f"lowest variant: {worst[1]} {worst[0]:.1f} %; targets (>= 98 %, every variant >= 95 %, p95 <= 30 ms):", "met" if ok else "NOT met")
+    print(
+        f"lowest variant: {worst[1]} {worst[0]:.1f} %; targets (>= 98 %, every variant >= 95 %, p95 <= 30 ms):",
+        "met" if ok else "NOT met",
+    )
     print("('wrong' = a match in another grid: a confident wrong answer)")
 
 

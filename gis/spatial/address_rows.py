@@ -91,10 +91,11 @@ def trigram_rows(conn: Conn, normalized: str, pool: int = POOL_SIZE) -> list[_Ro
     return _rows(conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized % :q {order}"), params))  # noqa: S608
 
 
-# Rows per prefix (first_pass): enough for the buildings of a compound or the houses of a
-# village group, and the rooms of a building, without reading a whole road or village; only
-# the finest prefix that finds anything (in any town) is kept, since coarser ones add rows that
-# agree with less of the query, and every row costs a parse and a score in Python.
+# Rows per prefix (first_pass), read in the pattern index's order (no sort: a road's range can
+# hold thousands of rooms): any row under a compound, a village group, a road names the same
+# place at that precision, and a prefix that is itself an address comes first. Only the finest
+# prefix that finds anything (in any town) is kept: coarser ones add rows that agree with less
+# of the query, and every row costs a parse and a score in Python.
 PREFIX_POOL = 20
 
 
@@ -134,7 +135,7 @@ def first_pass(
         f"CROSS JOIN {towns} AS t CROSS JOIN LATERAL ("
         f"SELECT {_COLUMNS} FROM addresses WHERE NOT EXISTS (SELECT 1 FROM hit) "
         "AND normalized ~>=~ (t.name || f.form) AND normalized ~<~ (t.name || f.form || chr(1114111)) "
-        "ORDER BY length(normalized), normalized LIMIT :n) x) "
+        "ORDER BY normalized USING ~<~ LIMIT :n) x) "
         "SELECT 'e' AS k, 0::bigint AS ord, id, full_text, normalized, lon, lat, NULL AS p_kind, "
         "NULL::bigint AS p_address_id, NULL AS p_norm, NULL AS p_context, NULL::int AS p_start FROM e "
         "UNION ALL SELECT 'p', ord, id, full_text, normalized, lon, lat, NULL, NULL, NULL, NULL, NULL FROM c "

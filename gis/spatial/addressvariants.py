@@ -98,6 +98,8 @@ def typed(
         # parses as 翁村 plus text; the form keeps what the address says).
         body = full_text.removeprefix(PREFIX).removeprefix(p.town or "")
         first = next((i for i, ch in enumerate(body) if ch.isdigit()), len(body))
+        if p.road and p.road in body:  # a lane's number is part of its road (解放路12弄)
+            first = body.index(p.road) + len(p.road)
         names += [body[:first]] if body[:first] else []
         if "group" in on:
             numbers = [n for n in numbers if n[2] == "group_no"]

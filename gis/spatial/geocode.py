@@ -253,12 +253,6 @@ def _representative(conn: Conn, best: Scored, pool: list[_Row]) -> _Row:
     return min(hits, key=lambda r: r.address_id) if hits else best.row
 
 
-def _deep_forms(normalized: str, forms: list[str]) -> list[str]:
-    """The query and its shorter forms that end in a house, group or finer number: the prefixes
-    worth searching (a road or a village alone would read too many rows)."""
-    return [f for f in (normalized, *forms) if level_of(parse_address(f)) in ("group", "house", "building", "room")]
-
-
 def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int = 5) -> GeocodeResult:
     """Match ``text`` to a standard address, or to a place it names; see the module docstring.
     Raises ``AddressError`` (a ValueError) for text that cannot be an address (empty, too long)."""
@@ -272,7 +266,7 @@ def _match(conn: Conn, text: str, normalized: str, threshold: float, limit: int,
     forms = truncations(normalized)
     with_towns = parse_address(normalized).town is None
     # The exact forms, the prefixes and the places named, in one round trip.
-    first = first_pass(conn, normalized, forms, _deep_forms(normalized, forms), with_towns=with_towns, places=places)
+    first = first_pass(conn, normalized, forms, [normalized, *forms], with_towns=with_towns, places=places)
     exact = [row for row in first.exact if row.normalized == normalized]
     if exact:
         return _exact_result(text, normalized, exact[0])
