@@ -271,13 +271,20 @@ def _match(conn: Conn, text: str, normalized: str, threshold: float, limit: int,
     if exact:
         return _exact_result(text, normalized, exact[0])
     hits = hits_from_rows(first.places)
+    via: list[GeocodeMatch] = []
     if hits:
         from gis.spatial.geocode_place import via_place  # imports this module: import on use
 
-        via = via_place(conn, text, normalized, hits, threshold, limit)
-        if via.match is not None:
-            return via
-    return _fuzzy(conn, text, normalized, first.exact + first.prefixed, forms, threshold, limit)
+        through = via_place(conn, text, normalized, hits, threshold, limit)
+        if through.match is not None:
+            return through
+        via = through.candidates
+    result = _fuzzy(conn, text, normalized, first.exact + first.prefixed, forms, threshold, limit)
+    if result.match is None and via:
+        # No match either way: the places the name could be are candidates too.
+        ranked = sorted(via + result.candidates, key=lambda c: -c.score)[:limit]
+        return GeocodeResult(text, normalized, None, ranked, "none")
+    return result
 
 
 def _exact_result(text: str, normalized: str, row: _Row) -> GeocodeResult:
