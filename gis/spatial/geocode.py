@@ -1,24 +1,33 @@
 """Matching typed addresses against the standard address table (标准地址, 一标三实).
 
 The query is normalised with ``gis.spatial.address_text.normalize_address`` (the same function that
-filled ``addresses.normalized``), then:
+filled ``addresses.normalized``; it also supplies the unit words operators leave out, reads Chinese
+and full-width numerals, 栋/座 as 幢, spaces), then ONE statement (``address_rows.first_pass``) reads:
 
-1. exact: ``normalized = :q`` on the btree index; a hit is the answer (score 1, method "exact");
-2. otherwise one pool of candidates is gathered from
-   * the query with its finest numbered parts cut off one at a time (室, 单元, 幢, 号, 组), looked
-     up exactly, so a room that does not exist falls back to its building, and
-   * otherwise a trigram search on the GIN index: pg_trgm word similarity (``<%``) of the query
-     down to its house number (see ``probe_text``), which also finds a query that is a fragment
-     of a longer address (e.g. one without its town), ordered by similarity to the whole query
-     (and only when that finds nothing, trigram similarity ``%`` of the whole query),
-   and every candidate is scored in Python (see ``score_candidate``).
+* exact: the query and its shorter forms (finest numbered parts cut off one at a time: 室, 单元, 幢,
+  号, 组) on the btree index; the query itself found is the answer (score 1, method "exact");
+* otherwise, prefixes on the pattern index (migration 0027): the rows starting with the finest of
+  those forms that starts any, each town's name put in front when the query has none (a room
+  typed without its town, a village group's houses, a compound's buildings, a road's houses);
+* otherwise, the places (points of interest, gis.spatial.places) whose name or alias the query
+  contains: a place stands for its address plus what the query adds (金色家园3栋201 ->
+  魏塘街道中山路128号3幢...201室), or for its own position (precision "place"; method "place").
+
+When neither exact rows nor prefixes exist (a mistyped name), a trigram search on the GIN index
+gathers candidates: pg_trgm word similarity (``<%``) of the query down to its house number (see
+``probe_text``), ordered by similarity to the whole query (and only when that finds nothing,
+trigram similarity ``%`` of the whole query). Every candidate is scored in Python
+(``score_candidate``).
 
 Scores say how sure we are that the candidate is the place meant, at the precision reported:
 the similarity of the names (town, village, road: typos cost a little, a part the query leaves
 out costs nothing) times a factor for how many levels of the query's numbers were found (a
 different or missing room drops to the building, and so on). House, building and room numbers
 are compared exactly, never by text similarity, because 3幢 and 5幢 look alike but are different
-buildings. A best candidate with a runner-up at a different place scoring about the same is
+buildings. An answer that is only a road or a village says so (``precision``, ``found``) and keeps
+a score below the default threshold (``PRECISION_FACTOR``): its position may lie in another grid
+than the place meant; a village group (组) is one micro-grid and may pass, below a house.
+A best candidate with a runner-up at a different place scoring about the same is
 ambiguous and loses ``AMBIGUITY_PENALTY``. Below the threshold (the setting
 ``geocode_min_score`` unless given) there is no match, only candidates: a guess is never
 presented as a match.
