@@ -273,13 +273,17 @@ def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int
 
 def _match(conn: Conn, text: str, normalized: str, threshold: float, limit: int, *, places: bool) -> GeocodeResult:
     forms = truncations(normalized)
-    with_towns = parse_address(normalized).town is None
+    parsed = parse_address(normalized)
+    with_towns = parsed.town is None
     # The exact forms, the prefixes and the places named, in one round trip.
     first = first_pass(conn, normalized, forms, [normalized, *forms], with_towns=with_towns, places=places)
     exact = [row for row in first.exact if row.normalized == normalized]
     if exact:
         return _exact_result(text, normalized, exact[0])
-    hits = hits_from_rows(first.places)
+    # A place's name inside the query's own road or village name (a place called 中山 and the
+    # road 中山路) is that road, not the place.
+    names = [part for part in (parsed.town, parsed.village, parsed.road) if part]
+    hits = [h for h in hits_from_rows(first.places) if not any(h.matched in part for part in names)]
     via: list[GeocodeMatch] = []
     if hits:
         from gis.spatial.geocode_place import via_place  # imports this module: import on use

@@ -165,3 +165,16 @@ def test_a_name_shared_by_two_places_is_only_a_candidate(
     # 西塘农贸市场 is longer and hides 农贸市场: its own place.
     west = geocode(connection, "西塘农贸市场", threshold=THRESHOLD)
     assert west.match is not None and west.match.place == "西塘农贸市场"
+
+
+def test_a_place_named_like_a_road_does_not_take_the_roads_addresses(
+    connection: Connection,
+    places: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    lon, lat = from_wgs84(120.936, 30.846, "gcj02")
+    path = write_csv(tmp_path / "short.csv", [["中山", "", "other", "", f"{lon}", f"{lat}", "gcj02"]])
+    import_places(connection, read_table(path))
+    result = geocode(connection, "中山路128号3栋", threshold=THRESHOLD)
+    assert result.match is not None and result.match.address_id == places["b3"]
+    assert result.match.place is None
