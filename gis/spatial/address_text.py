@@ -42,6 +42,7 @@ Normalisation, in order:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -316,7 +317,15 @@ def parse_address(text: str) -> ParsedAddress:
     numbered part (组 号 幢 单元 室) is taken at its first occurrence in what
     is left.  ``precision`` is the finest part present.
     """
-    normalized = normalize_address(text)
+    return parse_normalized(normalize_address(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def parse_normalized(normalized: str) -> ParsedAddress:
+    """``parse_address`` of text that is already normalised (a stored ``addresses.normalized``, a
+    query after ``normalize_address``, a truncation of either): the geocoder parses tens of
+    candidate rows per query, and normalising them again was most of its Python time. Cached:
+    candidates recur across queries, and the result is immutable."""
     rest = normalized
     parts: dict[str, str | None] = {}
     for key, pattern in (("town", _TOWN), ("village", _VILLAGE), ("road", _ROAD)):

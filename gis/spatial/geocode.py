@@ -49,7 +49,7 @@ from gis.spatial.address_rows import (  # noqa: F401 - WORD_THRESHOLD, trigram_r
     probe_text,
     trigram_rows,
 )
-from gis.spatial.address_text import AddressError, ParsedAddress, normalize_address, parse_address
+from gis.spatial.address_text import AddressError, ParsedAddress, normalize_address, parse_normalized
 from gis.spatial.areas import Conn
 from gis.spatial.places import hits_from_rows
 
@@ -148,7 +148,7 @@ def truncations(normalized: str) -> list[str]:
         cut = _TRAILING_PART.sub("", text)
         if cut == text or not cut:
             return forms
-        if _rank(parse_address(cut).precision) < 0:
+        if _rank(parse_normalized(cut).precision) < 0:
             return forms
         forms.append(cut)
         text = cut
@@ -228,7 +228,7 @@ def rank_candidates(query: ParsedAddress, rows: list[_Row]) -> list[Scored]:
         if row.address_id in seen:
             continue
         seen.add(row.address_id)
-        parsed = parse_address(row.normalized)
+        parsed = parse_normalized(row.normalized)
         score, precision = score_candidate(query, parsed)
         place = _place(query, parsed, precision)
         scored.append(Scored(row, parsed, score, precision, place, found_text(query, parsed, precision)))
@@ -254,7 +254,9 @@ def _representative(conn: Conn, best: Scored, pool: list[_Row]) -> _Row:
     candidate itself."""
     if _rank(best.parsed.precision) <= _rank(best.precision):
         return best.row
-    forms = [f for f in truncations(best.row.normalized) if _rank(parse_address(f).precision) <= _rank(best.precision)]
+    forms = [
+        f for f in truncations(best.row.normalized) if _rank(parse_normalized(f).precision) <= _rank(best.precision)
+    ]
     if not forms:
         return best.row
     known = [row for row in pool if row.normalized == forms[0]]
@@ -273,7 +275,7 @@ def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int
 
 def _match(conn: Conn, text: str, normalized: str, threshold: float, limit: int, *, places: bool) -> GeocodeResult:
     forms = truncations(normalized)
-    parsed = parse_address(normalized)
+    parsed = parse_normalized(normalized)
     with_towns = parsed.town is None
     # The exact forms, the prefixes and the places named, in one round trip.
     first = first_pass(conn, normalized, forms, [normalized, *forms], with_towns=with_towns, places=places)
@@ -281,9 +283,11 @@ def _match(conn: Conn, text: str, normalized: str, threshold: float, limit: int,
     if exact:
         return _exact_result(text, normalized, exact[0])
     # A place's name inside the query's own road or village name (a place called 中山 and the
-    # road 中山路) is that road, not the place.
+    # road 中山路) is that road, not the place; a whole one (梅园新村, parsed as a village) is the place.
     names = [part for part in (parsed.town, parsed.village, parsed.road) if part]
-    hits = [h for h in hits_from_rows(first.places) if not any(h.matched in part for part in names)]
+    hits = [
+        h for h in hits_from_rows(first.places) if not any(h.matched in part and h.matched != part for part in names)
+    ]
     via: list[GeocodeMatch] = []
     if hits:
         from gis.spatial.geocode_place import via_place  # imports this module: import on use
@@ -319,7 +323,7 @@ def _fuzzy(
     buildings, a village group's houses, the rooms of a building, in any town when the query has
     none). Only when it is empty (a mistyped name) does the similarity search run: nothing it
     finds could agree with more of the query."""
-    query = parse_address(normalized)
+    query = parse_normalized(normalized)
     if not pool:
         pool = trigram_rows(conn, normalized)
     ranked = _distinct_places(rank_candidates(query, pool), limit)
@@ -369,5 +373,5 @@ def geocode_many(
 
 
 def _precision_of(normalized: str) -> str:
-    level = parse_address(normalized).precision
+    level = parse_normalized(normalized).precision
     return level if _rank(level) >= 0 else "village"

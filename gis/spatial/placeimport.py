@@ -30,7 +30,7 @@ from gis.spatial.address_text import AddressError, normalize_address
 from gis.spatial.areas import Conn
 from gis.spatial.crs import InputCRS, UnknownCRSError, parse_crs, to_wgs84
 from gis.spatial.lookupinput import range_error
-from gis.spatial.places import MIN_NAME_LENGTH
+from gis.spatial.places import MAX_NAME_LENGTH, MIN_NAME_LENGTH
 
 MAX_NAME = 100
 # A place stands for a house, a building or a room; a road or a village is not a place's address.
@@ -149,8 +149,9 @@ class _Checker:
             except AddressError as exc:
                 self.bad(row, field_name, text, str(exc))
                 return None
-            if len(norm) < MIN_NAME_LENGTH:
-                self.bad(row, field_name, text, f"is shorter than {MIN_NAME_LENGTH} characters once normalised")
+            if not MIN_NAME_LENGTH <= len(norm) <= MAX_NAME_LENGTH:
+                limits = f"{MIN_NAME_LENGTH} to {MAX_NAME_LENGTH}"
+                self.bad(row, field_name, text, f"must be {limits} characters long once normalised, not {len(norm)}")
                 return None
             if norm not in out:
                 out.append(norm)

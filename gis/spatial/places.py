@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MIN_NAME_LENGTH = 2
+# Normalised; the geocoder looks up every substring of a query up to this length.
+MAX_NAME_LENGTH = 40
 
 
 @dataclass(frozen=True)
