@@ -247,6 +247,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="rebuild the scratch database")
     parser.add_argument("--keep-db", action="store_true", help="keep the scratch database for the next run")
     parser.add_argument("--show-misses", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="another deterministic sample of addresses and forms")
     opts = parser.parse_args()
     source = opts.source or db.database_url(get_settings())
     threshold = get_settings().geocode_min_score
@@ -269,7 +270,7 @@ def run(url: str, opts: argparse.Namespace, threshold: float, load_before: tuple
     service = LookupService()
     with engine.connect() as conn:
         ids = conn.execute(sa.text("SELECT id FROM addresses ORDER BY id")).scalars().all()
-        sample = sorted(random.Random(11).sample(list(ids), min(opts.addresses, len(ids))))
+        sample = sorted(random.Random(11 + opts.seed).sample(list(ids), min(opts.addresses, len(ids))))
         rows = conn.execute(
             sa.text("SELECT id, full_text, normalized, grid_code FROM addresses WHERE id = ANY(:ids) ORDER BY id"),
             {"ids": sample},
@@ -277,7 +278,7 @@ def run(url: str, opts: argparse.Namespace, threshold: float, load_before: tuple
         queries = []
         for r in rows:
             place = places.get(house_key(r.normalized))
-            for form in typed_forms(int(r.id), r.full_text, opts.per_address, place):
+            for form in typed_forms(int(r.id), r.full_text, opts.per_address, place, seed=opts.seed):
                 queries.append((r, form))
         coders: dict[str, Callable[[Connection, str], Any]] = {
             "gridmap": lambda c, t: geocode(c, t, threshold=threshold),
