@@ -43,6 +43,7 @@ from api.routers import (
     ogc,
     open311,
     org_units,
+    places,
     public_reports,
     redistrict,
     staff,
@@ -93,6 +94,7 @@ ROUTERS = [
     maps.router,  # /maps/...: map pages and the data they fetch
     ogc.router,  # /ogc: OGC API - Features and Tiles (tipg)
     open311.router,  # /open311/v2: Open311 GeoReport v2 (reads public, writes with api_key)
+    places.router,  # POST /places/import: points of interest for the address lookup
     org_units.router,  # /org-units: organisation units and their members
     public_reports.router,  # /public/...: residents report, follow and rate (no staff key); /satisfaction
     staff.router,  # /staff: people and their postings

@@ -1,7 +1,8 @@
-"""``gridmap import incidents|buildings|addresses|hazards|staff|org-units|inspections FILE``: bulk import with a report.
+"""``gridmap import incidents|buildings|addresses|hazards|staff|org-units|inspections|places FILE``: bulk import.
 
 ``staff`` (one row per posting) and ``org-units`` go to gis.people, with the same readers and report;
-``inspections`` (past inspections, one row each) to gis.fieldwork.importer."""
+``inspections`` (past inspections, one row each) to gis.fieldwork.importer; ``places`` (points of
+interest: name, aliases, kind, address and/or coordinate) to gis.spatial.placeimport."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
         kind: str = typer.Argument(
-            ..., help=f"what the file holds: {', '.join(IMPORT_KINDS)}, staff, org-units, inspections"
+            ..., help=f"what the file holds: {', '.join(IMPORT_KINDS)}, staff, org-units, inspections, places"
         ),
         file: Path = typer.Argument(..., help="CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX, GeoJSON or GPKG"),
         map_: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map lon=经度 (repeatable)"),
@@ -78,6 +79,9 @@ def register(app: typer.Typer) -> None:
             return
         if kind == "inspections":
             _import_inspections(file, encoding)
+            return
+        if kind == "places":
+            _import_places(file, encoding, crs, show)
             return
         engine = engine_from_settings(settings)
         columns = (
@@ -181,4 +185,31 @@ def _import_inspections(file: Path, encoding: str | None) -> None:
         f"inspections: {summary.inspections} stored, {summary.hazards_opened} hazards opened, "
         f"{summary.hazards_rectified} rectified by later rows",
         highlight=False,
+    )
+
+
+def _import_places(file: Path, encoding: str | None, crs: str, show: int) -> None:
+    """Places from CSV/XLSX (gis.spatial.placeimport); all or nothing, every bad row named."""
+    from gis.bulk.readers import ImportFileError, read_table
+    from gis.core.db import engine_from_settings
+    from gis.spatial.placeimport import PlaceImportError, import_places
+
+    try:
+        raw = read_table(file, encoding=encoding)
+    except ImportFileError as exc:
+        err.print(f"[red]rejected:[/red] {exc}; nothing was stored", highlight=False)
+        raise typer.Exit(1) from None
+    engine = engine_from_settings()
+    try:
+        with engine.begin() as conn:
+            result = import_places(conn, raw, default_crs=crs)
+    except PlaceImportError as exc:
+        err.print(f"[red]rejected:[/red] {len(exc.problems)} bad row(s); nothing was stored", highlight=False)
+        for problem in exc.problems[: max(show, 1)]:
+            err.print(f"  {problem}", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    out.print(
+        f"places: {result.rows:,} rows read, {result.inserted:,} new, {result.updated:,} updated", highlight=False
     )

@@ -26,6 +26,8 @@ def address_block(result: GeocodeResult) -> dict[str, Any]:
             "lat": m.lat,
             "score": m.score,
             "precision": m.precision,
+            "found": m.found,
+            "place": m.place,
         }
 
     return {
@@ -41,6 +43,12 @@ def not_found_detail(result: GeocodeResult, threshold: float) -> str:
     if not result.candidates:
         return f"no standard address resembles {result.query!r}"
     best = result.candidates[0]
+    if best.precision in ("road", "village"):
+        # Say what was found, honestly: a road or a village is not a position for a grid.
+        return (
+            f"only the {best.precision} {best.found!r} was found for {result.query!r} (confidence {best.score:.2f}, "
+            f"below the threshold {threshold:.2f}); see the candidates"
+        )
     return (
         f"no confident match for {result.query!r}: the best candidate scores {best.score:.2f}, "
         f"below the threshold {threshold:.2f}; see the candidates"

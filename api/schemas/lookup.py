@@ -36,20 +36,24 @@ class PointIn(BaseModel):
 
 
 class GeocodeMatchOut(BaseModel):
-    address_id: int
+    address_id: int | None = Field(description="the standard address; null for a place known by its position only")
     full_text: str = Field(examples=["浙江省嘉兴市嘉善县魏塘街道中山路128号3幢"])
     lon: float = Field(description="WGS-84")
     lat: float = Field(description="WGS-84")
     score: float = Field(ge=0, le=1, description="confidence that this is the place meant, at `precision`")
-    precision: Literal["room", "building", "house", "road", "village"] = Field(
-        description="the finest part of the query that was found (a missing room falls back to its building)"
+    precision: Literal["room", "building", "house", "place", "group", "road", "village"] = Field(
+        description="the finest part of the query that was found (a missing room falls back to its building); "
+        "road, village: only the road or village was found, and the score stays below the threshold; group: a "
+        "village group (组), one micro-grid; place: a point of interest's own position"
     )
+    found: str = Field("", description="what was found at `precision`, normalised (魏塘街道中山路 for a road)")
+    place: str | None = Field(None, description="the point of interest the query named (POST /places/import)")
 
 
 class AddressOut(BaseModel):
     query: str
     normalized: str = Field(description="the query after normalisation (prefix, full-width, numerals, 栋→幢 ...)")
-    method: Literal["exact", "fuzzy", "none"]
+    method: Literal["exact", "fuzzy", "place", "none"]
     match: GeocodeMatchOut | None
     candidates: list[GeocodeMatchOut] = Field(description="up to 5 distinct places, best first")
 

@@ -139,6 +139,21 @@ POSTING_ROLES = (
     "command_staff",  # 指挥室/社会治理中心人员
 )
 # Organisation units (gis.people.orgunits) and what each is responsible for.
+# Places (points of interest) people name instead of an address; gis.spatial.places. Migration
+# 0027 holds a frozen copy in its check constraint. Chinese labels are accepted on import.
+PLACE_KINDS = ("compound", "market", "school", "hospital", "office", "shop", "park", "station", "factory", "other")
+PLACE_KIND_LABELS = {
+    "compound": "小区",
+    "market": "市场",
+    "school": "学校",
+    "hospital": "医院",
+    "office": "机关",
+    "shop": "商店",
+    "park": "公园",
+    "station": "车站",
+    "factory": "企业",
+    "other": "其他",
+}
 ORG_UNIT_KINDS = ("county_centre", "town_centre", "village_station", "police_station", "department")
 PERSON_STATUSES = ("active", "left")
 

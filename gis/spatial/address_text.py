@@ -28,10 +28,21 @@ Normalisation, in order:
    them positionally (一百零八 -> 108, 一百一 -> 110).  Malformed runs stay.
 5. Unit words after a number or letter are unified: 栋/座/号楼 -> 幢,
    房间/房 -> 室.  (3号楼 means building 3.)
+6. A number typed without its unit word gets the one its place implies, as
+   operators drop them: at the end or before a separated number, a number
+   after a road or 弄 is a house (中山路128 -> 中山路128号), after 组 a house,
+   after 号 a building, after 幢 a room (or a unit when another number
+   follows), after 单元 a room, after 村/社区 a group; a number followed by a
+   separated number with a unit takes the unit above it (128 3幢 -> 128号3幢,
+   3 15号 -> 3组15号).  Separators (spaces, dashes) between two numbers are
+   kept until then so that "128 3幢" does not become 1283幢; elsewhere they
+   are dropped as before.  A Chinese numeral run at such a place (the end, or
+   before a separated number) is converted too (中山路一百二十八 -> 中山路128号).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -50,7 +61,7 @@ class AddressError(ValueError):
 
 # --- step 2: which characters survive -----------------------------------------
 
-_DROPPED = re.compile("[^0-9A-Za-z\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+_DROPPED = re.compile("[^_0-9A-Za-z\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
 
 # --- step 3: administrative prefix ------------------------------------------------
 
@@ -79,8 +90,38 @@ _ZEROS = frozenset("〇零")
 _PLACES = {"十": 10, "百": 100, "千": 1000}
 _ROAD_SUFFIX = "大道|路|街|巷"
 _NUMBERED_NAME_SUFFIX = f"{_ROAD_SUFFIX}|桥"
-_NUMERAL_RUN = re.compile(
-    f"([〇零一幺二两三四五六七八九十百千]+)(?=号(?!{_NUMBERED_NAME_SUFFIX})|幢|栋|座|单元|室|房|弄|组)"
+_NUMERAL_CHARS = "〇零一幺二两三四五六七八九十百千"
+_NUMERAL_RUN = re.compile(f"([{_NUMERAL_CHARS}]+)(?=号(?!{_NUMBERED_NAME_SUFFIX})|幢|栋|座|单元|室|房|弄|组)")
+# A numeral run that lost its unit word: after a unit, road or village word (or a separator),
+# at the end or before a separated number. Names ending in a numeral after such a word are not
+# known in Jiashan's addresses.
+_BARE_NUMERAL_RUN = re.compile(f"(?<=[号幢栋座元室房弄组路街道巷村区_])([{_NUMERAL_CHARS}]+)(?=_|$)")
+
+# --- step 6: missing unit words ---------------------------------------------------------
+
+# The separator kept between two numbers (step 2 drops every other one).
+_SEP = "_"
+_SEPARATED_NUMBERS = re.compile(
+    f"(?<=[0-9{_NUMERAL_CHARS}])[^0-9A-Za-z\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+"
+    f"(?=[0-9{_NUMERAL_CHARS}])"
+)
+# Finest last; the unit a number takes when the next (separated) number has unit U is the one before U.
+_UNIT_ORDER = ("组", "号", "幢", "单元", "室")
+_NUMBER_AND_UNIT = re.compile("([0-9]+)(单元|组|号|幢|室)?")
+# What the text before a bare number ends with -> the unit the number takes.
+_CONTEXT_UNIT = (
+    ("单元", "室"),
+    ("组", "号"),
+    ("号", "幢"),
+    ("幢", "室"),
+    ("室", ""),
+    ("弄", "号"),
+    ("大道", "号"),
+    ("路", "号"),
+    ("街", "号"),
+    ("巷", "号"),
+    ("村", "组"),
+    ("社区", "组"),
 )
 
 # --- step 5: unit words -----------------------------------------------------------
@@ -133,6 +174,52 @@ def _convert_numerals(text: str) -> str:
     return _NUMERAL_RUN.sub(replace, text)
 
 
+def _convert_bare_numerals(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        converted = _chinese_number(match.group(1))
+        return match.group(1) if converted is None else converted
+
+    return _BARE_NUMERAL_RUN.sub(replace, text)
+
+
+def _context_unit(before: str) -> str:
+    for word, unit in _CONTEXT_UNIT:
+        if before.endswith(word):
+            return unit
+    return ""
+
+
+def _supply_units(text: str) -> str:
+    """Step 6: give a bare number (at the end, or before a separated number) its unit word."""
+    if not any(ch.isdigit() for ch in text):
+        return text.replace(_SEP, "")
+    out: list[str] = []
+    position = 0
+    matches = list(_NUMBER_AND_UNIT.finditer(text))
+    for i, match in enumerate(matches):
+        number, unit = match.group(1), match.group(2)
+        end = match.end()
+        at_end = end == len(text)
+        separated = text.startswith(_SEP, end)
+        out.append(text[position:end])
+        position = end
+        if unit or not (at_end or separated):
+            continue
+        following = matches[i + 1] if i + 1 < len(matches) else None
+        supplied = ""
+        if separated and following is not None and following.start() == end + 1 and following.group(2):
+            finer = _UNIT_ORDER.index(following.group(2))
+            supplied = _UNIT_ORDER[finer - 1] if finer > 0 else ""
+        if not supplied:
+            before = "".join(out)[: -len(number)].rstrip(_SEP)
+            supplied = _context_unit(before)
+            if supplied == "室" and separated and before.endswith("幢"):
+                supplied = "单元"  # 3幢 2 301: unit 2, room 301
+        out.append(supplied)
+    out.append(text[position:])
+    return "".join(out).replace(_SEP, "")
+
+
 def _strip_prefixes(text: str) -> str:
     changed = True
     while changed:
@@ -155,6 +242,7 @@ def normalize_address(text: str) -> str:
         raise AddressError(f"address is too long: {len(text)} characters (at most {MAX_RAW_LENGTH})")
     s = unicodedata.normalize("NFKC", text)
     s = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in s)
+    s = _SEPARATED_NUMBERS.sub(_SEP, s.replace(_SEP, " "))
     s = _DROPPED.sub("", s)
     if not s:
         raise AddressError(f"address {text!r} has no letters, digits or Chinese characters")
@@ -163,7 +251,9 @@ def normalize_address(text: str) -> str:
     if not s:
         raise AddressError(f"address {text!r} has nothing below the province/city/county prefix")
     s = _convert_numerals(s)
+    s = _convert_bare_numerals(s)
     s = _UNIT_VARIANT.sub(lambda m: _UNIT_CANONICAL[m.group(0)], s)
+    s = _supply_units(s)
     if len(s) > MAX_NORMALIZED_LENGTH:
         raise AddressError(
             f"address is too long: {len(s)} characters after normalising (at most {MAX_NORMALIZED_LENGTH})"
@@ -227,7 +317,15 @@ def parse_address(text: str) -> ParsedAddress:
     numbered part (组 号 幢 单元 室) is taken at its first occurrence in what
     is left.  ``precision`` is the finest part present.
     """
-    normalized = normalize_address(text)
+    return parse_normalized(normalize_address(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def parse_normalized(normalized: str) -> ParsedAddress:
+    """``parse_address`` of text that is already normalised (a stored ``addresses.normalized``, a
+    query after ``normalize_address``, a truncation of either): the geocoder parses tens of
+    candidate rows per query, and normalising them again was most of its Python time. Cached:
+    candidates recur across queries, and the result is immutable."""
     rest = normalized
     parts: dict[str, str | None] = {}
     for key, pattern in (("town", _TOWN), ("village", _VILLAGE), ("road", _ROAD)):

@@ -1,24 +1,33 @@
 """Matching typed addresses against the standard address table (标准地址, 一标三实).
 
 The query is normalised with ``gis.spatial.address_text.normalize_address`` (the same function that
-filled ``addresses.normalized``), then:
+filled ``addresses.normalized``; it also supplies the unit words operators leave out, reads Chinese
+and full-width numerals, 栋/座 as 幢, spaces), then ONE statement (``address_rows.first_pass``) reads:
 
-1. exact: ``normalized = :q`` on the btree index; a hit is the answer (score 1, method "exact");
-2. otherwise one pool of candidates is gathered from
-   * the query with its finest numbered parts cut off one at a time (室, 单元, 幢, 号, 组), looked
-     up exactly, so a room that does not exist falls back to its building, and
-   * otherwise a trigram search on the GIN index: pg_trgm word similarity (``<%``) of the query
-     down to its house number (see ``probe_text``), which also finds a query that is a fragment
-     of a longer address (e.g. one without its town), ordered by similarity to the whole query
-     (and only when that finds nothing, trigram similarity ``%`` of the whole query),
-   and every candidate is scored in Python (see ``score_candidate``).
+* exact: the query and its shorter forms (finest numbered parts cut off one at a time: 室, 单元, 幢,
+  号, 组) on the btree index; the query itself found is the answer (score 1, method "exact");
+* otherwise, prefixes on the pattern index (migration 0027): the rows starting with the finest of
+  those forms that starts any, each town's name put in front when the query has none (a room
+  typed without its town, a village group's houses, a compound's buildings, a road's houses);
+* otherwise, the places (points of interest, gis.spatial.places) whose name or alias the query
+  contains: a place stands for its address plus what the query adds (金色家园3栋201 ->
+  魏塘街道中山路128号3幢...201室), or for its own position (precision "place"; method "place").
+
+When neither exact rows nor prefixes exist (a mistyped name), a trigram search on the GIN index
+gathers candidates: pg_trgm word similarity (``<%``) of the query down to its house number (see
+``probe_text``), ordered by similarity to the whole query (and only when that finds nothing,
+trigram similarity ``%`` of the whole query). Every candidate is scored in Python
+(``score_candidate``).
 
 Scores say how sure we are that the candidate is the place meant, at the precision reported:
 the similarity of the names (town, village, road: typos cost a little, a part the query leaves
 out costs nothing) times a factor for how many levels of the query's numbers were found (a
 different or missing room drops to the building, and so on). House, building and room numbers
 are compared exactly, never by text similarity, because 3幢 and 5幢 look alike but are different
-buildings. A best candidate with a runner-up at a different place scoring about the same is
+buildings. An answer that is only a road or a village says so (``precision``, ``found``) and keeps
+a score below the default threshold (``PRECISION_FACTOR``): its position may lie in another grid
+than the place meant; a village group (组) is one micro-grid and may pass, below a house.
+A best candidate with a runner-up at a different place scoring about the same is
 ambiguous and loses ``AMBIGUITY_PENALTY``. Below the threshold (the setting
 ``geocode_min_score`` unless given) there is no match, only candidates: a guess is never
 presented as a match.
@@ -29,18 +38,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any, Literal
-
-import sqlalchemy as sa
+from typing import Literal
 
 from gis.core.settings import get_settings
-from gis.spatial.address_text import AddressError, ParsedAddress, normalize_address, parse_address
+from gis.spatial.address_rows import (  # noqa: F401 - WORD_THRESHOLD, trigram_rows: part of this module's interface
+    WORD_THRESHOLD,
+    _Row,
+    exact_rows,
+    first_pass,
+    probe_text,
+    trigram_rows,
+)
+from gis.spatial.address_text import AddressError, ParsedAddress, normalize_address, parse_normalized
 from gis.spatial.areas import Conn
+from gis.spatial.places import hits_from_rows
 
-Method = Literal["exact", "fuzzy", "none"]
+Method = Literal["exact", "fuzzy", "place", "none"]
 
-# Coarse to fine. "town" and "none" are not precisions a match can be returned at.
-LEVELS = ("village", "road", "house", "building", "room")
+_TRAILING_PART = re.compile("[0-9A-Z]+(?:室|单元|幢|号|组)$")
+
+# Coarse to fine. "town" and "none" are not precisions a match can be returned at. A village group
+# (组) and a road are one step below the village and above a house; "place" is a point of
+# interest's own position (gis.spatial.places), as fine as a house.
+LEVELS = ("village", "group", "road", "house", "place", "building", "room")
+_RANKS = {"village": 0, "group": 1, "road": 1, "house": 2, "place": 2, "building": 3, "room": 4}
 # The numbered parts in the order they refine an address, with the level each one sets.
 NUMBERED_FIELDS = (
     ("group_no", "village"),
@@ -51,29 +72,25 @@ NUMBERED_FIELDS = (
 )
 # Score factor by how many levels below the query's own precision the candidate agrees to.
 LEVEL_FACTOR = (1.0, 0.9, 0.8, 0.65, 0.5, 0.4)
+# An answer that is only a road or a village says so with its confidence: its position (one house
+# of the road or village) may lie in another grid than the place meant, so it stays below the
+# default threshold, 0.75, even when every name agrees. A village group is one micro-grid in
+# Jiashan's numbering, so its answer is usually in the right grid and may pass.
+PRECISION_FACTOR = {"village": 0.6, "road": 0.7, "group": 0.9}
 AMBIGUITY_MARGIN = 0.05
 AMBIGUITY_PENALTY = 0.3
-
-# 0.5 rather than pg_trgm's 0.6 default, to survive a mistyped road name; not lower: a probe
-# shares about half its trigrams with every address of its town (魏塘街道...), and at 0.45 a
-# one-character road typo matched ~7,000 rows of the town to rescore (p95 45 ms against 20 ms at
-# 0.5, with the same matches on 600 sampled queries; at 0.55 typos start to miss the index).
-WORD_THRESHOLD = 0.5
-SIMILARITY_THRESHOLD = 0.3
-POOL_SIZE = 40
-
-_TRAILING_PART = re.compile("[0-9A-Z]+(?:室|单元|幢|号|组)$")
-_FINE_PART = re.compile("[0-9A-Z]+(?:室|单元|幢)$")
 
 
 @dataclass(frozen=True)
 class GeocodeMatch:
-    address_id: int
+    address_id: int | None  # None for a place known by its position only
     full_text: str
     lon: float
     lat: float
     score: float
     precision: str
+    found: str = ""  # what was found at ``precision`` (魏塘街道中山路 for a road), normalised
+    place: str | None = None  # the point of interest the query named, if any
 
 
 @dataclass(frozen=True)
@@ -86,21 +103,13 @@ class GeocodeResult:
 
 
 @dataclass(frozen=True)
-class _Row:
-    address_id: int
-    full_text: str
-    normalized: str
-    lon: float
-    lat: float
-
-
-@dataclass(frozen=True)
 class Scored:
     row: _Row
     parsed: ParsedAddress
     score: float
     precision: str
     place: tuple[str | None, ...]
+    found: str
 
 
 def level_of(parts: ParsedAddress, drop_from: str | None = None) -> str:
@@ -116,16 +125,18 @@ def level_of(parts: ParsedAddress, drop_from: str | None = None) -> str:
         return "building"
     if present["house_no"]:
         return "house"
+    if present["group_no"]:
+        return "group"
     if parts.road:
         return "road"
-    if parts.village or present["group_no"]:
+    if parts.village:
         return "village"
     return "town" if parts.town else "none"
 
 
 def _rank(level: str) -> int:
-    """Position in LEVELS; town/none rank below village."""
-    return LEVELS.index(level) if level in LEVELS else -1
+    """Rank of a precision, coarse to fine; town/none rank below village."""
+    return _RANKS.get(level, -1)
 
 
 def truncations(normalized: str) -> list[str]:
@@ -137,7 +148,7 @@ def truncations(normalized: str) -> list[str]:
         cut = _TRAILING_PART.sub("", text)
         if cut == text or not cut:
             return forms
-        if _rank(parse_address(cut).precision) < 0:
+        if _rank(parse_normalized(cut).precision) < 0:
             return forms
         forms.append(cut)
         text = cut
@@ -174,8 +185,21 @@ def score_candidate(query: ParsedAddress, cand: ParsedAddress) -> tuple[float, s
     dropped = max(0, _rank(level_of(query)) - _rank(reached))
     if _rank(reached) < 0:
         return 0.0, reached
-    factor = LEVEL_FACTOR[min(dropped, len(LEVEL_FACTOR) - 1)]
+    factor = LEVEL_FACTOR[min(dropped, len(LEVEL_FACTOR) - 1)] * PRECISION_FACTOR.get(reached, 1.0)
     return round(name_score * factor, 3), reached
+
+
+_UNIT_OF = {"group_no": "组", "house_no": "号", "building_no": "幢", "unit_no": "单元", "room_no": "室"}
+
+
+def found_text(query: ParsedAddress, cand: ParsedAddress, precision: str) -> str:
+    """The candidate's names and the query's numbers down to ``precision``: what was found."""
+    text = "".join(p or "" for p in (cand.town, cand.village, cand.road))
+    for field, level in NUMBERED_FIELDS:
+        number = getattr(query, field)
+        if number is not None and _rank(level) <= _rank(precision) and getattr(cand, field) == number:
+            text += number + _UNIT_OF[field]
+    return text
 
 
 def _place(query: ParsedAddress, cand: ParsedAddress, precision: str) -> tuple[str | None, ...]:
@@ -188,68 +212,11 @@ def _place(query: ParsedAddress, cand: ParsedAddress, precision: str) -> tuple[s
     return tuple(key)
 
 
-_COLUMNS = "id, full_text, normalized, ST_X(geom) AS lon, ST_Y(geom) AS lat"
-
-
-def _rows(result: sa.Result[Any]) -> list[_Row]:
-    return [_Row(int(r.id), r.full_text, r.normalized, float(r.lon), float(r.lat)) for r in result]
-
-
-def exact_rows(conn: Conn, forms: list[str]) -> list[_Row]:
-    """Rows whose normalized text is one of ``forms`` (btree), lowest id first."""
-    if not forms:
-        return []
-    return _rows(
-        conn.execute(
-            sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized = ANY(:forms) ORDER BY id"),  # noqa: S608
-            {"forms": forms},
-        )
-    )
-
-
-def probe_text(normalized: str) -> str:
-    """What to search the trigram index with: the address down to its house number (or group).
-
-    Trigrams of building/unit/room numbers (号3幢, 1单元, 01室) occur in most rows, so searching
-    with them makes the index return, and the database recheck, a large part of the table.
-    Names and the house number are selective; finer numbers are compared in Python anyway."""
-    text = normalized
-    while True:
-        cut = _FINE_PART.sub("", text)
-        if cut == text or not cut:
-            return text
-        text = cut
-
-
-def trigram_rows(conn: Conn, normalized: str, pool: int = POOL_SIZE) -> list[_Row]:
-    """Rows containing something like the query's probe (word similarity, ``<%``), most similar
-    to the whole query first; when there are none, rows similar to the whole query (``%``: slower,
-    but it still finds candidates for a query whose road name is wrong)."""
-    # Session-wide (set_config(..., false)), not SET LOCAL: address lookups run on autocommit
-    # connections, where a SET LOCAL ends with its own statement and the search then ran at
-    # pg_trgm's default 0.6, found nothing for a mistyped road and fell back to the slow ``%``
-    # scan (road-typo p95 211 ms over HTTP against 13 ms in a transaction, measured). Every
-    # trigram search sets both values first, so what stays on the pooled connection is harmless.
-    conn.execute(
-        sa.text(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', :w, false), "
-            "set_config('pg_trgm.similarity_threshold', :s, false)"
-        ),
-        {"w": str(WORD_THRESHOLD), "s": str(SIMILARITY_THRESHOLD)},
-    )
-    params = {"probe": probe_text(normalized), "q": normalized, "n": pool}
-    order = "ORDER BY similarity(normalized, :q) DESC, length(normalized), id LIMIT :n"
-    rows = _rows(
-        conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE :probe <% normalized {order}"), params)  # noqa: S608
-    )
-    if rows:
-        return rows
-    return _rows(conn.execute(sa.text(f"SELECT {_COLUMNS} FROM addresses WHERE normalized % :q {order}"), params))  # noqa: S608
-
-
 def _as_match(item: Scored, score: float | None = None, row: _Row | None = None) -> GeocodeMatch:
     r = row or item.row
-    return GeocodeMatch(r.address_id, r.full_text, r.lon, r.lat, item.score if score is None else score, item.precision)
+    return GeocodeMatch(
+        r.address_id, r.full_text, r.lon, r.lat, item.score if score is None else score, item.precision, item.found
+    )
 
 
 def rank_candidates(query: ParsedAddress, rows: list[_Row]) -> list[Scored]:
@@ -261,9 +228,10 @@ def rank_candidates(query: ParsedAddress, rows: list[_Row]) -> list[Scored]:
         if row.address_id in seen:
             continue
         seen.add(row.address_id)
-        parsed = parse_address(row.normalized)
+        parsed = parse_normalized(row.normalized)
         score, precision = score_candidate(query, parsed)
-        scored.append(Scored(row, parsed, score, precision, _place(query, parsed, precision)))
+        place = _place(query, parsed, precision)
+        scored.append(Scored(row, parsed, score, precision, place, found_text(query, parsed, precision)))
     scored.sort(key=lambda s: (-s.score, _rank(s.parsed.precision), len(s.row.normalized), s.row.address_id))
     return scored
 
@@ -280,35 +248,82 @@ def _distinct_places(scored: list[Scored], limit: int) -> list[Scored]:
     return out
 
 
-def _representative(conn: Conn, best: Scored) -> _Row:
+def _representative(conn: Conn, best: Scored, pool: list[_Row]) -> _Row:
     """The standard address of the place at the precision reached: the building row for a room
-    that did not match, when the table has one; else the candidate itself."""
+    that did not match, when the table has one (usually among the rows already read); else the
+    candidate itself."""
     if _rank(best.parsed.precision) <= _rank(best.precision):
         return best.row
-    forms = [f for f in truncations(best.row.normalized) if _rank(parse_address(f).precision) <= _rank(best.precision)]
-    hits = exact_rows(conn, forms[:1])
-    return hits[0] if hits else best.row
+    forms = [
+        f for f in truncations(best.row.normalized) if _rank(parse_normalized(f).precision) <= _rank(best.precision)
+    ]
+    if not forms:
+        return best.row
+    known = [row for row in pool if row.normalized == forms[0]]
+    hits = known or exact_rows(conn, forms[:1])
+    return min(hits, key=lambda r: r.address_id) if hits else best.row
 
 
 def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int = 5) -> GeocodeResult:
-    """Match ``text`` to a standard address; see the module docstring. Raises ``AddressError``
-    (a ValueError) for text that cannot be an address (empty, too long)."""
+    """Match ``text`` to a standard address, or to a place it names; see the module docstring.
+    Raises ``AddressError`` (a ValueError) for text that cannot be an address (empty, too long)."""
     if threshold is None:
         threshold = get_settings().geocode_min_score
     normalized = normalize_address(text)
-    forms = truncations(normalized)
-    # The query and its shorter forms in one round trip.
-    found = exact_rows(conn, [normalized, *forms])
-    exact = [row for row in found if row.normalized == normalized]
-    if exact:
-        row = exact[0]
-        match = GeocodeMatch(row.address_id, row.full_text, row.lon, row.lat, 1.0, _precision_of(row.normalized))
-        return GeocodeResult(text, normalized, match, [match], "exact")
+    return _match(conn, text, normalized, threshold, limit, places=True)
 
-    query = parse_address(normalized)
-    pool = found
-    # A shorter form of the query exists as typed: the names are right and the finer numbers
-    # are not in the table, so nothing found by similarity could agree with more of the query.
+
+def _match(conn: Conn, text: str, normalized: str, threshold: float, limit: int, *, places: bool) -> GeocodeResult:
+    forms = truncations(normalized)
+    parsed = parse_normalized(normalized)
+    with_towns = parsed.town is None
+    # The exact forms, the prefixes and the places named, in one round trip.
+    first = first_pass(conn, normalized, forms, [normalized, *forms], with_towns=with_towns, places=places)
+    exact = [row for row in first.exact if row.normalized == normalized]
+    if exact:
+        return _exact_result(text, normalized, exact[0])
+    # A place's name inside the query's own road or village name (a place called 中山 and the
+    # road 中山路) is that road, not the place; a whole one (梅园新村, parsed as a village) is the place.
+    names = [part for part in (parsed.town, parsed.village, parsed.road) if part]
+    hits = [
+        h for h in hits_from_rows(first.places) if not any(h.matched in part and h.matched != part for part in names)
+    ]
+    via: list[GeocodeMatch] = []
+    if hits:
+        from gis.spatial.geocode_place import via_place  # imports this module: import on use
+
+        through = via_place(conn, text, normalized, hits, threshold, limit)
+        if through.match is not None:
+            return through
+        via = through.candidates
+    result = _fuzzy(conn, text, normalized, first.exact + first.prefixed, forms, threshold, limit)
+    if result.match is None and via:
+        # No match either way: the places the name could be are candidates too.
+        ranked = sorted(via + result.candidates, key=lambda c: -c.score)[:limit]
+        return GeocodeResult(text, normalized, None, ranked, "none")
+    return result
+
+
+def _exact_result(text: str, normalized: str, row: _Row) -> GeocodeResult:
+    match = GeocodeMatch(
+        row.address_id, row.full_text, row.lon, row.lat, 1.0, _precision_of(row.normalized), row.normalized
+    )
+    return GeocodeResult(text, normalized, match, [match], "exact")
+
+
+def address_only(conn: Conn, text: str, normalized: str, threshold: float, limit: int) -> GeocodeResult:
+    """``geocode`` of an already normalised text, without looking for places in it."""
+    return _match(conn, text, normalized, threshold, limit, places=False)
+
+
+def _fuzzy(
+    conn: Conn, text: str, normalized: str, pool: list[_Row], forms: list[str], threshold: float, limit: int
+) -> GeocodeResult:
+    """Rank ``pool`` (the exact shorter forms and the prefix rows of ``first_pass``: a compound's
+    buildings, a village group's houses, the rooms of a building, in any town when the query has
+    none). Only when it is empty (a mistyped name) does the similarity search run: nothing it
+    finds could agree with more of the query."""
+    query = parse_normalized(normalized)
     if not pool:
         pool = trigram_rows(conn, normalized)
     ranked = _distinct_places(rank_candidates(query, pool), limit)
@@ -322,7 +337,7 @@ def geocode(conn: Conn, text: str, *, threshold: float | None = None, limit: int
     candidates[0] = _as_match(best, score)
     if score < threshold:
         return GeocodeResult(text, normalized, None, candidates, "none")
-    row = _representative(conn, best)
+    row = _representative(conn, best, pool)
     match = _as_match(best, score, row)
     candidates[0] = match
     method: Method = "exact" if row.normalized in forms else "fuzzy"
@@ -353,11 +368,10 @@ def geocode_many(
         if hit is None:
             out.append(geocode(conn, text, threshold=threshold, limit=limit))
             continue
-        match = GeocodeMatch(hit.address_id, hit.full_text, hit.lon, hit.lat, 1.0, _precision_of(hit.normalized))
-        out.append(GeocodeResult(text, norm, match, [match], "exact"))
+        out.append(_exact_result(text, norm, hit))
     return out
 
 
 def _precision_of(normalized: str) -> str:
-    level = parse_address(normalized).precision
+    level = parse_normalized(normalized).precision
     return level if _rank(level) >= 0 else "village"
