@@ -11,7 +11,7 @@ Places carry no unit codes: their grid is looked up from the position when asked
 publish never leaves them stale.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0028
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from alembic import op
 from geoalchemy2 import Geometry
 
 revision = "0027"
-down_revision = "0025"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
