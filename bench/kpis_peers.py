@@ -110,7 +110,8 @@ def topped_up_copy(url: str, total: int) -> str:
         columns = [
             row[0]
             for row in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'incidents' "
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = 'incidents' "
                 "AND is_generated = 'NEVER' AND is_identity = 'NO' ORDER BY ordinal_position"
             )
         ]

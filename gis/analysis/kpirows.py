@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from gis.spatial.areas import Conn
 
@@ -150,6 +151,21 @@ def _sql(windows: list[tuple[str, str, str]], key: str, join: str, where: str) -
     """  # noqa: S608
 
 
+def _fetch_binary(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of ``sql`` in PostgreSQL's binary format, on the caller's connection and in its
+    transaction: the packed arrays then arrive as they are, where the text format would send them
+    hex-encoded (twice the bytes, encoded by the server and decoded here; measured on 1M incidents:
+    ~0.25 s of database CPU and ~0.1 s here). SQLAlchemy has no switch for psycopg's binary results,
+    so the statement is compiled by SQLAlchemy (its parameter style) and run by the driver."""
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    compiled = sa.text(sql).compile(dialect=connection.dialect)
+    driver = connection.connection.driver_connection
+    with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+        cursor.execute(compiled.string, params)
+        names = [column.name for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def window_rows(
     conn: Conn,
     windows: dict[str, tuple[dt.datetime, dt.datetime]],
@@ -169,7 +185,7 @@ def window_rows(
     for n, ((ws, we), names) in enumerate(distinct.items()):
         spec.append((names[0], f"kpi_s{n}", f"kpi_e{n}"))
         bound[f"kpi_s{n}"], bound[f"kpi_e{n}"] = ws, we
-    rows = conn.execute(sa.text(_sql(spec, key, join, where)), bound).mappings().all()
+    rows = _fetch_binary(conn, _sql(spec, key, join, where), bound)
     out: dict[tuple[str, str | None], dict[str, Any]] = {}
     for win in dict.fromkeys(row["win"] for row in rows):
         mine = [row for row in rows if row["win"] == win]
