@@ -204,7 +204,12 @@ def compute_kpis(
     windows = comparison_windows(start, end)
     where, params = flt.replace(start=None, end=None, window=None).where("i")
     key, join = _key(group_by)
-    by = {k: figures(row) for k, row in window_rows(conn, windows, key, join, where, params).items()}
+    rows = window_rows(conn, windows, key, join, where, params)
+    shaped: dict[int, dict[str, Any]] = {}  # identical windows share their row objects: shaped once
+    for row in rows.values():
+        if id(row) not in shaped:
+            shaped[id(row)] = figures(row)
+    by = {k: shaped[id(row)] for k, row in rows.items()}
     empty = figures(_EMPTY)
 
     def entry(key: str | None) -> dict[str, Any]:
