@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
 from gis.analysis.emerging import emerging  # noqa: E402
-from gis.analysis.hotspots import hotspots  # noqa: E402
+from gis.analysis.gistar import gi_star  # noqa: E402
+from gis.analysis.hotspots import hotspots, unit_counts  # noqa: E402
 from gis.analysis.repeats import repeat_locations  # noqa: E402
 from gis.analysis.units import WeightsCache, load_units, period_window  # noqa: E402
 from gis.core import db  # noqa: E402
@@ -75,8 +76,14 @@ def run(url: str, weeks: int) -> dict[str, Any]:
             for layer in ("grid", "micro_grid"):
                 build_s, units = _timed(lambda layer=layer: load_units(conn, layer, cache=WeightsCache()))
                 load_units(conn, layer)  # warm the shared cache, as a running API has it
-                perm, perm_cpu, analytic, counted, hot = [], [], [], [], []
+                perm, perm_cpu, analytic, counted, hot, fetch, gi = [], [], [], [], [], [], []
                 for day in days:
+                    # The parts of one call: the count query, and Gi* with 9,999 permutations alone.
+                    week_start, week_end = period_window(day, "week")
+                    flt = IncidentFilter(start=week_start, end=week_end)
+                    t, values = _timed(lambda flt=flt, units=units: unit_counts(conn, units, flt))
+                    fetch.append(t)
+                    gi.append(_timed(lambda values=values, units=units: gi_star(values, units.w))[0])
                     t, result = _timed(lambda day=day, layer=layer: hotspots(conn, layer, IncidentFilter(), day=day))
                     perm.append(t)
                     perm_cpu.append(CPU[-1])
@@ -94,6 +101,8 @@ def run(url: str, weeks: int) -> dict[str, Any]:
                     "gi_permutation_9999": _summary(perm),
                     "gi_permutation_9999_cpu": _summary(perm_cpu),
                     "gi_analytic": _summary(analytic),
+                    "count_query": _summary(fetch),
+                    "gi_star_alone": _summary(gi),
                     "incidents_per_week": int(statistics.median(counted)),
                     "hot_units_per_week": int(statistics.median(hot)),
                     "target_s": TARGETS[layer],
@@ -129,7 +138,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"incidents in the database: {figures['incidents_total']:,}; weeks: {', '.join(figures['weeks'])}")
+    print(
+        f"incidents in the database: {figures['incidents_total']:,}; weeks: {', '.join(figures['weeks'])}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     for layer, f in figures["layers"].items():
         perm, ana, cpu = f["gi_permutation_9999"], f["gi_analytic"], f["gi_permutation_9999_cpu"]
         print(
@@ -138,6 +150,10 @@ def main() -> None:
             f"analytic median {ana['median_s']:.2f} s  target {f['target_s']:.0f} s: "
             f"{'met' if f['meets_target'] else 'MISSED'}  ({f['incidents_per_week']:,} incidents/week, "
             f"{f['hot_units_per_week']} hot units)"
+        )
+        print(
+            f"{'':10} parts: count query median {f['count_query']['median_s']:.3f} s, "
+            f"Gi* 9999 alone median {f['gi_star_alone']['median_s']:.2f} s"
         )
     print(
         f"emerging, grids, 8 weeks: {figures['emerging_grid_8_weeks_s']:.2f} s "

@@ -1,9 +1,11 @@
 """The statistics of the hot-spot analysis, on plain arrays: Getis-Ord Gi* by PySAL (``esda``),
 Benjamini-Hochberg false-discovery-rate cut-offs (``esda.fdr``) and the class of each unit.
 
-Nothing here is a hand-written statistic: the Gi* value, its z-score and its permutation
-pseudo p-value are ``esda.G_Local(y, w, transform="B", star=True)``; this module only chooses the
-p-value, applies the FDR cut-offs and names the classes.
+Nothing here is a new statistic: the Gi* value, its z-score and its permutation pseudo p-value
+are those of ``esda.G_Local(y, w, transform="B", star=True)``, computed by ``gis.analysis.gicrand``
+with esda's own operations and random draws but with what depends on the weights alone derived
+once (the tests compare the two); this module only chooses the p-value, applies the FDR cut-offs
+and names the classes.
 
 Definitions (the README's):
 
@@ -33,6 +35,7 @@ from typing import Literal
 import numpy as np
 from libpysal.weights import W
 
+from gis.analysis import gicrand
 from gis.core.vocab import HOTSPOT_CLASSES
 
 PValue = Literal["permutation", "analytic"]
@@ -75,14 +78,18 @@ def gi_star(
         nan = np.full(n, np.nan)
         return GiResult(nan, np.ones(n), ["not_significant"] * n, dict.fromkeys(CONFIDENCE_LEVELS, 0.0), p_value, 0)
     perms = permutations if p_value == "permutation" else 0
-    with warnings.catch_warnings():
-        # esda warns about islands (a unit with no neighbour), which Gi* handles: only itself counts.
-        warnings.simplefilter("ignore")
-        g = esda.G_Local(
-            y, w, transform="B", star=True, permutations=perms, seed=seed, n_jobs=1, keep_simulations=False
-        )
-    z = np.asarray(g.Zs, dtype=float)
-    one_sided = np.asarray(g.p_sim if perms else g.p_norm, dtype=float)
+    star = gicrand.star_weights(w)
+    if star.cardinalities.max() > 0:
+        statistic, z, p_norm = gicrand.z_scores(y, star)
+        one_sided = np.asarray(gicrand.p_sim(y, statistic, star, perms, seed) if perms else p_norm, dtype=float)
+    else:  # every unit an island: nothing to randomise against, left to esda itself
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = esda.G_Local(
+                y, w, transform="B", star=True, permutations=perms, seed=seed, n_jobs=1, keep_simulations=False
+            )
+        z = np.asarray(g.Zs, dtype=float)
+        one_sided = np.asarray(g.p_sim if perms else g.p_norm, dtype=float)
     p = np.minimum(1.0, 2.0 * one_sided)
     return GiResult(z, p, classify(z, p), fdr_cutoffs(p), p_value, perms)
 

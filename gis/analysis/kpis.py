@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gis.analysis.kpirows import CLOSE_LEVELS, window_rows
 from gis.analysis.periods import CALENDAR_PERIODS, PeriodError, period_of
 from gis.core.predicates import is_current
 from gis.core.vocab import ASSIGNED_LAYERS
@@ -25,9 +26,8 @@ from gis.spatial.areas import Conn
 # organisation unit or the person leading the incident (its latest lead assignment).
 GROUPS = ("county", *ASSIGNED_LAYERS, "org_unit", "person")
 PERIODS = CALENDAR_PERIODS
-# The levels at which an incident can be closed, bottom up; "settled at town or below" is the
-# share of the first three (小事不出村、大事不出镇).
-CLOSE_LEVELS = ("grid", "village", "town", "county")
+# CLOSE_LEVELS (kpirows; callers import it from here): the levels at which an incident can be
+# closed, bottom up; "settled at town or below" is the share of the first three (小事不出村、大事不出镇).
 CALLBACK_RESULTS = ("satisfied", "basically_satisfied", "dissatisfied")
 
 
@@ -137,63 +137,6 @@ def _key(group: str) -> tuple[str, str]:
     raise KpiInputError("group_by", group, f"is not one of {', '.join(GROUPS)}")
 
 
-def _minutes(column: str) -> str:
-    return f"extract(epoch FROM i.{column} - i.reported_at) / 60.0"
-
-
-def _sql(group: str, where: str) -> str:
-    key, join = _key(group)
-    levels = ", ".join(
-        f"count(*) FILTER (WHERE i.status = 'closed' AND i.closed_level = '{lv}') AS closed_at_{lv}"
-        for lv in CLOSE_LEVELS
-    )
-    pcts = []
-    for name, column, scale in (
-        ("accept", "accepted_at", 1),
-        ("arrive", "on_scene_at", 1),
-        ("handle", "handled_at", 60),
-    ):
-        pcts.append(
-            f"percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_minutes(column)} / {scale}) "
-            f"FILTER (WHERE i.{column} IS NOT NULL) AS {name}_pcts"
-        )
-    if group == "county":
-        select_key, grouping = "CAST(NULL AS text) AS key, 1 AS total_row", "GROUP BY w.win"
-    else:
-        select_key = f"{key} AS key, GROUPING({key}) AS total_row"
-        grouping = f"GROUP BY GROUPING SETS ((w.win, {key}), (w.win))"
-    # Only constants and the filter's own text (values bound) are formatted in.
-    return f"""
-        WITH w(win, ws, we) AS (
-            VALUES ('current', CAST(:s_current AS timestamptz), CAST(:e_current AS timestamptz)),
-                   ('previous', CAST(:s_previous AS timestamptz), CAST(:e_previous AS timestamptz)),
-                   ('last_year', CAST(:s_last_year AS timestamptz), CAST(:e_last_year AS timestamptz)))
-        SELECT w.win, {select_key},
-               count(*) AS reported,
-               count(*) FILTER (WHERE i.status = 'rejected') AS rejected,
-               count(*) FILTER (WHERE i.status = 'closed') AS closed,
-               count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.deadline_at) AS closed_on_time,
-               {", ".join(pcts)},
-               {levels},
-               count(*) FILTER (WHERE i.escalated_at IS NOT NULL) AS escalated,
-               count(ro.incident_id) AS reopened,
-               count(cb.result) AS callbacks,
-               count(*) FILTER (WHERE cb.result IN ('satisfied', 'basically_satisfied')) AS satisfied
-        FROM incidents i
-        JOIN w ON i.reported_at >= w.ws AND i.reported_at < w.we
-        {join}
-        -- Callbacks and reopenings are few beside the incidents: joined as small hashed sets, not
-        -- looked up per incident (the demo year by grid: 3.6 s -> 1.9 s on a loaded machine).
-        LEFT JOIN (
-            SELECT DISTINCT ON (c.incident_id) c.incident_id, c.result FROM incident_callbacks c
-            ORDER BY c.incident_id, c.at DESC, c.id DESC) cb ON cb.incident_id = i.id
-        LEFT JOIN (
-            SELECT DISTINCT e.incident_id FROM incident_events e WHERE e.action = 'reopen') ro ON ro.incident_id = i.id
-        WHERE {where}
-        {grouping}
-    """  # noqa: S608
-
-
 def _ratio(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
@@ -260,13 +203,13 @@ def compute_kpis(
         raise KpiInputError("end", end.isoformat(), f"must be after start {start.isoformat()}")
     windows = comparison_windows(start, end)
     where, params = flt.replace(start=None, end=None, window=None).where("i")
-    for name, (ws, we) in windows.items():
-        params[f"s_{name}"], params[f"e_{name}"] = ws, we
-    rows = conn.execute(sa.text(_sql(group_by, where)), params).mappings().all()
-    by: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for row in rows:
-        key = None if row["total_row"] else (row["key"] if row["key"] is not None else "")
-        by[(row["win"], key)] = figures(row)
+    key, join = _key(group_by)
+    rows = window_rows(conn, windows, key, join, where, params)
+    shaped: dict[int, dict[str, Any]] = {}  # identical windows share their row objects: shaped once
+    for row in rows.values():
+        if id(row) not in shaped:
+            shaped[id(row)] = figures(row)
+    by = {k: shaped[id(row)] for k, row in rows.items()}
     empty = figures(_EMPTY)
 
     def entry(key: str | None) -> dict[str, Any]:
