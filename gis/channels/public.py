@@ -240,14 +240,15 @@ def view_report(conn: Conn, ticket: str, token: str | None, lang: str = "zh") ->
     found = tickets.find_ticket(conn, ticket, token)
     brief = incident_brief(conn, found["incident_id"])
     rating = tickets.ticket_ratings(conn, found["id"])
+    unit = tickets.handling_unit(conn, brief["id"], brief, lang)  # read once: the timeline names it too
     return {
         "ticket": found["ticket"],
         "created_at": found["created_at"],
         "merged": found["merged"],
         "outside_county": brief["assign_status"] == "outside_jurisdiction",
         **_state(brief, lang),
-        "unit": tickets.handling_unit(conn, brief["id"], brief, lang),
-        "timeline": tickets.timeline(conn, found, brief, lang),
+        "unit": unit,
+        "timeline": tickets.timeline(conn, found, brief, lang, unit or ""),
         "rating": rating["rating"] if rating else None,
         "can_rate": rating is None and brief["status"] in RATEABLE,
         "photos": ph.photo_count(conn, found["id"]),
