@@ -154,6 +154,7 @@ def submit_report(
 
     window = dt.timedelta(hours=settings.duplicate_window_hours)
     dup = tickets.duplicate_of(conn, category.category, lon, lat, now, settings.duplicate_radius_m, window)
+    brief: dict[str, Any] | None = None
     if dup is not None:
         incident_id, merged = dup, True
     else:
@@ -169,6 +170,7 @@ def submit_report(
         except IncidentInputError as exc:
             raise _intake_error(exc, data) from None
         incident_id, merged = int(incident["id"]), False
+        brief = {k: incident[k] for k in BRIEF_COLUMNS}  # the intake answered with the row: no second read
     ticket = tickets.insert_ticket(
         conn,
         incident_id,
@@ -184,7 +186,8 @@ def submit_report(
     if merged:
         tickets.note_merged_report(conn, incident_id, ticket.ticket, now)
     ph.store_photos(conn, ticket.id, checked)
-    brief = incident_brief(conn, incident_id)
+    if brief is None:
+        brief = incident_brief(conn, incident_id)
     outside = brief["assign_status"] == "outside_jurisdiction"
     return {
         "ticket": ticket.ticket,
@@ -215,13 +218,18 @@ def _notice(lang: str, merged: bool, outside: bool) -> str:
     return text
 
 
+# What the residents' views read of an incident (the intake's answer holds them all).
+BRIEF_COLUMNS = (
+    "id", "category", "status", "town_code", "village_code", "escalation_level", "assign_status", "reported_at",
+    "closed_at",
+)  # fmt: skip
+_BRIEF_SQL = sa.text(f"SELECT {', '.join(BRIEF_COLUMNS)} FROM incidents WHERE id = :id")  # noqa: S608 - constants
+
+
 def incident_brief(conn: Conn, incident_id: int) -> dict[str, Any]:
     row = (
         conn.execute(
-            sa.text(
-                "SELECT id, category, status, town_code, village_code, escalation_level, assign_status, "
-                "reported_at, closed_at FROM incidents WHERE id = :id"
-            ),
+            _BRIEF_SQL,
             {"id": incident_id},
         )
         .mappings()

@@ -1,6 +1,6 @@
-"""The tracking page (gis.channels.public.view_report) reads each thing once: the unit handling the
-matter was read twice (once for the page, once for its timeline), two statements of the page's
-seven spent on the same answer."""
+"""The residents' paths read each thing once (issue 19): the tracking page (view_report) read the unit
+handling the matter twice (for the page and for its timeline), and a new report (submit_report)
+read back the incident the intake had just answered with."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
-from gis.channels.public import submit_report, view_report
+from gis.channels.public import incident_brief, submit_report, view_report
 from gis.core.settings import Settings
 
 
@@ -41,3 +41,21 @@ def test_tracking_page_reads_the_handling_unit_once(connection: Connection, mini
     # The unit named on the page is the one its timeline names (the village and town of the point).
     assert page["unit"] and page["timeline"][0]["step"] == "received"
     assert page["status"] == "received" and page["ticket"] == answer["ticket"]
+
+
+def test_new_report_does_not_read_back_the_incident(connection: Connection, mini_county) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(freeze_heap=False)
+    body = {"category": "garbage", "description": "垃圾堆放", "lon": 120.905, "lat": 30.833, "crs": "wgs84"}
+    with _statements(connection) as seen:
+        answer = submit_report(connection, body, ip="127.0.0.1", settings=settings)
+    # The duplicate search, the intake's one statement, the ticket: nothing more.
+    assert len(seen) == 3, seen
+    assert not any(s.lstrip().startswith("SELECT id, category, status") for s in seen)
+    brief = incident_brief(connection, answer["incident_id"])
+    assert answer["status"] == "received" and brief["status"] == "reported"
+    assert answer["outside_county"] is (brief["assign_status"] == "outside_jurisdiction") is False
+    # A second report of the same matter is merged, and then the incident is read (as before).
+    with _statements(connection) as seen:
+        again = submit_report(connection, body, ip="127.0.0.1", settings=settings)
+    assert again["merged"] is True and again["incident_id"] == answer["incident_id"]
+    assert any(s.lstrip().startswith("SELECT id, category, status") for s in seen)
