@@ -226,6 +226,14 @@ BRIEF_COLUMNS = (
 _BRIEF_SQL = sa.text(f"SELECT {', '.join(BRIEF_COLUMNS)} FROM incidents WHERE id = :id")  # noqa: S608 - constants
 
 
+# The tracking page reads the ticket, its incident's brief, its rating and its photo count at once.
+_VIEW_COLUMNS = (
+    ", ".join(f"i.{c} AS i_{c}" for c in BRIEF_COLUMNS)  # noqa: S608 - constants only
+    + ", (SELECT r.rating FROM public_ratings r WHERE r.ticket_id = t.id) AS rating"
+    + ", (SELECT count(*) FROM public_photos p WHERE p.ticket_id = t.id) AS photos"
+)
+
+
 def incident_brief(conn: Conn, incident_id: int) -> dict[str, Any]:
     row = (
         conn.execute(
@@ -245,9 +253,9 @@ def _state(brief: dict[str, Any], lang: str) -> dict[str, Any]:
 
 def view_report(conn: Conn, ticket: str, token: str | None, lang: str = "zh") -> dict[str, Any]:
     """The ticket as its holder sees it: state, handling unit, masked timeline, rating."""
-    found = tickets.find_ticket(conn, ticket, token)
-    brief = incident_brief(conn, found["incident_id"])
-    rating = tickets.ticket_ratings(conn, found["id"])
+    found = tickets.find_ticket(conn, ticket, token, view=_VIEW_COLUMNS)
+    brief = {k: found.pop(f"i_{k}") for k in BRIEF_COLUMNS}
+    rating = {"rating": found["rating"]} if found["rating"] is not None else None
     unit = tickets.handling_unit(conn, brief["id"], brief, lang)  # read once: the timeline names it too
     return {
         "ticket": found["ticket"],
@@ -259,5 +267,5 @@ def view_report(conn: Conn, ticket: str, token: str | None, lang: str = "zh") ->
         "timeline": tickets.timeline(conn, found, brief, lang, unit or ""),
         "rating": rating["rating"] if rating else None,
         "can_rate": rating is None and brief["status"] in RATEABLE,
-        "photos": ph.photo_count(conn, found["id"]),
+        "photos": found["photos"],
     }
