@@ -22,7 +22,6 @@ import shapely
 
 from demo.jiashan.buildings import build_buildings
 from demo.jiashan.coverage import label_faces, node_faces
-from demo.jiashan.hazards import DEFAULT_HAZARDS, build_hazards
 from demo.jiashan.incidents import DEFAULT_INCIDENTS, Hotspots, generate_incidents
 from demo.jiashan.layers import AdminLayers, build_admin_layers, fit_admin_cells
 from demo.jiashan.names import PersonFactory
@@ -50,8 +49,9 @@ MAX_INCIDENTS = 20_000_000
 
 # One random stream per stage (the second SeedSequence word).
 _STREAMS = {
-    "layers": 1, "police": 2, "buildings": 3, "people": 4, "staff": 5, "hazards": 6, "incidents": 7, "roster": 8,
+    "layers": 1, "police": 2, "buildings": 3, "people": 4, "staff": 5, "incidents": 7, "roster": 8,
 }  # fmt: skip
+# (6 drew the old synthetic hazards: hazards now come from the inspections, demo.jiashan.inspections.)
 
 
 @dataclass
@@ -70,7 +70,6 @@ class JiashanDataset:
     staff: pd.DataFrame  # one row per posting, in ``gridmap import staff`` columns
     buildings: pd.DataFrame
     addresses: pd.DataFrame
-    hazards: pd.DataFrame
     incidents: pd.DataFrame
     seed: int
     reference: pd.Timestamp
@@ -150,7 +149,6 @@ def build_dataset(
     seed: int = 42,
     incidents: int = DEFAULT_INCIDENTS,
     reference: pd.Timestamp = DEFAULT_REFERENCE,
-    hazards: int = DEFAULT_HAZARDS,
 ) -> JiashanDataset:
     """Generate the whole demo dataset in memory (about 10 s at full scale on 2 idle cores)."""
     if not isinstance(seed, int | np.integer) or seed < 0:
@@ -198,8 +196,6 @@ def build_dataset(
         rng=_rng(seed, "roster"), people=people, reference=reference,
     )  # fmt: skip
     lap("roster")
-    hazard_table = build_hazards(built.buildings, _rng(seed, "hazards"), reference, hazards)
-    lap("hazards")
 
     b = built.buildings
     bx, by = b["x"].to_numpy(), b["y"].to_numpy()
@@ -261,7 +257,6 @@ def build_dataset(
         staff=staff,
         buildings=_points_to_wgs84(buildings, seed),
         addresses=_points_to_wgs84(addresses, seed),
-        hazards=_points_to_wgs84(hazard_table, seed),
         incidents=_points_to_wgs84(incident_table, seed),
         seed=seed,
         reference=reference,

@@ -10,10 +10,12 @@ Everything goes in one transaction, so a failed or interrupted load leaves the p
    (``attrs.context``: GeoJSON features) so maps can draw them for context;
 3. organisation units and the staff roster (one row per posting) go through the same functions
    as ``gridmap import org-units`` and ``gridmap import staff`` (gis.people); buildings, standard
-   addresses, hazards and incidents go through the same bulk pipeline as ``gridmap import``
+   addresses and incidents go through the same bulk pipeline as ``gridmap import``
    (gis.bulk.import_frame): validated, deduplicated, assigned in process from the published
    polygons, COPYed. The generator's own notion of where a point lies is never used;
-4. the audit row of the load records the seed, the yearly volume and the instant the year ends
+4. the field work of the staff on the buildings stored: visits and patrols (demo.jiashan.fieldwork),
+   a year of inspections and the hazards they found with their histories (demo.jiashan.inspections);
+5. the audit row of the load records the seed, the yearly volume and the instant the year ends
    (``until``), which is where a later top-up (demo.jiashan.topup) carries on from.
 """
 
@@ -33,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from boundaries.generations import publish_layers
 from demo.jiashan.dataset import JiashanDataset
 from demo.jiashan.fieldwork import add_fieldwork
+from demo.jiashan.inspections import add_inspections
 from gis.bulk import ImportOptions, import_frame
 from gis.core import audit
 from gis.incidents.rules import LOCAL_TZ
@@ -55,7 +58,7 @@ class LoadReport:
     assign_status: dict[str, dict[str, int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     replaced: bool = False
-    fieldwork: dict[str, int] = field(default_factory=dict)  # visits, patrols, patrol points
+    fieldwork: dict[str, int] = field(default_factory=dict)  # visits, patrols, inspections, hazards
 
 
 def foreign_data(conn: Connection) -> list[str]:
@@ -154,8 +157,6 @@ def building_frame(dataset: JiashanDataset) -> pd.DataFrame:
             "escape_window": b["escape_window"],
             "ebike_charging": b["ebike_charging"],
             "wiring": b["wiring"],
-            "risk_level": b["risk_level"],
-            "last_inspected_at": b["last_inspected_at"],
         }
     ).reset_index(drop=True)
 
@@ -169,25 +170,6 @@ def address_frame(dataset: JiashanDataset) -> pd.DataFrame:
             "building_code": codes.loc[a["building"].to_numpy()].to_numpy(),
             "lon": a["lon"],
             "lat": a["lat"],
-        }
-    ).reset_index(drop=True)
-
-
-def hazard_frame(dataset: JiashanDataset) -> pd.DataFrame:
-    h = dataset.hazards
-    codes = _building_codes(dataset.buildings.index)
-    return pd.DataFrame(
-        {
-            "category": h["category"],
-            "severity": h["severity"],
-            "status": h["status"],
-            "found_at": h["found_at"],
-            "rectify_by": h["rectify_by"],
-            "rectified_at": h["rectified_at"],
-            "description": h["hazard_no"].astype(str) + " " + h["category_label"].astype(str),
-            "building_code": codes.loc[h["building"].to_numpy()].to_numpy(),
-            "lon": h["lon"],
-            "lat": h["lat"],
         }
     ).reset_index(drop=True)
 
@@ -222,11 +204,11 @@ def _staff(conn: Connection, dataset: JiashanDataset) -> dict[str, int]:
 
 
 def start_of_year(dataset: JiashanDataset) -> pd.Timestamp:
-    """Midnight (China time) of the first day with any dated record: the demo generation's publication."""
-    firsts = [dataset.incidents["reported_at"].min(), dataset.hazards["found_at"].min()]
-    first = min(pd.Timestamp(t) for t in firsts if pd.notna(t)) if any(pd.notna(t) for t in firsts) else None
-    if first is None:
-        first = dataset.reference - pd.Timedelta(days=365)
+    """Midnight (China time) of the first day with any dated record, at the latest a year before the
+    reference: the demo generation's publication, and the first day of inspections."""
+    first = dataset.reference - pd.Timedelta(days=365)
+    if len(dataset.incidents) and pd.notna(dataset.incidents["reported_at"].min()):
+        first = min(first, pd.Timestamp(dataset.incidents["reported_at"].min()))
     return first.tz_convert("Asia/Shanghai").normalize()
 
 
@@ -269,7 +251,6 @@ def load_dataset(
         frames = (
             ("buildings", building_frame),
             ("addresses", address_frame),
-            ("hazards", hazard_frame),
             ("incidents", incident_frame),
         )
         for kind, build in frames:
@@ -286,6 +267,9 @@ def load_dataset(
         tick("field work")
         report.fieldwork = add_fieldwork(conn, dataset.reference, dataset.seed)
         lap("fieldwork")
+        tick("inspections")
+        report.fieldwork.update(add_inspections(conn, published.date(), dataset.reference, dataset.seed))
+        lap("inspections")
         audit.record(
             conn,
             DEMO_AUTHOR,

@@ -2,9 +2,10 @@
 
 Rental villages (出租大村) next to industrial parks let most houses, each
 split into many rooms; the chief one houses about 7,500 new residents
-(新居民) among about 9,000 people.  Inspections record the three checks grid
-workers make in rented houses (escape window, e-bike charging, wiring) and a
-risk level derived from them.
+(新居民) among about 9,000 people.  Each let house is registered with the three
+things grid workers look at first (escape window, e-bike charging, wiring); they
+make its checklist items fail more often in the year of inspections that gives
+it its risk level (demo.jiashan.inspections).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import pandas as pd
 from demo.jiashan.names import PersonFactory
 
 CHIEF_NEW_RESIDENTS = (7300, 7700)
-INSPECTION_DAYS = 180
 
 # Per kind of building: share let out, rooms let (low, high inclusive), tenants per room.
 _LETTING: dict[str, tuple[float, int, int, float]] = {
@@ -29,8 +29,6 @@ _LETTING: dict[str, tuple[float, int, int, float]] = {
 ESCAPE_WINDOW = (("ok", 0.82), ("missing", 0.11), ("blocked", 0.07))
 EBIKE_CHARGING = (("ok", 0.80), ("fly_line", 0.13), ("indoor", 0.07))
 WIRING = (("ok", 0.83), ("private", 0.11), ("aged", 0.06))
-# Risk points per finding: summed, 0 is low, 1-2 medium, 3+ high.
-_RISK_POINTS = {"ok": 0, "missing": 1, "blocked": 2, "fly_line": 1, "indoor": 2, "private": 1, "aged": 1}
 
 
 def _pick(
@@ -105,17 +103,8 @@ def add_rental_fields(
         "ebike_charging": _pick(EBIKE_CHARGING, len(let), rng, worse),
         "wiring": _pick(WIRING, len(let), rng, worse),
     }
-    points = np.zeros(len(let), dtype=np.int64)
     for col, values in findings.items():
         full = np.full(n, None, dtype=object)
         full[let] = values
         out[col] = full
-        points += np.array([_RISK_POINTS[v] for v in values], dtype=np.int64)
-    risk = np.full(n, None, dtype=object)
-    risk[let] = np.where(points >= 3, "high", np.where(points >= 1, "medium", "low"))
-    out["risk_level"] = risk
-    ago = pd.to_timedelta(rng.uniform(0, INSPECTION_DAYS * 86400, len(let)).round(), unit="s")
-    inspected = pd.Series(pd.NaT, index=out.index, dtype=f"datetime64[ns, {reference.tz}]")
-    inspected.iloc[let] = (reference - ago).to_numpy()
-    out["last_inspected_at"] = inspected
     return out

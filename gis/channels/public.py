@@ -154,6 +154,7 @@ def submit_report(
 
     window = dt.timedelta(hours=settings.duplicate_window_hours)
     dup = tickets.duplicate_of(conn, category.category, lon, lat, now, settings.duplicate_radius_m, window)
+    brief: dict[str, Any] | None = None
     if dup is not None:
         incident_id, merged = dup, True
     else:
@@ -169,6 +170,7 @@ def submit_report(
         except IncidentInputError as exc:
             raise _intake_error(exc, data) from None
         incident_id, merged = int(incident["id"]), False
+        brief = {k: incident[k] for k in BRIEF_COLUMNS}  # the intake answered with the row: no second read
     ticket = tickets.insert_ticket(
         conn,
         incident_id,
@@ -184,7 +186,8 @@ def submit_report(
     if merged:
         tickets.note_merged_report(conn, incident_id, ticket.ticket, now)
     ph.store_photos(conn, ticket.id, checked)
-    brief = incident_brief(conn, incident_id)
+    if brief is None:
+        brief = incident_brief(conn, incident_id)
     outside = brief["assign_status"] == "outside_jurisdiction"
     return {
         "ticket": ticket.ticket,
@@ -215,13 +218,26 @@ def _notice(lang: str, merged: bool, outside: bool) -> str:
     return text
 
 
+# What the residents' views read of an incident (the intake's answer holds them all).
+BRIEF_COLUMNS = (
+    "id", "category", "status", "town_code", "village_code", "escalation_level", "assign_status", "reported_at",
+    "closed_at",
+)  # fmt: skip
+_BRIEF_SQL = sa.text(f"SELECT {', '.join(BRIEF_COLUMNS)} FROM incidents WHERE id = :id")  # noqa: S608 - constants
+
+
+# The tracking page reads the ticket, its incident's brief, its rating and its photo count at once.
+_VIEW_COLUMNS = (
+    ", ".join(f"i.{c} AS i_{c}" for c in BRIEF_COLUMNS)  # noqa: S608 - constants only
+    + ", (SELECT r.rating FROM public_ratings r WHERE r.ticket_id = t.id) AS rating"
+    + ", (SELECT count(*) FROM public_photos p WHERE p.ticket_id = t.id) AS photos"
+)
+
+
 def incident_brief(conn: Conn, incident_id: int) -> dict[str, Any]:
     row = (
         conn.execute(
-            sa.text(
-                "SELECT id, category, status, town_code, village_code, escalation_level, assign_status, "
-                "reported_at, closed_at FROM incidents WHERE id = :id"
-            ),
+            _BRIEF_SQL,
             {"id": incident_id},
         )
         .mappings()
@@ -237,18 +253,19 @@ def _state(brief: dict[str, Any], lang: str) -> dict[str, Any]:
 
 def view_report(conn: Conn, ticket: str, token: str | None, lang: str = "zh") -> dict[str, Any]:
     """The ticket as its holder sees it: state, handling unit, masked timeline, rating."""
-    found = tickets.find_ticket(conn, ticket, token)
-    brief = incident_brief(conn, found["incident_id"])
-    rating = tickets.ticket_ratings(conn, found["id"])
+    found = tickets.find_ticket(conn, ticket, token, view=_VIEW_COLUMNS)
+    brief = {k: found.pop(f"i_{k}") for k in BRIEF_COLUMNS}
+    rating = {"rating": found["rating"]} if found["rating"] is not None else None
+    unit = tickets.handling_unit(conn, brief["id"], brief, lang)  # read once: the timeline names it too
     return {
         "ticket": found["ticket"],
         "created_at": found["created_at"],
         "merged": found["merged"],
         "outside_county": brief["assign_status"] == "outside_jurisdiction",
         **_state(brief, lang),
-        "unit": tickets.handling_unit(conn, brief["id"], brief, lang),
-        "timeline": tickets.timeline(conn, found, brief, lang),
+        "unit": unit,
+        "timeline": tickets.timeline(conn, found, brief, lang, unit or ""),
         "rating": rating["rating"] if rating else None,
         "can_rate": rating is None and brief["status"] in RATEABLE,
-        "photos": ph.photo_count(conn, found["id"]),
+        "photos": found["photos"],
     }

@@ -15,7 +15,6 @@ import shapely
 
 from demo.jiashan import JiashanDataset, build_dataset
 from demo.jiashan.dataset import DEFAULT_REFERENCE
-from demo.jiashan.hazards import HAZARD_CATEGORIES, HAZARD_STATUSES
 from demo.jiashan.incidents import (
     INCIDENT_CATEGORIES,
     INCIDENT_SOURCES,
@@ -62,7 +61,6 @@ def _fingerprint(ds: JiashanDataset) -> dict[str, str]:
         "org_units",
         "buildings",
         "addresses",
-        "hazards",
         "incidents",
     ):
         frame = getattr(ds, name)
@@ -146,7 +144,6 @@ def test_counts(data: JiashanDataset) -> None:
     assert 9 <= len(data.stations) <= 11
     assert 100 <= len(data.beats) <= 160
     assert len(data.addresses) >= 100_000
-    assert 4500 <= len(data.hazards) <= 5500
     assert len(data.incidents) == INCIDENTS
     assert len(data.neighbours) >= 3
 
@@ -196,7 +193,7 @@ def test_buildings_add_up_to_micro_grid_households_by_spatial_join(data: Jiashan
 
 
 def test_point_tables_carry_no_containing_codes(data: JiashanDataset) -> None:
-    for name in ("buildings", "addresses", "hazards", "incidents"):
+    for name in ("buildings", "addresses", "incidents"):
         frame = getattr(data, name)
         public = [c for c in frame.columns if not c.startswith("_gen_")]
         assert not [c for c in public if c.endswith("code") or c in ("town", "village", "grid", "beat")], name
@@ -233,15 +230,13 @@ def test_rental_buildings_and_rental_villages(data: JiashanDataset) -> None:
     b = data.buildings
     let = b[b["rental"]]
     assert 0.05 < len(let) / len(b) < 0.5
-    assert let[["landlord_name", "landlord_phone", "landlord_id_card", "risk_level"]].notna().all().all()
+    assert let[["landlord_name", "landlord_phone", "landlord_id_card", "wiring"]].notna().all().all()
     assert b.loc[~b["rental"], "landlord_name"].isna().all()
     assert set(let["escape_window"]) <= {"ok", "missing", "blocked"}
     assert set(let["ebike_charging"]) <= {"ok", "fly_line", "indoor"}
     assert set(let["wiring"]) <= {"ok", "private", "aged"}
-    clean = (let["escape_window"] == "ok") & (let["ebike_charging"] == "ok") & (let["wiring"] == "ok")
-    assert (let.loc[clean, "risk_level"] == "low").all()
-    assert (let.loc[~clean, "risk_level"] != "low").all()
-    assert (let["last_inspected_at"] <= DEFAULT_REFERENCE).all()
+    # The risk level and the last inspection come from the year of inspections (demo.jiashan.inspections).
+    assert "risk_level" not in b and "last_inspected_at" not in b
     assert (b["new_residents"] == b["tenants"]).all() and (b["residents"] >= b["new_residents"]).all()
     attrs = pd.DataFrame(data.villages["attrs"].tolist())
     assert 3 <= attrs["rental_village"].sum() <= 8
@@ -251,19 +246,6 @@ def test_rental_buildings_and_rental_villages(data: JiashanDataset) -> None:
     # Village figures are the sums of their buildings (private column used only here).
     sums = b.groupby("_gen_village")["new_residents"].sum().reindex(data.villages["code"], fill_value=0)
     assert (sums.to_numpy() == attrs["new_residents"].to_numpy()).all()
-
-
-def test_hazards(data: JiashanDataset) -> None:
-    h = data.hazards
-    assert set(h["category"]) == set(HAZARD_CATEGORIES)
-    assert set(h["status"]) <= set(HAZARD_STATUSES)
-    assert set(h["severity"]) <= {"low", "medium", "high"}
-    assert data.buildings["rental"].to_numpy()[h["building"].to_numpy()].mean() > 0.8
-    assert (h["rectified_at"].notna() == (h["status"] == "rectified")).all()
-    assert (h.loc[h["status"] == "overdue", "rectify_by"] < DEFAULT_REFERENCE).all()
-    done = h[h["status"] == "rectified"]
-    assert (done["rectified_at"] >= done["found_at"]).all() and (done["rectified_at"] <= DEFAULT_REFERENCE).all()
-    assert h["hazard_no"].is_unique
 
 
 # --- staff ---------------------------------------------------------------------------

@@ -46,7 +46,16 @@ def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one())
-            for t in ("postings", "people", "org_units", "buildings", "addresses", "hazards", "incidents")
+            for t in (
+                "postings",
+                "people",
+                "org_units",
+                "buildings",
+                "addresses",
+                "hazards",
+                "incidents",
+                "inspections",
+            )
         }
 
 
@@ -58,11 +67,22 @@ def test_load_assign_and_replace(dataset: JiashanDataset, demo_engine: Engine) -
     assert counts["postings"] == len(dataset.staff) and counts["org_units"] == len(dataset.org_units)
     assert counts["people"] == dataset.staff["id_card"].nunique()
     assert counts["buildings"] == len(dataset.buildings) >= 100_000
-    assert counts["hazards"] == len(dataset.hazards) == 5000
+    # Hazards are found by the year of inspections (demo.jiashan.inspections), every one from one.
+    assert counts["hazards"] == report.fieldwork["hazards"] > 1000
+    assert counts["inspections"] == report.fieldwork["inspections"] > counts["hazards"]
     assert counts["incidents"] == INCIDENTS
     # Standard addresses are unique by normalized text; the generator's are already unique.
     assert counts["addresses"] == dataset.addresses["full_text"].nunique() >= 100_000
     assert report.counts == {k: counts["postings" if k == "staff" else k] for k in report.counts}
+    with demo_engine.connect() as conn:
+        sources = conn.execute(sa.text("SELECT DISTINCT source FROM hazards")).scalars().all()
+        states = dict(conn.execute(sa.text("SELECT status, count(*) FROM hazards GROUP BY 1")).all())
+        levels = dict(conn.execute(sa.text("SELECT escalation_level, count(*) FROM hazards GROUP BY 1")).all())
+    assert sources == ["inspection"]
+    # Most were rectified in the year; some are still open at its end, some overdue and escalated.
+    assert states["rectified"] > 0.9 * counts["hazards"]
+    assert states.get("open", 0) + states.get("notified", 0) + states.get("rectifying", 0) > 0
+    assert states.get("overdue", 0) > 0 and levels.get("county", 0) > 0
 
     with demo_engine.connect() as conn:
         gen = conn.execute(sa.text("SELECT id, note, author, published_at FROM generations")).one()
