@@ -18,6 +18,7 @@ item's result (pass, fail, not applicable). In one transaction:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -89,6 +90,13 @@ def risk_of(results: Sequence[Mapping[str, Any]], items: Mapping[str, Mapping[st
     return "medium" if failed else "low"
 
 
+@functools.lru_cache(maxsize=64)
+def _lock_sql(in_scope: str) -> sa.TextClause:
+    """The lock statement for a scope's condition (a handful of shapes: the codes are parameters),
+    built once: making a long TextClause costs more than running the statement's Python side."""
+    return sa.text(inspectsql.LOCK_SQL.format(in_scope=in_scope))
+
+
 def _lock(
     conn: Conn, building_id: Any, data: Mapping[str, Any], codes: list[str], at: dt.datetime, scope: Scope
 ) -> sa.Row[Any]:
@@ -100,7 +108,7 @@ def _lock(
     in_scope, params = scope.where("b")
     team = data["inspectors"]
     row = conn.execute(
-        sa.text(inspectsql.LOCK_SQL.format(in_scope=in_scope)),
+        _lock_sql(in_scope),
         {**params, "building": building_id, "codes": codes, "postings": team, "day": at.astimezone(COUNTY_TZ).date(),
          "kind": kind, "version": version},
     ).one()  # fmt: skip

@@ -14,6 +14,7 @@ scope is answered like a missing one (404).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,9 @@ _FIRST = (
 )
 
 
-def _references_sql(wanted: list[str]) -> sa.TextClause:
+@functools.lru_cache(maxsize=64)
+def _references_sql(wanted: tuple[str, ...]) -> sa.TextClause:
+    """Built once per set of branches (at most 64): a long TextClause is costly to make."""
     return sa.text(" UNION ALL ".join([_FIRST, *(_REFERENCE_BRANCHES[k] for k in wanted)]))
 
 
@@ -210,7 +213,8 @@ def _resolve(conn: Conn, rows: list[VisitRow], wheres: list[str], caller: Princi
         "hazards": sorted({i for r in rows for i in r.hazard_ids}),
     }
     wanted = {k: v for k, v in wanted.items() if v}
-    found: dict[tuple[str, int], Any] = {(r.kind, r.id): r for r in conn.execute(_references_sql(list(wanted)), wanted)}
+    refs = conn.execute(_references_sql(tuple(wanted)), wanted)
+    found: dict[tuple[str, int], Any] = {(r.kind, r.id): r for r in refs}
     scope = caller.scope
 
     def placed(kind: str, key: int, field: str) -> Any:
