@@ -119,6 +119,19 @@ def _lock(
     return row
 
 
+def _opening(new: list[dict[str, Any]], items: Mapping[str, Mapping[str, Any]], at: dt.datetime) -> dict[str, Any]:
+    """The parameters of the hazards the failed items ``new`` open (``inspectsql.OPEN_SQL``)."""
+    pairs = [(items[e["code"]], e) for e in new]
+    return {
+        "categories": [item["hazard_category"] for item, _ in pairs],
+        "severities": [item["severity"] for item, _ in pairs],
+        "descriptions": [item["text"] + (f"：{e['note']}" if e["note"] else "") for item, e in pairs],
+        "deadlines": [e["deadline"] or at + dt.timedelta(days=item["rectify_days"]) for item, e in pairs],
+        "parties": [e["party"] or item["party"] for item, e in pairs],
+        "codes": [e["code"] for e in new],
+    }
+
+
 def _check_team(team: list[int], held: Sequence[int], at: dt.datetime) -> None:
     day = at.astimezone(COUNTY_TZ).date()
     for n, value in enumerate(team):
@@ -168,14 +181,19 @@ def record(
     failed = [r for r in results if r["result"] == "fail"]
     risk = risk_of(results, items)
     lon, lat = lonlat if lonlat is not None else (None, None)
-    written = conn.execute(
-        inspectsql.WRITE_SQL,
-        {"building": building_id, "room": room, "checklist": checklist["id"], "at": at, "lon": lon, "lat": lat,
-         "notes": notes, "outcome": "fail" if failed else "pass", "risk": risk, "failed": len(failed),
-         "actor": actor, "postings": team, "codes": [r["code"] for r in results],
-         "results": [r["result"] for r in results], "notes_each": [r["note"] for r in results],
-         "client_id": client_id},
-    ).one()  # fmt: skip
+    params = {"building": building_id, "room": room, "checklist": checklist["id"], "at": at, "lon": lon, "lat": lat,
+              "notes": notes, "outcome": "fail" if failed else "pass", "risk": risk, "failed": len(failed),
+              "actor": actor, "postings": team, "codes": [r["code"] for r in results],
+              "results": [r["result"] for r in results], "notes_each": [r["note"] for r in results],
+              "client_id": client_id}  # fmt: skip
+    # The common case, no earlier hazard of these items to re-inspect first: the failed items'
+    # hazards are opened by the statement that writes the inspection (one round trip less).
+    open_now = bool(failed) and not any(h["found_at"] < at for h in earlier)
+    if open_now:
+        opening = _opening(failed, items, at)
+        opening["open_codes"] = opening.pop("codes")  # ``codes`` are the results' codes here
+        params.update(opening)
+    written = conn.execute(inspectsql.WRITE_OPEN_SQL if open_now else inspectsql.WRITE_SQL, params).one()
     if written.id is None:  # the client id is stored: this is a resend
         return replay(conn, str(client_id), building_id)
     inspection_id, next_on = written.id, written.next_inspection_on
@@ -196,18 +214,12 @@ def record(
         handled.add(hazard["item_code"])
 
     new = [entry for entry in failed if entry["code"] not in handled]
-    opened: list[int] = []
-    if new:
-        pairs = [(items[e["code"]], e) for e in new]
+    opened: list[int] = [int(h) for h in written.opened] if open_now else []
+    if new and not open_now:
         rows = conn.execute(
             inspectsql.OPEN_SQL,
             {"at": at, "building": building_id, "lon": lon, "lat": lat, "inspection": inspection_id, "actor": actor,
-             "categories": [item["hazard_category"] for item, _ in pairs],
-             "severities": [item["severity"] for item, _ in pairs],
-             "descriptions": [item["text"] + (f"：{e['note']}" if e["note"] else "") for item, e in pairs],
-             "deadlines": [e["deadline"] or at + dt.timedelta(days=item["rectify_days"]) for item, e in pairs],
-             "parties": [e["party"] or item["party"] for item, e in pairs],
-             "codes": [e["code"] for e in new]},
+             **_opening(new, items, at)},
         ).all()  # fmt: skip
         opened = [int(r.id) for r in rows]
     return {

@@ -228,6 +228,26 @@ def test_an_inspection_stores_and_answers_as_the_route(
     assert replay == {**g, "replayed": True}
     assert fast.answered == before + 3
 
+    # Two new failures (opened with the inspection's own statement), then one of them failed again
+    # (re-inspected: reopened) with a third item failing anew (opened after the re-inspection).
+    def step(minutes: int, failing: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        at = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)).replace(microsecond=0).isoformat()
+        results = [{"code": c, "result": "fail"} for c in failing] + [{"code": "wiring", "result": "pass"}]
+        body = _inspection(worker, police, at=at, results=results)
+        fast_out = client.post(f"/buildings/{one}/inspections", json=body, headers=headers)
+        route_out = client.post(f"/buildings/{two}/inspections", params=ROUTE, json=body, headers=headers)
+        assert fast_out.status_code == route_out.status_code == 201, fast_out.text
+        return fast_out.json(), route_out.json()
+
+    g, w = step(60, ["escape_window", "gas"])
+    assert len(g["hazards_opened"]) == 2 and _without(g, *NEW_IDS) == _without(w, *NEW_IDS)
+    first_two = g["hazards_opened"]
+    g, w = step(30, ["gas", "smoke_alarm"])
+    assert g["hazards_reopened"] == [first_two[1]] and len(g["hazards_opened"]) == 1
+    assert _without(g, *NEW_IDS, "hazards_reopened") == _without(w, *NEW_IDS, "hazards_reopened")
+    assert len(w["hazards_reopened"]) == 1 and len(w["hazards_opened"]) == 1
+    assert fast.answered == before + 5
+
 
 def test_inspection_errors_are_the_routes_and_store_nothing(
     app: FastAPI, client: TestClient, connection: Connection, mini_county, make_key
