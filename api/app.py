@@ -16,6 +16,7 @@ from api.auth import Admission
 from api.body_limit import BodyLimit
 from api.deps import Sessions, SessionSource
 from api.fastpath import IntakeFastPath, LookupFastPath
+from api.fieldwork_fastpath import FieldworkFastPath
 from api.routers import (
     analysis,
     assessments,
@@ -157,6 +158,8 @@ def create_app(
         Middleware(IntakeFastPath),
         # GET /lookup by coordinate by a cached key, likewise.
         Middleware(LookupFastPath),
+        # POST /visits (one visit) and POST /buildings/{id}/inspections, likewise (api.fieldwork_fastpath).
+        Middleware(FieldworkFastPath),
     ]
     # docs_url/redoc_url None: api/routers/docs.py serves both pages from local files (offline intranets).
     app = FastAPI(

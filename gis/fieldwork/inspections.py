@@ -18,6 +18,7 @@ item's result (pass, fail, not applicable). In one transaction:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -89,6 +90,13 @@ def risk_of(results: Sequence[Mapping[str, Any]], items: Mapping[str, Mapping[st
     return "medium" if failed else "low"
 
 
+@functools.lru_cache(maxsize=64)
+def _lock_sql(in_scope: str) -> sa.TextClause:
+    """The lock statement for a scope's condition (a handful of shapes: the codes are parameters),
+    built once: making a long TextClause costs more than running the statement's Python side."""
+    return sa.text(inspectsql.LOCK_SQL.format(in_scope=in_scope))
+
+
 def _lock(
     conn: Conn, building_id: Any, data: Mapping[str, Any], codes: list[str], at: dt.datetime, scope: Scope
 ) -> sa.Row[Any]:
@@ -100,7 +108,7 @@ def _lock(
     in_scope, params = scope.where("b")
     team = data["inspectors"]
     row = conn.execute(
-        sa.text(inspectsql.LOCK_SQL.format(in_scope=in_scope)),
+        _lock_sql(in_scope),
         {**params, "building": building_id, "codes": codes, "postings": team, "day": at.astimezone(COUNTY_TZ).date(),
          "kind": kind, "version": version},
     ).one()  # fmt: skip
@@ -109,6 +117,19 @@ def _lock(
     if row.checklist is None:
         raise checklists.missing(kind, version)
     return row
+
+
+def _opening(new: list[dict[str, Any]], items: Mapping[str, Mapping[str, Any]], at: dt.datetime) -> dict[str, Any]:
+    """The parameters of the hazards the failed items ``new`` open (``inspectsql.OPEN_SQL``)."""
+    pairs = [(items[e["code"]], e) for e in new]
+    return {
+        "categories": [item["hazard_category"] for item, _ in pairs],
+        "severities": [item["severity"] for item, _ in pairs],
+        "descriptions": [item["text"] + (f"：{e['note']}" if e["note"] else "") for item, e in pairs],
+        "deadlines": [e["deadline"] or at + dt.timedelta(days=item["rectify_days"]) for item, e in pairs],
+        "parties": [e["party"] or item["party"] for item, e in pairs],
+        "codes": [e["code"] for e in new],
+    }
 
 
 def _check_team(team: list[int], held: Sequence[int], at: dt.datetime) -> None:
@@ -160,14 +181,19 @@ def record(
     failed = [r for r in results if r["result"] == "fail"]
     risk = risk_of(results, items)
     lon, lat = lonlat if lonlat is not None else (None, None)
-    written = conn.execute(
-        inspectsql.WRITE_SQL,
-        {"building": building_id, "room": room, "checklist": checklist["id"], "at": at, "lon": lon, "lat": lat,
-         "notes": notes, "outcome": "fail" if failed else "pass", "risk": risk, "failed": len(failed),
-         "actor": actor, "postings": team, "codes": [r["code"] for r in results],
-         "results": [r["result"] for r in results], "notes_each": [r["note"] for r in results],
-         "client_id": client_id},
-    ).one()  # fmt: skip
+    params = {"building": building_id, "room": room, "checklist": checklist["id"], "at": at, "lon": lon, "lat": lat,
+              "notes": notes, "outcome": "fail" if failed else "pass", "risk": risk, "failed": len(failed),
+              "actor": actor, "postings": team, "codes": [r["code"] for r in results],
+              "results": [r["result"] for r in results], "notes_each": [r["note"] for r in results],
+              "client_id": client_id}  # fmt: skip
+    # The common case, no earlier hazard of these items to re-inspect first: the failed items'
+    # hazards are opened by the statement that writes the inspection (one round trip less).
+    open_now = bool(failed) and not any(h["found_at"] < at for h in earlier)
+    if open_now:
+        opening = _opening(failed, items, at)
+        opening["open_codes"] = opening.pop("codes")  # ``codes`` are the results' codes here
+        params.update(opening)
+    written = conn.execute(inspectsql.WRITE_OPEN_SQL if open_now else inspectsql.WRITE_SQL, params).one()
     if written.id is None:  # the client id is stored: this is a resend
         return replay(conn, str(client_id), building_id)
     inspection_id, next_on = written.id, written.next_inspection_on
@@ -188,18 +214,12 @@ def record(
         handled.add(hazard["item_code"])
 
     new = [entry for entry in failed if entry["code"] not in handled]
-    opened: list[int] = []
-    if new:
-        pairs = [(items[e["code"]], e) for e in new]
+    opened: list[int] = [int(h) for h in written.opened] if open_now else []
+    if new and not open_now:
         rows = conn.execute(
             inspectsql.OPEN_SQL,
             {"at": at, "building": building_id, "lon": lon, "lat": lat, "inspection": inspection_id, "actor": actor,
-             "categories": [item["hazard_category"] for item, _ in pairs],
-             "severities": [item["severity"] for item, _ in pairs],
-             "descriptions": [item["text"] + (f"：{e['note']}" if e["note"] else "") for item, e in pairs],
-             "deadlines": [e["deadline"] or at + dt.timedelta(days=item["rectify_days"]) for item, e in pairs],
-             "parties": [e["party"] or item["party"] for item, e in pairs],
-             "codes": [e["code"] for e in new]},
+             **_opening(new, items, at)},
         ).all()  # fmt: skip
         opened = [int(r.id) for r in rows]
     return {

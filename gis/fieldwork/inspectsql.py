@@ -1,7 +1,9 @@
 """The statements of ``POST /buildings/{id}/inspections`` (gis.fieldwork.inspections), few and
 large: at hundreds of inspections a second every round trip counts, so an inspection is read and
-locked in one statement (``LOCK_SQL``), written in one (``WRITE_SQL``) and its new hazards opened in
-one (``OPEN_SQL``); only re-inspecting earlier hazards (rare) takes a statement per hazard.
+locked in one statement (``LOCK_SQL``), and written with its new hazards in one
+(``WRITE_OPEN_SQL``); only when earlier hazards of its items are re-inspected (rare) is it written
+first (``WRITE_SQL``), the hazards re-inspected one statement each, and the new ones opened after
+(``OPEN_SQL``).
 """
 
 from __future__ import annotations
@@ -55,8 +57,7 @@ SELECT (SELECT id FROM b) AS building,
 # The inspection, its team and results, the building's risk and next date (if this is its latest
 # inspection) and the audit entry, in one statement; nothing but a NULL id when the client id is
 # already stored (a replay).
-WRITE_SQL = sa.text(
-    f"""
+_WRITE_CTES = f"""
 WITH i AS (
     INSERT INTO inspections (building_id, room, checklist_id, at, geom, notes, outcome, risk_level,
                              failed_items, actor, client_id)
@@ -84,32 +85,47 @@ s AS (
 a AS (
     INSERT INTO audit_log (actor, action, target, detail)
     SELECT :actor, 'inspection.create', 'inspection/' || i.id,
-           jsonb_build_object('building_id', CAST(:building AS bigint), 'failed', CAST(:failed AS int)) FROM i)
-SELECT (SELECT id FROM i) AS id, (SELECT next_inspection_on FROM s) AS next_inspection_on
-"""  # noqa: S608 - a constant zone name
-)
+           jsonb_build_object('building_id', CAST(:building AS bigint), 'failed', CAST(:failed AS int)) FROM i)"""  # noqa: S608 - a constant zone name
+_WRITTEN = "SELECT (SELECT id FROM i) AS id, (SELECT next_inspection_on FROM s) AS next_inspection_on"
+WRITE_SQL = sa.text(f"{_WRITE_CTES}\n{_WRITTEN}")
 
 # The hazards of failed items (one row per item), their first events and their deadline jobs.
-OPEN_SQL = sa.text(
-    f"""
-WITH new AS (
+# INSPECTION is the inspection's id, CODES the items' codes, GUARD a condition for opening any.
+_OPEN_CTES = f"""
+new AS (
     INSERT INTO hazards (category, severity, status, description, found_at, rectify_by, building_id, geom,
                          responsible_party, source, inspection_id, item_code, reported_by, updated_at)
     SELECT u.category, u.severity, 'open', u.description, :at, u.deadline, :building,
            coalesce(ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326),
                     (SELECT geom FROM buildings WHERE id = :building)),
-           u.party, 'inspection', :inspection, u.code, :actor, :at
+           u.party, 'inspection', INSPECTION, u.code, :actor, :at
     FROM unnest(CAST(:categories AS text[]), CAST(:severities AS text[]), CAST(:descriptions AS text[]),
-                CAST(:deadlines AS timestamptz[]), CAST(:parties AS text[]), CAST(:codes AS text[]))
+                CAST(:deadlines AS timestamptz[]), CAST(:parties AS text[]), CAST(CODES AS text[]))
          AS u(category, severity, description, deadline, party, code)
+    GUARD
     RETURNING id, item_code, rectify_by),
 ev AS (
     INSERT INTO hazard_events (hazard_id, at, actor, action, from_status, to_status, deadline, inspection_id)
-    SELECT id, :at, :actor, 'open', NULL, 'open', rectify_by, :inspection FROM new),
+    SELECT id, :at, :actor, 'open', NULL, 'open', rectify_by, INSPECTION FROM new),
 job AS (
     INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, scheduled_at)
     SELECT '{DEADLINE_QUEUE}', '{HAZARD_TASK}', 'hazard:' || id,
            jsonb_build_object('hazard_id', id, 'level', 'grid'), rectify_by FROM new)
-SELECT id, item_code FROM new ORDER BY id
 """  # noqa: S608 - only constants are formatted in
+
+
+def _open_ctes(inspection: str, codes: str, guard: str) -> str:
+    return _OPEN_CTES.replace("INSPECTION", inspection).replace("CODES", codes).replace("GUARD", guard)
+
+
+_OPENED = "SELECT id, item_code FROM new ORDER BY id"
+OPEN_SQL = sa.text("WITH " + _open_ctes(":inspection", ":codes", "") + _OPENED)
+
+# Both in one statement (one round trip less), when no earlier hazard of these items is to be
+# re-inspected first: the inspection and the hazards of its failed items (``open_codes``); the
+# hazards only when the inspection was stored (not for a replay).
+WRITE_OPEN_SQL = sa.text(
+    f"{_WRITE_CTES},"  # noqa: S608 - only constants are put together
+    + _open_ctes("(SELECT id FROM i)", ":open_codes", "WHERE EXISTS (SELECT 1 FROM i)")
+    + f"{_WRITTEN}, (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM new) AS opened"  # noqa: S608
 )

@@ -14,6 +14,7 @@ scope is answered like a missing one (404).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,9 @@ _FIRST = (
 )
 
 
-def _references_sql(wanted: list[str]) -> sa.TextClause:
+@functools.lru_cache(maxsize=64)
+def _references_sql(wanted: tuple[str, ...]) -> sa.TextClause:
+    """Built once per set of branches (at most 64): a long TextClause is costly to make."""
     return sa.text(" UNION ALL ".join([_FIRST, *(_REFERENCE_BRANCHES[k] for k in wanted)]))
 
 
@@ -95,6 +98,20 @@ _STORED = sa.text(
     "SELECT id, person_id, client_id, building_id, grid_code, at FROM visits "
     "WHERE (person_id, client_id) IN (SELECT * FROM unnest(CAST(:people AS bigint[]), CAST(:clients AS text[])))"
 )
+
+
+# The common request, one visit to a building by a whole-county or scoped key, in one statement
+# (``record_one``): the building (inside the scope) and the person are read by the INSERT itself.
+_INSERT_ONE = (
+    "INSERT INTO visits (client_id, person_id, building_id, kind, knows_people, knows_family, knows_address, "
+    "knows_situation, note, at, received_crs, recorded_by, geom) "
+    "SELECT :client_id, p.id, b.id, :kind, :knows_people, :knows_family, :knows_address, :knows_situation, :note, "
+    ":at, :crs, :recorded_by, coalesce(ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326), "
+    "b.geom) FROM buildings b, people p WHERE b.id = :building_id AND p.id = :person_id AND {scope} "
+    "ON CONFLICT (person_id, client_id) DO NOTHING "
+    "RETURNING id, person_id, client_id, building_id, grid_code, at"
+)
+_insert_one: dict[str, sa.TextClause] = {}
 
 
 @dataclass
@@ -196,7 +213,8 @@ def _resolve(conn: Conn, rows: list[VisitRow], wheres: list[str], caller: Princi
         "hazards": sorted({i for r in rows for i in r.hazard_ids}),
     }
     wanted = {k: v for k, v in wanted.items() if v}
-    found: dict[tuple[str, int], Any] = {(r.kind, r.id): r for r in conn.execute(_references_sql(list(wanted)), wanted)}
+    refs = conn.execute(_references_sql(tuple(wanted)), wanted)
+    found: dict[tuple[str, int], Any] = {(r.kind, r.id): r for r in refs}
     scope = caller.scope
 
     def placed(kind: str, key: int, field: str) -> Any:
@@ -303,3 +321,46 @@ def record(conn: Conn, payload: object, caller: Principal, now: dt.datetime | No
         return out[0]
     made = sum(1 for v in out if v["created"])
     return {"created": made, "replayed": len(out) - made, "visits": out}
+
+
+def record_one(conn: Conn, payload: object, caller: Principal, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """``record`` of the common request in one round trip: a single visit to a building (no
+    address, posting, incident or hazard) that is stored new. None when anything else holds: a bad
+    field, a batch, a missing building or person or one outside the scope, another person's visit
+    by a reporter key, a resend (its client id stored). Nothing is stored then, and ``record``
+    gives the answer (the error, or the stored visit)."""
+    if not isinstance(payload, dict) or "visits" in payload:
+        return None
+    try:
+        row = parse_row(payload, "visit", caller, now or dt.datetime.now(dt.UTC))
+    except FieldworkInputError:
+        return None
+    if row.building_id is None or row.address_id is not None or row.posting_id is not None:
+        return None
+    if row.incident_ids or row.hazard_ids:
+        return None
+    if row.person_id != caller.person_id and caller.person_id is not None and caller.role in ("viewer", "reporter"):
+        return None
+    # The scope as SQL admits a subset of what ``Scope.contains_any`` admits (equality on a layer's
+    # column implies the prefix test): a building it leaves out is decided by ``record``.
+    where, params = caller.scope.where("b")
+    sql = _insert_one.get(where)
+    if sql is None:
+        sql = _insert_one.setdefault(where, sa.text(_INSERT_ONE.format(scope=where)))
+    stored = conn.execute(
+        sql,
+        {**params, "client_id": row.client_id, "person_id": row.person_id, "building_id": row.building_id,
+         "kind": row.kind, **{f"knows_{k}": v for k, v in row.knows.items()}, "note": row.note, "at": row.at,
+         "crs": row.crs, "recorded_by": caller.name, "lon": row.lon, "lat": row.lat},
+    ).one_or_none()  # fmt: skip
+    if stored is None:
+        return None
+    return {
+        "id": stored.id,
+        "client_id": stored.client_id,
+        "person_id": stored.person_id,
+        "building_id": stored.building_id,
+        "grid_code": stored.grid_code,
+        "at": stored.at,
+        "created": True,
+    }

@@ -1,0 +1,152 @@
+"""Pure-ASGI fast paths for the two hot field-work writes: ``POST /visits`` (one visit) and
+``POST /buildings/{id}/inspections``, in the manner of api.fastpath.
+
+Measured in process (bench DB, 300 requests in a row), the routes cost 5.3 ms (visits) and
+6.7 ms (inspections) of CPU a request, of which the field-work code with its statements is
+2.4 and 2.6 ms: the rest is FastAPI's routing, dependency solving (a session dependency is a
+sync generator: two worker-thread hops, plus one for the handler) and ``jsonable_encoder``. These
+middlewares answer the common well-formed request by a reporter (or above) whose key is cached,
+with the same gis call and the same JSON, in one worker-thread hop. Anything else (a batch, a bad
+field, a missing or out-of-scope row, a resend, an uncached key, a rate-limited caller) goes on to
+the route, which gives the documented answer; nothing is stored before a request is handed on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import orjson
+import pydantic
+import sqlalchemy.exc
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api import errors
+from api.deps import autocommit_connection, request_session
+from api.fastpath import ASGIApp, IntakeFastPath, Receive, Scope, Send, _read_body, _replaying
+from api.schemas.fieldwork import InspectionIn
+from gis.fieldwork import inspections, visits
+from gis.fieldwork.hazards import IllegalHazardTransition
+from gis.incidents.errors import IncidentInputError
+from gis.people.keys import Principal
+
+# The route's path parameter is an int from 1 to 2**63 - 1; other forms are the route's to refuse.
+_INSPECTIONS = re.compile(r"^/buildings/([1-9][0-9]{0,18})/inspections$")
+_MAX_ID = 2**63 - 1
+JSON = b"application/json"
+
+
+def plain(value: Any) -> Any:
+    """What ``jsonable_encoder`` makes of the field-work answers (times and days as ISO text)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+class FieldworkFastPath:
+    """``POST /visits`` with one new visit to a building, and ``POST /buildings/{id}/inspections``
+    with a body that validates: the route's gis call and answer without FastAPI's machinery."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.answered = 0  # how many requests took this path (tests and benchmarks look)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        building = None
+        if path != "/visits":
+            match = _INSPECTIONS.match(path)
+            if match is None or int(match[1]) > _MAX_ID:
+                await self.app(scope, receive, send)
+                return
+            building = int(match[1])
+        # The intake's admission rule: JSON, a reporter's (or above) key found in the cache.
+        principal = None if scope["query_string"] else IntakeFastPath._principal(scope)
+        if principal is None:
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)  # the app's body-size limit applies to this receive
+        if body is None:
+            return  # the client went away mid-body: nothing to store, nobody to answer
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = None
+        result: tuple[int, Any] | Response | None = None
+        if payload is not None:
+            result = await self._store(scope, receive, principal, body, payload, building)
+        if result is None:
+            await self.app(scope, _replaying(body, receive), send)
+            return
+        if isinstance(result, Response):
+            await result(scope, receive, send)
+            return
+        self.answered += 1
+        status, out = result
+        data = orjson.dumps(plain(out))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", JSON), (b"content-length", str(len(data)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": data})
+
+    @staticmethod
+    async def _store(
+        scope: Scope, receive: Receive, principal: Principal, body: bytes, payload: Any, building: int | None
+    ) -> tuple[int, Any] | Response | None:
+        """(status, answer); an error response when the database failed; None to hand the request
+        to the route, only while nothing can have been stored."""
+        data: dict[str, Any] | None = None
+        if building is not None:
+            try:
+                model = InspectionIn.model_validate(payload)
+            except pydantic.ValidationError:
+                return None
+            data = model.model_dump()
+            data["results"] = [r.model_dump() for r in model.results]
+        app = scope["app"]
+        limit = app.state.settings.rate_limit_per_minute
+        admission = app.state.admission
+        if admission.take(principal, limit) > 0:
+            return None  # the route answers 429 with Retry-After (and counts nothing more)
+        request = Request(scope, _replaying(body, receive))
+
+        def store() -> tuple[int, Any] | None:
+            if data is None:  # a visit: one statement, or None for the route
+                with autocommit_connection(request) as conn:
+                    out = visits.record_one(conn, payload, principal)
+                return None if out is None else (201, out)
+            assert building is not None
+            # A refused inspection raises before the commit: the session rolls back, nothing stays.
+            with request_session(request) as session:
+                answer = inspections.record(session, building, data, principal.name, principal.scope)
+            return (200 if answer["replayed"] else 201), answer
+
+        try:
+            result = await run_in_threadpool(store)
+        except sqlalchemy.exc.DBAPIError as exc:
+            # Not handed on: a connection lost around the commit may have stored the row. The same
+            # answers as the route's handlers: 503 with Retry-After for an outage, 422 for refused data.
+            request._body = body
+            response = await errors.response_for_database_error(request, exc)
+            if response is None:
+                raise
+            return response
+        except (IncidentInputError, LookupError, PermissionError, IllegalHazardTransition):
+            result = None  # rolled back: the route answers the 422, 404, 403 or 409 naming the field
+        if result is None:
+            admission.refund(principal, limit)  # the route counts the request again
+        return result

@@ -1,0 +1,283 @@
+"""The field-work fast path (api.fieldwork_fastpath) gives the routes' answers and errors.
+
+A request with a query string is handed on to the route (which ignores the extra parameter), so
+``?via=route`` gives the reference answer for the same body and key. The first request of a new
+key goes through the route (the key is not cached yet); later ones take the fast path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Connection
+
+from api.fieldwork_fastpath import FieldworkFastPath
+from gis.spatial.crs import wgs84_to_gcj02
+from tests.fieldwork_data import TOWN1, seed
+from tests.gis.fieldwork_fixtures import add_building, add_posting
+
+ROUTE = {"via": "route"}
+# What differs between two equal requests: the new rows' ids and the client's own id.
+NEW_IDS = ("id", "client_id", "building_id", "hazards_opened")
+
+
+@pytest.fixture
+def field(connection: Connection, mini_county):  # type: ignore[no-untyped-def]
+    return seed(connection)
+
+
+def _fastpath(app: FastAPI) -> FieldworkFastPath:
+    layer: Any = app.middleware_stack
+    while layer is not None and not isinstance(layer, FieldworkFastPath):
+        layer = getattr(layer, "app", None)
+    assert layer is not None, "FieldworkFastPath is not in the middleware stack"
+    return layer
+
+
+def _count(connection: Connection, table: str) -> int:
+    return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def _without(answer: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in answer.items() if k not in keys}
+
+
+def _stored_visit(connection: Connection, visit_id: int) -> dict[str, Any]:
+    row = connection.execute(
+        sa.text(
+            "SELECT person_id, posting_id, building_id, address_id, kind, knows_people, knows_family, knows_address, "
+            "knows_situation, note, at, received_crs, incident_ids, hazard_ids, recorded_by, town_code, village_code, "
+            "grid_code, micro_grid_code, station_code, beat_code, generation_id, assign_status, snap_distance_m, "
+            "ST_AsText(geom) AS geom FROM visits WHERE id = :id"
+        ),
+        {"id": visit_id},
+    ).one()
+    return dict(row._mapping)
+
+
+@pytest.mark.parametrize("where", ["building", "gcj02", "wgs84_no_at"])
+def test_a_visit_stores_and_answers_as_the_route(
+    app: FastAPI, client: TestClient, connection: Connection, field, make_key, where: str
+) -> None:  # type: ignore[no-untyped-def]
+    headers = make_key("reporter")
+    at = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(microsecond=0).isoformat()
+    knows = {"people": True, "situation": True}
+    base: dict[str, Any] = {"person_id": field.person_id, "building_id": field.buildings[7], "at": at,
+                            "kind": "care", "note": " 老人独居 ", "knows": knows}  # fmt: skip
+    if where == "gcj02":
+        lon, lat = wgs84_to_gcj02(*field.positions[8])
+        base.update(lon=lon, lat=lat, crs="gcj02")
+    elif where == "wgs84_no_at":
+        base.pop("at")
+        base.update(lon=field.positions[9][0], lat=field.positions[9][1])
+    warm = client.post("/visits", json={**base, "client_id": "warm"}, headers=headers)  # caches the key
+    assert warm.status_code == 201, warm.text
+    fast = _fastpath(app)
+    before = fast.answered
+    got = client.post("/visits", json={**base, "client_id": "fast"}, headers=headers)
+    want = client.post("/visits", params=ROUTE, json={**base, "client_id": "route"}, headers=headers)
+    assert fast.answered == before + 1
+    assert got.status_code == want.status_code == 201
+    assert got.headers["content-type"] == want.headers["content-type"] == "application/json"
+    g, w = got.json(), want.json()
+    assert (g["client_id"], w["client_id"]) == ("fast", "route") and g["id"] != w["id"]
+    if where == "wgs84_no_at":  # "now" differs between the two requests
+        assert abs(dt.datetime.fromisoformat(g["at"]) - dt.datetime.fromisoformat(w["at"])) < dt.timedelta(minutes=1)
+        g.pop("at"), w.pop("at")
+    assert _without(g, "id", "client_id") == _without(w, "id", "client_id")
+    stored_fast, stored_route = _stored_visit(connection, g["id"]), _stored_visit(connection, w["id"])
+    if where == "wgs84_no_at":
+        stored_fast.pop("at"), stored_route.pop("at")
+    assert stored_fast == stored_route
+    last = connection.execute(
+        sa.text("SELECT last_visited_at FROM buildings WHERE id = :b"), {"b": field.buildings[7]}
+    ).scalar_one()
+    assert last is not None  # the statement trigger kept the building's last visit
+
+    # A resend of the fast visit is the route's (200, created false, the same id).
+    again = client.post("/visits", json={**base, "client_id": "fast"}, headers=headers)
+    assert again.status_code == 200 and again.json()["id"] == g["id"] and again.json()["created"] is False
+    assert fast.answered == before + 1
+
+
+def test_visit_errors_are_the_routes_and_store_nothing(
+    app: FastAPI, client: TestClient, connection: Connection, field, make_key
+) -> None:  # type: ignore[no-untyped-def]
+    headers = make_key("reporter")
+    scoped = make_key("reporter", scope=TOWN1)
+    base = {"client_id": "c1", "person_id": field.person_id, "building_id": field.buildings[0]}
+    for key in (headers, scoped):  # cache both keys
+        assert (
+            client.post("/visits", json={**base, "client_id": f"warm-{len(key)}-{id(key)}"}, headers=key).status_code
+            == 201
+        )
+    stored = _count(connection, "visits")
+    fast = _fastpath(app)
+    before = fast.answered
+    bad = [
+        (headers, {**base, "kind": "party"}),  # 422 naming visit.kind
+        (headers, {**base, "building_id": 10**9}),  # 404: no building
+        (headers, {**base, "person_id": 10**9}),  # 404: no person
+        (headers, {**base, "building_id": "seven"}),  # 422
+        (headers, {**base, "lon": 120.9}),  # 422: lat missing
+        (headers, {**base, "at": "2999-01-01T00:00"}),  # 422: in the future
+        (headers, {**base, "extra": 1}),  # 422: not a field
+        (headers, {**base, "posting_id": 10**9}),  # the route's: 404 no posting
+        (headers, {**base, "incident_ids": [10**9]}),  # the route's: 404 no incident
+        (scoped, {**base, "building_id": field.other_building}),  # 404 outside the key's scope
+    ]
+    for key, body in bad:
+        got = client.post("/visits", json=body, headers=key)
+        want = client.post("/visits", params=ROUTE, json=body, headers=key)
+        assert got.status_code == want.status_code and got.status_code >= 400, (body, got.text)
+        assert got.json() == want.json(), body
+    assert fast.answered == before
+    assert _count(connection, "visits") == stored
+    batch = client.post("/visits", json=[{**base, "client_id": "batch-1"}], headers=headers)  # the route's
+    assert batch.status_code == 201 and batch.json()["created"] == 1
+    assert fast.answered == before
+
+
+def test_another_persons_visit_by_a_reporter_person_key_is_the_routes_403(
+    app: FastAPI, client: TestClient, connection: Connection, field
+) -> None:  # type: ignore[no-untyped-def]
+    from gis.people.keys import create_key
+
+    other = connection.execute(sa.text("INSERT INTO people (name) VALUES ('另一人') RETURNING id")).scalar_one()
+    headers = {"X-API-Key": create_key(connection, "reporter", "phone", person_id=field.person_id)}
+    base = {"client_id": "own", "building_id": field.buildings[2]}
+    own = client.post("/visits", json=base, headers=headers)
+    assert own.status_code == 201 and own.json()["person_id"] == field.person_id
+    fast = _fastpath(app)
+    before = fast.answered
+    body = {**base, "client_id": "theirs", "person_id": other}
+    got = client.post("/visits", json=body, headers=headers)
+    want = client.post("/visits", params=ROUTE, json=body, headers=headers)
+    assert got.status_code == want.status_code == 403 and got.json() == want.json()
+    assert fast.answered == before
+
+
+def _inspection(worker: int, police: int, **over: Any) -> dict[str, Any]:
+    body = {
+        "inspectors": [worker, police],
+        "lon": 120.9051,
+        "lat": 30.8351,
+        "at": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0).isoformat(),
+        "results": [
+            {"code": "escape_window", "result": "fail", "note": "防盗窗焊死"},
+            {"code": "gas", "result": "pass"},
+            {"code": "smoke_alarm", "result": "na"},
+        ],
+        "notes": "联合检查",
+    }
+    return {**body, **over}
+
+
+def test_an_inspection_stores_and_answers_as_the_route(
+    app: FastAPI, client: TestClient, connection: Connection, mini_county, make_key
+) -> None:  # type: ignore[no-untyped-def]
+    headers = make_key("reporter")
+    worker, police = add_posting(connection, "李网格", "grid_worker"), add_posting(connection, "王辅警", "aux_police")
+    warm, one, two = (add_building(connection, f"B-FAST-{i}") for i in range(3))
+    assert (
+        client.post(f"/buildings/{warm}/inspections", json=_inspection(worker, police), headers=headers).status_code
+        == 201
+    )
+    fast = _fastpath(app)
+    before = fast.answered
+    body = _inspection(worker, police)
+    got = client.post(f"/buildings/{one}/inspections", json=body, headers=headers)
+    want = client.post(f"/buildings/{two}/inspections", params=ROUTE, json=body, headers=headers)
+    assert fast.answered == before + 1
+    assert got.status_code == want.status_code == 201, got.text
+    g, w = got.json(), want.json()
+    assert (g["building_id"], w["building_id"]) == (one, two) and len(g["hazards_opened"]) == 1
+    opened = g["hazards_opened"]
+    assert _without(g, *NEW_IDS) == _without(w, *NEW_IDS)
+    rows = connection.execute(
+        sa.text(
+            "SELECT id, risk_level, next_inspection_on, last_inspected_at FROM buildings "
+            "WHERE id = ANY(:ids) ORDER BY id"
+        ),
+        {"ids": [one, two]},
+    ).all()
+    assert rows[0][1:] == rows[1][1:] and rows[0].risk_level == "high"
+
+    # A pass of the same item re-inspects the open hazard on both paths alike; a resend replays.
+    later = _inspection(worker, police, at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+                        results=[{"code": "escape_window", "result": "pass"}], client_id="fast-2")  # fmt: skip
+    got = client.post(f"/buildings/{one}/inspections", json=later, headers=headers)
+    want = client.post(
+        f"/buildings/{two}/inspections", params=ROUTE, json={**later, "client_id": "route-2"}, headers=headers
+    )
+    assert got.status_code == want.status_code == 201
+    g, w = got.json(), want.json()
+    assert g["hazards_rectified"] == opened and len(w["hazards_rectified"]) == 1
+    assert _without(g, *NEW_IDS, "hazards_rectified") == _without(w, *NEW_IDS, "hazards_rectified")
+    assert g["risk_level"] == "low"
+    resent = client.post(f"/buildings/{one}/inspections", json=later, headers=headers)
+    replay = resent.json()
+    assert resent.status_code == 200 and replay["replayed"] is True
+    # The replay reads the time back from the database (in its zone): the same instant.
+    assert dt.datetime.fromisoformat(replay.pop("at")) == dt.datetime.fromisoformat(g.pop("at"))
+    assert replay == {**g, "replayed": True}
+    assert fast.answered == before + 3
+
+    # Two new failures (opened with the inspection's own statement), then one of them failed again
+    # (re-inspected: reopened) with a third item failing anew (opened after the re-inspection).
+    def step(minutes: int, failing: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        at = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)).replace(microsecond=0).isoformat()
+        results = [{"code": c, "result": "fail"} for c in failing] + [{"code": "wiring", "result": "pass"}]
+        body = _inspection(worker, police, at=at, results=results)
+        fast_out = client.post(f"/buildings/{one}/inspections", json=body, headers=headers)
+        route_out = client.post(f"/buildings/{two}/inspections", params=ROUTE, json=body, headers=headers)
+        assert fast_out.status_code == route_out.status_code == 201, fast_out.text
+        return fast_out.json(), route_out.json()
+
+    g, w = step(60, ["escape_window", "gas"])
+    assert len(g["hazards_opened"]) == 2 and _without(g, *NEW_IDS) == _without(w, *NEW_IDS)
+    first_two = g["hazards_opened"]
+    g, w = step(30, ["gas", "smoke_alarm"])
+    assert g["hazards_reopened"] == [first_two[1]] and len(g["hazards_opened"]) == 1
+    assert _without(g, *NEW_IDS, "hazards_reopened") == _without(w, *NEW_IDS, "hazards_reopened")
+    assert len(w["hazards_reopened"]) == 1 and len(w["hazards_opened"]) == 1
+    assert fast.answered == before + 5
+
+
+def test_inspection_errors_are_the_routes_and_store_nothing(
+    app: FastAPI, client: TestClient, connection: Connection, mini_county, make_key
+) -> None:  # type: ignore[no-untyped-def]
+    headers = make_key("reporter")
+    scoped = make_key("reporter", scope="330421002")
+    worker, police = add_posting(connection, "李网格", "grid_worker"), add_posting(connection, "王辅警", "aux_police")
+    building = add_building(connection, "B-ERR")
+    for key in (headers, scoped):  # cache both keys (the scoped one through a 404)
+        client.post(f"/buildings/{building}/inspections", json=_inspection(worker, police), headers=key)
+    counts = [_count(connection, t) for t in ("inspections", "hazards", "inspection_results")]
+    fast = _fastpath(app)
+    before = fast.answered
+    ok = _inspection(worker, police)
+    bad = [
+        (headers, building, {**ok, "results": [{"code": "no_such_item", "result": "fail"}]}),  # 422 results[0].code
+        (headers, building, {**ok, "inspectors": [worker, 10**9]}),  # 422 inspectors[1]
+        (headers, building, {**ok, "inspectors": [worker, worker]}),  # 422 appears twice
+        (headers, building, {**ok, "checklist_version": 99}),  # 422 no such version
+        (headers, building, {**ok, "at": "2999-01-01T00:00"}),  # 422 in the future
+        (headers, building, {**ok, "colour": "red"}),  # 422 from the model (extra field)
+        (headers, building, {**ok, "results": "all fine"}),  # 422 from the model
+        (headers, 10**12, ok),  # 404 no building
+        (scoped, building, ok),  # 404 outside the key's scope
+    ]
+    for key, target, body in bad:
+        got = client.post(f"/buildings/{target}/inspections", json=body, headers=key)
+        want = client.post(f"/buildings/{target}/inspections", params=ROUTE, json=body, headers=key)
+        assert got.status_code == want.status_code and got.status_code in (404, 422), (body, got.text)
+        assert got.json() == want.json(), body
+    assert client.post("/buildings/0/inspections", json=ok, headers=headers).status_code == 422
+    assert fast.answered == before
+    assert [_count(connection, t) for t in ("inspections", "hazards", "inspection_results")] == counts
