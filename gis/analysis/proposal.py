@@ -31,9 +31,11 @@ from boundaries.findings import Rules
 from boundaries.households import count_households, covering_index
 from boundaries.impact import preview_impact
 from boundaries.validate import validate_draft
-from gis.analysis.redistrict import Infeasible, Params, Progress, polsby_popper, solve_village, spread_figures
+from gis.analysis.redistrict import Infeasible, Params, Progress, polsby_popper, spread_figures
+from gis.analysis.redistrict_roads import add_shares, border_share, road_buffer, solve_with_roads
 from gis.core.predicates import in_generation
 from gis.spatial.areas import Conn, current_generation
+from gis.spatial.roads import roads_within
 
 LAYERS = ("grid",)  # units built from micro-grids; micro-grids from buildings are not built yet
 BALANCES = ("households", "workload")
@@ -173,15 +175,18 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         raise Infeasible(f"{kind} {area} has no micro-grids in force")
     mg["unit"] = -1
     villages = sorted(set(mg["village"]))
-    report_progress(0.05, f"{len(mg)} micro-grids in {len(villages)} villages read; solving village by village")
-    reasons: list[str] = []
+    lines = roads_within(conn, tuple(mg.total_bounds)) if params.roads else []
+    buffer = road_buffer(lines, buffer_m=params.road_buffer_m)
+    report_progress(0.05, f"{len(mg)} micro-grids in {len(villages)} villages and {len(lines)} roads read")
+    reasons, notes = [], []
     offset, moves, splits = 0, 0, 0
+    shares: dict[str, dict[str, float]] = {"proposal": {}, "current": {}}
     for k, village in enumerate(villages):
         rows = np.flatnonzero(mg["village"].to_numpy() == village)
         sub = mg.iloc[rows].reset_index(drop=True)
         try:
-            res = solve_village(
-                village, sub, sub["households"].to_numpy(np.int64), sub["workload"].to_numpy(float), params
+            res, found = solve_with_roads(
+                village, sub, sub["households"].to_numpy(np.int64), sub["workload"].to_numpy(float), params, buffer
             )
         except Infeasible as exc:
             reasons.append(str(exc))
@@ -189,6 +194,9 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         mg.iloc[rows, mg.columns.get_loc("unit")] = res.labels + offset
         offset += int(res.labels.max()) + 1
         moves, splits = moves + res.moves, splits + res.splits
+        notes += [f"village {village}: {n}" for n in res.notes]
+        shares["proposal"] = add_shares(shares["proposal"], border_share(res.labels, found))
+        shares["current"] = add_shares(shares["current"], border_share(sub["current"].to_numpy(), found))
         report_progress(0.05 + 0.6 * (k + 1) / len(villages), f"village {village} solved ({k + 1}/{len(villages)})")
     if reasons:
         raise Infeasible("; ".join(reasons))
@@ -239,7 +247,13 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         "draft_id": draft_id,
         "area": area,
         "kind": kind,
-        "params": {"band": [low, high], "balance": params.balance, "edge_slack": params.edge_slack, "layer": "grid"},
+        "params": {
+            "band": [low, high],
+            "balance": params.balance,
+            "edge_slack": params.edge_slack,
+            "layer": "grid",
+            "roads": params.roads,
+        },  # fmt: skip
         "micro_grids": len(mg),
         "villages": len(villages),
         "proposal": _figures(
@@ -253,6 +267,8 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         ),
         "addresses_changing_grid": int(impact["totals"]["addresses"]),
         "households_changing_grid": int(impact["totals"]["households"]),
+        # How much of the borders between units (inside villages) runs along roads (table roads).
+        "borders_on_roads": {"roads": len(lines), **shares, "notes": notes[:20]},
         "repair_moves": moves,
         "splits": splits,
         "warnings": [f.message for f in validation.findings if f.kind not in BLOCKING][:20],
@@ -322,6 +338,8 @@ def params_from(stored: dict[str, Any]) -> Params:
         band=(int(band[0]), int(band[1])),
         balance=str(stored.get("balance") or "households"),
         edge_slack=int(stored.get("edge_slack", Params.edge_slack)),
+        roads=bool(stored.get("roads", Params.roads)),
+        layer=str(stored.get("layer") or "grid"),
     )
 
 

@@ -51,6 +51,15 @@ class Params:
     # its own: 0 keeps edges smooth (most compact), 8 ignores edges (most even). Measured on 西塘镇:
     # 0 -> households spread in a village 68, Polsby-Popper 0.667; 1 -> 44, 0.631; 8 -> 41, 0.624.
     edge_slack: int = 1
+    # Roads as preferred borders (gis.analysis.redistrict_roads): links between areal units whose
+    # shared border lies at least ``road_share`` inside ``road_buffer_m`` of a road line are cut.
+    roads: bool = True
+    road_buffer_m: float = 20.0
+    road_share: float = 0.5
+    layer: str = "grid"  # the units proposed: grids from micro-grids, or micro-grids from buildings
+    # What the areal units and the areas solved one by one are called in the messages.
+    part: str = "micro-grid"
+    container: str = "village"
 
 
 @dataclass
@@ -90,10 +99,15 @@ def queen_neighbors(frame: gpd.GeoDataFrame) -> dict[int, list[int]]:
 
 
 def _maxp(
-    metric: gpd.GeoDataFrame, idx: list[int], households: npt.NDArray[np.int64], floor: int, params: Params
+    metric: gpd.GeoDataFrame,
+    idx: list[int],
+    households: npt.NDArray[np.int64],
+    floor: int,
+    params: Params,
+    neighbors: dict[int, list[int]],
 ) -> list[set[int]]:
-    """Max-p regions of the rows ``idx`` (one connected piece) with ``floor`` households each."""
-    from libpysal.weights import Queen
+    """Max-p regions of the rows ``idx`` (one connected piece of ``neighbors``) with ``floor`` households each."""
+    from libpysal.weights import W
     from spopt.region import MaxPHeuristic
 
     sub = metric.iloc[idx].reset_index(drop=True)
@@ -105,7 +119,10 @@ def _maxp(
         centre = sub.groupby("current")[["cx", "cy"]].transform("mean")
         sub = sub.assign(ax=centre["cx"] * params.keep_current, ay=centre["cy"] * params.keep_current)
         attrs += ["ax", "ay"]
-    w = Queen.from_dataframe(sub, use_index=False, silence_warnings=True)
+    # The weights are the caller's contiguity restricted to the piece: queen, or queen with the links
+    # along roads cut (gis.analysis.redistrict_roads).
+    pos = {i: k for k, i in enumerate(idx)}
+    w = W({k: [pos[j] for j in neighbors[i] if j in pos] for k, i in enumerate(idx)}, silence_warnings=True)
     # spopt draws from the global generators; seeded so a proposal can be reproduced.
     random.seed(params.seed)
     np.random.seed(params.seed)
@@ -181,7 +198,7 @@ def _repair_ceiling(
             continue
         total = int(units.total(u, hh))
         if total >= 2 * low:
-            pieces = _maxp(metric, sorted(units.members[u]), hh, low, params)
+            pieces = _maxp(metric, sorted(units.members[u]), hh, low, params, units.nb)
             if len(pieces) > 1:
                 units.members[u] = pieces[0]
                 units.members.extend(pieces[1:])
@@ -190,11 +207,11 @@ def _repair_ceiling(
                 continue
         names = ", ".join(codes[i] for i in sorted(units.members[u])[:6])
         raise Infeasible(
-            f"village {village}: a contiguous group of micro-grids ({names}...) holds {total} households, above the "
-            f"ceiling of {high}, and can neither give micro-grids to a neighbour with room nor be split into units "
-            f"of at least {low}"
+            f"{params.container} {village}: a contiguous group of {params.part}s ({names}...) holds {total} "
+            f"households, above the ceiling of {high}, and can neither give {params.part}s to a neighbour with "
+            f"room nor be split into units of at least {low}"
         )
-    raise Infeasible(f"village {village}: the ceiling of {high} households could not be met")
+    raise Infeasible(f"{params.container} {village}: the ceiling of {high} households could not be met")
 
 
 def _compact(units: _Units, metric: gpd.GeoDataFrame, params: Params, res: VillageResult) -> None:
@@ -258,20 +275,26 @@ def solve_village(
     households: npt.NDArray[np.int64],
     load: npt.NDArray[np.float64],
     params: Params,
+    neighbors: dict[int, list[int]] | None = None,
 ) -> VillageResult:
-    """Units (labels per row of ``frame``, the village's micro-grids, EPSG:4326) inside the band."""
+    """Units (labels per row of ``frame``, the village's micro-grids, EPSG:4326) inside the band;
+    ``neighbors``: the contiguity between rows (default queen; see gis.analysis.redistrict_roads)."""
     low, high = params.band
     codes = [str(c) for c in frame["code"]]
     if not len(frame):
-        raise Infeasible(f"village {village} has no micro-grids")
+        raise Infeasible(f"{params.container} {village} has no {params.part}s")
     metric = frame.to_crs(4549)  # CGCS2000 / GK CM 120E (gis.spatial.crs.METRIC_EPSG): metres for centroids
-    neighbors = queen_neighbors(frame)
+    neighbors = queen_neighbors(frame) if neighbors is None else neighbors
     total = int(households.sum())
     if total < low:
-        raise Infeasible(f"village {village} has {total} households in all, below the floor of {low} for one unit")
+        raise Infeasible(
+            f"{params.container} {village} has {total} households in all, below the floor of {low} for one unit"
+        )
     big = [codes[i] for i in np.flatnonzero(households > high)]
     if big:
-        raise Infeasible(f"village {village}: micro-grid(s) {', '.join(big)} alone hold more than {high} households")
+        raise Infeasible(
+            f"{params.container} {village}: {params.part}(s) {', '.join(big)} alone hold more than {high} households"
+        )
     res = VillageResult(village, np.zeros(len(frame), dtype=np.int64))
     regions: list[set[int]] = []
     for piece in sorted(_components(neighbors, range(len(frame))), key=min):
@@ -279,7 +302,8 @@ def solve_village(
         if hh_piece < low:
             names = ", ".join(codes[i] for i in sorted(piece))
             raise Infeasible(
-                f"village {village}: micro-grid(s) {names} touch no other micro-grid of the village and hold "
+                f"{params.container} {village}: {params.part}(s) {names} touch no other {params.part} of the "
+                f"{params.container} and hold "
                 f"{hh_piece} households, below the floor of {low}"
             )
         if hh_piece <= high:
@@ -287,10 +311,10 @@ def solve_village(
             continue
         if hh_piece < 2 * low:
             raise Infeasible(
-                f"village {village}: {hh_piece} households in one contiguous piece: more than {high} for one unit "
-                f"and fewer than {2 * low} for two"
+                f"{params.container} {village}: {hh_piece} households in one contiguous piece: more than {high} "
+                f"for one unit and fewer than {2 * low} for two"
             )
-        regions.extend(_maxp(metric, sorted(piece), households, low, params))
+        regions.extend(_maxp(metric, sorted(piece), households, low, params, neighbors))
     units = _Units(regions, neighbors, households)
     _repair_ceiling(units, metric, village, codes, params, res)
     if params.compact:
