@@ -37,7 +37,9 @@ from gis.core.predicates import in_generation
 from gis.spatial.areas import Conn, current_generation
 from gis.spatial.roads import roads_within
 
-LAYERS = ("grid",)  # units built from micro-grids; micro-grids from buildings are not built yet
+# Grids are built from micro-grids (this module), micro-grids from buildings (gis.analysis.redistrict_micro).
+LAYERS = ("grid", "micro_grid")
+AREA_KINDS = {"grid": ("town", "village"), "micro_grid": ("town", "village", "grid")}
 BALANCES = ("households", "workload")
 WORKLOAD_DAYS = 90
 # Findings that make a proposal unusable: coverage, nesting, codes, geometry, the band.
@@ -51,16 +53,18 @@ class UnknownAreaError(LookupError):
     pass
 
 
-def area_kind(conn: Conn, code: str) -> str:
-    """'town' or 'village' for a polygon in force, else UnknownAreaError."""
+def area_kind(conn: Conn, code: str, layer: str = "grid") -> str:
+    """'town' or 'village' (or 'grid', when proposing micro-grids) for a polygon in force, else
+    UnknownAreaError."""
+    kinds = AREA_KINDS[layer]
     g = current_generation(conn)
-    layer = conn.execute(
-        sa.text(f"SELECT layer FROM areas WHERE code = :c AND layer IN ('town', 'village') AND {in_generation()}"),  # noqa: S608
-        {"c": code, "g": g},
+    found = conn.execute(
+        sa.text(f"SELECT layer FROM areas WHERE code = :c AND layer = ANY(:k) AND {in_generation()} LIMIT 1"),  # noqa: S608
+        {"c": code, "g": g, "k": list(kinds)},
     ).scalar()
-    if layer is None:
-        raise UnknownAreaError(f"area_code {code!r} is not a town or village in force")
-    return str(layer)
+    if found is None:
+        raise UnknownAreaError(f"area_code {code!r} is not a {' or '.join(kinds)} in force")
+    return str(found)
 
 
 def load_micro_grids(conn: Conn, area: str) -> gpd.GeoDataFrame:
@@ -120,8 +124,16 @@ def _figures(
     }
 
 
-def _codes(units: gpd.GeoDataFrame, old: gpd.GeoDataFrame, mg: gpd.GeoDataFrame, taken: set[str]) -> None:
-    """Set ``code``/``name``/``attrs`` of each unit from the grids in force (see the module doc)."""
+def _codes(
+    units: gpd.GeoDataFrame,
+    old: gpd.GeoDataFrame,
+    mg: gpd.GeoDataFrame,
+    taken: set[str],
+    digits: int = 3,
+    noun: str = "网格",
+) -> None:
+    """Set ``code``/``name``/``attrs`` of each unit from the polygons in force (see the module doc): a
+    unit's code is its parent's code and ``digits`` digits (3 for grids, 2 for micro-grids)."""
     idx = covering_index(
         np.asarray(old["code"], dtype=object),
         np.asarray(old.geometry.values, dtype=object),
@@ -141,7 +153,7 @@ def _codes(units: gpd.GeoDataFrame, old: gpd.GeoDataFrame, mg: gpd.GeoDataFrame,
             unit not in given
             and code not in given.values()
             and code.startswith(village)
-            and len(code) == len(village) + 3
+            and len(code) == len(village) + digits
         ):
             given[unit] = code
     used = set(taken) | set(given.values())
@@ -154,18 +166,23 @@ def _codes(units: gpd.GeoDataFrame, old: gpd.GeoDataFrame, mg: gpd.GeoDataFrame,
         village = units.loc[unit, "parent_code"]
         if unit not in given:
             n = 1
-            while f"{village}{n:03d}" in used:
+            while f"{village}{n:0{digits}d}" in used:
                 n += 1
-            given[unit] = f"{village}{n:03d}"
+            given[unit] = f"{village}{n:0{digits}d}"
             used.add(given[unit])
         code = given[unit]
         units.loc[unit, "code"] = code
-        units.loc[unit, "name"] = names.get(code) or f"{village}第{code[-3:]}网格(方案)"
+        units.loc[unit, "name"] = names.get(code) or f"{village}第{code[-digits:]}{noun}(方案)"
         units.at[unit, "attrs"] = {"absorbs": absorbs.get(unit, [])} if absorbs.get(unit) else {}
 
 
 def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Progress | None = None) -> dict[str, Any]:
     """Build the proposal for ``area``; returns the report (with ``draft_id``) or raises Infeasible."""
+    if params.layer == "micro_grid":
+        # Imported here: that module builds on this one's codes, figures and blocking findings.
+        from gis.analysis.redistrict_micro import propose_micro_grids
+
+        return propose_micro_grids(conn, area, params, author=author, progress=progress)
     report_progress: Progress = progress or (lambda _f, _m: None)
     low, high = params.band
     kind = area_kind(conn, area)

@@ -190,7 +190,7 @@ def _repair_ceiling(
         for i, v, _n, _own in units.candidates(u):
             room = high - units.total(v, hh)
             if hh[i] <= room and units.total(u, hh) - hh[i] >= low and units.can_give(i, u):
-                key = (-(units.total(u, hh) - hh[i] <= high), room - hh[i])
+                key = (-int(units.total(u, hh) - hh[i] <= high), room - hh[i])
                 best = min(best, (key, i, v)) if best else (key, i, v)
         if best is not None:
             units.move(best[1], u, best[2])
