@@ -22,6 +22,7 @@ infeasible with the reason (``Infeasible``).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,7 +31,11 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 
+from gis.analysis.redistrict_repair import resplit_with_neighbour
+
 Progress = Callable[[float, str], None]
+# Max-p runs one ceiling repair may make: each costs ~0.1-0.5 s, and a hopeless case must end.
+MAX_REPAIR_SOLVES = 12
 
 
 class Infeasible(ValueError):
@@ -51,6 +56,7 @@ class Params:
     # its own: 0 keeps edges smooth (most compact), 8 ignores edges (most even). Measured on 西塘镇:
     # 0 -> households spread in a village 68, Polsby-Popper 0.667; 1 -> 44, 0.631; 8 -> 41, 0.624.
     edge_slack: int = 1
+    restarts: int = 1  # max-p starts (seed, seed + 1, ...) tried while the ceiling cannot be repaired
     # Roads as preferred borders (gis.analysis.redistrict_roads): links between areal units whose
     # shared border lies at least ``road_share`` inside ``road_buffer_m`` of a road line are cut.
     roads: bool = True
@@ -181,6 +187,7 @@ def _repair_ceiling(
 ) -> None:
     low, high = params.band
     hh = units.hh
+    solves = 0  # max-p runs so far (MAX_REPAIR_SOLVES)
     for _ in range(4 * len(codes) + 10):
         over = [u for u in range(len(units.members)) if units.total(u, hh) > high]
         if not over:
@@ -197,7 +204,8 @@ def _repair_ceiling(
             res.moves += 1
             continue
         total = int(units.total(u, hh))
-        if total >= 2 * low:
+        if total >= 2 * low and solves < MAX_REPAIR_SOLVES:
+            solves += 1
             pieces = _maxp(metric, sorted(units.members[u]), hh, low, params, units.nb)
             if len(pieces) > 1:
                 units.members[u] = pieces[0]
@@ -205,6 +213,9 @@ def _repair_ceiling(
                 units.of.update({i: k for k, r in enumerate(units.members) for i in r})
                 res.splits += 1
                 continue
+        if resplit_with_neighbour(units, u, metric, params.band):
+            res.splits += 1
+            continue
         names = ", ".join(codes[i] for i in sorted(units.members[u])[:6])
         raise Infeasible(
             f"{params.container} {village}: a contiguous group of {params.part}s ({names}...) holds {total} "
@@ -297,6 +308,7 @@ def solve_village(
         )
     res = VillageResult(village, np.zeros(len(frame), dtype=np.int64))
     regions: list[set[int]] = []
+    split: list[list[int]] = []  # pieces above the ceiling, cut by max-p
     for piece in sorted(_components(neighbors, range(len(frame))), key=min):
         hh_piece = int(sum(households[i] for i in piece))
         if hh_piece < low:
@@ -314,9 +326,18 @@ def solve_village(
                 f"{params.container} {village}: {hh_piece} households in one contiguous piece: more than {high} "
                 f"for one unit and fewer than {2 * low} for two"
             )
-        regions.extend(_maxp(metric, sorted(piece), households, low, params, neighbors))
-    units = _Units(regions, neighbors, households)
-    _repair_ceiling(units, metric, village, codes, params, res)
+        split.append(sorted(piece))
+    for attempt in range(max(params.restarts, 1)):
+        # Max-p and the repair are heuristics: a failed repair is retried from another random start.
+        tried = dataclasses.replace(params, seed=params.seed + attempt)
+        found = regions + [r for piece in split for r in _maxp(metric, piece, households, low, tried, neighbors)]
+        units = _Units(found, neighbors, households)
+        try:
+            _repair_ceiling(units, metric, village, codes, tried, res)
+            break
+        except Infeasible:
+            if attempt + 1 >= params.restarts:
+                raise
     if params.compact:
         _compact(units, metric, params, res)
     _balance(units, load if params.balance == "workload" else households.astype(np.float64), params, res)

@@ -128,7 +128,10 @@ def propose_micro_grids(
     lines = roads_within(conn, (x0, y0, x1, y1)) if params.roads else []
     buffer = road_buffer(lines, buffer_m=params.road_buffer_m)
     report_progress(0.05, f"{len(buildings)} buildings in {len(grids)} grids and {len(lines)} roads read")
-    solve = dataclasses.replace(params, part="building cell", container="grid", balance="households")
+    # Buildings are coarse parts for a 50-80 band: more max-p starts are worth their (small) cost.
+    solve = dataclasses.replace(
+        params, part="building cell", container="grid", balance="households", restarts=max(params.restarts, 4)
+    )
     reasons, notes, parts = [], [], []
     shares: dict[str, dict[str, float]] = {"proposal": {}, "current": {}}
     offset, moves = 0, 0
