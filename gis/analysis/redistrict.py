@@ -31,7 +31,7 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 
-from gis.analysis.redistrict_repair import resplit_with_neighbour
+from gis.analysis.redistrict_repair import bisect, resplit_with_neighbour
 
 Progress = Callable[[float, str], None]
 # Max-p runs one ceiling repair may make: each costs ~0.1-0.5 s, and a hopeless case must end.
@@ -188,6 +188,7 @@ def _repair_ceiling(
     low, high = params.band
     hh = units.hh
     solves = 0  # max-p runs so far (MAX_REPAIR_SOLVES)
+    xy = np.column_stack([metric.geometry.centroid.x.to_numpy(), metric.geometry.centroid.y.to_numpy()])
     for _ in range(4 * len(codes) + 10):
         over = [u for u in range(len(units.members)) if units.total(u, hh) > high]
         if not over:
@@ -204,6 +205,15 @@ def _repair_ceiling(
             res.moves += 1
             continue
         total = int(units.total(u, hh))
+        halves = bisect(units, units.members[u], params.band, xy) if total <= 2 * high else None
+        if halves is not None:
+            # Two parts in the band: cut by bisection (max-p's annealing can run for minutes on a
+            # small piece; see gis.analysis.redistrict_repair).
+            units.members[u] = halves[0]
+            units.members.append(halves[1])
+            units.of.update({i: len(units.members) - 1 for i in halves[1]})
+            res.splits += 1
+            continue
         if total >= 2 * low and solves < MAX_REPAIR_SOLVES:
             solves += 1
             pieces = _maxp(metric, sorted(units.members[u]), hh, low, params, units.nb)
@@ -213,7 +223,7 @@ def _repair_ceiling(
                 units.of.update({i: k for k, r in enumerate(units.members) for i in r})
                 res.splits += 1
                 continue
-        if resplit_with_neighbour(units, u, metric, params.band):
+        if resplit_with_neighbour(units, u, xy, params.band):
             res.splits += 1
             continue
         names = ", ".join(codes[i] for i in sorted(units.members[u])[:6])

@@ -1,8 +1,8 @@
-"""Ceiling repair of redistricting units (gis.analysis.redistrict): a unit above the ceiling that
-can neither give an areal unit to a neighbour nor be split on its own is cut again together with a
-neighbour, in two units that both lie in the band.
+"""Ceiling repair of redistricting units (gis.analysis.redistrict): a unit above the ceiling (and at
+most twice it) is cut in two units in the band; one that cannot be cut on its own is cut again
+together with a neighbour (``xy``: the areal units' centres in metres).
 
-Why not max-p here: on such a small union spopt's simulated annealing was seen to run for minutes
+Why not max-p here: on such small pieces spopt's simulated annealing was seen to run for minutes
 (micro-grids from buildings, 50-80 households); breadth-first prefixes are exhaustive enough for
 two parts of a few dozen areal units and end in milliseconds.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 
@@ -74,11 +73,10 @@ def bisect(
     return None if best is None else [best[1], members - best[1]]
 
 
-def resplit_with_neighbour(units: UnitsLike, u: int, metric: gpd.GeoDataFrame, band: tuple[int, int]) -> bool:
+def resplit_with_neighbour(units: UnitsLike, u: int, xy: npt.NDArray[np.float64], band: tuple[int, int]) -> bool:
     """Unit ``u`` above the ceiling that can neither give nor split alone: cut its union with a
     neighbour (the emptiest first) in two units in the band (``bisect``), if one does."""
     hh = units.hh
-    xy = np.column_stack([metric.geometry.centroid.x.to_numpy(), metric.geometry.centroid.y.to_numpy()])
     around = {units.of[j] for i in units.members[u] for j in units.nb[i]} - {u}
     for v in sorted(around, key=lambda v: units.total(v, hh)):
         pieces = bisect(units, units.members[u] | units.members[v], band, xy)
