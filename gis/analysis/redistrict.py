@@ -34,8 +34,6 @@ import numpy.typing as npt
 from gis.analysis.redistrict_repair import bisect, resplit_with_neighbour
 
 Progress = Callable[[float, str], None]
-# Max-p runs one ceiling repair may make: each costs ~0.1-0.5 s, and a hopeless case must end.
-MAX_REPAIR_SOLVES = 12
 
 
 class Infeasible(ValueError):
@@ -187,7 +185,6 @@ def _repair_ceiling(
 ) -> None:
     low, high = params.band
     hh = units.hh
-    solves = 0  # max-p runs so far (MAX_REPAIR_SOLVES)
     xy = np.column_stack([metric.geometry.centroid.x.to_numpy(), metric.geometry.centroid.y.to_numpy()])
     for _ in range(4 * len(codes) + 10):
         over = [u for u in range(len(units.members)) if units.total(u, hh) > high]
@@ -205,24 +202,16 @@ def _repair_ceiling(
             res.moves += 1
             continue
         total = int(units.total(u, hh))
-        halves = bisect(units, units.members[u], params.band, xy) if total <= 2 * high else None
+        # Cut off a part in the band (two parts when the unit is at most twice the ceiling, else a
+        # part and a rest that the next rounds cut again). Not max-p: spopt's annealing was seen to
+        # run for minutes on such pieces (gis.analysis.redistrict_repair).
+        halves = bisect(units, units.members[u], params.band, xy, rest_over=total > 2 * high)
         if halves is not None:
-            # Two parts in the band: cut by bisection (max-p's annealing can run for minutes on a
-            # small piece; see gis.analysis.redistrict_repair).
             units.members[u] = halves[0]
             units.members.append(halves[1])
             units.of.update({i: len(units.members) - 1 for i in halves[1]})
             res.splits += 1
             continue
-        if total >= 2 * low and solves < MAX_REPAIR_SOLVES:
-            solves += 1
-            pieces = _maxp(metric, sorted(units.members[u]), hh, low, params, units.nb)
-            if len(pieces) > 1:
-                units.members[u] = pieces[0]
-                units.members.extend(pieces[1:])
-                units.of.update({i: k for k, r in enumerate(units.members) for i in r})
-                res.splits += 1
-                continue
         if resplit_with_neighbour(units, u, xy, params.band):
             res.splits += 1
             continue

@@ -38,9 +38,10 @@ def _connected(neighbors: dict[int, list[int]], members: set[int]) -> bool:
 
 
 def bisect(
-    units: UnitsLike, members: set[int], band: tuple[int, int], xy: npt.NDArray[np.float64]
+    units: UnitsLike, members: set[int], band: tuple[int, int], xy: npt.NDArray[np.float64], rest_over: bool = False
 ) -> list[set[int]] | None:
-    """Two contiguous parts of ``members``, both in the band, or None: each part is a breadth-first
+    """Two contiguous parts of ``members``, both in the band (``rest_over``: the second may lie above
+    the ceiling, to be cut again), or None: the first part is a breadth-first
     prefix from one of the members (so connected) whose rest is connected too; the tightest pair
     (least squared distance to the parts' centres) wins. Cheap and bounded, unlike max-p's annealing
     on a small union, which can run for minutes."""
@@ -60,7 +61,7 @@ def bisect(
             rest_total = sum(int(units.hh[j]) for j in members) - total
             if total > high:
                 break
-            if total < low or not low <= rest_total <= high:
+            if total < low or rest_total < low or (rest_total > high and not rest_over):
                 continue
             part = set(order[: n + 1])
             if not _connected(units.nb, members - part):
@@ -79,7 +80,8 @@ def resplit_with_neighbour(units: UnitsLike, u: int, xy: npt.NDArray[np.float64]
     hh = units.hh
     around = {units.of[j] for i in units.members[u] for j in units.nb[i]} - {u}
     for v in sorted(around, key=lambda v: units.total(v, hh)):
-        pieces = bisect(units, units.members[u] | units.members[v], band, xy)
+        union = units.members[u] | units.members[v]
+        pieces = bisect(units, union, band, xy, rest_over=sum(int(hh[i]) for i in union) > 2 * band[1])
         if pieces is not None:
             units.members[u], units.members[v] = pieces
             units.of.update({i: k for k, r in enumerate(units.members) for i in r})
