@@ -6,7 +6,8 @@ contiguous regions that each reach a threshold, which is exactly the floor; Skat
 the number of regions up front and treat the floor only as a soft bound. Its dissimilarity is
 computed on the micro-grids' centroids (metres), so the regions it prefers are spatially tight:
 compactness. Max-p knows no ceiling, so a repair pass follows: a unit above the ceiling gives
-boundary micro-grids to neighbours that have room, or is split by max-p again; then a balancing
+boundary micro-grids to neighbours that have room, or is cut again, alone or with a neighbour
+(gis.analysis.redistrict_repair); then a balancing
 pass moves boundary micro-grids between neighbouring units while that narrows the spread of the
 balanced figure (households, or the last 90 days' incidents: one worker per grid, so the
 workload), keeping every unit in the band and contiguous (queen contiguity, libpysal); how much
