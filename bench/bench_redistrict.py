@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import geopandas as gpd
 import httpx
 import psycopg
 import sqlalchemy as sa
@@ -101,6 +102,43 @@ def copy_town(source_url: str, target_url: str, town: str) -> dict[str, int]:
     return counts
 
 
+def roads_from_addresses(target_url: str, town: str) -> int:
+    """Road centrelines for the throwaway database, approximated from the town's addressed houses:
+    the dev database stores road NAMES only (the demo's road lines are not stored), so each road is
+    the principal axis of its addresses' points, from the first to the last address along it."""
+    import numpy as np
+    from shapely.geometry import LineString
+
+    from gis.spatial.crs import METRIC_EPSG
+    from gis.spatial.roads import store_roads
+
+    engine = db.make_engine(target_url, pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.text(
+                f"SELECT road, ST_X(ST_Transform(geom, {METRIC_EPSG})), ST_Y(ST_Transform(geom, {METRIC_EPSG})) "  # noqa: S608
+                "FROM addresses WHERE town_code = :t AND road IS NOT NULL AND precision <> 'room'"
+            ),
+            {"t": town},
+        ).all()
+        per: dict[str, list[tuple[float, float]]] = {}
+        for road, x, y in rows:
+            per.setdefault(road, []).append((x, y))
+        lines = []
+        for road, pts in sorted(per.items()):
+            xy = np.asarray(pts)
+            if len(xy) < 10:
+                continue
+            centre = xy.mean(axis=0)
+            axis = np.linalg.svd(xy - centre, full_matrices=False)[2][0]
+            t = (xy - centre) @ axis
+            lines.append((road, LineString([centre + t.min() * axis, centre + t.max() * axis])))
+        geoms = gpd.GeoSeries([g for _n, g in lines], crs=METRIC_EPSG).to_crs(4326)
+        n = store_roads(conn, [(n, g) for (n, _l), g in zip(lines, geoms, strict=True)], source="bench: addresses")
+    engine.dispose()
+    return n
+
+
 def spopt_costs() -> dict[str, float]:
     """Import time of spopt and one small max-p solve (the first call, and a second)."""
     import geopandas as gpd
@@ -142,6 +180,9 @@ def main() -> None:
     ap.add_argument("--town", default="330421103", help="西塘镇: 96 grids, 687 micro-grids in the demo")
     ap.add_argument("--balance", default="households", choices=("households", "workload"))
     ap.add_argument("--limit-s", type=float, default=120.0)
+    ap.add_argument("--layer", default="grid", choices=("grid", "micro_grid"))
+    ap.add_argument("--area", default=None, help="the area to propose for (default: the town)")
+    ap.add_argument("--no-roads", action="store_true", help="propose without roads (peer of the default)")
     args = ap.parse_args()
     from tests.conftest import api_server
     from tests.gis.test_jobs import Worker
@@ -154,6 +195,7 @@ def main() -> None:
         t = time.perf_counter()
         counts = copy_town(source, target, args.town)
         print(f"copied the town in {time.perf_counter() - t:.1f} s: {counts}")
+        print(f"roads approximated from the town's addresses: {roads_from_addresses(target, args.town)}")
         engine = db.make_engine(target, pool_size=1, max_overflow=0)
         from gis.people.keys import create_key
 
@@ -178,19 +220,25 @@ def main() -> None:
                 with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as c:
                     probe.start()
                     t0 = time.perf_counter()
-                    r = c.post("/analysis/redistrict", json={"area_code": args.town, "balance": args.balance})
+                    body = {"area_code": args.area or args.town, "balance": args.balance, "layer": args.layer}
+                    print(f"load average at the start: {os.getloadavg()}")
+                    r = c.post("/analysis/redistrict", json={**body, "roads": not args.no_roads})
                     post_ms = (time.perf_counter() - t0) * 1000
                     r.raise_for_status()
                     run_id = r.json()["id"]
                     seen: list[tuple[float, str, float]] = []
                     while True:
-                        run = c.get(f"/analysis/redistrict/{run_id}").json()
+                        got = c.get(f"/analysis/redistrict/{run_id}")
+                        if got.status_code != 200:
+                            raise SystemExit(f"GET /analysis/redistrict/{run_id}: {got.status_code} {got.text[:500]}")
+                        run = got.json()
                         if not seen or seen[-1][1:] != (run["status"], run["progress"]):
                             seen.append((round(time.perf_counter() - t0, 1), run["status"], run["progress"]))
                         if run["status"] not in ("queued", "running") or time.perf_counter() - t0 > 600:
                             break
                         time.sleep(0.25)
                     wall = time.perf_counter() - t0
+                    print(f"load average at the end: {os.getloadavg()}")
             finally:
                 stop.set()
                 if probe.is_alive():
@@ -211,8 +259,16 @@ def main() -> None:
                   f"spread {hh['spread']:.0f} (in a village {hh['within_village_spread']:.0f}); "
                   f"incidents/90 d spread {wl['spread']:.0f} (in a village {wl['within_village_spread']:.0f}); "
                   f"Polsby-Popper min {pp.get('min')} mean {pp.get('mean')}")  # fmt: skip
-        print(f"{rep['micro_grids']} micro-grids in {rep['villages']} villages; addresses changing grid: "
-              f"{rep['addresses_changing_grid']}; moves {rep['repair_moves']}, splits {rep['splits']}")  # fmt: skip
+        if args.layer == "grid":
+            print(f"{rep['micro_grids']} micro-grids in {rep['villages']} villages; addresses changing grid: "
+                  f"{rep['addresses_changing_grid']}; moves {rep['repair_moves']}, splits {rep['splits']}")  # fmt: skip
+        else:
+            changing = rep["addresses_changing_micro_grid"]
+            print(f"{rep['buildings']} buildings ({rep['cells']} cells) in {rep['grids']} grids; households "
+                  f"{rep['households']}; addresses changing micro-grid {changing}")  # fmt: skip
+        roads = rep["borders_on_roads"]
+        print(f"borders on roads ({roads['roads']} roads): proposal {roads['proposal']}, current {roads['current']}; "
+              f"{roads['notes'][:3]}")  # fmt: skip
     ok = run["status"] in ("done", "infeasible") and wall <= args.limit_s
     print("PASS" if ok else "FAIL")
 

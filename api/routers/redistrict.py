@@ -28,19 +28,26 @@ def _out(run: dict[str, object]) -> RedistrictRunOut:
 
 @router.post("/analysis/redistrict", status_code=202, response_model=RedistrictRunOut)
 def start_redistrict(body: RedistrictIn, session: SessionDep, settings: SettingsDep, who: Planner) -> RedistrictRunOut:
-    """Queue a proposal of grids for a town or village; poll GET /analysis/redistrict/{id}."""
-    low = body.band_min if body.band_min is not None else settings.grid_households_min
-    high = body.band_max if body.band_max is not None else settings.grid_households_max
+    """Queue a proposal of grids (from micro-grids) for a town or village, or of micro-grids (from
+    buildings) for a town, village or grid; poll GET /analysis/redistrict/{id}."""
+    micro = body.layer == "micro_grid"
+    default_low = settings.micro_grid_households_min if micro else settings.grid_households_min
+    default_high = settings.micro_grid_households_max if micro else settings.grid_households_max
+    low = body.band_min if body.band_min is not None else default_low
+    high = body.band_max if body.band_max is not None else default_high
     if low >= high:
         raise HTTPException(422, f"band_min ({low}) must be below band_max ({high})")
     try:
         draftscope.check_codes(who.scope, [body.area_code], "area_code")
-        proposal.area_kind(session, body.area_code)
+        proposal.area_kind(session, body.area_code, body.layer)
     except draftscope.OutOfScopeError as exc:
         raise HTTPException(403, str(exc)) from None
     except proposal.UnknownAreaError as exc:
         raise HTTPException(422, str(exc)) from None
-    params = {"band": [low, high], "balance": body.balance, "layer": body.layer, "edge_slack": body.edge_slack}
+    params = {
+        "band": [low, high], "balance": body.balance, "layer": body.layer, "edge_slack": body.edge_slack,
+        "roads": body.roads,
+    }  # fmt: skip
     run_id = proposal.start_run(session, body.area_code, params, who.name)
     run = proposal.get_run(session, run_id)
     assert run is not None

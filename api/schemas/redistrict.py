@@ -9,10 +9,19 @@ from pydantic import BaseModel, Field
 
 
 class RedistrictIn(BaseModel):
-    area_code: str = Field(min_length=1, max_length=32, description="a town or village in force")
-    layer: Literal["grid"] = Field("grid", description="the units to propose (grids built from micro-grids)")
-    band_min: int | None = Field(None, ge=1, description="fewest households a unit may hold (default: the settings)")
-    band_max: int | None = Field(None, ge=1, description="most households a unit may hold (default: the settings)")
+    area_code: str = Field(
+        min_length=1, max_length=32, description="a town or village in force (or a grid, for micro_grid)"
+    )
+    layer: Literal["grid", "micro_grid"] = Field(
+        "grid", description="the units to propose: grids built from micro-grids, or micro-grids built from buildings"
+    )
+    band_min: int | None = Field(
+        None, ge=1, description="fewest households a unit may hold (default: the settings for the layer)"
+    )
+    band_max: int | None = Field(
+        None, ge=1, description="most households a unit may hold (default: the settings for the layer)"
+    )
+    roads: bool = Field(True, description="prefer roads (table roads) as the units' borders")
     balance: Literal["households", "workload"] = Field(
         "households", description="what to even out between units: households, or incidents of the last 90 days"
     )

@@ -31,11 +31,15 @@ from boundaries.findings import Rules
 from boundaries.households import count_households, covering_index
 from boundaries.impact import preview_impact
 from boundaries.validate import validate_draft
-from gis.analysis.redistrict import Infeasible, Params, Progress, polsby_popper, solve_village, spread_figures
+from gis.analysis.redistrict import Infeasible, Params, Progress, polsby_popper, spread_figures
+from gis.analysis.redistrict_roads import add_shares, border_share, road_buffer, solve_with_roads
 from gis.core.predicates import in_generation
 from gis.spatial.areas import Conn, current_generation
+from gis.spatial.roads import roads_within
 
-LAYERS = ("grid",)  # units built from micro-grids; micro-grids from buildings are not built yet
+# Grids are built from micro-grids (this module), micro-grids from buildings (gis.analysis.redistrict_micro).
+LAYERS = ("grid", "micro_grid")
+AREA_KINDS = {"grid": ("town", "village"), "micro_grid": ("town", "village", "grid")}
 BALANCES = ("households", "workload")
 WORKLOAD_DAYS = 90
 # Findings that make a proposal unusable: coverage, nesting, codes, geometry, the band.
@@ -49,16 +53,18 @@ class UnknownAreaError(LookupError):
     pass
 
 
-def area_kind(conn: Conn, code: str) -> str:
-    """'town' or 'village' for a polygon in force, else UnknownAreaError."""
+def area_kind(conn: Conn, code: str, layer: str = "grid") -> str:
+    """'town' or 'village' (or 'grid', when proposing micro-grids) for a polygon in force, else
+    UnknownAreaError."""
+    kinds = AREA_KINDS[layer]
     g = current_generation(conn)
-    layer = conn.execute(
-        sa.text(f"SELECT layer FROM areas WHERE code = :c AND layer IN ('town', 'village') AND {in_generation()}"),  # noqa: S608
-        {"c": code, "g": g},
+    found = conn.execute(
+        sa.text(f"SELECT layer FROM areas WHERE code = :c AND layer = ANY(:k) AND {in_generation()} LIMIT 1"),  # noqa: S608
+        {"c": code, "g": g, "k": list(kinds)},
     ).scalar()
-    if layer is None:
-        raise UnknownAreaError(f"area_code {code!r} is not a town or village in force")
-    return str(layer)
+    if found is None:
+        raise UnknownAreaError(f"area_code {code!r} is not a {' or '.join(kinds)} in force")
+    return str(found)
 
 
 def load_micro_grids(conn: Conn, area: str) -> gpd.GeoDataFrame:
@@ -118,8 +124,16 @@ def _figures(
     }
 
 
-def _codes(units: gpd.GeoDataFrame, old: gpd.GeoDataFrame, mg: gpd.GeoDataFrame, taken: set[str]) -> None:
-    """Set ``code``/``name``/``attrs`` of each unit from the grids in force (see the module doc)."""
+def _codes(
+    units: gpd.GeoDataFrame,
+    old: gpd.GeoDataFrame,
+    mg: gpd.GeoDataFrame,
+    taken: set[str],
+    digits: int = 3,
+    noun: str = "网格",
+) -> None:
+    """Set ``code``/``name``/``attrs`` of each unit from the polygons in force (see the module doc): a
+    unit's code is its parent's code and ``digits`` digits (3 for grids, 2 for micro-grids)."""
     idx = covering_index(
         np.asarray(old["code"], dtype=object),
         np.asarray(old.geometry.values, dtype=object),
@@ -139,7 +153,7 @@ def _codes(units: gpd.GeoDataFrame, old: gpd.GeoDataFrame, mg: gpd.GeoDataFrame,
             unit not in given
             and code not in given.values()
             and code.startswith(village)
-            and len(code) == len(village) + 3
+            and len(code) == len(village) + digits
         ):
             given[unit] = code
     used = set(taken) | set(given.values())
@@ -152,18 +166,23 @@ def _codes(units: gpd.GeoDataFrame, old: gpd.GeoDataFrame, mg: gpd.GeoDataFrame,
         village = units.loc[unit, "parent_code"]
         if unit not in given:
             n = 1
-            while f"{village}{n:03d}" in used:
+            while f"{village}{n:0{digits}d}" in used:
                 n += 1
-            given[unit] = f"{village}{n:03d}"
+            given[unit] = f"{village}{n:0{digits}d}"
             used.add(given[unit])
         code = given[unit]
         units.loc[unit, "code"] = code
-        units.loc[unit, "name"] = names.get(code) or f"{village}第{code[-3:]}网格(方案)"
+        units.loc[unit, "name"] = names.get(code) or f"{village}第{code[-digits:]}{noun}(方案)"
         units.at[unit, "attrs"] = {"absorbs": absorbs.get(unit, [])} if absorbs.get(unit) else {}
 
 
 def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Progress | None = None) -> dict[str, Any]:
     """Build the proposal for ``area``; returns the report (with ``draft_id``) or raises Infeasible."""
+    if params.layer == "micro_grid":
+        # Imported here: that module builds on this one's codes, figures and blocking findings.
+        from gis.analysis.redistrict_micro import propose_micro_grids
+
+        return propose_micro_grids(conn, area, params, author=author, progress=progress)
     report_progress: Progress = progress or (lambda _f, _m: None)
     low, high = params.band
     kind = area_kind(conn, area)
@@ -173,15 +192,18 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         raise Infeasible(f"{kind} {area} has no micro-grids in force")
     mg["unit"] = -1
     villages = sorted(set(mg["village"]))
-    report_progress(0.05, f"{len(mg)} micro-grids in {len(villages)} villages read; solving village by village")
-    reasons: list[str] = []
+    lines = roads_within(conn, tuple(mg.total_bounds)) if params.roads else []
+    buffer = road_buffer(lines, buffer_m=params.road_buffer_m)
+    report_progress(0.05, f"{len(mg)} micro-grids in {len(villages)} villages and {len(lines)} roads read")
+    reasons, notes = [], []
     offset, moves, splits = 0, 0, 0
+    shares: dict[str, dict[str, float]] = {"proposal": {}, "current": {}}
     for k, village in enumerate(villages):
         rows = np.flatnonzero(mg["village"].to_numpy() == village)
         sub = mg.iloc[rows].reset_index(drop=True)
         try:
-            res = solve_village(
-                village, sub, sub["households"].to_numpy(np.int64), sub["workload"].to_numpy(float), params
+            res, found = solve_with_roads(
+                village, sub, sub["households"].to_numpy(np.int64), sub["workload"].to_numpy(float), params, buffer
             )
         except Infeasible as exc:
             reasons.append(str(exc))
@@ -189,6 +211,9 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         mg.iloc[rows, mg.columns.get_loc("unit")] = res.labels + offset
         offset += int(res.labels.max()) + 1
         moves, splits = moves + res.moves, splits + res.splits
+        notes += [f"village {village}: {n}" for n in res.notes]
+        shares["proposal"] = add_shares(shares["proposal"], border_share(res.labels, found))
+        shares["current"] = add_shares(shares["current"], border_share(sub["current"].to_numpy(), found))
         report_progress(0.05 + 0.6 * (k + 1) / len(villages), f"village {village} solved ({k + 1}/{len(villages)})")
     if reasons:
         raise Infeasible("; ".join(reasons))
@@ -239,7 +264,13 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         "draft_id": draft_id,
         "area": area,
         "kind": kind,
-        "params": {"band": [low, high], "balance": params.balance, "edge_slack": params.edge_slack, "layer": "grid"},
+        "params": {
+            "band": [low, high],
+            "balance": params.balance,
+            "edge_slack": params.edge_slack,
+            "layer": "grid",
+            "roads": params.roads,
+        },  # fmt: skip
         "micro_grids": len(mg),
         "villages": len(villages),
         "proposal": _figures(
@@ -253,6 +284,8 @@ def propose(conn: Conn, area: str, params: Params, *, author: str, progress: Pro
         ),
         "addresses_changing_grid": int(impact["totals"]["addresses"]),
         "households_changing_grid": int(impact["totals"]["households"]),
+        # How much of the borders between units (inside villages) runs along roads (table roads).
+        "borders_on_roads": {"roads": len(lines), **shares, "notes": notes[:20]},
         "repair_moves": moves,
         "splits": splits,
         "warnings": [f.message for f in validation.findings if f.kind not in BLOCKING][:20],
@@ -322,6 +355,8 @@ def params_from(stored: dict[str, Any]) -> Params:
         band=(int(band[0]), int(band[1])),
         balance=str(stored.get("balance") or "households"),
         edge_slack=int(stored.get("edge_slack", Params.edge_slack)),
+        roads=bool(stored.get("roads", Params.roads)),
+        layer=str(stored.get("layer") or "grid"),
     )
 
 

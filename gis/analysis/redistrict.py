@@ -6,7 +6,8 @@ contiguous regions that each reach a threshold, which is exactly the floor; Skat
 the number of regions up front and treat the floor only as a soft bound. Its dissimilarity is
 computed on the micro-grids' centroids (metres), so the regions it prefers are spatially tight:
 compactness. Max-p knows no ceiling, so a repair pass follows: a unit above the ceiling gives
-boundary micro-grids to neighbours that have room, or is split by max-p again; then a balancing
+boundary micro-grids to neighbours that have room, or is cut again, alone or with a neighbour
+(gis.analysis.redistrict_repair); then a balancing
 pass moves boundary micro-grids between neighbouring units while that narrows the spread of the
 balanced figure (households, or the last 90 days' incidents: one worker per grid, so the
 workload), keeping every unit in the band and contiguous (queen contiguity, libpysal); how much
@@ -22,6 +23,7 @@ infeasible with the reason (``Infeasible``).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
+
+from gis.analysis.redistrict_repair import bisect, resplit_with_neighbour
 
 Progress = Callable[[float, str], None]
 
@@ -51,6 +55,16 @@ class Params:
     # its own: 0 keeps edges smooth (most compact), 8 ignores edges (most even). Measured on 西塘镇:
     # 0 -> households spread in a village 68, Polsby-Popper 0.667; 1 -> 44, 0.631; 8 -> 41, 0.624.
     edge_slack: int = 1
+    restarts: int = 1  # max-p starts (seed, seed + 1, ...) tried while the ceiling cannot be repaired
+    # Roads as preferred borders (gis.analysis.redistrict_roads): links between areal units whose
+    # shared border lies at least ``road_share`` inside ``road_buffer_m`` of a road line are cut.
+    roads: bool = True
+    road_buffer_m: float = 20.0
+    road_share: float = 0.5
+    layer: str = "grid"  # the units proposed: grids from micro-grids, or micro-grids from buildings
+    # What the areal units and the areas solved one by one are called in the messages.
+    part: str = "micro-grid"
+    container: str = "village"
 
 
 @dataclass
@@ -90,10 +104,15 @@ def queen_neighbors(frame: gpd.GeoDataFrame) -> dict[int, list[int]]:
 
 
 def _maxp(
-    metric: gpd.GeoDataFrame, idx: list[int], households: npt.NDArray[np.int64], floor: int, params: Params
+    metric: gpd.GeoDataFrame,
+    idx: list[int],
+    households: npt.NDArray[np.int64],
+    floor: int,
+    params: Params,
+    neighbors: dict[int, list[int]],
 ) -> list[set[int]]:
-    """Max-p regions of the rows ``idx`` (one connected piece) with ``floor`` households each."""
-    from libpysal.weights import Queen
+    """Max-p regions of the rows ``idx`` (one connected piece of ``neighbors``) with ``floor`` households each."""
+    from libpysal.weights import W
     from spopt.region import MaxPHeuristic
 
     sub = metric.iloc[idx].reset_index(drop=True)
@@ -105,7 +124,10 @@ def _maxp(
         centre = sub.groupby("current")[["cx", "cy"]].transform("mean")
         sub = sub.assign(ax=centre["cx"] * params.keep_current, ay=centre["cy"] * params.keep_current)
         attrs += ["ax", "ay"]
-    w = Queen.from_dataframe(sub, use_index=False, silence_warnings=True)
+    # The weights are the caller's contiguity restricted to the piece: queen, or queen with the links
+    # along roads cut (gis.analysis.redistrict_roads).
+    pos = {i: k for k, i in enumerate(idx)}
+    w = W({k: [pos[j] for j in neighbors[i] if j in pos] for k, i in enumerate(idx)}, silence_warnings=True)
     # spopt draws from the global generators; seeded so a proposal can be reproduced.
     random.seed(params.seed)
     np.random.seed(params.seed)
@@ -164,6 +186,7 @@ def _repair_ceiling(
 ) -> None:
     low, high = params.band
     hh = units.hh
+    xy = np.column_stack([metric.geometry.centroid.x.to_numpy(), metric.geometry.centroid.y.to_numpy()])
     for _ in range(4 * len(codes) + 10):
         over = [u for u in range(len(units.members)) if units.total(u, hh) > high]
         if not over:
@@ -173,28 +196,33 @@ def _repair_ceiling(
         for i, v, _n, _own in units.candidates(u):
             room = high - units.total(v, hh)
             if hh[i] <= room and units.total(u, hh) - hh[i] >= low and units.can_give(i, u):
-                key = (-(units.total(u, hh) - hh[i] <= high), room - hh[i])
+                key = (-int(units.total(u, hh) - hh[i] <= high), room - hh[i])
                 best = min(best, (key, i, v)) if best else (key, i, v)
         if best is not None:
             units.move(best[1], u, best[2])
             res.moves += 1
             continue
         total = int(units.total(u, hh))
-        if total >= 2 * low:
-            pieces = _maxp(metric, sorted(units.members[u]), hh, low, params)
-            if len(pieces) > 1:
-                units.members[u] = pieces[0]
-                units.members.extend(pieces[1:])
-                units.of.update({i: k for k, r in enumerate(units.members) for i in r})
-                res.splits += 1
-                continue
+        # Cut off a part in the band (two parts when the unit is at most twice the ceiling, else a
+        # part and a rest that the next rounds cut again). Not max-p: spopt's annealing was seen to
+        # run for minutes on such pieces (gis.analysis.redistrict_repair).
+        halves = bisect(units, units.members[u], params.band, xy, rest_over=total > 2 * high)
+        if halves is not None:
+            units.members[u] = halves[0]
+            units.members.append(halves[1])
+            units.of.update({i: len(units.members) - 1 for i in halves[1]})
+            res.splits += 1
+            continue
+        if resplit_with_neighbour(units, u, xy, params.band):
+            res.splits += 1
+            continue
         names = ", ".join(codes[i] for i in sorted(units.members[u])[:6])
         raise Infeasible(
-            f"village {village}: a contiguous group of micro-grids ({names}...) holds {total} households, above the "
-            f"ceiling of {high}, and can neither give micro-grids to a neighbour with room nor be split into units "
-            f"of at least {low}"
+            f"{params.container} {village}: a contiguous group of {params.part}s ({names}...) holds {total} "
+            f"households, above the ceiling of {high}, and can neither give {params.part}s to a neighbour with "
+            f"room nor be split into units of at least {low}"
         )
-    raise Infeasible(f"village {village}: the ceiling of {high} households could not be met")
+    raise Infeasible(f"{params.container} {village}: the ceiling of {high} households could not be met")
 
 
 def _compact(units: _Units, metric: gpd.GeoDataFrame, params: Params, res: VillageResult) -> None:
@@ -258,28 +286,36 @@ def solve_village(
     households: npt.NDArray[np.int64],
     load: npt.NDArray[np.float64],
     params: Params,
+    neighbors: dict[int, list[int]] | None = None,
 ) -> VillageResult:
-    """Units (labels per row of ``frame``, the village's micro-grids, EPSG:4326) inside the band."""
+    """Units (labels per row of ``frame``, the village's micro-grids, EPSG:4326) inside the band;
+    ``neighbors``: the contiguity between rows (default queen; see gis.analysis.redistrict_roads)."""
     low, high = params.band
     codes = [str(c) for c in frame["code"]]
     if not len(frame):
-        raise Infeasible(f"village {village} has no micro-grids")
+        raise Infeasible(f"{params.container} {village} has no {params.part}s")
     metric = frame.to_crs(4549)  # CGCS2000 / GK CM 120E (gis.spatial.crs.METRIC_EPSG): metres for centroids
-    neighbors = queen_neighbors(frame)
+    neighbors = queen_neighbors(frame) if neighbors is None else neighbors
     total = int(households.sum())
     if total < low:
-        raise Infeasible(f"village {village} has {total} households in all, below the floor of {low} for one unit")
+        raise Infeasible(
+            f"{params.container} {village} has {total} households in all, below the floor of {low} for one unit"
+        )
     big = [codes[i] for i in np.flatnonzero(households > high)]
     if big:
-        raise Infeasible(f"village {village}: micro-grid(s) {', '.join(big)} alone hold more than {high} households")
+        raise Infeasible(
+            f"{params.container} {village}: {params.part}(s) {', '.join(big)} alone hold more than {high} households"
+        )
     res = VillageResult(village, np.zeros(len(frame), dtype=np.int64))
     regions: list[set[int]] = []
+    split: list[list[int]] = []  # pieces above the ceiling, cut by max-p
     for piece in sorted(_components(neighbors, range(len(frame))), key=min):
         hh_piece = int(sum(households[i] for i in piece))
         if hh_piece < low:
             names = ", ".join(codes[i] for i in sorted(piece))
             raise Infeasible(
-                f"village {village}: micro-grid(s) {names} touch no other micro-grid of the village and hold "
+                f"{params.container} {village}: {params.part}(s) {names} touch no other {params.part} of the "
+                f"{params.container} and hold "
                 f"{hh_piece} households, below the floor of {low}"
             )
         if hh_piece <= high:
@@ -287,12 +323,21 @@ def solve_village(
             continue
         if hh_piece < 2 * low:
             raise Infeasible(
-                f"village {village}: {hh_piece} households in one contiguous piece: more than {high} for one unit "
-                f"and fewer than {2 * low} for two"
+                f"{params.container} {village}: {hh_piece} households in one contiguous piece: more than {high} "
+                f"for one unit and fewer than {2 * low} for two"
             )
-        regions.extend(_maxp(metric, sorted(piece), households, low, params))
-    units = _Units(regions, neighbors, households)
-    _repair_ceiling(units, metric, village, codes, params, res)
+        split.append(sorted(piece))
+    for attempt in range(max(params.restarts, 1)):
+        # Max-p and the repair are heuristics: a failed repair is retried from another random start.
+        tried = dataclasses.replace(params, seed=params.seed + attempt)
+        found = regions + [r for piece in split for r in _maxp(metric, piece, households, low, tried, neighbors)]
+        units = _Units(found, neighbors, households)
+        try:
+            _repair_ceiling(units, metric, village, codes, tried, res)
+            break
+        except Infeasible:
+            if attempt + 1 >= params.restarts:
+                raise
     if params.compact:
         _compact(units, metric, params, res)
     _balance(units, load if params.balance == "workload" else households.astype(np.float64), params, res)
