@@ -5,7 +5,7 @@ lines. One row per road (or road piece): its name, a kind (e.g. main road, stree
 line geometry in EPSG:4326, with a spatial index (the proposal reads the roads near a town).
 
 Revision ID: 0030
-Revises: 0025
+Revises: 0027
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 from geoalchemy2 import Geometry
 
 revision = "0030"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
