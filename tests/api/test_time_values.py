@@ -63,6 +63,10 @@ def _grid_incidents(r: Any) -> int:
     return sum(int(g["incidents"]) for g in r.json().values())
 
 
+def _kpi_reported(r: Any) -> int:
+    return sum(int(f["properties"]["kpis"]["reported"] or 0) for f in r.json()["features"])
+
+
 @dataclass(frozen=True)
 class WindowEndpoint:
     """An endpoint taking a ``start``/``end`` window; ``aliases`` are its old names (start, end)."""
@@ -91,6 +95,10 @@ WINDOWS = {
     "heat-data": WindowEndpoint("/maps/data/heat.json", FILTER_ALIASES, count=_total, may_refuse_valid=True),
     "grid-stats": WindowEndpoint(
         "/maps/data/grids/stats.json", FILTER_ALIASES, count=_grid_incidents, may_refuse_valid=True
+    ),
+    # The KPI choropleth's data: the KPIs of the incidents reported in the window, per grid.
+    "grid-kpis": WindowEndpoint(
+        "/maps/data/grids/kpis.geojson", FILTER_ALIASES, count=_kpi_reported, may_refuse_valid=True
     ),
     # The live and flagged layers take the filter too; their own time rule (received in the last
     # hours; the current backlog whatever the report time) replaces the window.
