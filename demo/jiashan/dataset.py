@@ -76,7 +76,9 @@ class JiashanDataset:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     org_units: pd.DataFrame = field(default_factory=pd.DataFrame)  # demo.jiashan.roster.build_org_units
     # The planned roads (demo.jiashan.roads) as lines clipped to their town: name, kind, town_code.
-    roads: gpd.GeoDataFrame = field(default_factory=lambda: gpd.GeoDataFrame(geometry=[], crs=WGS84))
+    roads: gpd.GeoDataFrame = field(
+        default_factory=lambda: gpd.GeoDataFrame({"name": [], "kind": [], "town_code": []}, geometry=[], crs=WGS84)
+    )
 
 
 class DatasetArgumentError(ValueError):
