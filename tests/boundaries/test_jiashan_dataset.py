@@ -62,6 +62,7 @@ def _fingerprint(ds: JiashanDataset) -> dict[str, str]:
         "buildings",
         "addresses",
         "incidents",
+        "roads",
     ):
         frame = getattr(ds, name)
         digest = hashlib.sha256()

@@ -55,6 +55,7 @@ def _counts(engine: Engine) -> dict[str, int]:
                 "hazards",
                 "incidents",
                 "inspections",
+                "roads",
             )
         }
 
@@ -71,6 +72,7 @@ def test_load_assign_and_replace(dataset: JiashanDataset, demo_engine: Engine) -
     assert counts["hazards"] == report.fieldwork["hazards"] > 1000
     assert counts["inspections"] == report.fieldwork["inspections"] > counts["hazards"]
     assert counts["incidents"] == INCIDENTS
+    assert counts["roads"] == len(dataset.roads) > 0  # the planned town roads, as lines (demo.jiashan.roads)
     # Standard addresses are unique by normalized text; the generator's are already unique.
     assert counts["addresses"] == dataset.addresses["full_text"].nunique() >= 100_000
     assert report.counts == {k: counts["postings" if k == "staff" else k] for k in report.counts}
