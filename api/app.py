@@ -17,6 +17,7 @@ from api.body_limit import BodyLimit
 from api.deps import Sessions, SessionSource
 from api.fastpath import IntakeFastPath, LookupFastPath
 from api.fieldwork_fastpath import FieldworkFastPath
+from api.public_fastpath import PublicFastPath
 from api.routers import (
     analysis,
     assessments,
@@ -160,6 +161,8 @@ def create_app(
         Middleware(LookupFastPath),
         # POST /visits (one visit) and POST /buildings/{id}/inspections, likewise (api.fieldwork_fastpath).
         Middleware(FieldworkFastPath),
+        # POST /public/reports (JSON, no photos) and GET /public/reports/{ticket} (api.public_fastpath).
+        Middleware(PublicFastPath),
     ]
     # docs_url/redoc_url None: api/routers/docs.py serves both pages from local files (offline intranets).
     app = FastAPI(
