@@ -230,7 +230,11 @@ def _count(engine: Engine) -> int:
         return int(conn.scalar(sa.text("SELECT count(*) FROM incidents")) or 0)
 
 
-def _serve(app: str, port: int, workers: int, env: dict[str, str], factory: bool = False) -> subprocess.Popen[bytes]:
+def _serve(
+    app: str, port: int, workers: int, env: dict[str, str], factory: bool = False, wait_s: float = 60.0
+) -> subprocess.Popen[bytes]:
+    """The app under uvicorn, once every worker answers; ``wait_s`` bounds the start (two workers
+    importing the app took over a minute on a busy machine)."""
     cmd = [
         str(Path(sys.executable).parent / "uvicorn"),
         app,
@@ -247,7 +251,7 @@ def _serve(app: str, port: int, workers: int, env: dict[str, str], factory: bool
     if factory:
         cmd.append("--factory")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + wait_s
     probe = "/hello" if factory else "/health"
     while time.monotonic() < deadline:
         try:
@@ -260,7 +264,7 @@ def _serve(app: str, port: int, workers: int, env: dict[str, str], factory: bool
             raise SystemExit(f"uvicorn exited with {proc.returncode} while starting {app}")
         time.sleep(0.3)
     _stop(proc)
-    raise SystemExit(f"uvicorn did not answer {probe} on port {port} within 60 s")
+    raise SystemExit(f"uvicorn did not answer {probe} on port {port} within {wait_s:.0f} s")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

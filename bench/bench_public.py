@@ -30,20 +30,17 @@ import argparse
 import os
 import random
 import shutil
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_intake import Result, _drop, _extent, _script, _stop, _wrk  # noqa: E402
+from bench.bench_intake import Result, _drop, _extent, _script, _serve, _stop, _wrk  # noqa: E402
 from gis.channels.categories import RESIDENT_CATEGORIES  # noqa: E402
 from gis.core import db  # noqa: E402
 from gis.core.settings import Settings  # noqa: E402
@@ -132,28 +129,6 @@ def _file_tickets(engine: Engine, extent: tuple[float, float, float, float], n: 
     return out
 
 
-def _serve(port: int, workers: int, env: dict[str, str], wait_s: float) -> subprocess.Popen[bytes]:
-    """The API under uvicorn (as bench_intake's), waiting up to ``wait_s`` for /health: on a busy
-    machine two workers importing the app take longer than bench_intake's minute."""
-    uvicorn = str(Path(sys.executable).parent / "uvicorn")
-    cmd = [uvicorn, "api.main:app", "--port", str(port), "--workers", str(workers), "--no-access-log",
-           "--log-level", "warning", "--app-dir", str(ROOT)]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                time.sleep(1.0)  # let every worker finish starting
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"uvicorn exited with {proc.returncode} while starting")
-        time.sleep(0.3)
-    _stop(proc)
-    raise SystemExit(f"uvicorn did not answer /health on port {port} within {wait_s:.0f} s")
-
-
 def _count(engine: Engine, table: str) -> int:
     with engine.connect() as conn:
         return int(conn.scalar(sa.text(f"SELECT count(*) FROM {table}")) or 0)  # noqa: S608 - a constant name
@@ -186,7 +161,7 @@ def main() -> None:
     parser.add_argument("--peer-seconds", type=int, default=15, help="duration of the peer run; 0 = skip it")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (closed loop)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--port", type=int, default=8733)
+    parser.add_argument("--port", type=int, default=8737)
     parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the API to start")
     parser.add_argument("--merge", action="store_true", help="keep the duplicate radius (reports merge)")
     args = parser.parse_args()
@@ -213,7 +188,7 @@ def main() -> None:
             key = create_key(session, "reporter", "bench_public")
         extent = _extent(engine)
         tickets = _file_tickets(engine, extent, TICKETS)
-        proc = _serve(args.port, args.workers, env, args.start_timeout)
+        proc = _serve("api.main:app", args.port, args.workers, env, wait_s=args.start_timeout)
         try:
             base = f"http://127.0.0.1:{args.port}"
             _wrk("warm-up", f"{base}/public/reports", 2, args.connections, _report_script(extent), proc)
