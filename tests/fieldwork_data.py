@@ -3,11 +3,13 @@ G1 (known positions and households), one building with an address in another tow
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gis.core.vocab import COUNTY_TZ
 from gis.people import write
 
 G1 = "330421001001001"  # x 120.900 .. 120.910, y 30.830 .. 30.840
@@ -71,3 +73,13 @@ def seed(conn: Connection) -> Field:
         other_address=address(other, 120.925, 30.835, "测试镇2某路2号"),
         address=address(ids[0], *positions[0], "测试镇1某路1号"),
     )
+
+
+def walk_today(now: dt.datetime, minutes: float, n: int, step_s: float) -> tuple[dt.datetime, list[dt.datetime]]:
+    """A patrol's start and ``n`` fix times ending before ``now``, all on ``now``'s county day: the
+    layers show the patrols started on a day, so a walk begun before county midnight would be
+    yesterday's (tests run at any hour). Starts ``minutes`` before now, or at midnight if later."""
+    midnight = dt.datetime.combine(now.astimezone(COUNTY_TZ).date(), dt.time(), COUNTY_TZ)
+    start = max(now - dt.timedelta(minutes=minutes), midnight)
+    step = min(step_s, (now - start).total_seconds() / (n + 1))
+    return start, [start + dt.timedelta(seconds=step * (i + 1)) for i in range(n)]

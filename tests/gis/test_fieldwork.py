@@ -16,7 +16,7 @@ from gis.fieldwork.errors import FieldworkInputError
 from gis.people.keys import Principal
 from gis.people.scope import WHOLE_COUNTY
 from gis.spatial.crs import to_metric
-from tests.fieldwork_data import G1, seed
+from tests.fieldwork_data import G1, seed, walk_today
 
 NOW = dt.datetime(2026, 3, 2, 4, 0, tzinfo=dt.UTC)  # 12:00 county time
 CALLER = Principal(key_id=0, name="tests", role="admin")
@@ -262,14 +262,11 @@ def test_layers_in_gcj02_display(connection: Connection, field) -> None:  # type
     from gis.spatial.crs import wgs84_to_gcj02
 
     now = dt.datetime.now(dt.UTC)
-    start = now - dt.timedelta(minutes=30)
+    start, times = walk_today(now, 30, 6, 30)
     patrol = patrols.start(
         connection, {"person_id": field.person_id, "grid_code": G1, "started_at": _iso(start)}, CALLER, now
     )
-    pts = [
-        {"lon": 120.901 + i * 0.0003, "lat": 30.835 + (i % 2) * 0.0003, "t": _iso(start + dt.timedelta(seconds=30 * i))}
-        for i in range(6)
-    ]
+    pts = [{"lon": 120.901 + i * 0.0003, "lat": 30.835 + (i % 2) * 0.0003, "t": _iso(t)} for i, t in enumerate(times)]
     patrols.add_points(connection, patrol["id"], {"points": pts}, CALLER, now=now)
     visits.record(
         connection, {"client_id": "g", "person_id": field.person_id, "building_id": field.buildings[0]}, CALLER, now

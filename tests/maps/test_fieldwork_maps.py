@@ -20,7 +20,7 @@ from gis.people.keys import Principal
 from maps import fieldwork_layers, headless
 from maps.page import PageContext
 from maps.standalone import build_html
-from tests.fieldwork_data import G1, seed
+from tests.fieldwork_data import G1, seed, walk_today
 
 CALLER = Principal(key_id=0, name="tests", role="admin")
 
@@ -35,14 +35,11 @@ def field(connection: Connection, mini_county: Any) -> Any:
         CALLER,
         now,
     )
-    start = now - dt.timedelta(minutes=20)
+    start, times = walk_today(now, 20, 20, 15)
     patrol = patrols.start(
         connection, {"person_id": data.person_id, "grid_code": G1, "started_at": start.isoformat()}, CALLER, now
     )
-    points = [
-        {"lon": 120.9008 + i * 0.0004, "lat": 30.8310, "t": (start + dt.timedelta(seconds=15 * (i + 1))).isoformat()}
-        for i in range(20)
-    ]
+    points = [{"lon": 120.9008 + i * 0.0004, "lat": 30.8310, "t": t.isoformat()} for i, t in enumerate(times)]
     patrols.add_points(connection, patrol["id"], {"points": points}, CALLER, now=now)
     return data
 
