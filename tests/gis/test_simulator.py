@@ -73,6 +73,10 @@ def test_reports_arrive_at_the_rhythms_rate_with_the_demo_mix(connection, roster
     assert all(T0 < i["reported_at"] <= T0 + dt.timedelta(hours=HOURS) for i in incidents)
 
 
+# Run alone, after the rest (as `make test` runs `exclusive` tests): in the parallel run it saw no
+# declined offer (the same counts twice), while alone it passes; some state another test leaves in
+# the shared per-process database changes who the offers go to. Not found yet (session 6 notes).
+@pytest.mark.exclusive
 def test_offers_are_accepted_declined_and_expired_and_incidents_close_in_order(connection, roster) -> None:  # type: ignore[no-untyped-def]
     sim = _play(connection)
     states = dict(
