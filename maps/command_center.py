@@ -183,6 +183,7 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         {
             "label": label("tree.boundaries", lang),
             "selectAllCheckbox": True,
+            "collapsed": True,
             "children": [
                 {"label": label(f"layer.{k}", lang), "layer": areas[k]}
                 for k in ("county", "town", "village", "grid", "micro_grid")
@@ -191,10 +192,12 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         {
             "label": label("tree.police", lang),
             "selectAllCheckbox": True,
+            "collapsed": True,
             "children": [{"label": label(f"layer.{k}", lang), "layer": areas[k]} for k in ("station", "beat")],
         },
         {
             "label": label("tree.buildings", lang),
+            "collapsed": True,
             "children": [{"label": label("layer.rentals", lang), "layer": rentals}],
         },
         {
@@ -206,7 +209,9 @@ def build(conn: Conn, ctx: PageContext, flt: IncidentFilter) -> folium.Map:
         fieldwork,
         inspection,
     ]
-    TreeLayerControl(overlay_tree=overlay_tree, collapsed=False).add_to(m)
+    # Folded: open, the tree covered the legend on a laptop screen (1366x768). The control opens on
+    # hover or tap and its groups on their "+"; only the incident layers show when it opens.
+    TreeLayerControl(overlay_tree=overlay_tree, collapsed=True).add_to(m)
 
     choices = mapdata.incident_choices()
     ml.add_html(m, ml.filter_form(ctx, PATH, label("title.command_center", lang), flt, choices))

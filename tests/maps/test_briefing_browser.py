@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.maps.test_browser import _finish, _open, browser, server  # noqa: F401  (the fixtures)
+from tests.maps.test_browser import _finish, _open, browser, server, tree_checkbox  # noqa: F401  (the fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,7 @@ def test_kpi_selector_recolours_the_choropleth(request: pytest.FixtureRequest) -
     srv, chromium = request.getfixturevalue("server"), request.getfixturevalue("browser")
     visit = _open(chromium, srv, "/maps/command-center")
     page = visit.page
-    page.locator(".leaflet-control-layers-overlays label", has_text="网格指标分级图").locator("input").first.click()
+    tree_checkbox(page, None, "网格指标分级图").click()
     page.wait_for_function("gridmap.loaded.kpi_grids === true", timeout=10_000)
     colours = "gridmap.kpiLayer.getLayers().map(function (l) { return l.options.fillColor; }).join()"
     first = page.evaluate(colours)

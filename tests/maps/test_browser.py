@@ -191,6 +191,18 @@ def _finish(visit: Visit, server: Server, shot: str) -> None:
     visit.page.close()
 
 
+def tree_checkbox(page: Any, group: str | None, layer: str) -> Any:
+    """The checkbox of ``layer`` in the command centre's layer tree, which starts folded: open the
+    control by hovering it and unfold ``group`` (None: a group open from the start), as a user would."""
+    page.locator(".leaflet-control-layers").hover()
+    if group is not None:
+        header = page.locator(".leaflet-control-layers-overlays .leaflet-layerstree-header", has_text=group).first
+        header.locator(".leaflet-layerstree-closed").click()
+    box = page.locator(".leaflet-control-layers-overlays label", has_text=layer).locator("input").first
+    assert box.is_visible(), layer
+    return box
+
+
 def test_command_center_paints_heat_and_toggles_layers(browser: Any, server: Server) -> None:
     visit = _open(browser, server, "/maps/command-center")
     page = visit.page
@@ -199,11 +211,11 @@ def test_command_center_paints_heat_and_toggles_layers(browser: Any, server: Ser
     assert page.evaluate("gridmap.map.hasLayer(gridmap.layers.town)")
     # Micro-grids start hidden and are fetched from the server when switched on in the tree.
     assert not page.evaluate("gridmap.map.hasLayer(gridmap.layers.micro_grid)")
-    page.locator(".leaflet-control-layers-overlays label", has_text="微网格").locator("input").first.click()
+    tree_checkbox(page, "行政区划与网格", "微网格").click()
     page.wait_for_function("gridmap.loaded.micro_grid === true", timeout=10_000)
     assert page.evaluate("gridmap.map.hasLayer(gridmap.layers.micro_grid)")
     assert page.evaluate("gridmap.layers.micro_grid.getLayers()[0].getLayers().length") == 16
-    page.locator(".leaflet-control-layers-overlays label", has_text="出租房屋(按风险)").locator("input").first.click()
+    tree_checkbox(page, "出租房屋", "出租房屋(按风险)").click()
     page.wait_for_function("gridmap.loaded.rentals === true", timeout=10_000)
     assert any("/maps/data/buildings.geojson" in u for u in visit.requests)
     # A click on a grid opens its popup with staff (masked for a viewer) and counts.
