@@ -178,6 +178,10 @@ def _place(
 
 def _push_outside(county: MultiPolygon, count: int, rng: np.random.Generator) -> FloatArray:
     """Points 5-40 m outside the county edge, as GPS noise at the border would give."""
+    if count <= 0:
+        # A small demo (a few hundred incidents at OUTSIDE_SHARE, or none) has no point outside;
+        # the loop below would gather no batch to concatenate.
+        return np.empty((0, 2), dtype=np.float64)
     ring = max(shapely.get_parts(county), key=lambda p: p.area).exterior
     out: list[FloatArray] = []
     have = 0
