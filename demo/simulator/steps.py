@@ -49,10 +49,17 @@ FAST = ("hotline_110",)
 FAST_CATEGORIES = ("public_order", "theft", "fraud", "fire_outbreak", "mass_gathering", "family_conflict")
 NEXT_CENTRE = {"village": "village_station", "town": "town_centre", "county": "county_centre"}
 
+# The holder (``holder``) as the decisions' keys name it: never by database id. Ids depend on what
+# the database went through (sequences move on with every rolled-back insert, a reload numbers
+# anew), and a day drawn from them changed with them (the simulator test after other tests saw no
+# decline). A person by ID card, else name and phone; a unit by its code.
 OPEN_OFFERS = sa.text(
     "SELECT a.id AS assignment_id, a.incident_id, a.kind, a.role, a.person_id, a.org_unit_id, a.level, "
-    "a.offered_at, a.accept_by, i.source, i.category, i.external_id, i.grid_code, i.village_code, i.town_code "
+    "a.offered_at, a.accept_by, i.source, i.category, i.external_id, i.grid_code, i.village_code, i.town_code, "
+    "CASE WHEN a.person_id IS NOT NULL THEN 'p:' || coalesce(hp.id_card, hp.name || '/' || coalesce(hp.phone, '')) "
+    "ELSE 'u:' || hu.code END AS holder "
     "FROM incident_assignments a JOIN incidents i ON i.id = a.incident_id "
+    "LEFT JOIN people hp ON hp.id = a.person_id LEFT JOIN org_units hu ON hu.id = a.org_unit_id "
     "WHERE a.state = 'offered' AND a.accept_by IS NOT NULL AND i.external_id LIKE :p "
     "AND i.status NOT IN ('closed', 'rejected') "
     "ORDER BY a.offered_at, a.id LIMIT :limit"
@@ -61,8 +68,11 @@ WORKING_LEADS = sa.text(
     "SELECT a.id AS assignment_id, a.incident_id, a.person_id, a.org_unit_id, a.level, a.accepted_at, i.status, "
     "i.escalation_level, i.category, i.source, i.external_id, i.reported_at, i.deadline_at, i.grid_code, "
     "i.village_code, i.town_code, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, EXISTS (SELECT 1 FROM "
-    "incident_assignments s WHERE s.incident_id = i.id AND s.kind = 'summon') AS summoned "
+    "incident_assignments s WHERE s.incident_id = i.id AND s.kind = 'summon') AS summoned, "
+    "CASE WHEN a.person_id IS NOT NULL THEN 'p:' || coalesce(hp.id_card, hp.name || '/' || coalesce(hp.phone, '')) "
+    "ELSE 'u:' || hu.code END AS holder "
     "FROM incident_assignments a JOIN incidents i ON i.id = a.incident_id "
+    "LEFT JOIN people hp ON hp.id = a.person_id LEFT JOIN org_units hu ON hu.id = a.org_unit_id "
     "WHERE a.state = 'accepted' AND a.role = 'lead' AND a.kind = 'dispatch' "
     "AND i.status IN ('reported', 'accepted', 'dispatched', 'in_progress') AND i.external_id LIKE :p "
     "ORDER BY a.accepted_at, a.id LIMIT :limit"
@@ -92,8 +102,8 @@ class Plan:
 
 
 def _key(row: dict[str, Any], *parts: object) -> str:
-    who = f"p{row['person_id']}" if row.get("person_id") is not None else f"u{row.get('org_unit_id')}"
-    return "|".join(str(p) for p in (row["external_id"], who, row.get("level"), *parts))
+    """A decision's stable key: the report's number, the holder (``holder``: no database id), the level."""
+    return "|".join(str(p) for p in (row["external_id"], row["holder"], row.get("level"), *parts))
 
 
 def offer_plan(seed: int, row: dict[str, Any]) -> Plan:
