@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     failover_detect_ms: int = Field(
         default=3000, ge=500, le=600_000, description="how long a primary may fail health checks before a failover"
     )
+    shards: str | None = Field(
+        default=None,
+        description="sharding by county (gis.shards.config): JSON with the coordinator URL, shard URLs and county -> "
+        "shard; unset = one node",
+    )
     pool_size: int = Field(default=10, ge=1, le=200)
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
 
