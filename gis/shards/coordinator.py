@@ -5,8 +5,9 @@ On each shard (a database with the normal gridmap schema, migrated as any county
 * a schema ``gridmap_shard`` with one view per county and table (``incidents_330421`` ...), the
   rows of that county only: a shard may hold several counties, and a foreign partition must not
   see its neighbours' rows (partition bounds are not enforced on foreign tables);
-* ``search_path`` pinned on the trigger functions of the point tables: postgres_fdw's remote
-  sessions run with ``search_path = pg_catalog``, where ``areas`` and PostGIS are not found;
+* ``search_path`` pinned on any trigger function of ``incidents`` that does not pin it (the
+  assignment functions do since migration 0032): postgres_fdw's remote sessions run with
+  ``search_path = pg_catalog``, where ``areas`` and PostGIS are not found;
 * a trigger giving an incident inserted through the coordinator its id from the shard's own
   sequence: postgres_fdw sends every column of an INSERT, the id as NULL.
 
@@ -104,15 +105,18 @@ def prepare_shard(conn: Connection, counties: list[str]) -> None:
 
 
 def pin_search_path(conn: Connection) -> list[str]:
-    """Pin ``search_path`` on the point tables' trigger functions (and the assignment functions
-    they call) that do not pin it yet; returns their names. A pinned function is left as it is."""
+    """Pin ``search_path`` on the trigger functions of the tables the coordinator writes to that
+    do not pin it yet (migration 0032 pins the assignment functions; this keeps a trigger added
+    later from failing only through the coordinator); returns their names. Only trigger functions:
+    a SET clause stops PostgreSQL from inlining a SQL function into the queries that call it."""
     rows = conn.execute(
         sa.text("""
-        SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname = 'public' AND (p.proname LIKE 'gridmap\\_%' OR p.oid IN (
-                  SELECT t.tgfoid FROM pg_trigger t WHERE NOT t.tgisinternal))
-          AND NOT coalesce(p.proconfig::text LIKE '%search_path=%', false)
-          AND p.prokind = 'f'""")
+        SELECT DISTINCT CAST(CAST(p.oid AS regprocedure) AS text) FROM pg_trigger t
+        JOIN pg_proc p ON p.oid = t.tgfoid
+        WHERE NOT t.tgisinternal AND t.tgrelid = ANY(CAST(:tables AS regclass[]))
+          AND NOT coalesce(CAST(p.proconfig AS text) LIKE '%search_path=%', false)""").bindparams(
+            tables=[f"public.{t}" for t in WRITABLE]
+        )
     ).scalars()
     names = list(rows)
     for name in names:
@@ -123,7 +127,7 @@ def pin_search_path(conn: Connection) -> list[str]:
 def _columns(conn: Connection, table: str, county: str) -> list[Column]:
     """The columns of the shard's county view as the coordinator declares them: the base table's
     generated columns left out (the shard computes them); for writable tables the base table's
-    defaults (a remote INSERT sends every column), except those that need the shard's sequences."""
+    constant defaults (a remote INSERT sends every column)."""
     rows = conn.execute(
         sa.text("""
         SELECT v.attname, format_type(v.atttypid, v.atttypmod), coalesce(b.attgenerated, ''),
@@ -139,7 +143,10 @@ def _columns(conn: Connection, table: str, county: str) -> list[Column]:
     for name, typ, generated, default in rows:
         if generated:
             continue
-        keep = default if table in WRITABLE and default and "nextval" not in default and not generated else None
+        # Constants and now() only: nextval() and gridmap_* functions exist on the shards alone, and
+        # county_code has no default here (it is the partition key: the caller names the county).
+        plain = default is not None and ("(" not in default or default == "now()")
+        keep = default if table in WRITABLE and plain else None
         out.append(Column(name, typ, keep))
     return out
 

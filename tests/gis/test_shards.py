@@ -194,3 +194,24 @@ def test_a_stopped_shard_gives_503_naming_it_and_the_other_county_answers(provin
     finally:
         province.servers["b"].start()
     assert client.get(f"/counties/{B}/open").status_code == 200  # back by itself
+
+
+def test_spatial_predicates_run_on_the_shards(province: Province) -> None:
+    """postgis is declared shippable: ST_Intersects goes to the shards in the remote SQL (without
+    it every row would be fetched and tested on the coordinator)."""
+    with province.coordinator.connect() as conn:
+        plan = "\n".join(
+            conn.execute(
+                sa.text(
+                    "EXPLAIN (VERBOSE) SELECT count(*) FROM incidents "
+                    "WHERE ST_Intersects(geom, ST_MakeEnvelope(120.9, 30.83, 121.0, 30.85, 4326))"
+                )
+            ).scalars()
+        )
+    remote = [line for line in plan.splitlines() if "Remote SQL" in line]
+    assert len(remote) == 2 and all("st_intersects" in line.lower() for line in remote), plan
+
+
+def test_a_county_no_shard_holds_is_named(province: Province) -> None:
+    with pytest.raises(ValueError, match="county='330999': no shard holds this county"):
+        province.router.engine_for("330999")
