@@ -76,14 +76,19 @@ class ShardRouter:
 
     @contextmanager
     def session(self, county: str) -> Iterator[Session]:
-        """A session on the county's shard, for the API's db dependency (commit at the end)."""
-        with self.connect(county) as conn:
-            session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-            try:
-                yield session
-                session.flush()
-            finally:
-                session.close()
+        """A session on the county's shard that commits when the block ends normally and rolls
+        back on error, as the API's sessions do (api.deps.county_session)."""
+        shard = self.map.shard_of(county)
+        try:
+            with Session(self.engine(shard), expire_on_commit=False) as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        except OperationalError as exc:
+            raise ShardUnavailable(shard, county, _reason(exc)) from None
 
     def dispose(self) -> None:
         with self._lock:
