@@ -148,7 +148,9 @@ def _sql(windows: list[tuple[str, str, str]], key: str, join: str, where: str) -
             ORDER BY c.incident_id, c.at DESC, c.id DESC) cb ON cb.incident_id = i.id
         LEFT JOIN (
             SELECT DISTINCT e.incident_id FROM incident_events e WHERE e.action = 'reopen') ro ON ro.incident_id = i.id
-        WHERE {where}
+        -- The windows' outer bounds once more, as constants: a partitioned or foreign incidents
+        -- table (gis.shards' coordinator) can prune and push them down; the join above cannot.
+        WHERE {where} AND i.reported_at >= :kpi_lo AND i.reported_at < :kpi_hi
         GROUP BY w.win{group}
     """  # noqa: S608
 
@@ -189,6 +191,7 @@ def window_rows(
     for n, ((ws, we), names) in enumerate(distinct.items()):
         spec.append((names[0], f"kpi_s{n}", f"kpi_e{n}"))
         bound[f"kpi_s{n}"], bound[f"kpi_e{n}"] = ws, we
+    bound["kpi_lo"], bound["kpi_hi"] = min(ws for ws, _ in distinct), max(we for _, we in distinct)
     statement = _sql(spec, key, join, where)
     rows = fetch(statement, bound) if fetch is not None else _fetch_binary(conn, statement, bound)
     out: dict[tuple[str, str | None], dict[str, Any]] = {}
