@@ -16,7 +16,9 @@ alike), with ``uptime``'s load before and after:
 - ``kpis one node``: gis.analysis.kpis.compute_kpis of the year on the single node;
 - ``kpis coordinator``: the same statement on the coordinator's partitioned tables;
 - ``kpis direct``: the statement on both shards at once, rows merged (gis.shards.fanout);
-- the same three grouped by town;
+- the same three grouped by town, and for one month (June: the period is pushed down to the shards);
+- ``insert one incident``: single-row inserts on the single node, on the shard directly and
+  through the coordinator (why one county's work is routed straight to its shard);
 - ``reassign``: every open incident reassigned (gis.spatial.reassign.reassign_extent_sql) on the
   single node, and on both shards at once (fresh data for each: the generated incidents carry no
   codes yet), once.
@@ -50,6 +52,11 @@ from tests.failover_support import free_ports  # noqa: E402
 
 START, END = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
 DATABASE = "gridmap_bench"
+CASES = {  # name: (start, end, group_by)
+    "year": (START, END, "county"),
+    "year by town": (START, END, "town"),
+    "june": (dt.datetime(2026, 6, 1, tzinfo=dt.UTC), dt.datetime(2026, 7, 1, tzinfo=dt.UTC), "county"),
+}
 
 
 def _load() -> str:
@@ -76,6 +83,25 @@ def _node(url: str, counties: list[str], per_county: int) -> float:
     return took
 
 
+def _inserts(engines: dict[str, Any], county: str, n: int) -> dict[str, list[float]]:
+    """Seconds per single-row INSERT (its own transaction) of an incident of ``county`` on each
+    engine, interleaved (one on each in turn) so the machine's load falls on all alike."""
+    x = 120.905 + sample.offset(county)
+    statement = sa.text(
+        "INSERT INTO incidents (category, source, reported_at, geom, county_code) "
+        "VALUES ('noise', 'grid_patrol', now(), ST_SetSRID(ST_MakePoint(:x, 30.84), 4326), :c) RETURNING id"
+    )
+    out: dict[str, list[float]] = {name: [] for name in engines}
+    for i in range(n):
+        for name, engine in engines.items():
+            with engine.connect() as conn:  # checked out (and pinged) before the clock starts
+                began = time.perf_counter()
+                with conn.begin():
+                    conn.execute(statement, {"x": x + (i % 50) * 0.0005, "c": county}).scalar_one()
+                out[name].append(time.perf_counter() - began)
+    return out
+
+
 def _timed(fn: Callable[[], Any], rounds: list[float]) -> Any:
     began = time.perf_counter()
     answer = fn()
@@ -88,6 +114,7 @@ def main() -> None:
     parser.add_argument("--counties", type=int, default=4, help="counties (even: half on each shard)")
     parser.add_argument("--per-county", type=int, default=100_000, help="incidents per county")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--inserts", type=int, default=200, help="single inserts timed per path")
     args = parser.parse_args()
     counties = list(sample.COUNTIES[: args.counties])
     half = len(counties) // 2
@@ -111,34 +138,42 @@ def main() -> None:
         answers: dict[str, Any] = {}
         try:
             for _ in range(args.rounds):
-                for group in ("county", "town"):
+                for case, (start, end, group) in CASES.items():
 
-                    def on_one(group: str = group) -> Any:
+                    def on_one(start: dt.datetime = start, end: dt.datetime = end, group: str = group) -> Any:
                         with one.connect() as conn:
-                            return compute_kpis(conn, IncidentFilter(), START, END, group)
+                            return compute_kpis(conn, IncidentFilter(), start, end, group)
 
-                    def on_coord(group: str = group) -> Any:
+                    def on_coord(start: dt.datetime = start, end: dt.datetime = end, group: str = group) -> Any:
                         with coord.connect() as conn:
-                            return fanout.province_kpis(conn, START, END, group)
+                            return fanout.province_kpis(conn, start, end, group)
 
-                    def direct(group: str = group) -> Any:
+                    def direct(start: dt.datetime = start, end: dt.datetime = end, group: str = group) -> Any:
                         if group == "county":
-                            return fanout.province_kpis_direct(router, START, END)
+                            return fanout.province_kpis_direct(router, start, end)
                         with coord.connect() as conn:
-                            return fanout.province_kpis_direct(router, START, END, group, labels=conn)
+                            return fanout.province_kpis_direct(router, start, end, group, labels=conn)
 
                     for name, fn in (("one node", on_one), ("coordinator", on_coord), ("direct", direct)):
-                        label = f"kpis {group:6s} {name}"
+                        label = f"kpis {case:12s} {name}"
                         answers[label] = _timed(fn, times.setdefault(label, []))
-            for group in ("county", "town"):
-                ref = answers[f"kpis {group:6s} one node"]
+            for case in CASES:
+                ref = answers[f"kpis {case:12s} one node"]
                 for name in ("coordinator", "direct"):
-                    other = answers[f"kpis {group:6s} {name}"]
+                    other = answers[f"kpis {case:12s} {name}"]
                     same = other["total"]["kpis"] == ref["total"]["kpis"] and len(other["groups"]) == len(ref["groups"])
-                    print(f"kpis {group} {name}: same figures as one node: {same}")
-            print(f"reported in the year: {answers['kpis county one node']['total']['kpis']['reported']:,}")
+                    print(f"kpis {case} {name}: same figures as one node: {same}")
+            year = answers[f"kpis {'year':12s} one node"]["total"]["kpis"]
+            print(f"reported in the year: {year['reported']:,}")
             for label, values in times.items():
                 print(f"{label}: median {statistics.median(values) * 1000:8.0f} ms  min {min(values) * 1000:8.0f} ms")
+            county = counties[-1]  # on shard b
+            paths = {"one node": one, "shard b directly": router.engine("b"), "coordinator": coord}
+            for label, each in _inserts(paths, county, args.inserts).items():
+                print(
+                    f"insert one incident ({label}): median {statistics.median(each) * 1000:.2f} ms "
+                    f"over {len(each)} (own transaction each, assignment trigger on the node holding it)"
+                )
             single = _timed(lambda: fanout.province_reassign({"one": one}), times.setdefault("reassign one", []))
             shards = _timed(
                 lambda: fanout.province_reassign({s: router.engine(s) for s in ("a", "b")}),

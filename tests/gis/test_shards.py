@@ -35,7 +35,7 @@ from gis.incidents.filter import IncidentFilter
 from gis.shards import coordinator, fanout, sample
 from gis.shards.config import ShardMap
 from gis.shards.local import LocalServer, local_servers
-from gis.shards.routing import ShardRouter
+from gis.shards.routing import ShardRouter, ShardUnavailable
 from tests.failover_support import free_ports
 
 A, B = "330421", "330482"  # the mini county and its recoded copy east of it
@@ -193,6 +193,9 @@ def test_a_stopped_shard_gives_503_naming_it_and_the_other_county_answers(provin
         assert "'b'" in body["detail"] and B in body["detail"]
         up = client.get(f"/counties/{A}/open")
         assert up.status_code == 200 and up.json()["open"] > 0
+        with pytest.raises(ShardUnavailable) as province_wide:  # a fan-out names the missing shard
+            fanout.province_kpis_direct(province.router, START, END)
+        assert province_wide.value.shard == "b" and province_wide.value.county == B
     finally:
         province.servers["b"].start()
     assert client.get(f"/counties/{B}/open").status_code == 200  # back by itself
