@@ -15,7 +15,7 @@ On the coordinator: postgres_fdw, one foreign server per shard with ``extensions
 (PostGIS operators and functions are then shipped to the shard: without it a spatial predicate
 is evaluated on the coordinator after fetching every row; measured > 10 min for a province-wide
 join, 1.5-2.1 s with it), ``fetch_size`` raised from 100 rows, ``async_capable`` (the partitions of
-one query are scanned on all shards at once), a user mapping, and the province-wide tables as
+one query are scanned on all shards at once), ``use_remote_estimate``, a user mapping, and the province-wide tables as
 LIST(county_code) partitioned tables whose partitions are foreign tables on the shards.
 ``incidents`` takes inserts (routed by county_code); events, callbacks and areas are read-only.
 The coordinator holds no rows: init may be run again at any time (after adding a county).
@@ -157,6 +157,11 @@ def _server_options(url_text: str) -> dict[str, str]:
     port = url.port or url.query.get("port")
     options = {"dbname": str(url.database), "extensions": "postgis", "fetch_size": str(FETCH_SIZE)}
     options["async_capable"] = "true"
+    # Row estimates from the shard's own planner (an EXPLAIN per foreign partition when a query is
+    # planned): without them each partition counts as a few rows and a province-wide KPI joined
+    # the callbacks by nested loop. ANALYZE on the coordinator would fetch whole remote tables
+    # on PostgreSQL 15 (remote sampling came with 16).
+    options["use_remote_estimate"] = "true"
     if host:
         options["host"] = str(host)
     if port:

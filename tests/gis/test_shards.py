@@ -36,7 +36,7 @@ from gis.shards import coordinator, fanout, sample
 from gis.shards.config import ShardMap
 from gis.shards.local import LocalServer, local_servers
 from gis.shards.routing import ShardRouter, ShardUnavailable
-from tests.failover_support import free_ports
+from tests.failover_support import free_ports, gridmap
 
 A, B = "330421", "330482"  # the mini county and its recoded copy east of it
 START, END = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
@@ -220,3 +220,15 @@ def test_spatial_predicates_run_on_the_shards(province: Province) -> None:
 def test_a_county_no_shard_holds_is_named(province: Province) -> None:
     with pytest.raises(ValueError, match="county='330999': no shard holds this county"):
         province.router.engine_for("330999")
+
+
+def test_the_cli_builds_the_coordinator_from_the_settings(province: Province) -> None:
+    """``gridmap shards init`` again (it rebuilds the coordinator, which holds no rows) and
+    ``gridmap shards status``, from GRIDMAP_SHARDS."""
+    env = {"GRIDMAP_SHARDS": province.map.to_json()}
+    out = gridmap(env, "shards", "init")
+    assert f"shard a: {A}" in out and f"shard b: {B}" in out and "coordinator ready" in out
+    status = gridmap(env, "shards", "status")
+    assert f"shard a: {A}: up" in status and f"shard b: {B}: up" in status
+    with province.coordinator.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM incidents WHERE county_code = :c"), {"c": B}).scalar() > 0
