@@ -19,12 +19,14 @@ that shard, all shards at once; each shard uses its own generation in force.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
@@ -42,8 +44,22 @@ _BLOBS = ("reported_at", "accept_at", "arrive_at", "handle_at")
 def province_kpis(
     coordinator: Connection, start: dt.datetime, end: dt.datetime, group_by: str = "county"
 ) -> dict[str, Any]:
-    """The province's KPIs through the coordinator's partitioned tables."""
-    return compute_kpis(coordinator, IncidentFilter(), start, end, group_by)
+    """The province's KPIs through the coordinator's partitioned tables. A shard that does not
+    answer raises ShardUnavailable naming it (postgres_fdw names its foreign server)."""
+    try:
+        return compute_kpis(coordinator, IncidentFilter(), start, end, group_by)
+    except (OperationalError, psycopg.OperationalError) as exc:
+        raise _named(exc) from None
+
+
+def _named(exc: Exception) -> Exception:
+    """``exc`` as ShardUnavailable when postgres_fdw says which shard server failed. (The KPI
+    statement runs on the driver's cursor: its errors are psycopg's, not SQLAlchemy's.)"""
+    text = str(getattr(exc, "orig", None) or exc)
+    found = re.search(r'server "shard_([a-z0-9_]+)"', text)
+    if not found:
+        return exc
+    return ShardUnavailable(found.group(1), "province", text.strip().splitlines()[0][:200])
 
 
 def _concat(blobs: list[bytes]) -> bytes:
@@ -78,8 +94,9 @@ def _on_shard(router: ShardRouter, shard: str, sql: str, params: dict[str, Any])
     try:
         with router.engine(shard).connect() as conn, conn.begin():
             return _fetch_binary(conn, sql, params)
-    except OperationalError as exc:
-        raise ShardUnavailable(shard, counties, str(exc.orig or exc).splitlines()[0][:200]) from None
+    except (OperationalError, psycopg.OperationalError) as exc:
+        text = str(getattr(exc, "orig", None) or exc)
+        raise ShardUnavailable(shard, counties, text.splitlines()[0][:200]) from None
 
 
 def province_kpis_direct(

@@ -196,6 +196,9 @@ def test_a_stopped_shard_gives_503_naming_it_and_the_other_county_answers(provin
         with pytest.raises(ShardUnavailable) as province_wide:  # a fan-out names the missing shard
             fanout.province_kpis_direct(province.router, START, END)
         assert province_wide.value.shard == "b" and province_wide.value.county == B
+        with province.coordinator.connect() as conn, pytest.raises(ShardUnavailable) as through:
+            fanout.province_kpis(conn, START, END)
+        assert through.value.shard == "b"
     finally:
         province.servers["b"].start()
     assert client.get(f"/counties/{B}/open").status_code == 200  # back by itself
