@@ -90,6 +90,18 @@ def autocommit_connection(request: Request) -> AbstractContextManager[Connection
     return sessions.autocommit()
 
 
+def county_session(request: Request, county: str) -> AbstractContextManager[Session]:
+    """A session for one county's work: on the county's shard when GRIDMAP_SHARDS shards the
+    province (gis.shards.routing; a shard down raises ShardUnavailable, answered 503 naming it),
+    else the same as ``request_session``."""
+    from gis.shards.routing import configured_router
+
+    router = getattr(request.app.state, "shard_router", None) or configured_router()
+    if router is None:
+        return request_session(request)
+    return router.session(county)
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]

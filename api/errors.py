@@ -78,8 +78,26 @@ async def response_for_database_error(request: Request, exc: DBAPIError) -> JSON
     return None
 
 
+async def _shard_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """One county's shard is down (gis.shards.routing): 503 naming the shard and the county."""
+    log.warning("shard unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {
+            "detail": f"{exc}; retry shortly",
+            "error": "shard_unavailable",
+            "shard": getattr(exc, "shard", None),
+            "county": getattr(exc, "county", None),
+        },
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def install(app: FastAPI) -> None:
+    from gis.shards.routing import ShardUnavailable
+
     app.add_exception_handler(OperationalError, _db_unavailable)
+    app.add_exception_handler(ShardUnavailable, _shard_unavailable)
     app.add_exception_handler(DBAPIError, _dbapi)
     document_errors(app)
 

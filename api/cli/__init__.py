@@ -26,6 +26,7 @@ KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
     ("gis.core.settings", "SettingsError"),
     ("gis.core.cluster", "ClusterError"),
     ("gis.core.db", "DatabaseError"),
+    ("gis.shards.routing", "ShardUnavailable"),
 )
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,7 @@ _TIMESTAMPTZ = 1184
 _MISSING = np.iinfo(np.int64).min
 IntArray = npt.NDArray[np.int64]
 Percentiles = list[float] | None
+Fetch = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 
 
 def _micros(blob: bytes) -> IntArray:
@@ -146,7 +148,9 @@ def _sql(windows: list[tuple[str, str, str]], key: str, join: str, where: str) -
             ORDER BY c.incident_id, c.at DESC, c.id DESC) cb ON cb.incident_id = i.id
         LEFT JOIN (
             SELECT DISTINCT e.incident_id FROM incident_events e WHERE e.action = 'reopen') ro ON ro.incident_id = i.id
-        WHERE {where}
+        -- The windows' outer bounds once more, as constants: a partitioned or foreign incidents
+        -- table (gis.shards' coordinator) can prune and push them down; the join above cannot.
+        WHERE {where} AND i.reported_at >= :kpi_lo AND i.reported_at < :kpi_hi
         GROUP BY w.win{group}
     """  # noqa: S608
 
@@ -173,11 +177,13 @@ def window_rows(
     join: str,
     where: str,
     params: dict[str, Any],
+    fetch: Fetch | None = None,
 ) -> dict[tuple[str, str | None], dict[str, Any]]:
     """{(window name, group key): counts (``COUNTS``) and ``<duration>_pcts`` ([p50, p90] or None)}
     for every group present in a window, and under the key None the window's total. ``key`` is the
     grouping key's SQL (``NULL``: totals only), ``join`` the join it needs, ``where`` and ``params``
-    the filter's."""
+    the filter's. ``fetch`` runs the statement and returns its rows (default: on ``conn``, binary);
+    gis.shards.fanout runs it on every shard at once, the rows of all together being the province's."""
     distinct: dict[tuple[dt.datetime, dt.datetime], list[str]] = {}
     for name, span in windows.items():
         distinct.setdefault(span, []).append(name)
@@ -185,7 +191,9 @@ def window_rows(
     for n, ((ws, we), names) in enumerate(distinct.items()):
         spec.append((names[0], f"kpi_s{n}", f"kpi_e{n}"))
         bound[f"kpi_s{n}"], bound[f"kpi_e{n}"] = ws, we
-    rows = _fetch_binary(conn, _sql(spec, key, join, where), bound)
+    bound["kpi_lo"], bound["kpi_hi"] = min(ws for ws, _ in distinct), max(we for _, we in distinct)
+    statement = _sql(spec, key, join, where)
+    rows = fetch(statement, bound) if fetch is not None else _fetch_binary(conn, statement, bound)
     out: dict[tuple[str, str | None], dict[str, Any]] = {}
     for win in dict.fromkeys(row["win"] for row in rows):
         mine = [row for row in rows if row["win"] == win]

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gis.analysis.kpirows import CLOSE_LEVELS, window_rows
+from gis.analysis.kpirows import CLOSE_LEVELS, Fetch, window_rows
 from gis.analysis.periods import CALENDAR_PERIODS, PeriodError, period_of
 from gis.core.predicates import is_current
 from gis.core.vocab import ASSIGNED_LAYERS
@@ -192,7 +192,12 @@ def _labels(conn: Conn, group: str, keys: list[str]) -> dict[str, str]:
 
 
 def compute_kpis(
-    conn: Conn, flt: IncidentFilter, start: dt.datetime, end: dt.datetime, group_by: str = "county"
+    conn: Conn,
+    flt: IncidentFilter,
+    start: dt.datetime,
+    end: dt.datetime,
+    group_by: str = "county",
+    fetch: Fetch | None = None,
 ) -> dict[str, Any]:
     """The KPIs of the incidents ``flt`` selects that were reported in [start, end), in total and
     per ``group_by`` key, each with its change against the previous period of the same length and
@@ -204,7 +209,7 @@ def compute_kpis(
     windows = comparison_windows(start, end)
     where, params = flt.replace(start=None, end=None, window=None).where("i")
     key, join = _key(group_by)
-    rows = window_rows(conn, windows, key, join, where, params)
+    rows = window_rows(conn, windows, key, join, where, params, fetch)
     shaped: dict[int, dict[str, Any]] = {}  # identical windows share their row objects: shaped once
     for row in rows.values():
         if id(row) not in shaped:

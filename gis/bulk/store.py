@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from gis.bulk import copybin
 from gis.bulk.copybin import Column, PgType
+from gis.core.counties import county_codes
 from gis.spatial.assign import Assignment
 
 Strategy = Literal["auto", "merge", "rebuild"]
@@ -122,6 +123,8 @@ ASSIGN_COLUMNS: tuple[tuple[str, PgType], ...] = (
     ("station_code", "text"),
     ("beat_code", "text"),
     ("assign_status", "text"),
+    # Not written by the trigger in bulk mode: computed here from the town and station codes.
+    ("county_code", "text"),
 )
 # What ON CONFLICT can lean on; tables without a unique key are locked and deduplicated in process.
 CONFLICT_TARGET = {
@@ -179,6 +182,9 @@ def copy_columns(table: str, frame: pd.DataFrame, assignment: Assignment) -> lis
             values = frame[name] if name in frame else pd.Series([None] * len(frame), dtype=object)
         cols.append(Column(name, pg, values))
     for name, pg in ASSIGN_COLUMNS:
+        if name == "county_code":
+            cols.append(Column(name, pg, county_codes(assignment.town_code, assignment.station_code)))
+            continue
         values = getattr(assignment, name)
         if name == "generation_id":
             gen = pd.array(values, dtype="Int64")

@@ -66,6 +66,9 @@ class AssignedMixin:
     generation_id: Mapped[int | None] = mapped_column(Integer)
     assign_status: Mapped[str | None] = mapped_column(String(24))
     snap_distance_m: Mapped[float | None] = mapped_column(Float)
+    # The row's county (migration 0032, gis/core/counties.py): set by the trigger; the home county
+    # by default for rows outside every county.
+    county_code: Mapped[str] = mapped_column(String(6), nullable=False, server_default=text("gridmap_home_county()"))
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:

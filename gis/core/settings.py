@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,19 @@ class Settings(BaseSettings):
     failover_detect_ms: int = Field(
         default=3000, ge=500, le=600_000, description="how long a primary may fail health checks before a failover"
     )
+    shards: str | None = Field(
+        default=None,
+        description="sharding by county (gis.shards.config): JSON with the coordinator URL, shard URLs and county -> "
+        "shard; unset = one node",
+    )
     pool_size: int = Field(default=10, ge=1, le=200)
+    # The counties this deployment runs (six-digit division codes); the first is the home county:
+    # rows outside every county's boundaries are counted in it (county_code, migration 0032).
+    counties: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["330421"],
+        description="county codes this deployment serves, comma-separated, e.g. 330421,330402; the first is "
+        "the home county of rows outside every county",
+    )
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
 
     auth_enabled: bool = Field(default=True, description="require API keys (disable only on closed test benches)")
@@ -167,6 +179,18 @@ class Settings(BaseSettings):
             # psycopg 3 is the driver we install; plain postgresql:// would look for psycopg2.
             url = url.set(drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)
+
+    @field_validator("counties", mode="before")
+    @classmethod
+    def _check_counties(cls, value: object) -> list[str]:
+        items = value.split(",") if isinstance(value, str) else list(value or [])  # type: ignore[call-overload]
+        codes = list(dict.fromkeys(str(c).strip() for c in items if str(c).strip()))
+        for code in codes:
+            if len(code) != 6 or not code.isdigit():
+                raise ValueError(f"county code {code!r} is not six digits (e.g. 330421)")
+        if not codes:
+            raise ValueError("at least one county code is needed, e.g. 330421")
+        return codes
 
     @field_validator("deadline_hours")
     @classmethod

@@ -61,7 +61,7 @@ CREATE OR REPLACE FUNCTION gridmap_assign(
     OUT town_code text, OUT village_code text, OUT grid_code text, OUT micro_grid_code text,
     OUT station_code text, OUT beat_code text, OUT generation_id integer, OUT assign_status text,
     OUT snap_distance_m double precision)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET search_path = public AS $$
 DECLARE
     g integer;
     tol double precision := coalesce(nullif(current_setting('gridmap.snap_tolerance_m', true), '')::double precision, 50.0);
@@ -140,8 +140,17 @@ $$;
 -- The time columns are those of gis.spatial.genrule.LIFECYCLES. A status change alone does not
 -- fire the trigger (it is on INSERT and UPDATE OF geom), so an incident that closes keeps the
 -- assignment it had while open: the generation in force when it closed.
+--
+-- county_code (migration 0032): the county of the row, the first six digits of its town code (or
+-- of its police station's, for a point only a beat covers). A row outside every county keeps the
+-- county it already had (the writer's, or the one it was in before it moved), else the home
+-- county (gridmap_home_county(), the first of the configured counties), so it is never NULL and
+-- county-partitioned storage always has a partition for it.
+--
+-- The trigger functions pin search_path: on a postgres_fdw shard the remote session runs with
+-- search_path = pg_catalog, where neither the tables nor PostGIS would be found.
 CREATE OR REPLACE FUNCTION gridmap_assign_row() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = public AS $$
 DECLARE
     a record;
     at timestamptz := now();
@@ -165,6 +174,18 @@ BEGIN
     NEW.generation_id := a.generation_id;
     NEW.assign_status := a.assign_status;
     NEW.snap_distance_m := a.snap_distance_m;
+    NEW.county_code := coalesce(left(a.town_code, 6), left(a.station_code, 6), NEW.county_code, gridmap_home_county());
+    RETURN NEW;
+END
+$$;
+
+-- Writers that change the assignment without moving the point (reassignment after a publish)
+-- set the unit columns directly; this keeps county_code in step with them (trigger of 0032).
+CREATE OR REPLACE FUNCTION gridmap_county_row() RETURNS trigger
+LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    NEW.county_code := coalesce(left(NEW.town_code, 6), left(NEW.station_code, 6), NEW.county_code,
+                                gridmap_home_county());
     RETURN NEW;
 END
 $$;
