@@ -18,17 +18,15 @@ import re
 from typing import Any
 
 import orjson
-import pydantic
 import sqlalchemy.exc
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api import errors
-from api.deps import autocommit_connection, request_session
+from api.deps import autocommit_connection
 from api.fastpath import ASGIApp, IntakeFastPath, Receive, Scope, Send, _read_body, _replaying
-from api.schemas.fieldwork import InspectionIn
-from gis.fieldwork import inspections, visits
+from gis.fieldwork import inspectfast, visits
 from gis.fieldwork.hazards import IllegalHazardTransition
 from gis.incidents.errors import IncidentInputError
 from gis.people.keys import Principal
@@ -109,14 +107,8 @@ class FieldworkFastPath:
     ) -> tuple[int, Any] | Response | None:
         """(status, answer); an error response when the database failed; None to hand the request
         to the route, only while nothing can have been stored."""
-        data: dict[str, Any] | None = None
-        if building is not None:
-            try:
-                model = InspectionIn.model_validate(payload)
-            except pydantic.ValidationError:
-                return None
-            data = model.model_dump()
-            data["results"] = [r.model_dump() for r in model.results]
+        if building is not None and not inspectfast.well_formed(payload):
+            return None  # the route answers what InspectionIn refuses (or converts)
         app = scope["app"]
         limit = app.state.settings.rate_limit_per_minute
         admission = app.state.admission
@@ -125,14 +117,14 @@ class FieldworkFastPath:
         request = Request(scope, _replaying(body, receive))
 
         def store() -> tuple[int, Any] | None:
-            if data is None:  # a visit: one statement, or None for the route
-                with autocommit_connection(request) as conn:
+            # One statement under autocommit each: a refused request stores nothing and is the route's.
+            with autocommit_connection(request) as conn:
+                if building is None:
                     out = visits.record_one(conn, payload, principal)
-                return None if out is None else (201, out)
-            assert building is not None
-            # A refused inspection raises before the commit: the session rolls back, nothing stays.
-            with request_session(request) as session:
-                answer = inspections.record(session, building, data, principal.name, principal.scope)
+                    return None if out is None else (201, out)
+                answer = inspectfast.record_one(conn, building, payload, principal.name, principal.scope)
+            if answer is None:
+                return None
             return (200 if answer["replayed"] else 201), answer
 
         try:
