@@ -1,10 +1,11 @@
-"""``inspections.record`` of a well-formed inspection in ONE statement and one round trip
-(``inspectsql.ONE_SQL``), for the API's fast path (api.fieldwork_fastpath) under autocommit.
+"""``inspections.record`` of a well-formed inspection in one function call and one round trip
+(``inspectsql.ONE_SQL``, migration 0035), for the API's fast path (api.fieldwork_fastpath) under
+autocommit.
 
-``record`` takes four round trips (BEGIN, the lock, the write, COMMIT) plus one per earlier hazard
-step; here the values are checked with the same functions first, the checklist version comes
-from a per-process cache (versions never change; the statement checks that the one it resolves
-is still the cached one), and the statement locks, checks and writes everything or nothing.
+``record`` takes four round trips (BEGIN, the lock, the write, COMMIT) plus several per earlier
+hazard re-inspected; here the values are checked with the same functions first, the checklist
+version comes from a per-process cache (versions never change; the function checks that the one
+it resolves is still the cached one), and the function locks, checks and writes all or nothing.
 ``record_one`` answers None whenever ``record`` might answer otherwise (an error, a resend for
 another building, a changed checklist): nothing is stored then, and the caller hands the request
 to the route, which gives the documented answer.
@@ -13,19 +14,15 @@ to the route, which gives the documented answer.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
-
 from gis.core.vocab import COUNTY_TZ
-from gis.fieldwork import checklists, hazards, inspections, inspectsql
+from gis.fieldwork import checklists, inspections, inspectsql
 from gis.fieldwork.common import instant, position, text
 from gis.incidents.errors import IncidentInputError
-from gis.people.scope import Scope
+from gis.people.scope import SCOPE_LAYERS, Scope, code_layer
 from gis.spatial.areas import Conn
 
 # The body's shape as ``api.schemas.fieldwork.InspectionIn`` and ``ResultIn`` accept it without
@@ -53,8 +50,9 @@ _RESULT_FIELDS: dict[str, tuple[tuple[type, ...], int | None]] = {
     "responsible_party": ((str, _NONE), None),
 }
 _MAX_INSPECTORS, _MAX_RESULTS = 10, 200  # InspectionIn's list limits
-# A re-inspection's starting statuses, as hazards.apply allows them.
-_FROMS = ", ".join(f"'{s}'" for s in hazards.ACTIONS["reinspect"][0])
+# The function's argument of each scope layer's codes.
+_LAYER_ARGS = {"town": "towns", "village": "villages", "grid": "grids", "micro_grid": "micro_grids",
+               "station": "stations", "beat": "beats"}  # fmt: skip
 
 
 def _fits(obj: Any, fields: Mapping[str, tuple[tuple[type, ...], int | None]]) -> bool:
@@ -98,64 +96,68 @@ def _checklist(conn: Conn, kind: str, version: int | None) -> dict[str, Any] | N
     return checklist
 
 
-@functools.lru_cache(maxsize=64)
-def _one_sql(in_scope: str) -> sa.TextClause:
-    """The statement for a scope's condition (a handful of shapes), built once."""
-    return sa.text(inspectsql.ONE_SQL.replace("IN_SCOPE", in_scope).replace("FROMS", _FROMS))
-
-
-def _execute_prepared(conn: Conn, sql: sa.TextClause, params: dict[str, Any]) -> sa.Row[Any]:
-    """Run ``sql`` as a statement prepared on the server (as ``gis.incidents.intake._insert``):
-    planning this long statement would cost more database CPU than running it, and its plan does
-    not depend on the values (every table is reached by its key or an index on the building)."""
-    connection = conn.connection() if isinstance(conn, Session) else conn
-    driver = connection.connection.driver_connection
-    assert driver is not None  # a live, checked-out connection
-    threshold = driver.prepare_threshold
-    driver.prepare_threshold = 0
-    try:
-        return connection.execute(sql, params).one()
-    finally:
-        driver.prepare_threshold = threshold
+def _scope_args(scope: Scope) -> dict[str, Any]:
+    """The scope as the function takes it: the whole county, or its codes by layer (the rows
+    ``Scope.where`` keeps: a code's layer column equal to it)."""
+    by_layer: dict[str, list[str]] = {layer: [] for layer in SCOPE_LAYERS}
+    for code in scope.codes:
+        layer = code_layer(code)
+        if layer in by_layer:
+            by_layer[layer].append(code)
+    return {"whole": scope.whole, **{_LAYER_ARGS[layer]: codes for layer, codes in by_layer.items()}}
 
 
 def record_one(
     conn: Conn, building_id: int, payload: Any, actor: str, scope: Scope, now: dt.datetime | None = None
 ) -> dict[str, Any] | None:
-    """``inspections.record`` of a ``well_formed`` body in one statement: its answer, the stored
+    """``inspections.record`` of a ``well_formed`` body in one call: its answer, the stored
     inspection of a resend (``replayed``), or None with nothing stored when ``record`` must decide
-    (a refused value, a missing or out-of-scope building, a posting not held, a changed checklist)."""
+    (a refused value, a missing or out-of-scope building, a posting not held, ...)."""
     if not well_formed(payload):
         return None
     now = now or dt.datetime.now(dt.UTC)
     try:
         at = instant(payload, "at", now) or now
         lonlat = position(payload)
-        room = text(payload, "room", 40)
-        notes = text(payload, "notes", 4000)
-        client_id = text(payload, "client_id", 64)
-        team = inspections._team(payload["inspectors"], True)
+        fields = {
+            "building": building_id, "at": at, "room": text(payload, "room", 40),
+            "notes": text(payload, "notes", 4000), "client_id": text(payload, "client_id", 64),
+            "postings": inspections._team(payload["inspectors"], True), "actor": actor,
+            "day": at.astimezone(COUNTY_TZ).date(), "lon": lonlat[0] if lonlat else None,
+            "lat": lonlat[1] if lonlat else None, **_scope_args(scope),
+        }  # fmt: skip
         kind, version = checklists.requested(payload)
-        checklist = _checklist(conn, kind, version)
-        if checklist is None:
-            return None
-        items = checklists.item_map(checklist)
-        results = inspections._results(payload["results"], items, checklist, at)
+        # A new version of the kind since it was cached: read the latest and try once more.
+        for _attempt in range(2):
+            checklist = _checklist(conn, kind, version)
+            if checklist is None:
+                return None
+            answer = _store(conn, payload, fields, checklist, kind, version)
+            if answer is not None:
+                return answer if answer else None
+        return None
     except IncidentInputError:
         return None
+
+
+def _store(
+    conn: Conn, payload: Any, fields: dict[str, Any], checklist: dict[str, Any], kind: str, version: int | None
+) -> dict[str, Any] | None:
+    """The answer; an empty dict when nothing is stored and ``record`` must decide; None when the
+    checklist version resolved now is not ``checklist`` (dropped from the cache, nothing stored)."""
+    at = fields["at"]
+    items = checklists.item_map(checklist)
+    results = inspections._results(payload["results"], items, checklist, at)
     failed = [r for r in results if r["result"] == "fail"]
     checked = [r for r in results if r["result"] != "na"]  # the items that re-inspect earlier hazards
     risk = inspections.risk_of(results, items)
-    lon, lat = lonlat if lonlat is not None else (None, None)
     opening = inspections._opening(failed, items, at)
     opening["open_codes"] = opening.pop("codes")
-    in_scope, scope_params = scope.where("b")
     params = {
-        **scope_params, **opening, "building": building_id, "room": room, "checklist": checklist["id"], "at": at,
-        "lon": lon, "lat": lat, "notes": notes, "outcome": "fail" if failed else "pass", "risk": risk,
-        "failed": len(failed), "actor": actor, "postings": team, "day": at.astimezone(COUNTY_TZ).date(),
-        "kind": kind, "version": version, "client_id": client_id, "codes": [r["code"] for r in results],
-        "results": [r["result"] for r in results], "notes_each": [r["note"] for r in results],
+        **fields, **opening, "checklist": checklist["id"], "kind": kind, "version": version,
+        "outcome": "fail" if failed else "pass", "risk": risk, "failed": len(failed),
+        "codes": [r["code"] for r in results], "results": [r["result"] for r in results],
+        "notes_each": [r["note"] for r in results],
         "rcodes": [r["code"] for r in checked], "rresults": [r["result"] for r in checked],
         # A failed item's new deadline for its earlier hazard, as ``record`` passes it to hazards.apply.
         "rdeadlines": [
@@ -163,17 +165,19 @@ def record_one(
             for r in checked
         ],
     }  # fmt: skip
-    row = _execute_prepared(conn, _one_sql(in_scope), params)
+    row = conn.execute(inspectsql.ONE_SQL, params).one()
     if row.checklist != checklist["id"]:
         with _versions_lock:
-            _versions.pop((kind, version), None)  # a newer version: read again by the next request
+            _versions.pop((kind, version), None)
+        return None if row.checklist is not None else {}
     if not row.ok:
-        return None
+        return {}
+    building_id = fields["building"]
     if row.id is None:  # the client id is stored: a resend
         try:
-            return inspections.replay(conn, str(client_id), building_id)
+            return inspections.replay(conn, str(fields["client_id"]), building_id)
         except IncidentInputError:
-            return None
+            return {}
     return {
         "id": row.id,
         "building_id": building_id,
@@ -183,7 +187,7 @@ def record_one(
         "outcome": "fail" if failed else "pass",
         "risk_level": risk,
         "next_inspection_on": row.next_inspection_on,
-        "inspectors": team,
+        "inspectors": fields["postings"],
         "results": [{"code": r["code"], "result": r["result"], "note": r["note"]} for r in results],
         "hazards_opened": list(row.opened),
         "hazards_rectified": list(row.rectified),

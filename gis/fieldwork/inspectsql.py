@@ -130,79 +130,22 @@ WRITE_OPEN_SQL = sa.text(
     + f"{_WRITTEN}, (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM new) AS opened"  # noqa: S608
 )
 
-# The whole common inspection in ONE statement (``gis.fieldwork.inspectfast``, the API's fast
-# path under autocommit: one round trip, no BEGIN/COMMIT): the building locked inside the scope,
-# the team held that day and the checklist version the caller resolved still the one the body
-# names (``ok``; NULL when any of them fails, and then nothing at all is written), the inspection
-# with its team, results, building update and audit entry (``_WRITE_CTES``, inserted from
-# ``ok``), the building's earlier unrectified hazards of its non-na items re-inspected as
-# ``hazards.apply`` does (pass: rectified; fail: rectifying until ``:rdeadlines``, with its event,
-# deadline job and audit entry), and the failed items that no such hazard covers opened
-# (``_OPEN_CTES``). IN_SCOPE is the scope's condition on ``b``; FROMS the statuses a re-inspection
-# may start from (an earlier hazard in another one leaves the request to ``inspections.record``).
-_RESULT = "CASE WHEN e.result = 'pass' THEN 'rectified' ELSE 'rectifying' END"
-_ONE_INSERT = (
-    _WRITE_CTES.removeprefix("\nWITH ")
-    .replace("VALUES (:building, :room, :checklist, :at,", "SELECT :building, :room, :checklist, :at,")
-    .replace(":client_id)\n    ON CONFLICT", ":client_id FROM ok\n    ON CONFLICT")
-)
-_ONE_CHECKS = """
-WITH b AS (
-    SELECT b.id FROM buildings b WHERE b.id = :building AND IN_SCOPE FOR UPDATE),
-e AS (
-    SELECT h.id, h.status, h.escalation_level, h.item_code, u.result, u.deadline
-    FROM hazards h
-    JOIN unnest(CAST(:rcodes AS text[]), CAST(:rresults AS text[]), CAST(:rdeadlines AS timestamptz[]))
-         AS u(code, result, deadline) ON u.code = h.item_code
-    WHERE h.building_id = (SELECT id FROM b) AND h.status <> 'rectified' AND h.found_at < :at
-    ORDER BY h.id FOR UPDATE OF h),
-k AS (
-    SELECT c.id FROM checklists c
-    WHERE c.kind = :kind AND (CAST(:version AS integer) IS NULL OR c.version = CAST(:version AS integer))
-    ORDER BY c.version DESC LIMIT 1),
-ok AS (
-    SELECT true AS ok FROM b
-    WHERE (SELECT id FROM k) = :checklist
-      AND (SELECT count(*) FROM postings p
-           WHERE p.id = ANY(CAST(:postings AS bigint[])) AND p.starts_on <= :day
-             AND (p.ends_on IS NULL OR p.ends_on >= :day)) = cardinality(CAST(:postings AS bigint[]))
-      AND NOT EXISTS (SELECT 1 FROM e WHERE e.status NOT IN (FROMS))),
-"""
-ONE_SQL = (
-    _ONE_CHECKS  # noqa: S608 - only constants are put together
-    + _ONE_INSERT
-    + f""",
-re AS (
-    UPDATE hazards h
-    SET status = {_RESULT}, updated_at = :at, rectify_by = coalesce(e.deadline, h.rectify_by),
-        escalation_due_at = CASE WHEN e.deadline IS NULL THEN h.escalation_due_at END,
-        rectified_at = CASE WHEN e.result = 'pass' THEN CAST(:at AS timestamptz) ELSE h.rectified_at END
-    FROM e WHERE h.id = e.id AND EXISTS (SELECT 1 FROM i)
-    RETURNING h.id, h.status),
-rev AS (
-    INSERT INTO hazard_events (hazard_id, at, actor, action, from_status, to_status, deadline, inspection_id)
-    SELECT e.id, :at, :actor, 'reinspect_' || e.result, e.status, {_RESULT}, e.deadline, i.id
-    FROM e, i ORDER BY e.id),
-rjob AS (
-    INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, scheduled_at)
-    SELECT '{DEADLINE_QUEUE}', '{HAZARD_TASK}', 'hazard:' || e.id,
-           jsonb_build_object('hazard_id', e.id, 'level', e.escalation_level), e.deadline
-    FROM e, i WHERE e.deadline IS NOT NULL ORDER BY e.id),
-rau AS (
-    INSERT INTO audit_log (actor, action, target, detail)
-    SELECT :actor, 'hazard.transition', 'hazard/' || e.id,
-           jsonb_build_object('step', 'reinspect_' || e.result, 'frm', e.status, 'to', {_RESULT})
-    FROM e, i ORDER BY e.id),
-"""  # noqa: S608 - only constants are formatted in
-    + _open_ctes(
-        "(SELECT id FROM i)",
-        ":open_codes",
-        "WHERE EXISTS (SELECT 1 FROM i) AND NOT EXISTS (SELECT 1 FROM e WHERE e.item_code = u.code)",
-    )
-    + """SELECT (SELECT ok FROM ok) AS ok, (SELECT id FROM k) AS checklist, (SELECT id FROM i) AS id,
-       (SELECT next_inspection_on FROM s) AS next_inspection_on,
-       (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM new) AS opened,
-       (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM re WHERE status = 'rectified') AS rectified,
-       (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM re WHERE status <> 'rectified') AS reopened
-"""
+# The common inspection in one call (gis.fieldwork.inspectfast; the function is migration 0035's,
+# which says what it checks and writes). Every argument is cast, so that the function is found
+# whatever types the driver gives the values.
+_ONE_ARGS = (
+    ("building", "bigint"), ("whole", "boolean"), ("towns", "text[]"), ("villages", "text[]"), ("grids", "text[]"),
+    ("micro_grids", "text[]"), ("stations", "text[]"), ("beats", "text[]"), ("kind", "text"),
+    ("version", "integer"), ("checklist", "integer"), ("postings", "bigint[]"), ("day", "date"),
+    ("at", "timestamptz"), ("room", "text"), ("lon", "float8"), ("lat", "float8"), ("notes", "text"),
+    ("outcome", "text"), ("risk", "text"), ("failed", "integer"), ("actor", "text"), ("client_id", "text"),
+    ("codes", "text[]"), ("results", "text[]"), ("notes_each", "text[]"), ("rcodes", "text[]"),
+    ("rresults", "text[]"), ("rdeadlines", "timestamptz[]"), ("categories", "text[]"), ("severities", "text[]"),
+    ("descriptions", "text[]"), ("deadlines", "timestamptz[]"), ("parties", "text[]"), ("open_codes", "text[]"),
+)  # fmt: skip
+ONE_SQL = sa.text(
+    "SELECT o_ok AS ok, o_checklist AS checklist, o_id AS id, o_next_inspection_on AS next_inspection_on, "  # noqa: S608
+    "o_opened AS opened, o_rectified AS rectified, o_reopened AS reopened FROM gridmap_record_inspection("
+    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _ONE_ARGS)
+    + ")"
 )
