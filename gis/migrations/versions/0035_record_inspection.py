@@ -51,53 +51,75 @@ CREATE FUNCTION gridmap_record_inspection(ARGS,
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_point geometry := ST_SetSRID(ST_MakePoint(p_lon, p_lat), 4326);
+    v_held bigint;
+    v_bad bigint;
+    v_earlier bigint;
 BEGIN
-    o_checklist := (SELECT c.id FROM checklists c
-                    WHERE c.kind = p_kind AND (p_version IS NULL OR c.version = p_version)
-                    ORDER BY c.version DESC LIMIT 1);
-    -- One inspection of a building at a time settles its risk and its hazards.
-    PERFORM 1 FROM buildings b
+    -- One inspection of a building at a time settles its risk and its hazards: the building is
+    -- locked first, and every later statement reads what was committed before the lock was had.
+    SELECT (SELECT c.id FROM checklists c
+            WHERE c.kind = p_kind AND (p_version IS NULL OR c.version = p_version)
+            ORDER BY c.version DESC LIMIT 1)
+    INTO o_checklist
+    FROM buildings b
     WHERE b.id = p_building
       AND (p_whole OR b.town_code = ANY(p_towns) OR b.village_code = ANY(p_villages) OR b.grid_code = ANY(p_grids)
            OR b.micro_grid_code = ANY(p_micro_grids) OR b.station_code = ANY(p_stations)
            OR b.beat_code = ANY(p_beats))
-    FOR UPDATE;
+    FOR UPDATE OF b;
     IF NOT FOUND OR o_checklist IS DISTINCT FROM p_checklist THEN
         RETURN;
     END IF;
-    IF (SELECT count(*) FROM postings p
-        WHERE p.id = ANY(p_postings) AND p.starts_on <= p_day AND (p.ends_on IS NULL OR p.ends_on >= p_day))
-       <> cardinality(p_postings) THEN
-        RETURN;
-    END IF;
-    IF EXISTS (SELECT 1 FROM hazards h
-               WHERE h.building_id = p_building AND h.item_code = ANY(p_rcodes) AND h.found_at < p_at
-                 AND h.status NOT IN ('rectified', 'open', 'notified', 'rectifying', 'submitted', 'overdue')) THEN
+    -- The postings held that day, and the earlier unrectified hazards of the checked items (those
+    -- in a status a re-inspection cannot start from, and all of them).
+    SELECT (SELECT count(*) FROM postings p
+            WHERE p.id = ANY(p_postings) AND p.starts_on <= p_day AND (p.ends_on IS NULL OR p.ends_on >= p_day)),
+           count(*) FILTER (WHERE h.status NOT IN ('open', 'notified', 'rectifying', 'submitted', 'overdue')),
+           count(*)
+    INTO v_held, v_bad, v_earlier
+    FROM hazards h
+    WHERE h.building_id = p_building AND h.status <> 'rectified' AND h.item_code = ANY(p_rcodes) AND h.found_at < p_at;
+    IF v_held <> cardinality(p_postings) OR v_bad > 0 THEN
         RETURN;
     END IF;
     o_ok := true;
 
-    INSERT INTO inspections (building_id, room, checklist_id, at, geom, notes, outcome, risk_level, failed_items,
-                             actor, client_id)
-    VALUES (p_building, p_room, p_checklist, p_at, v_point, p_notes, p_outcome, p_risk, p_failed, p_actor,
-            p_client_id)
-    ON CONFLICT (client_id) WHERE client_id IS NOT NULL DO NOTHING
-    RETURNING id INTO o_id;
+    WITH i AS (
+        INSERT INTO inspections (building_id, room, checklist_id, at, geom, notes, outcome, risk_level,
+                                 failed_items, actor, client_id)
+        VALUES (p_building, p_room, p_checklist, p_at, v_point, p_notes, p_outcome, p_risk, p_failed, p_actor,
+                p_client_id)
+        ON CONFLICT (client_id) WHERE client_id IS NOT NULL DO NOTHING
+        RETURNING id),
+    t AS (
+        INSERT INTO inspection_inspectors (inspection_id, posting_id) SELECT i.id, p FROM i, unnest(p_postings) p),
+    r AS (
+        INSERT INTO inspection_results (inspection_id, item_code, result, note)
+        SELECT i.id, u.code, u.result, u.note
+        FROM i, unnest(p_codes, p_results, p_notes_each) AS u(code, result, note)),
+    a AS (
+        INSERT INTO audit_log (actor, action, target, detail)
+        SELECT p_actor, 'inspection.create', 'inspection/' || i.id,
+               jsonb_build_object('building_id', p_building, 'failed', p_failed)
+        FROM i),
+    s AS (
+        UPDATE buildings b
+        SET risk_level = p_risk, last_inspected_at = p_at, last_inspection_id = (SELECT id FROM i),
+            next_inspection_on = (p_at AT TIME ZONE 'Asia/Shanghai')::date
+                                 + (SELECT days FROM risk_intervals WHERE risk_level = p_risk)
+        WHERE b.id = p_building AND (b.last_inspected_at IS NULL OR b.last_inspected_at <= p_at)
+          AND EXISTS (SELECT 1 FROM i)
+        RETURNING b.next_inspection_on)
+    SELECT (SELECT id FROM i), (SELECT next_inspection_on FROM s) INTO o_id, o_next_inspection_on;
     IF o_id IS NULL THEN
         RETURN;  -- the client id is stored: a resend, answered with the stored inspection
     END IF;
-    INSERT INTO inspection_inspectors (inspection_id, posting_id) SELECT o_id, p FROM unnest(p_postings) p;
-    INSERT INTO inspection_results (inspection_id, item_code, result, note)
-    SELECT o_id, u.code, u.result, u.note FROM unnest(p_codes, p_results, p_notes_each) AS u(code, result, note);
-    UPDATE buildings b
-    SET risk_level = p_risk, last_inspected_at = p_at, last_inspection_id = o_id,
-        next_inspection_on = (p_at AT TIME ZONE 'Asia/Shanghai')::date
-                             + (SELECT days FROM risk_intervals WHERE risk_level = p_risk)
-    WHERE b.id = p_building AND (b.last_inspected_at IS NULL OR b.last_inspected_at <= p_at)
-    RETURNING b.next_inspection_on INTO o_next_inspection_on;
-    INSERT INTO audit_log (actor, action, target, detail)
-    VALUES (p_actor, 'inspection.create', 'inspection/' || o_id,
-            jsonb_build_object('building_id', p_building, 'failed', p_failed));
+    IF v_earlier = 0 AND cardinality(p_open_codes) = 0 THEN
+        o_opened := '{}';  -- the common inspection: all passed, nothing to re-inspect
+        o_rectified := '{}';
+        o_reopened := '{}';
+        RETURN;
+    END IF;
 
     WITH e AS (
         SELECT h.id, h.status, h.escalation_level, h.item_code, u.result, u.deadline,
