@@ -61,7 +61,9 @@ def _fits(obj: Any, fields: Mapping[str, tuple[tuple[type, ...], int | None]]) -
     for key, value in obj.items():
         spec = fields.get(key)
         # ``type(...) in``: a bool is not an int here (pydantic converts it; the route answers it).
-        if spec is None or type(value) not in spec[0] or (spec[1] is not None and len(value) > spec[1]):
+        if spec is None or type(value) not in spec[0]:
+            return False
+        if spec[1] is not None and value is not None and len(value) > spec[1]:
             return False
     return True
 

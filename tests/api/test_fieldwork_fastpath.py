@@ -402,3 +402,49 @@ def test_a_scoped_key_inspects_inside_its_scope_as_the_route(
     assert got.status_code == want.status_code == 201, got.text
     assert _without(got.json(), *NEW_IDS) == _without(want.json(), *NEW_IDS)
     assert _stored_inspections(connection, one) == _stored_inspections(connection, two)
+
+
+@pytest.mark.parametrize("variant", ["nulls", "every_field"])
+def test_inspection_bodies_with_every_field_or_nulls_answer_as_the_route(
+    app: FastAPI, client: TestClient, connection: Connection, mini_county, make_key, variant: str
+) -> None:  # type: ignore[no-untyped-def]
+    headers = make_key("reporter")
+    worker, police = add_posting(connection, "李网格", "grid_worker"), add_posting(connection, "王辅警", "aux_police")
+    warm, one, two = (add_building(connection, f"B-FIELDS-{i}") for i in range(3))
+    assert (
+        client.post(f"/buildings/{warm}/inspections", json=_inspection(worker, police), headers=headers).status_code
+        == 201
+    )
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    if variant == "nulls":  # explicit nulls: the defaults, as absent fields
+        body: dict[str, Any] = {
+            "inspectors": [worker, police], "at": None, "lon": None, "lat": None, "room": None, "notes": None,
+            "client_id": None, "checklist_kind": None, "checklist_version": None,
+            "results": [{"code": "gas", "result": "fail", "note": None, "deadline": None, "responsible_party": None}],
+        }  # fmt: skip
+    else:
+        lon, lat = wgs84_to_gcj02(120.9051, 30.8351)
+        deadline = (at + dt.timedelta(days=9)).replace(microsecond=0).isoformat()
+        body = {
+            "inspectors": [worker, police], "at": at.replace(microsecond=0).isoformat(), "lon": lon, "lat": lat,
+            "crs": "gcj02", "room": " 302 ", "notes": "复查", "checklist_kind": "rental_safety", "checklist_version": 1,
+            "results": [
+                {"code": "gas", "result": "fail", "note": "软管老化", "deadline": deadline,
+                 "responsible_party": "tenant"},
+                {"code": "wiring", "result": "na"},
+            ],
+        }  # fmt: skip
+    fast = _fastpath(app)
+    before = fast.answered
+    got = client.post(f"/buildings/{one}/inspections", json=body, headers=headers)
+    want = client.post(f"/buildings/{two}/inspections", params=ROUTE, json=body, headers=headers)
+    assert fast.answered == before + 1
+    assert got.status_code == want.status_code == 201, got.text
+    g, w = got.json(), want.json()
+    if variant == "nulls":  # "now" differs between the two requests
+        assert abs(dt.datetime.fromisoformat(g.pop("at")) - dt.datetime.fromisoformat(w.pop("at"))) < dt.timedelta(
+            minutes=1
+        )
+    assert _without(g, *NEW_IDS) == _without(w, *NEW_IDS)
+    if variant == "every_field":
+        assert _stored_inspections(connection, one) == _stored_inspections(connection, two)
