@@ -168,8 +168,8 @@ def create_version(conn: Conn, kind: str, name: str, items: Sequence[Any], actor
     checklist_id = conn.execute(
         sa.text(
             "INSERT INTO checklists (kind, version, name, created_by) "
-            "SELECT :kind, coalesce(max(version), 0) + 1, :name, :actor FROM checklists WHERE kind = :kind "
-            "RETURNING id"
+            "SELECT CAST(:kind AS varchar), coalesce(max(version), 0) + 1, :name, :actor FROM checklists "
+            "WHERE kind = CAST(:kind AS varchar) RETURNING id"  # one type for the one parameter
         ),
         {"kind": kind, "name": title, "actor": actor},
     ).scalar_one()

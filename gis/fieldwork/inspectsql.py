@@ -129,3 +129,23 @@ WRITE_OPEN_SQL = sa.text(
     + _open_ctes("(SELECT id FROM i)", ":open_codes", "WHERE EXISTS (SELECT 1 FROM i)")
     + f"{_WRITTEN}, (SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM new) AS opened"  # noqa: S608
 )
+
+# The common inspection in one call (gis.fieldwork.inspectfast; the function is migration 0035's,
+# which says what it checks and writes). Every argument is cast, so that the function is found
+# whatever types the driver gives the values.
+_ONE_ARGS = (
+    ("building", "bigint"), ("whole", "boolean"), ("towns", "text[]"), ("villages", "text[]"), ("grids", "text[]"),
+    ("micro_grids", "text[]"), ("stations", "text[]"), ("beats", "text[]"), ("kind", "text"),
+    ("version", "integer"), ("checklist", "integer"), ("postings", "bigint[]"), ("day", "date"),
+    ("at", "timestamptz"), ("room", "text"), ("lon", "float8"), ("lat", "float8"), ("notes", "text"),
+    ("outcome", "text"), ("risk", "text"), ("failed", "integer"), ("actor", "text"), ("client_id", "text"),
+    ("codes", "text[]"), ("results", "text[]"), ("notes_each", "text[]"), ("rcodes", "text[]"),
+    ("rresults", "text[]"), ("rdeadlines", "timestamptz[]"), ("categories", "text[]"), ("severities", "text[]"),
+    ("descriptions", "text[]"), ("deadlines", "timestamptz[]"), ("parties", "text[]"), ("open_codes", "text[]"),
+)  # fmt: skip
+ONE_SQL = sa.text(
+    "SELECT o_ok AS ok, o_checklist AS checklist, o_id AS id, o_next_inspection_on AS next_inspection_on, "  # noqa: S608
+    "o_opened AS opened, o_rectified AS rectified, o_reopened AS reopened FROM gridmap_record_inspection("
+    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _ONE_ARGS)
+    + ")"
+)

@@ -178,6 +178,66 @@ def _inspection(worker: int, police: int, **over: Any) -> dict[str, Any]:
     return {**body, **over}
 
 
+def _stored_inspections(connection: Connection, building: int) -> dict[str, Any]:
+    """Everything the inspections of ``building`` wrote, without ids and client ids (hazards by
+    their rank in id order): the inspections with their teams and results, the building's risk,
+    the hazards with their events and deadline jobs, and the audit entries."""
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in connection.execute(sa.text(sql), {"b": building})]
+
+    hazard_ids = [r[0] for r in rows("SELECT id FROM hazards WHERE building_id = :b ORDER BY id")]
+    rank = {h: n for n, h in enumerate(hazard_ids)}
+    inspection_ids = [r[0] for r in rows("SELECT id FROM inspections WHERE building_id = :b ORDER BY id")]
+    order = {i: n for n, i in enumerate(inspection_ids)}
+    targets = [f"inspection/{i}" for i in inspection_ids] + [f"hazard/{h}" for h in hazard_ids]
+    audit = connection.execute(
+        sa.text(
+            "SELECT action, target, detail - 'building_id', actor FROM audit_log WHERE target = ANY(:t) ORDER BY id"
+        ),
+        {"t": targets},
+    ).all()
+    jobs = connection.execute(
+        sa.text(
+            "SELECT lock, task_name, queue_name, status, scheduled_at, args->>'level' FROM procrastinate_jobs "
+            "WHERE lock = ANY(:locks) ORDER BY id"
+        ),
+        {"locks": [f"hazard:{h}" for h in hazard_ids]},
+    ).all()
+
+    def hazard_of(target: str) -> int:
+        return rank[int(target.split(":")[-1].split("/")[-1])]
+
+    def audit_target(target: str) -> tuple[str, int | None]:
+        kind, key = target.split("/")
+        return kind, order.get(int(key)) if kind == "inspection" else hazard_of(target)
+
+    events = rows(
+        "SELECT e.hazard_id, e.at, e.actor, e.action, e.from_status, e.to_status, e.deadline, e.inspection_id, "
+        "e.note FROM hazard_events e JOIN hazards h ON h.id = e.hazard_id WHERE h.building_id = :b"
+    )
+    return {
+        "inspections": rows(
+            "SELECT room, checklist_id, at, ST_AsText(geom), notes, outcome, risk_level, failed_items, actor, "
+            "(SELECT array_agg(posting_id ORDER BY posting_id) FROM inspection_inspectors WHERE inspection_id = i.id), "
+            "(SELECT array_agg(ARRAY[item_code, result, coalesce(note, '')] ORDER BY item_code) "
+            " FROM inspection_results WHERE inspection_id = i.id) FROM inspections i WHERE building_id = :b ORDER BY id"
+        ),
+        "building": rows("SELECT risk_level, next_inspection_on, last_inspected_at FROM buildings WHERE id = :b"),
+        "hazards": rows(
+            "SELECT category, severity, status, description, found_at, rectify_by, responsible_party, source, "
+            "item_code, reported_by, updated_at, notified_at, submitted_at, rectified_at, escalation_level, "
+            "escalation_due_at, ST_AsText(geom), grid_code FROM hazards WHERE building_id = :b ORDER BY id"
+        ),
+        "hazard_inspections": [
+            order.get(r[0]) for r in rows("SELECT inspection_id FROM hazards WHERE building_id = :b ORDER BY id")
+        ],
+        "events": sorted(((rank[e[0]], *e[1:7], order.get(e[7]), e[8]) for e in events), key=repr),
+        "jobs": sorted(((hazard_of(j[0]), *j[1:]) for j in jobs), key=repr),
+        "audit": sorted(((a[0], audit_target(a[1]), sorted(a[2].items()), a[3]) for a in audit), key=repr),
+    }  # fmt: skip
+
+
 def test_an_inspection_stores_and_answers_as_the_route(
     app: FastAPI, client: TestClient, connection: Connection, mini_county, make_key
 ) -> None:  # type: ignore[no-untyped-def]
@@ -207,6 +267,7 @@ def test_an_inspection_stores_and_answers_as_the_route(
         {"ids": [one, two]},
     ).all()
     assert rows[0][1:] == rows[1][1:] and rows[0].risk_level == "high"
+    assert _stored_inspections(connection, one) == _stored_inspections(connection, two)
 
     # A pass of the same item re-inspects the open hazard on both paths alike; a resend replays.
     later = _inspection(worker, police, at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -247,6 +308,11 @@ def test_an_inspection_stores_and_answers_as_the_route(
     assert _without(g, *NEW_IDS, "hazards_reopened") == _without(w, *NEW_IDS, "hazards_reopened")
     assert len(w["hazards_reopened"]) == 1 and len(w["hazards_opened"]) == 1
     assert fast.answered == before + 5
+    # Both buildings hold the same rows: inspections, hazards, their events, jobs and audit entries.
+    stored = _stored_inspections(connection, one)
+    assert stored == _stored_inspections(connection, two)
+    assert len(stored["inspections"]) == 4 and len(stored["hazards"]) == 4 and len(stored["events"]) == 6
+    assert len(stored["jobs"]) == 5 and [h[2] for h in stored["hazards"]] == ["rectified", "open", "rectifying", "open"]
 
 
 def test_inspection_errors_are_the_routes_and_store_nothing(
@@ -281,3 +347,104 @@ def test_inspection_errors_are_the_routes_and_store_nothing(
     assert client.post("/buildings/0/inspections", json=ok, headers=headers).status_code == 422
     assert fast.answered == before
     assert [_count(connection, t) for t in ("inspections", "hazards", "inspection_results")] == counts
+
+
+def test_an_inspection_after_a_new_checklist_version_uses_it_as_the_route(
+    app: FastAPI, client: TestClient, connection: Connection, mini_county, make_key
+) -> None:  # type: ignore[no-untyped-def]
+    """The fast path caches the latest version of a kind; a newer one is found within the request."""
+    from gis.fieldwork import checklists, inspectfast
+
+    headers = make_key("reporter")
+    worker, police = add_posting(connection, "李网格", "grid_worker"), add_posting(connection, "王辅警", "aux_police")
+    warm, one, two = (add_building(connection, f"B-VER-{i}") for i in range(3))
+    body = _inspection(worker, police)
+    for _ in range(2):  # the key, then the latest version, cached
+        assert client.post(f"/buildings/{warm}/inspections", json=body, headers=headers).status_code == 201
+    latest = checklists.find(connection, "rental_safety")
+    assert latest is not None
+    # The same items, but a failed escape window is now a medium hazard to rectify in two days.
+    lighter = {"escape_window": {"severity": "medium", "rectify_days": 2}}
+    items = [
+        {"code": i["code"], "text": i["text"], "severity": i["severity"], "rectify_days": i["rectify_days"],
+         "hazard_category": i["hazard_category"], "party": i["party"], **lighter.get(i["code"], {})}
+        for i in latest["items"]
+    ]  # fmt: skip
+    try:
+        newer = checklists.create_version(connection, "rental_safety", "下一版", items, "test")
+        fast = _fastpath(app)
+        before = fast.answered
+        got = client.post(f"/buildings/{one}/inspections", json=body, headers=headers)
+        want = client.post(f"/buildings/{two}/inspections", params=ROUTE, json=body, headers=headers)
+        assert fast.answered == before + 1
+        assert got.status_code == want.status_code == 201, got.text
+        g, w = got.json(), want.json()
+        assert g["checklist_version"] == newer["version"] == latest["version"] + 1
+        assert g["risk_level"] == "medium" and _without(g, *NEW_IDS) == _without(w, *NEW_IDS)
+        assert _stored_inspections(connection, one) == _stored_inspections(connection, two)
+    finally:
+        inspectfast._versions.clear()  # the new version is rolled back with the test
+
+
+def test_a_scoped_key_inspects_inside_its_scope_as_the_route(
+    app: FastAPI, client: TestClient, connection: Connection, mini_county, make_key
+) -> None:  # type: ignore[no-untyped-def]
+    headers = make_key("reporter", scope="330421001001")  # the village of the fixtures' grid
+    worker, police = add_posting(connection, "李网格", "grid_worker"), add_posting(connection, "王辅警", "aux_police")
+    warm, one, two = (add_building(connection, f"B-SCOPE-{i}") for i in range(3))
+    body = _inspection(worker, police)
+    assert client.post(f"/buildings/{warm}/inspections", json=body, headers=headers).status_code == 201
+    fast = _fastpath(app)
+    before = fast.answered
+    got = client.post(f"/buildings/{one}/inspections", json=body, headers=headers)
+    want = client.post(f"/buildings/{two}/inspections", params=ROUTE, json=body, headers=headers)
+    assert fast.answered == before + 1
+    assert got.status_code == want.status_code == 201, got.text
+    assert _without(got.json(), *NEW_IDS) == _without(want.json(), *NEW_IDS)
+    assert _stored_inspections(connection, one) == _stored_inspections(connection, two)
+
+
+@pytest.mark.parametrize("variant", ["nulls", "every_field"])
+def test_inspection_bodies_with_every_field_or_nulls_answer_as_the_route(
+    app: FastAPI, client: TestClient, connection: Connection, mini_county, make_key, variant: str
+) -> None:  # type: ignore[no-untyped-def]
+    headers = make_key("reporter")
+    worker, police = add_posting(connection, "李网格", "grid_worker"), add_posting(connection, "王辅警", "aux_police")
+    warm, one, two = (add_building(connection, f"B-FIELDS-{i}") for i in range(3))
+    assert (
+        client.post(f"/buildings/{warm}/inspections", json=_inspection(worker, police), headers=headers).status_code
+        == 201
+    )
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    if variant == "nulls":  # explicit nulls: the defaults, as absent fields
+        body: dict[str, Any] = {
+            "inspectors": [worker, police], "at": None, "lon": None, "lat": None, "room": None, "notes": None,
+            "client_id": None, "checklist_kind": None, "checklist_version": None,
+            "results": [{"code": "gas", "result": "fail", "note": None, "deadline": None, "responsible_party": None}],
+        }  # fmt: skip
+    else:
+        lon, lat = wgs84_to_gcj02(120.9051, 30.8351)
+        deadline = (at + dt.timedelta(days=9)).replace(microsecond=0).isoformat()
+        body = {
+            "inspectors": [worker, police], "at": at.replace(microsecond=0).isoformat(), "lon": lon, "lat": lat,
+            "crs": "gcj02", "room": " 302 ", "notes": "复查", "checklist_kind": "rental_safety", "checklist_version": 1,
+            "results": [
+                {"code": "gas", "result": "fail", "note": "软管老化", "deadline": deadline,
+                 "responsible_party": "tenant"},
+                {"code": "wiring", "result": "na"},
+            ],
+        }  # fmt: skip
+    fast = _fastpath(app)
+    before = fast.answered
+    got = client.post(f"/buildings/{one}/inspections", json=body, headers=headers)
+    want = client.post(f"/buildings/{two}/inspections", params=ROUTE, json=body, headers=headers)
+    assert fast.answered == before + 1
+    assert got.status_code == want.status_code == 201, got.text
+    g, w = got.json(), want.json()
+    if variant == "nulls":  # "now" differs between the two requests
+        assert abs(dt.datetime.fromisoformat(g.pop("at")) - dt.datetime.fromisoformat(w.pop("at"))) < dt.timedelta(
+            minutes=1
+        )
+    assert _without(g, *NEW_IDS) == _without(w, *NEW_IDS)
+    if variant == "every_field":
+        assert _stored_inspections(connection, one) == _stored_inspections(connection, two)
