@@ -3,8 +3,9 @@
     .venv/bin/python bench/bench_intake.py [--seconds 60] [--peer-seconds 20] [--connections 8]
 
 What it does:
-1. Picks the database: the dev database (``gridmap db url``) when it holds grids (the demo), else
-   a throwaway database with the mini test county (dropped at the end).
+1. Picks the database: a copy of the dev database (``gridmap db url``) when it holds grids (the
+   demo: ``CREATE DATABASE ... TEMPLATE``, so the run writes nothing into the dev database), else
+   a throwaway database with the mini test county. Either is dropped at the end.
 2. Creates a reporter API key there and starts the API with uvicorn, 2 workers, no access log.
 3. Drives ``POST /incidents`` with wrk (a Lua script builds a different body per request: random
    point inside the county's extent, random category and source, unique external id) for
@@ -26,7 +27,6 @@ off for the run (GRIDMAP_RATE_LIMIT_PER_MINUTE=0): one key sends far more than a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import random
@@ -54,6 +54,7 @@ from gis.incidents.rules import CATEGORIES, SOURCES  # noqa: E402
 from gis.people.keys import create_key  # noqa: E402
 
 THROWAWAY = "gridmap_bench_intake"
+DEMO_COPY = "gridmap_bench_intake_demo"
 
 LUA = r"""
 local categories = {%(categories)s}
@@ -190,6 +191,31 @@ def _throwaway(dev_url: str) -> str:
     return scratch
 
 
+def _demo_copy(dev_url: str, wait_s: float = 120.0) -> str:
+    """A copy of the dev database under the name ``DEMO_COPY``: the run posts tens of thousands of
+    reports, offers and jobs, which must not land in the shared dev database (nor weigh on the next
+    run). PostgreSQL copies a template only while nobody else is connected to it, so a session of
+    another user makes it wait and retry, up to ``wait_s``."""
+    url = make_url(dev_url)
+    source = url.database
+    _drop(dev_url, DEMO_COPY)
+    admin = db.make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    deadline = time.monotonic() + wait_s
+    try:
+        with admin.connect() as conn:
+            while True:
+                try:
+                    conn.execute(sa.text(f'CREATE DATABASE "{DEMO_COPY}" TEMPLATE "{source}"'))
+                    break
+                except sa.exc.OperationalError as exc:
+                    if "being accessed by other users" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(2.0)
+    finally:
+        admin.dispose()
+    return url.set(database=DEMO_COPY).render_as_string(hide_password=False)
+
+
 def _drop(any_url: str, name: str) -> None:
     url = make_url(any_url)
     admin = db.make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
@@ -207,22 +233,6 @@ def _extent(engine: Engine) -> tuple[float, float, float, float]:
             )
         ).one()
     return float(row[0]), float(row[1]), float(row[2]), float(row[3])
-
-
-def _remove_bench_rows(url: str, since: dt.datetime) -> int:
-    """Delete the incidents this run posted (ours and the peer's, all with external ids
-    ``bench-...``) from a database that is not a throwaway one: tens of thousands of open reports
-    at "now" would otherwise weigh on every later benchmark (tiles, listings, the next run)."""
-    engine = db.make_engine(url, pool_size=1, max_overflow=0)
-    rows = "SELECT id FROM incidents WHERE external_id LIKE 'bench-%' AND created_at >= :since"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DELETE FROM incident_events WHERE incident_id IN ({rows})"), {"since": since})  # noqa: S608
-        removed = conn.execute(
-            sa.text("DELETE FROM incidents WHERE external_id LIKE 'bench-%' AND created_at >= :since"),
-            {"since": since},
-        ).rowcount
-    engine.dispose()
-    return int(removed or 0)
 
 
 def _count(engine: Engine) -> int:
@@ -369,9 +379,14 @@ def main() -> None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
 
     dev_url = db.database_url()
-    own_db = not _has_grids(dev_url)
-    url = _throwaway(dev_url) if own_db else dev_url
-    where = f"throwaway database {THROWAWAY} with the mini test county" if own_db else "the dev database"
+    demo = _has_grids(dev_url)
+    url = _demo_copy(dev_url) if demo else _throwaway(dev_url)
+    copy_name = DEMO_COPY if demo else THROWAWAY
+    where = (
+        f"{DEMO_COPY}, a copy of the dev database (the demo)"
+        if demo
+        else f"throwaway database {THROWAWAY} with the mini test county"
+    )
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
     with db.transaction(engine) as session:
         key = create_key(session, "reporter", "bench_intake")
@@ -389,7 +404,6 @@ def main() -> None:
     }
     results: list[Result] = []
     stored = 0
-    started_at = dt.datetime.now(dt.UTC)
     try:
         before = _count(engine)
         proc = _serve("api.main:app", args.port, args.workers, env)
@@ -449,13 +463,7 @@ def main() -> None:
         total_rows = _count(engine) - before
     finally:
         engine.dispose()
-        if own_db:
-            _drop(dev_url, THROWAWAY)
-        else:
-            with db.transaction(db.make_engine(dev_url, pool_size=1, max_overflow=0)) as session:
-                session.execute(sa.text("UPDATE api_keys SET revoked_at = now() WHERE name = 'bench_intake'"))
-            removed = _remove_bench_rows(dev_url, started_at)
-            print(f"removed the {removed:,} incidents this run posted into the dev database")
+        _drop(dev_url, copy_name)
 
     print()
     print(
