@@ -31,7 +31,9 @@ LAYERS = ("micro_grid", "grid", "village", "town", "beat")
 
 def upgrade() -> None:
     for layer in LAYERS:
-        op.execute(f"CREATE INDEX IF NOT EXISTS ix_areas_geom_{layer} ON areas USING gist (geom) WHERE layer = '{layer}'")
+        op.execute(
+            f"CREATE INDEX IF NOT EXISTS ix_areas_geom_{layer} ON areas USING gist (geom) WHERE layer = '{layer}'"
+        )
     # assign.sql is all CREATE OR REPLACE: applying the current file again is safe.
     op.execute(SQL.read_text())
 
