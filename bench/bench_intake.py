@@ -4,7 +4,8 @@
 
 What it does:
 1. Picks the database: a copy of the dev database (``gridmap db url``) when it holds grids (the
-   demo: ``CREATE DATABASE ... TEMPLATE``, so the run writes nothing into the dev database), else
+   demo: ``CREATE DATABASE ... TEMPLATE``, so the run writes nothing into the dev database; the copy
+   is migrated to the code's schema), else
    a throwaway database with the mini test county. Either is dropped at the end.
 2. Creates a reporter API key there and starts the API with uvicorn, 2 workers, no access log.
 3. Drives ``POST /incidents`` with wrk (a Lua script builds a different body per request: random
@@ -213,7 +214,9 @@ def _demo_copy(dev_url: str, wait_s: float = 120.0) -> str:
                     time.sleep(2.0)
     finally:
         admin.dispose()
-    return url.set(database=DEMO_COPY).render_as_string(hide_password=False)
+    copy = url.set(database=DEMO_COPY).render_as_string(hide_password=False)
+    db.migrate(copy)  # the schema of the code under test (the dev database may be behind it)
+    return copy
 
 
 def _drop(any_url: str, name: str) -> None:
