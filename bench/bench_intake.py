@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -110,6 +111,10 @@ class Result:
     max_ms: float
     server_cpu_ms: float  # CPU of the uvicorn processes per answered request
     load_before: float  # 1-minute load average when the run started: other work on the machine
+    # CPU of the PostgreSQL sessions of the run's database per answered request (NaN when not
+    # measured): with the server's, what a request costs the machine, which a busy machine
+    # changes far less than the throughput
+    db_cpu_ms: float = float("nan")
 
     @property
     def rate(self) -> float:
@@ -119,8 +124,11 @@ class Result:
         return (
             f"{self.name:<34} {self.rate:9.0f} req/s  p50 {self.p50_ms:6.2f} ms  p95 {self.p95_ms:6.2f} ms  "
             f"p99 {self.p99_ms:6.2f} ms  max {self.max_ms:7.1f} ms  errors {self.non2xx + self.socket_errors}  "
-            f"server CPU {self.server_cpu_ms:.2f} ms/req  (load avg before: {self.load_before:.1f})"
+            f"server CPU {self.server_cpu_ms:.2f} ms/req{self._db_cpu()}  (load avg before: {self.load_before:.1f})"
         )
+
+    def _db_cpu(self) -> str:
+        return "" if math.isnan(self.db_cpu_ms) else f"  database CPU {self.db_cpu_ms:.2f} ms/req"
 
 
 # --- the naive peer (served by uvicorn from this module) -------------------------------------
@@ -303,8 +311,40 @@ def _group_cpu_s(pgid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(name: str, url: str, seconds: int, connections: int, script: str, server: subprocess.Popen[bytes]) -> Result:
+def _pids_cpu_s(pids: set[int]) -> dict[int, float]:
+    """User + system CPU seconds of each live process of ``pids``."""
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def _sessions(engine: Engine) -> set[int]:
+    """The server processes of the other sessions of ``engine``'s database (the app's pool)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ).scalars()
+        return set(rows)
+
+
+def _wrk(
+    name: str,
+    url: str,
+    seconds: int,
+    connections: int,
+    script: str,
+    server: subprocess.Popen[bytes],
+    database: Engine | None = None,
+) -> Result:
+    """One wrk run; with ``database``, the CPU its sessions spent is measured too (processes on
+    this machine only: a local cluster)."""
     load = os.getloadavg()[0]
+    db0 = _pids_cpu_s(_sessions(database)) if database is not None else {}
     cpu0 = _group_cpu_s(server.pid)
     cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -315,6 +355,10 @@ def _wrk(name: str, url: str, seconds: int, connections: int, script: str, serve
     line = next(row for row in out.splitlines() if row.startswith("RESULT "))
     data = json.loads(line[len("RESULT ") :])
     answered = max(1, data["requests"] - data["non2xx"])
+    db_cpu = float("nan")
+    if database is not None:  # sessions opened during the run count from zero
+        db1 = _pids_cpu_s(_sessions(database) | set(db0))
+        db_cpu = sum(t - db0.get(pid, 0.0) for pid, t in db1.items()) * 1000 / answered
     return Result(
         name,
         data["requests"],
@@ -327,6 +371,7 @@ def _wrk(name: str, url: str, seconds: int, connections: int, script: str, serve
         data["max_us"] / 1000,
         (_group_cpu_s(server.pid) - cpu0) * 1000 / answered,
         load,
+        db_cpu,
     )
 
 
@@ -421,6 +466,7 @@ def main() -> None:
                 args.connections,
                 _script(key, extent, "/incidents"),
                 proc,
+                engine,
             )
             results.append(ours)
             stored = _count(engine) - after_warmup
@@ -433,6 +479,7 @@ def main() -> None:
                         args.connections,
                         _script(scoped_key, extent, "/incidents", points),
                         proc,
+                        engine,
                     )
                 )
         finally:
@@ -449,6 +496,7 @@ def main() -> None:
                         args.connections,
                         _script(key, extent, "/naive/incidents"),
                         proc,
+                        engine,
                     )
                 )
                 results.append(
