@@ -217,8 +217,13 @@ def _demo_copy(dev_url: str, wait_s: float = 120.0) -> str:
                     conn.execute(sa.text(f'CREATE DATABASE "{DEMO_COPY}" TEMPLATE "{source}"'))
                     break
                 except sa.exc.OperationalError as exc:
-                    if "being accessed by other users" not in str(exc) or time.monotonic() > deadline:
+                    if "being accessed by other users" not in str(exc):
                         raise
+                    if time.monotonic() > deadline:
+                        raise SystemExit(
+                            f"cannot copy {source!r}: other sessions stayed connected to it for {wait_s:.0f} s "
+                            "(a server or worker on the dev database?); stop them and run again"
+                        ) from None
                     time.sleep(2.0)
     finally:
         admin.dispose()
