@@ -3,8 +3,10 @@
     .venv/bin/python bench/bench_intake.py [--seconds 60] [--peer-seconds 20] [--connections 8]
 
 What it does:
-1. Picks the database: the dev database (``gridmap db url``) when it holds grids (the demo), else
-   a throwaway database with the mini test county (dropped at the end).
+1. Picks the database: a copy of the dev database (``gridmap db url``) when it holds grids (the
+   demo: ``CREATE DATABASE ... TEMPLATE``, so the run writes nothing into the dev database; the copy
+   is migrated to the code's schema), else
+   a throwaway database with the mini test county. Either is dropped at the end.
 2. Creates a reporter API key there and starts the API with uvicorn, 2 workers, no access log.
 3. Drives ``POST /incidents`` with wrk (a Lua script builds a different body per request: random
    point inside the county's extent, random category and source, unique external id) for
@@ -26,8 +28,8 @@ off for the run (GRIDMAP_RATE_LIMIT_PER_MINUTE=0): one key sends far more than a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
+import math
 import os
 import random
 import shutil
@@ -54,6 +56,7 @@ from gis.incidents.rules import CATEGORIES, SOURCES  # noqa: E402
 from gis.people.keys import create_key  # noqa: E402
 
 THROWAWAY = "gridmap_bench_intake"
+DEMO_COPY = "gridmap_bench_intake_demo"
 
 LUA = r"""
 local categories = {%(categories)s}
@@ -108,6 +111,10 @@ class Result:
     max_ms: float
     server_cpu_ms: float  # CPU of the uvicorn processes per answered request
     load_before: float  # 1-minute load average when the run started: other work on the machine
+    # CPU of the PostgreSQL sessions of the run's database per answered request (NaN when not
+    # measured): with the server's, what a request costs the machine, which a busy machine
+    # changes far less than the throughput
+    db_cpu_ms: float = float("nan")
 
     @property
     def rate(self) -> float:
@@ -117,8 +124,11 @@ class Result:
         return (
             f"{self.name:<34} {self.rate:9.0f} req/s  p50 {self.p50_ms:6.2f} ms  p95 {self.p95_ms:6.2f} ms  "
             f"p99 {self.p99_ms:6.2f} ms  max {self.max_ms:7.1f} ms  errors {self.non2xx + self.socket_errors}  "
-            f"server CPU {self.server_cpu_ms:.2f} ms/req  (load avg before: {self.load_before:.1f})"
+            f"server CPU {self.server_cpu_ms:.2f} ms/req{self._db_cpu()}  (load avg before: {self.load_before:.1f})"
         )
+
+    def _db_cpu(self) -> str:
+        return "" if math.isnan(self.db_cpu_ms) else f"  database CPU {self.db_cpu_ms:.2f} ms/req"
 
 
 # --- the naive peer (served by uvicorn from this module) -------------------------------------
@@ -190,6 +200,38 @@ def _throwaway(dev_url: str) -> str:
     return scratch
 
 
+def _demo_copy(dev_url: str, wait_s: float = 120.0) -> str:
+    """A copy of the dev database under the name ``DEMO_COPY``: the run posts tens of thousands of
+    reports, offers and jobs, which must not land in the shared dev database (nor weigh on the next
+    run). PostgreSQL copies a template only while nobody else is connected to it, so a session of
+    another user makes it wait and retry, up to ``wait_s``."""
+    url = make_url(dev_url)
+    source = url.database
+    _drop(dev_url, DEMO_COPY)
+    admin = db.make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    deadline = time.monotonic() + wait_s
+    try:
+        with admin.connect() as conn:
+            while True:
+                try:
+                    conn.execute(sa.text(f'CREATE DATABASE "{DEMO_COPY}" TEMPLATE "{source}"'))
+                    break
+                except sa.exc.OperationalError as exc:
+                    if "being accessed by other users" not in str(exc):
+                        raise
+                    if time.monotonic() > deadline:
+                        raise SystemExit(
+                            f"cannot copy {source!r}: other sessions stayed connected to it for {wait_s:.0f} s "
+                            "(a server or worker on the dev database?); stop them and run again"
+                        ) from None
+                    time.sleep(2.0)
+    finally:
+        admin.dispose()
+    copy = url.set(database=DEMO_COPY).render_as_string(hide_password=False)
+    db.migrate(copy)  # the schema of the code under test (the dev database may be behind it)
+    return copy
+
+
 def _drop(any_url: str, name: str) -> None:
     url = make_url(any_url)
     admin = db.make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
@@ -207,22 +249,6 @@ def _extent(engine: Engine) -> tuple[float, float, float, float]:
             )
         ).one()
     return float(row[0]), float(row[1]), float(row[2]), float(row[3])
-
-
-def _remove_bench_rows(url: str, since: dt.datetime) -> int:
-    """Delete the incidents this run posted (ours and the peer's, all with external ids
-    ``bench-...``) from a database that is not a throwaway one: tens of thousands of open reports
-    at "now" would otherwise weigh on every later benchmark (tiles, listings, the next run)."""
-    engine = db.make_engine(url, pool_size=1, max_overflow=0)
-    rows = "SELECT id FROM incidents WHERE external_id LIKE 'bench-%' AND created_at >= :since"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DELETE FROM incident_events WHERE incident_id IN ({rows})"), {"since": since})  # noqa: S608
-        removed = conn.execute(
-            sa.text("DELETE FROM incidents WHERE external_id LIKE 'bench-%' AND created_at >= :since"),
-            {"since": since},
-        ).rowcount
-    engine.dispose()
-    return int(removed or 0)
 
 
 def _count(engine: Engine) -> int:
@@ -290,8 +316,40 @@ def _group_cpu_s(pgid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(name: str, url: str, seconds: int, connections: int, script: str, server: subprocess.Popen[bytes]) -> Result:
+def _pids_cpu_s(pids: set[int]) -> dict[int, float]:
+    """User + system CPU seconds of each live process of ``pids``."""
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def _sessions(engine: Engine) -> set[int]:
+    """The server processes of the other sessions of ``engine``'s database (the app's pool)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ).scalars()
+        return set(rows)
+
+
+def _wrk(
+    name: str,
+    url: str,
+    seconds: int,
+    connections: int,
+    script: str,
+    server: subprocess.Popen[bytes],
+    database: Engine | None = None,
+) -> Result:
+    """One wrk run; with ``database``, the CPU its sessions spent is measured too (processes on
+    this machine only: a local cluster)."""
     load = os.getloadavg()[0]
+    db0 = _pids_cpu_s(_sessions(database)) if database is not None else {}
     cpu0 = _group_cpu_s(server.pid)
     cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -302,6 +360,10 @@ def _wrk(name: str, url: str, seconds: int, connections: int, script: str, serve
     line = next(row for row in out.splitlines() if row.startswith("RESULT "))
     data = json.loads(line[len("RESULT ") :])
     answered = max(1, data["requests"] - data["non2xx"])
+    db_cpu = float("nan")
+    if database is not None:  # sessions opened during the run count from zero
+        db1 = _pids_cpu_s(_sessions(database) | set(db0))
+        db_cpu = sum(t - db0.get(pid, 0.0) for pid, t in db1.items()) * 1000 / answered
     return Result(
         name,
         data["requests"],
@@ -314,6 +376,7 @@ def _wrk(name: str, url: str, seconds: int, connections: int, script: str, serve
         data["max_us"] / 1000,
         (_group_cpu_s(server.pid) - cpu0) * 1000 / answered,
         load,
+        db_cpu,
     )
 
 
@@ -369,9 +432,14 @@ def main() -> None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
 
     dev_url = db.database_url()
-    own_db = not _has_grids(dev_url)
-    url = _throwaway(dev_url) if own_db else dev_url
-    where = f"throwaway database {THROWAWAY} with the mini test county" if own_db else "the dev database"
+    demo = _has_grids(dev_url)
+    url = _demo_copy(dev_url) if demo else _throwaway(dev_url)
+    copy_name = DEMO_COPY if demo else THROWAWAY
+    where = (
+        f"{DEMO_COPY}, a copy of the dev database (the demo)"
+        if demo
+        else f"throwaway database {THROWAWAY} with the mini test county"
+    )
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
     with db.transaction(engine) as session:
         key = create_key(session, "reporter", "bench_intake")
@@ -389,7 +457,6 @@ def main() -> None:
     }
     results: list[Result] = []
     stored = 0
-    started_at = dt.datetime.now(dt.UTC)
     try:
         before = _count(engine)
         proc = _serve("api.main:app", args.port, args.workers, env)
@@ -404,6 +471,7 @@ def main() -> None:
                 args.connections,
                 _script(key, extent, "/incidents"),
                 proc,
+                engine,
             )
             results.append(ours)
             stored = _count(engine) - after_warmup
@@ -416,6 +484,7 @@ def main() -> None:
                         args.connections,
                         _script(scoped_key, extent, "/incidents", points),
                         proc,
+                        engine,
                     )
                 )
         finally:
@@ -432,6 +501,7 @@ def main() -> None:
                         args.connections,
                         _script(key, extent, "/naive/incidents"),
                         proc,
+                        engine,
                     )
                 )
                 results.append(
@@ -449,13 +519,7 @@ def main() -> None:
         total_rows = _count(engine) - before
     finally:
         engine.dispose()
-        if own_db:
-            _drop(dev_url, THROWAWAY)
-        else:
-            with db.transaction(db.make_engine(dev_url, pool_size=1, max_overflow=0)) as session:
-                session.execute(sa.text("UPDATE api_keys SET revoked_at = now() WHERE name = 'bench_intake'"))
-            removed = _remove_bench_rows(dev_url, started_at)
-            print(f"removed the {removed:,} incidents this run posted into the dev database")
+        _drop(dev_url, copy_name)
 
     print()
     print(

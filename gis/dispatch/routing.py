@@ -37,13 +37,15 @@ OFFER_QUEUE = "deadlines"
 _ACTIVE = ", ".join(f"'{s}'" for s in ACTIVE_ASSIGNMENT_STATES)
 _ON_DUTY = "pe.status = 'active' AND po.starts_on <= :today AND (po.ends_on IS NULL OR po.ends_on >= :today)"
 # Metres from the incident to the person's latest recent kept patrol point, for a ``nearest`` rule
-# only (CASE runs the subquery only then, so the other rules cost nothing): read through the
-# patrols of the person (ix_patrols_person_started) and each patrol's points by time (the unique
-# (patrol_id, t) index). A patrol ended before the window has no recent point and is skipped.
-_DISTANCE = """CASE WHEN ru.pick = 'nearest' THEN (
+# and a person only (CASE runs the subquery only then, so the other rules cost nothing): read
+# through the patrols of the person (ix_patrols_person_started) and each patrol's points by time
+# (the unique (patrol_id, t) index). A patrol ended before the window has no recent point and is
+# skipped. Written once, after the holders' union rather than in each of its person branches:
+# every execution initialises each copy of a subquery, run or not.
+_DISTANCE = """CASE WHEN ru.pick = 'nearest' AND h.person_id IS NOT NULL THEN (
             SELECT ST_Distance(pp.geom::geography, r0.geom::geography)
             FROM patrols pt JOIN patrol_points pp ON pp.patrol_id = pt.id
-            WHERE pt.person_id = po.person_id AND pt.started_at <= CAST(:now AS timestamptz)
+            WHERE pt.person_id = h.person_id AND pt.started_at <= CAST(:now AS timestamptz)
               AND (pt.ended_at IS NULL OR pt.ended_at >= CAST(:now AS timestamptz) - make_interval(
                   secs => CAST(:recent_s AS float8)))
               AND NOT pp.flagged AND pp.t <= CAST(:now AS timestamptz)
@@ -54,33 +56,33 @@ _DISTANCE = """CASE WHEN ru.pick = 'nearest' THEN (
 # selects, each gated by its target (a one-time filter), so each reads ix_org_units_area or the code.
 _CANDIDATES = f"""
     SELECT r0.id AS incident_id, r0.status, r0.source, r0.escalation_level AS level, ru.id AS rule_id,
-           ru.role, ru.priority, h.person_id, h.org_unit_id, h.dist
+           ru.role, ru.priority, h.person_id, h.org_unit_id, {_DISTANCE} AS dist
     FROM {{rows}} r0
     JOIN routing_rules ru ON ru.enabled
         AND (ru.source IS NULL OR ru.source = r0.source)
         AND (ru.category IS NULL OR ru.category = r0.category)
         AND (ru.level IS NULL OR ru.level = r0.escalation_level)
     JOIN LATERAL (
-        SELECT po.person_id, CAST(NULL AS integer) AS org_unit_id, {_DISTANCE} AS dist
+        SELECT po.person_id, CAST(NULL AS integer) AS org_unit_id
         FROM postings po JOIN people pe ON pe.id = po.person_id
         WHERE ru.target IN ('grid_worker', 'aux_police') AND po.role = ru.target
           AND po.layer = 'grid' AND po.area_code = r0.grid_code AND {_ON_DUTY}
         UNION ALL
-        SELECT po.person_id, NULL, {_DISTANCE} FROM postings po JOIN people pe ON pe.id = po.person_id
+        SELECT po.person_id, NULL FROM postings po JOIN people pe ON pe.id = po.person_id
         WHERE ru.target = 'beat_officer' AND po.role = 'beat_officer'
           AND po.layer = 'beat' AND po.area_code = r0.beat_code AND {_ON_DUTY}
         UNION ALL
-        SELECT NULL, ou.id, NULL FROM org_units ou
+        SELECT NULL, ou.id FROM org_units ou
         WHERE ru.target = 'village_centre' AND ou.layer = 'village' AND ou.area_code = r0.village_code
           AND ou.kind = 'village_station'
         UNION ALL
-        SELECT NULL, ou.id, NULL FROM org_units ou
+        SELECT NULL, ou.id FROM org_units ou
         WHERE ru.target = 'town_centre' AND ou.layer = 'town' AND ou.area_code = r0.town_code
           AND ou.kind = 'town_centre'
         UNION ALL
-        SELECT NULL, ou.id, NULL FROM org_units ou WHERE ru.target = 'county_centre' AND ou.kind = 'county_centre'
+        SELECT NULL, ou.id FROM org_units ou WHERE ru.target = 'county_centre' AND ou.kind = 'county_centre'
         UNION ALL
-        SELECT NULL, ou.id, NULL FROM org_units ou WHERE ru.target = 'org_unit' AND ou.code = ru.org_unit_code
+        SELECT NULL, ou.id FROM org_units ou WHERE ru.target = 'org_unit' AND ou.code = ru.org_unit_code
     ) h ON true
     {{exclude}}"""  # noqa: S608 - constants only
 # A holder already holding the incident is not offered it again.

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from gis.core import timeparse
 from gis.core.predicates import is_current, is_escalated, is_open, is_overdue
+from gis.core.prepared import execute_prepared, positional
 from gis.core.settings import Settings, get_settings
 from gis.core.vocab import ASSIGN_COLUMNS
 from gis.dispatch.routing import dispatch_ctes, offer_events_select, routing_params
@@ -233,8 +234,8 @@ def _locate_address(conn: Conn, address: str) -> Located:
 
 
 def _compact(sql: str) -> str:
-    """SQL without comments and runs of blanks: psycopg caches the conversion of statements up to
-    4 kB only, and the intake statement would be longer than that as written."""
+    """SQL without comments and runs of blanks: shorter to send and to parse when a connection
+    prepares it (with dispatch it is over 4 kB anyway, hence gis.core.prepared)."""
     lines = (line.split("--", 1)[0] for line in sql.splitlines())
     return re.sub(r"\s+", " ", " ".join(lines)).strip()
 
@@ -296,24 +297,17 @@ _INSERT_SQL = sa.text(
 )
 
 
+_INSERT = positional(_INSERT_SQL)
+
+
 def _insert(conn: Conn, params: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-    """Run the intake statement as a statement prepared on the server. Engines turn psycopg's
-    automatic preparing off (gis.core.db.make_engine: generic plans hurt value-dependent queries), but
-    this statement's plan does not depend on its values (``near`` pins the index), and planning
-    it was a third of its database CPU: 1.3-1.5 ms a report prepared against 2.1-2.3 ms planned
-    each time. The threshold is lowered for this one execution only, and the statement still
-    goes through SQLAlchemy, so a lost connection is reported and handled as for any other.
-    It runs in whatever transaction ``conn`` is in (autocommit for the API)."""
+    """Run the intake statement as a statement prepared on the server (gis.core.prepared): its
+    plan does not depend on its values (``near`` pins the index), and planning it was a third of
+    its database CPU: 1.3-1.5 ms a report prepared against 2.1-2.3 ms planned each time. It runs
+    in whatever transaction ``conn`` is in (autocommit for the API)."""
     connection = conn.connection() if isinstance(conn, Session) else conn
-    driver = connection.connection.driver_connection
-    assert driver is not None  # a live, checked-out connection
-    threshold = driver.prepare_threshold
-    driver.prepare_threshold = 0  # psycopg prepares (or reuses) the statement on this execution
-    try:
-        swapped, row = connection.execute(_INSERT_SQL, params).one()
-    finally:
-        driver.prepare_threshold = threshold
-    return bool(swapped), row
+    row: Any = execute_prepared(connection, _INSERT, params).one()
+    return bool(row[0]), row[1]
 
 
 def _replay(conn: Conn, source: str, external_id: str | None, key: str | None) -> dict[str, Any]:

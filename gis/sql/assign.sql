@@ -54,78 +54,156 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The queries are written inline (not through the helper functions above) so that PL/pgSQL
--- caches their plans: a call then costs a few index probes, ~0.3 ms, instead of re-planning the
--- bodies of SQL functions on every row.
+-- caches their plans: a call then costs a few index probes instead of re-planning the bodies of
+-- SQL functions on every row.
+-- Every query names its layer as a constant, so that each can read the small GiST index of that
+-- layer (migration 0036: one partial index per searched layer) instead of the index of all areas,
+-- where the boxes of the large polygons (county, towns, villages) overlap every point and make a
+-- probe visit hundreds of entries. The common case, a point inside a micro-grid, is one statement:
+-- the generation, the micro-grid, the parents of its grid and village, and the beat. The function
+-- keeps generic plans: re-planning the custom plans PostgreSQL otherwise picked for the geometry
+-- parameter cost a third of a call.
 CREATE OR REPLACE FUNCTION gridmap_assign(
     p geometry, at timestamptz,
     OUT town_code text, OUT village_code text, OUT grid_code text, OUT micro_grid_code text,
     OUT station_code text, OUT beat_code text, OUT generation_id integer, OUT assign_status text,
     OUT snap_distance_m double precision)
-LANGUAGE plpgsql STABLE SET search_path = public AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = public
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     g integer;
     tol double precision := coalesce(nullif(current_setting('gridmap.snap_tolerance_m', true), '')::double precision, 50.0);
     chain text[] := ARRAY['micro_grid', 'grid', 'village', 'town'];
-    lyr text;
     i integer;
-    pos integer;  -- position in chain of the layer that matched (a FOR variable is loop-local)
+    pos integer;  -- position in chain of the layer that matched
     found_code text;
     near_d double precision;
+    micro_parent text;
+    grid_parent text;
+    village_parent text;
 BEGIN
-    SELECT max(id) INTO g FROM generations WHERE published_at IS NOT NULL AND published_at <= coalesce(at, now());
-    IF g IS NULL THEN
-        SELECT min(id) INTO g FROM generations WHERE published_at IS NOT NULL;
-    END IF;
+    -- Before the first publication (e.g. history loaded with the first boundaries) the earliest
+    -- published generation applies. Within a generation a code names one area, so a micro-grid's
+    -- parent code is read from its own row, and each further parent is one probe on (layer, code).
+    SELECT gen.g, m.code, m.parent_code, gp.parent_code, vp.parent_code, b.code, b.parent_code
+    INTO g, found_code, micro_parent, grid_parent, village_parent, beat_code, station_code
+    FROM (SELECT coalesce(
+              (SELECT max(id) FROM generations WHERE published_at IS NOT NULL AND published_at <= coalesce(at, now())),
+              (SELECT min(id) FROM generations WHERE published_at IS NOT NULL)) AS g) gen
+    LEFT JOIN LATERAL (
+        SELECT a.code, a.parent_code FROM areas a
+        WHERE a.layer = 'micro_grid' AND a.gen_from <= gen.g AND (a.gen_to IS NULL OR a.gen_to > gen.g)
+          AND ST_Intersects(a.geom, p)
+        ORDER BY a.code LIMIT 1) m ON true
+    LEFT JOIN LATERAL (
+        SELECT a.parent_code FROM areas a
+        WHERE a.layer = 'grid' AND a.code = m.parent_code AND a.gen_from <= gen.g
+          AND (a.gen_to IS NULL OR a.gen_to > gen.g)
+        LIMIT 1) gp ON true
+    LEFT JOIN LATERAL (
+        SELECT a.parent_code FROM areas a
+        WHERE a.layer = 'village' AND a.code = gp.parent_code AND a.gen_from <= gen.g
+          AND (a.gen_to IS NULL OR a.gen_to > gen.g)
+        LIMIT 1) vp ON true
+    LEFT JOIN LATERAL (
+        SELECT a.code, a.parent_code FROM areas a
+        WHERE a.layer = 'beat' AND a.gen_from <= gen.g AND (a.gen_to IS NULL OR a.gen_to > gen.g)
+          AND ST_Intersects(a.geom, p)
+        ORDER BY a.code LIMIT 1) b ON true;
     IF g IS NULL OR p IS NULL THEN
-        RETURN;  -- no boundaries published yet: nothing to assign against
+        beat_code := NULL;  -- no boundaries published yet: nothing to assign against
+        station_code := NULL;
+        RETURN;
     END IF;
     generation_id := g;
     assign_status := 'inside';
-    FOR i IN 1..4 LOOP
-        lyr := chain[i];
+    IF found_code IS NOT NULL THEN
+        micro_grid_code := found_code;
+        grid_code := micro_parent;
+        village_code := grid_parent;
+        town_code := village_parent;
+    ELSE
+        -- No micro-grid covers the point: the next layers, finest first.
         SELECT a.code INTO found_code FROM areas a
-        WHERE a.layer = lyr AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g) AND ST_Intersects(a.geom, p)
+        WHERE a.layer = 'grid' AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g) AND ST_Intersects(a.geom, p)
         ORDER BY a.code LIMIT 1;
-        pos := i;
-        EXIT WHEN found_code IS NOT NULL;
-    END LOOP;
-    IF found_code IS NULL THEN
-        FOR i IN 1..4 LOOP
-            lyr := chain[i];
+        pos := 2;
+        IF found_code IS NULL THEN
+            SELECT a.code INTO found_code FROM areas a
+            WHERE a.layer = 'village' AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
+              AND ST_Intersects(a.geom, p)
+            ORDER BY a.code LIMIT 1;
+            pos := 3;
+        END IF;
+        IF found_code IS NULL THEN
+            SELECT a.code INTO found_code FROM areas a
+            WHERE a.layer = 'town' AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g) AND ST_Intersects(a.geom, p)
+            ORDER BY a.code LIMIT 1;
+            pos := 4;
+        END IF;
+        IF found_code IS NULL THEN
+            -- Covered by nothing: the nearest polygon within tol metres (geodesic, ties by code)
+            -- of the finest layer that has rows; a layer with rows but nothing near ends the search.
             SELECT a.code, ST_Distance(a.geom::geography, p::geography) INTO found_code, near_d FROM areas a
-            WHERE a.layer = lyr AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
+            WHERE a.layer = 'micro_grid' AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
               AND a.geom && ST_Expand(p, tol / 90000.0) AND ST_DWithin(a.geom::geography, p::geography, tol)
             ORDER BY 2, 1 LIMIT 1;
-            pos := i;
-            EXIT WHEN found_code IS NOT NULL;
-            -- a layer with rows but nothing near: stop here rather than try a coarser layer
-            EXIT WHEN EXISTS (SELECT 1 FROM areas a WHERE a.layer = lyr AND a.gen_from <= g
-                                                     AND (a.gen_to IS NULL OR a.gen_to > g));
-        END LOOP;
-        IF found_code IS NULL THEN
-            assign_status := 'outside_jurisdiction';
-            RETURN;
+            pos := 1;
+            IF found_code IS NULL AND NOT EXISTS (
+                SELECT 1 FROM areas a WHERE a.layer = 'micro_grid' AND a.gen_from <= g
+                                        AND (a.gen_to IS NULL OR a.gen_to > g)) THEN
+                SELECT a.code, ST_Distance(a.geom::geography, p::geography) INTO found_code, near_d FROM areas a
+                WHERE a.layer = 'grid' AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
+                  AND a.geom && ST_Expand(p, tol / 90000.0) AND ST_DWithin(a.geom::geography, p::geography, tol)
+                ORDER BY 2, 1 LIMIT 1;
+                pos := 2;
+                IF found_code IS NULL AND NOT EXISTS (
+                    SELECT 1 FROM areas a WHERE a.layer = 'grid' AND a.gen_from <= g
+                                            AND (a.gen_to IS NULL OR a.gen_to > g)) THEN
+                    SELECT a.code, ST_Distance(a.geom::geography, p::geography) INTO found_code, near_d FROM areas a
+                    WHERE a.layer = 'village' AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
+                      AND a.geom && ST_Expand(p, tol / 90000.0) AND ST_DWithin(a.geom::geography, p::geography, tol)
+                    ORDER BY 2, 1 LIMIT 1;
+                    pos := 3;
+                    IF found_code IS NULL AND NOT EXISTS (
+                        SELECT 1 FROM areas a WHERE a.layer = 'village' AND a.gen_from <= g
+                                                AND (a.gen_to IS NULL OR a.gen_to > g)) THEN
+                        SELECT a.code, ST_Distance(a.geom::geography, p::geography) INTO found_code, near_d
+                        FROM areas a
+                        WHERE a.layer = 'town' AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
+                          AND a.geom && ST_Expand(p, tol / 90000.0)
+                          AND ST_DWithin(a.geom::geography, p::geography, tol)
+                        ORDER BY 2, 1 LIMIT 1;
+                        pos := 4;
+                    END IF;
+                END IF;
+            END IF;
+            IF found_code IS NULL THEN
+                assign_status := 'outside_jurisdiction';
+                beat_code := NULL;  -- outside: no beat either
+                station_code := NULL;
+                RETURN;
+            END IF;
+            assign_status := 'snapped';
+            snap_distance_m := near_d;
         END IF;
-        assign_status := 'snapped';
-        snap_distance_m := near_d;
+        -- Walk up from the layer that matched; each step is one index probe on (layer, code).
+        FOR i IN pos..4 LOOP
+            CASE chain[i]
+                WHEN 'micro_grid' THEN micro_grid_code := found_code;
+                WHEN 'grid' THEN grid_code := found_code;
+                WHEN 'village' THEN village_code := found_code;
+                ELSE town_code := found_code;
+            END CASE;
+            EXIT WHEN i = 4 OR found_code IS NULL;
+            SELECT a.parent_code INTO found_code FROM areas a
+            WHERE a.layer = chain[i] AND a.code = found_code AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
+            LIMIT 1;
+        END LOOP;
     END IF;
-    -- Walk up from the layer that matched; each step is one index probe on (layer, code).
-    FOR i IN pos..4 LOOP
-        CASE chain[i]
-            WHEN 'micro_grid' THEN micro_grid_code := found_code;
-            WHEN 'grid' THEN grid_code := found_code;
-            WHEN 'village' THEN village_code := found_code;
-            ELSE town_code := found_code;
-        END CASE;
-        EXIT WHEN i = 4 OR found_code IS NULL;
-        SELECT a.parent_code INTO found_code FROM areas a
-        WHERE a.layer = chain[i] AND a.code = found_code AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
-        LIMIT 1;
-    END LOOP;
 
-    SELECT a.code, a.parent_code INTO beat_code, station_code FROM areas a
-    WHERE a.layer = 'beat' AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g) AND ST_Intersects(a.geom, p)
-    ORDER BY a.code LIMIT 1;
     IF beat_code IS NULL THEN
         SELECT a.code, a.parent_code INTO beat_code, station_code FROM areas a
         WHERE a.layer = 'beat' AND a.gen_from <= g AND (a.gen_to IS NULL OR a.gen_to > g)
