@@ -53,17 +53,25 @@ COUNTS = (
 # microseconds) without NULLs: a missing time is sent as -infinity (the int64 minimum).
 _HEADER = struct.Struct(">iiiii")  # ndim 1 (array_agg over no rows gives NULL, not {})
 _ELEMENT = np.dtype([("length", ">i4"), ("value", ">i8")])
-_TIMESTAMPTZ = 1184
+_TIMESTAMPTZ, _INT8 = 1184, 20
+# A group's key as a 64-bit hash (its NULL as 0), so that each incident's group travels as 8 bytes
+# and not as its text; a collision among one window's groups is detected and the statement rerun
+# with the next seed (``window_rows``).
+_HASH = "coalesce(hashtextextended({key}, CAST(:kpi_seed AS bigint)), 0)"
+_SEEDS = 4
 _MISSING = np.iinfo(np.int64).min
 IntArray = npt.NDArray[np.int64]
 Percentiles = list[float] | None
 
 
-def _micros(blob: bytes) -> IntArray:
-    """The values of an array_send timestamptz[] blob, as int64 microseconds (a view of it)."""
+def _int64s(blob: bytes | None, element: int = _TIMESTAMPTZ) -> IntArray:
+    """The values of an array_send blob of int8 or timestamptz (int64 microseconds), as int64 (a
+    view of it); None (array_agg over no rows) is no values."""
+    if blob is None:
+        return np.zeros(0, np.int64)
     ndim, has_nulls, oid, count, _ = _HEADER.unpack_from(blob)
     items = np.frombuffer(blob, _ELEMENT, offset=_HEADER.size)
-    if (ndim, has_nulls, oid) != (1, 0, _TIMESTAMPTZ) or len(items) != count:
+    if (ndim, has_nulls, oid) != (1, 0, element) or len(items) != count:
         raise ValueError("unexpected array layout from the KPI query")
     return items["value"]
 
@@ -112,42 +120,65 @@ def _total_percentiles(durations: IntArray, unit: float) -> Percentiles:
     return _interpolate(np.partition(durations, needed), np.zeros(1, np.int64), np.array([n]), unit)[0]
 
 
-def _sql(windows: list[tuple[str, str, str]], key: str, join: str, where: str) -> str:
+def _scan(cols: str, join: str, where: str, n: int) -> str:
+    """The incidents of window ``n`` (its bounds bound as :kpi_s<n>, :kpi_e<n>) that the filter selects."""
+    return (
+        f"SELECT {cols} FROM incidents i {join} "
+        f"WHERE i.reported_at >= :kpi_s{n} AND i.reported_at < :kpi_e{n} AND ({where})"
+    )
+
+
+def _sql(windows: int, key: str, join: str, where: str) -> str:
+    """One statement (one snapshot, so the two parts agree): the counts per (window, group), and
+    per window its incidents' group hashes and times as packed arrays."""
     levels = ", ".join(
-        f"count(*) FILTER (WHERE i.status = 'closed' AND i.closed_level = '{lv}') AS closed_at_{lv}"
+        f"count(*) FILTER (WHERE r.status = 'closed' AND r.closed_level = '{lv}') AS closed_at_{lv}"
         for lv in CLOSE_LEVELS
     )
+    columns = (
+        f"{{n}} AS win, CAST({key} AS text) AS key, i.id, i.status, i.closed_level, i.closed_at, i.deadline_at, "
+        "i.escalated_at"
+    )
+    rows = " UNION ALL ".join(_scan(columns.format(n=n), join, where, n) for n in range(windows))
+    hashed = "NULL" if key == "NULL" else f"array_send(array_agg({_HASH.format(key=f'CAST({key} AS text)')}))"
     times = ", ".join(
         f"array_send(array_agg(coalesce(i.{column}, '-infinity'))) AS {name}_at" for name, column, _ in DURATIONS
     )
-    values = ", ".join(f"('{name}', CAST(:{s} AS timestamptz), CAST(:{e} AS timestamptz))" for name, s, e in windows)
-    group = "" if key == "NULL" else f", {key}"
+    packed = " UNION ALL ".join(
+        _scan(
+            f"{n}, 1, NULL, NULL, count(*), {', '.join(['NULL'] * (len(COUNTS) - 1))}, {hashed}, "
+            f"array_send(array_agg(i.reported_at)), {times}",
+            join,
+            where,
+            n,
+        )
+        for n in range(windows)
+    )
     # Only constants and the filter's own text (values bound) are formatted in.
     return f"""
-        WITH w(win, ws, we) AS (VALUES {values})
-        SELECT w.win, CAST({key} AS text) AS key,
+        SELECT r.win, 0 AS part, r.key, {_HASH.format(key="r.key")} AS hash,
                count(*) AS reported,
-               count(*) FILTER (WHERE i.status = 'rejected') AS rejected,
-               count(*) FILTER (WHERE i.status = 'closed') AS closed,
-               count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.deadline_at) AS closed_on_time,
+               count(*) FILTER (WHERE r.status = 'rejected') AS rejected,
+               count(*) FILTER (WHERE r.status = 'closed') AS closed,
+               count(*) FILTER (WHERE r.status = 'closed' AND r.closed_at <= r.deadline_at) AS closed_on_time,
                {levels},
-               count(*) FILTER (WHERE i.escalated_at IS NOT NULL) AS escalated,
+               count(*) FILTER (WHERE r.escalated_at IS NOT NULL) AS escalated,
                count(ro.incident_id) AS reopened,
                count(cb.result) AS callbacks,
                count(*) FILTER (WHERE cb.result IN ('satisfied', 'basically_satisfied')) AS satisfied,
-               array_send(array_agg(i.reported_at)) AS reported_at, {times}
-        FROM incidents i
-        JOIN w ON i.reported_at >= w.ws AND i.reported_at < w.we
-        {join}
-        -- Callbacks and reopenings are few beside the incidents: joined as small hashed sets, not
-        -- looked up per incident.
+               CAST(NULL AS bytea) AS hashes, CAST(NULL AS bytea) AS reported_at,
+               {", ".join(f"CAST(NULL AS bytea) AS {name}_at" for name, _, _ in DURATIONS)}
+        FROM ({rows}) r
+        -- Callbacks and reopenings are few beside the incidents: joined as hashed sets (each read
+        -- in its index's order: migration 0034), not looked up per incident.
         LEFT JOIN (
             SELECT DISTINCT ON (c.incident_id) c.incident_id, c.result FROM incident_callbacks c
-            ORDER BY c.incident_id, c.at DESC, c.id DESC) cb ON cb.incident_id = i.id
+            ORDER BY c.incident_id, c.at DESC, c.id DESC) cb ON cb.incident_id = r.id
         LEFT JOIN (
-            SELECT DISTINCT e.incident_id FROM incident_events e WHERE e.action = 'reopen') ro ON ro.incident_id = i.id
-        WHERE {where}
-        GROUP BY w.win{group}
+            SELECT DISTINCT e.incident_id FROM incident_events e WHERE e.action = 'reopen') ro ON ro.incident_id = r.id
+        GROUP BY r.win, r.key
+        UNION ALL
+        {packed}
     """  # noqa: S608
 
 
@@ -166,6 +197,52 @@ def _fetch_binary(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+class _Collision(Exception):
+    """Two groups of a window share a key hash (with this seed)."""
+
+
+def _group_of(hashes: IntArray, row_hashes: IntArray) -> IntArray:
+    """Each row's group: the position in ``hashes`` (the window's groups, in their order) of its hash."""
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    if len(ordered) > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
+        raise _Collision
+    at = np.minimum(np.searchsorted(ordered, row_hashes), max(len(ordered) - 1, 0))
+    if len(row_hashes) and (len(ordered) == 0 or not np.array_equal(ordered[at], row_hashes)):
+        raise ValueError("an incident of the KPI query has no group")  # one statement: cannot happen
+    return order[at].astype(np.int64)
+
+
+def _window(mine: list[dict[str, Any]], packed: dict[str, Any], grouped: bool) -> dict[str | None, dict[str, Any]]:
+    """{group key: figures, None: the window's total} of one window: ``mine`` its rows of counts
+    per group, ``packed`` its incidents' group hashes and times."""
+    figures: list[dict[str, Any]] = [{c: row[c] for c in COUNTS} for row in mine]
+    total: dict[str, Any] = {c: sum(f[c] for f in figures) for c in COUNTS}
+    since = _int64s(packed["reported_at"])
+    if len(since) != total["reported"]:
+        raise ValueError("the KPI query's counts and times disagree")  # one statement: cannot happen
+    group = (
+        _group_of(np.array([row["hash"] for row in mine], np.int64), _int64s(packed["hashes"], _INT8))
+        if grouped
+        else None
+    )
+    for name, _, unit in DURATIONS:
+        at = _int64s(packed[f"{name}_at"])
+        known = at != _MISSING
+        durations = (at[known] - since[known]).astype(np.int64)  # exact microseconds
+        if group is not None:
+            per_group = _percentiles(durations, group[known], len(mine), unit)
+            for f, pcts in zip(figures, per_group, strict=True):
+                f[f"{name}_pcts"] = pcts
+        total[f"{name}_pcts"] = _total_percentiles(durations, unit)
+    out: dict[str | None, dict[str, Any]] = {}
+    if grouped:
+        for row, f in zip(mine, figures, strict=True):
+            out[row["key"] if row["key"] is not None else ""] = f
+    out[None] = total
+    return out
+
+
 def window_rows(
     conn: Conn,
     windows: dict[str, tuple[dt.datetime, dt.datetime]],
@@ -181,35 +258,33 @@ def window_rows(
     distinct: dict[tuple[dt.datetime, dt.datetime], list[str]] = {}
     for name, span in windows.items():
         distinct.setdefault(span, []).append(name)
-    spec, bound = [], dict(params)
-    for n, ((ws, we), names) in enumerate(distinct.items()):
-        spec.append((names[0], f"kpi_s{n}", f"kpi_e{n}"))
+    bound = dict(params)
+    for n, (ws, we) in enumerate(distinct):
         bound[f"kpi_s{n}"], bound[f"kpi_e{n}"] = ws, we
-    rows = _fetch_binary(conn, _sql(spec, key, join, where), bound)
+    sql = _sql(len(distinct), key, join, where)
+    grouped = key != "NULL"
+    for seed in range(_SEEDS):
+        rows = _fetch_binary(conn, sql, {**bound, "kpi_seed": seed})
+        try:
+            answers = [
+                _window(
+                    [row for row in rows if row["win"] == n and row["part"] == 0],
+                    next(row for row in rows if row["win"] == n and row["part"] == 1),
+                    grouped,
+                )
+                for n in range(len(distinct))
+            ]
+            break
+        except _Collision:
+            continue
+    else:
+        raise ValueError("the KPI groups' key hashes collide with every seed")
     out: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for win in dict.fromkeys(row["win"] for row in rows):
-        mine = [row for row in rows if row["win"] == win]
-        figures: list[dict[str, Any]] = [{c: row[c] for c in COUNTS} for row in mine]
-        total: dict[str, Any] = {c: sum(f[c] for f in figures) for c in COUNTS}
-        reported = [_micros(row["reported_at"]) for row in mine]
-        group = np.repeat(np.arange(len(mine)), [len(r) for r in reported])
-        since = np.concatenate(reported)
-        for name, _, unit in DURATIONS:
-            at = np.concatenate([_micros(row[f"{name}_at"]) for row in mine])
-            known = at != _MISSING
-            durations = (at[known] - since[known]).astype(np.int64)  # exact microseconds
-            if key != "NULL":  # else the one group is the total
-                per_group = _percentiles(durations, group[known], len(mine), unit)
-                for f, pcts in zip(figures, per_group, strict=True):
-                    f[f"{name}_pcts"] = pcts
-            total[f"{name}_pcts"] = _total_percentiles(durations, unit)
-        if key != "NULL":
-            for row, f in zip(mine, figures, strict=True):
-                out[(win, row["key"] if row["key"] is not None else "")] = f
-        out[(win, None)] = total
-    for names in distinct.values():  # the windows that are the same span answer the same figures
-        for (win, which), answer in list(out.items()):
-            if win == names[0]:
-                for alias in names[1:]:
-                    out[(alias, which)] = answer
+    # The windows that are the same span answer the same figures (the same objects); a window
+    # without incidents has no entry, not even a total.
+    for names, answer in zip(distinct.values(), answers, strict=True):
+        for which, figures in answer.items():
+            if figures["reported"]:
+                for name in names:
+                    out[(name, which)] = figures
     return out
