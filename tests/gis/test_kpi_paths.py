@@ -125,3 +125,55 @@ def test_an_empty_window_has_no_entry(connection: Connection, incidents: None) -
     )
     assert not [k for k in out if k[0] == "previous"]
     assert out[("current", None)]["reported"] == 60
+
+
+def _kept(conn: Connection, incident: int) -> tuple[str | None, bool]:
+    row = conn.execute(
+        sa.text("SELECT last_callback_result, was_reopened FROM incidents WHERE id = :i"), {"i": incident}
+    ).one()
+    return row[0], row[1]
+
+
+def test_triggers_keep_the_latest_callback_and_the_reopening(connection: Connection, incidents: None) -> None:
+    incident = connection.execute(sa.text("SELECT min(id) FROM incidents")).scalar_one()
+    at = dt.datetime(2026, 5, 1, tzinfo=COUNTY_TZ)
+
+    def callback(when: dt.datetime, result: str) -> int:
+        return int(
+            connection.execute(
+                sa.text(
+                    "INSERT INTO incident_callbacks (incident_id, at, result, actor) "
+                    "VALUES (:i, :at, :r, 'test') RETURNING id"
+                ),
+                {"i": incident, "at": when, "r": result},
+            ).scalar_one()
+        )
+
+    connection.execute(sa.text("DELETE FROM incident_callbacks WHERE incident_id = :i"), {"i": incident})
+    assert _kept(connection, incident) == (None, False)
+    latest = callback(at, "satisfied")
+    callback(at - dt.timedelta(days=1), "dissatisfied")  # recorded later, but earlier: not the latest
+    assert _kept(connection, incident)[0] == "satisfied"
+    tie = callback(at, "basically_satisfied")  # the same time: the later id counts
+    assert _kept(connection, incident)[0] == "basically_satisfied"
+    connection.execute(sa.text("UPDATE incident_callbacks SET result = 'dissatisfied' WHERE id = :c"), {"c": tie})
+    assert _kept(connection, incident)[0] == "dissatisfied"
+    connection.execute(sa.text("DELETE FROM incident_callbacks WHERE id = ANY(:c)"), {"c": [tie, latest]})
+    assert _kept(connection, incident)[0] == "dissatisfied"  # the one left
+    event = connection.execute(
+        sa.text(
+            "INSERT INTO incident_events (incident_id, at, actor, action, from_status, to_status) "
+            "VALUES (:i, :at, 'test', 'reopen', 'closed', 'dispatched') RETURNING id"
+        ),
+        {"i": incident, "at": at},
+    ).scalar_one()
+    assert _kept(connection, incident)[1] is True
+    connection.execute(sa.text("UPDATE incident_events SET action = 'note' WHERE id = :e"), {"e": event})
+    assert _kept(connection, incident)[1] is False
+    connection.execute(sa.text("UPDATE incident_events SET action = 'reopen' WHERE id = :e"), {"e": event})
+    connection.execute(sa.text("DELETE FROM incident_events WHERE id = :e"), {"e": event})
+    assert _kept(connection, incident)[1] is False
+    # Deleting the incident takes its callbacks with it; their trigger finds no incident to update.
+    callback(at, "satisfied")
+    connection.execute(sa.text("DELETE FROM incidents WHERE id = :i"), {"i": incident})
+    assert connection.execute(sa.text("SELECT count(*) FROM incidents WHERE id = :i"), {"i": incident}).scalar() == 0
