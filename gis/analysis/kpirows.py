@@ -1,19 +1,34 @@
-"""The one pass behind ``gis.analysis.kpis``: the figures of each (window, group) of the incidents,
-and the county total of each window, from a single hashed aggregate.
+"""The read behind ``gis.analysis.kpis``: the figures of each (window, group) of the incidents,
+and the county total of each window, from one statement.
 
-Why this shape (issue 18, measured on the demo year by grid with EXPLAIN ANALYZE): the former
+Why this shape (issue 18, measured on the demo year by grid with EXPLAIN ANALYZE): the first
 query computed the three percentile pairs with ``percentile_cont`` in a GroupAggregate over
 GROUPING SETS (window, group) and (window). Ordered-set aggregates force sort-based grouping, so
 every row of the year was sorted by (window, group code) under the database's collation, then each
 value was put into a per-group sort a second time for the total row; and ``extract(epoch ...)``
-(numeric since PostgreSQL 14) was evaluated three times per row. Here the database hashes the rows
-into (window, group), counts as before, and hands each group's timestamps over as packed arrays
-(array_send: 8 bytes and a length per value, no per-row arithmetic in the database); the
-durations are their differences in microseconds, exact, and the minutes (hours) these divided by
-60e6 (3.6e9) in one rounding, as the former numeric ``extract(epoch ...) / 60.0`` gave them. The
-totals are the sums of the groups' counts and the percentiles of all their durations together
-(the groups partition the cohort, so this is the same set of values). The percentiles are
-interpolated as ``percentile_cont`` does (``_percentiles``), so the figures are the former ones.
+(numeric since PostgreSQL 14) was evaluated three times per row. Then the rows were hashed into
+(window, group) with each group's timestamps gathered into arrays: thousands of growing array
+states (at 1M incidents the planner turned to a sort, or the states outgrew memory), the windows
+joined to a VALUES list (the planner could not see their bounds and misjudged the row counts by
+4x), the latest callback and the reopen events joined to every incident, and every incident
+fetched from the heap. Now:
+
+- each window is its own range scan with its bounds bound, an index-only scan of the covering
+  index (migration 0034) when it holds the grouping key and no filter asks for another column;
+- the latest callback result and the reopening are read from the incident (kept there by
+  migration 0034's triggers), not joined;
+- one part counts per (window, group) in a hashed aggregate (counts only, each incident's tests
+  evaluated once in its row); a second part, per window, hands over the incidents' group key
+  hashes and timestamps as packed arrays (array_send: 8 bytes and a length per value, appended in
+  scan order, one array state each). The parts are branches of one UNION ALL: one snapshot, so
+  they agree, and PostgreSQL may run them in parallel workers;
+- each incident's group is found from its key hash (``_group_of``: a 64-bit hash, collisions
+  detected and the statement rerun with another seed); the durations are differences in
+  microseconds, exact, and the minutes (hours) these divided by 60e6 (3.6e9) in one rounding, as
+  the former numeric ``extract(epoch ...) / 60.0`` gave them; the percentiles are interpolated as
+  ``percentile_cont`` does (``_interpolate``), from the order statistics selected in each group's
+  run (``_percentiles``), so the figures are the former ones. The totals are the sums of the
+  groups' counts and the percentiles of all the window's durations.
 
 Identical windows (the previous period and the same dates a year earlier coincide for a calendar
 year) are counted once and answered for both names.
