@@ -37,6 +37,7 @@ year) are counted once and answered for both names.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import struct
 from typing import Any
 
@@ -75,7 +76,35 @@ _TIMESTAMPTZ, _INT8 = 1184, 20
 _HASH = "coalesce(hashtextextended({key}, CAST(:kpi_seed AS bigint)), 0)"
 _SEEDS = 4
 _SLOTS = 2**20 - 1
-_COVERED = {"NULL", "i.town_code", "i.village_code", "i.grid_code"}
+# The columns of the covering index ix_incidents_kpi (migration 0034).
+_COVERED = frozenset(
+    [
+        "reported_at",
+        "id",
+        "accepted_at",
+        "on_scene_at",
+        "handled_at",
+        "closed_at",
+        "deadline_at",
+        "escalated_at",
+        "was_reopened",
+        "status",
+        "closed_level",
+        "last_callback_result",
+        "town_code",
+        "village_code",
+        "grid_code",
+    ]
+)
+_COLUMN = re.compile(r"\b(\w+)\.(\w+)\b")
+
+
+def _index_only(key: str, join: str, where: str) -> bool:
+    """Whether the covering index answers the key and the filter alone (only its columns of ``i``)."""
+    used = _COLUMN.findall(f"{key} {where}")
+    return not join and all(alias == "i" and column in _COVERED for alias, column in used)
+
+
 _MISSING = np.iinfo(np.int64).min
 IntArray = npt.NDArray[np.int64]
 Percentiles = list[float] | None
@@ -312,7 +341,7 @@ def window_rows(
         bound[f"kpi_s{n}"], bound[f"kpi_e{n}"] = ws, we
     # The covering index (migration 0034) holds these keys: rereading the windows costs an
     # index-only scan; a join (the lead holder) or a heap column is better read once.
-    rescan = not join and key in _COVERED and where == "TRUE"
+    rescan = _index_only(key, join, where)
     sql = _sql(len(distinct), key, join, where, rescan)
     grouped = key != "NULL"
     for seed in range(_SEEDS):
