@@ -23,6 +23,8 @@ _TIMES = {
     "verified_at",
 }
 _UNIQUE = {"external_id", "idempotency_key"}  # left NULL in the copies
+# Kept by triggers from an incident's own callbacks and events (migration 0034): a copy has none.
+_OWN = {"last_callback_result": "NULL", "was_reopened": "FALSE"}
 
 
 def old_kpi_sql(group: str) -> str:
@@ -115,7 +117,9 @@ def topped_up_copy(url: str, total: int) -> str:
                 "AND is_generated = 'NEVER' AND is_identity = 'NO' ORDER BY ordinal_position"
             )
         ]
-        exprs = [f"i.{c} + i.shift" if c in _TIMES else "NULL" if c in _UNIQUE else f"i.{c}" for c in columns]
+        exprs = [
+            f"i.{c} + i.shift" if c in _TIMES else "NULL" if c in _UNIQUE else _OWN.get(c, f"i.{c}") for c in columns
+        ]
         rounds = -(-(total - have) // have)
         # OFFSET 0 keeps the subquery apart, so that each row draws one shift for all its times.
         shift = "make_interval(secs => (random() - 0.5) * 6 * 86400)"

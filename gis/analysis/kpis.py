@@ -219,11 +219,11 @@ def compute_kpis(
 
     def entry(key: str | None) -> dict[str, Any]:
         now_ = by.get(("current", key), empty)
-        return {
-            "kpis": now_,
-            "vs_previous": changes(now_, by.get(("previous", key))),
-            "vs_last_year": changes(now_, by.get(("last_year", key))),
-        }
+        previous, last_year = by.get(("previous", key)), by.get(("last_year", key))
+        vs_previous = changes(now_, previous)
+        # For a calendar year the previous period is last year: the same figures, compared once.
+        vs_last_year = dict(vs_previous) if last_year is previous else changes(now_, last_year)
+        return {"kpis": now_, "vs_previous": vs_previous, "vs_last_year": vs_last_year}
 
     keys = sorted({k for (win, k) in by if win == "current" and k is not None})
     labels = _labels(conn, group_by, [k for k in keys if k])

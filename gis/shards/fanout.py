@@ -38,7 +38,10 @@ from gis.shards.routing import ShardRouter, ShardUnavailable
 from gis.spatial.reassign import ReassignResult, reassign_extent_sql
 
 _HEADER = struct.Struct(">iiiii")
-_BLOBS = ("reported_at", "accept_at", "arrive_at", "handle_at")
+# The packed arrays of the KPI statement (gis.analysis.kpirows: a window's group hashes and times).
+_BLOBS = ("hashes", "reported_at", "accept_at", "arrive_at", "handle_at")
+# Columns that name a row (equal in the rows merged), not counts to add.
+_NAMING = ("win", "part", "key", "hash")
 
 
 def province_kpis(
@@ -70,22 +73,23 @@ def _concat(blobs: list[bytes]) -> bytes:
 
 
 def _merge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the same (window, key) from several shards as one: counts added, timestamps joined.
-    (Area codes start with the county's code, so only rows without a code meet here.)"""
-    merged: dict[tuple[Any, Any], dict[str, Any]] = {}
+    """Rows of the same (window, part, key) from several shards as one: counts added, packed arrays
+    joined. (Area codes start with the county's code, so only the packed rows and rows without a
+    code meet here.)"""
+    merged: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     for row in rows:
-        key = (row["win"], row["key"])
+        key = (row["win"], row.get("part"), row["key"])
         if key not in merged:
             merged[key] = dict(row)
             continue
         into = merged[key]
         for name, value in row.items():
-            if name in ("win", "key"):
+            if name in _NAMING:
                 continue
             if name in _BLOBS:
                 into[name] = _concat([b for b in (into[name], value) if b is not None]) if value else into[name]
-            else:
-                into[name] += value
+            elif value is not None:
+                into[name] = value if into[name] is None else into[name] + value
     return list(merged.values())
 
 
