@@ -178,6 +178,8 @@ def _place(
 
 def _push_outside(county: MultiPolygon, count: int, rng: np.random.Generator) -> FloatArray:
     """Points 5-40 m outside the county edge, as GPS noise at the border would give."""
+    if count <= 0:  # fewer than 500 incidents: none outside (and nothing to concatenate)
+        return np.empty((0, 2))
     ring = max(shapely.get_parts(county), key=lambda p: p.area).exterior
     out: list[FloatArray] = []
     have = 0
