@@ -53,3 +53,27 @@ def test_county_scope_where_and_unconfigured_county(connection: Connection, two_
     with pytest.raises(ApiKeyError, match="'330481001' is not in a county"):
         create_key(connection, "viewer", "nowhere", "330481001")
     assert create_key(connection, "viewer", "county B", B).startswith("gm_")
+
+
+def test_county_filter_and_an_unconfigured_county_is_a_422_naming_it(
+    client: TestClient,
+    make_key: Any,
+    two_counties: int,  # noqa: F811 - the fixture
+) -> None:
+    province = make_key("admin", "province-centre")
+    for lon in (120.905, 120.905 + DX, 120.915 + DX):
+        assert client.post("/incidents", json={**BODY, "lon": lon, "lat": 30.832}, headers=province).status_code == 201
+    only_b = client.get("/incidents", params={"county": B}, headers=province)
+    assert only_b.status_code == 200 and {i["grid_code"][:6] for i in only_b.json()["items"]} == {B}
+    assert len(only_b.json()["items"]) == 2
+    bad = client.get("/incidents", params={"county": "330481"}, headers=province)
+    assert bad.status_code == 422
+    detail = bad.json()["detail"][0]
+    assert (
+        "county" in detail["loc"] and "330481" in detail["msg"] and "not a county of this deployment" in detail["msg"]
+    )
+    # A county key asking for the other county through the filter sees nothing of it.
+    county_a = make_key("viewer", "a-viewer", A)
+    assert client.get("/incidents", params={"county": B}, headers=county_a).json()["items"] == []
+    kpis_b = client.get("/kpis", params={"county": B, "period": "year"}, headers=province)
+    assert kpis_b.status_code == 200, kpis_b.text
