@@ -107,5 +107,7 @@ def test_trigger_and_lookups_across_counties(connection: Connection, two_countie
     answers = service.lookup(connection, [p[0] for p in points.values()], [p[1] for p in points.values()])
     assert [a["grid"]["code"] for a in answers] == [f"{A}001001001", f"{B}001001001"]
     assert [a["beat"]["code"] for a in answers] == [f"{A}P0101", f"{B}P0101"]
+    assert [a["county"]["code"] for a in answers] == [A, B]  # each point's own county, not the first
     one = service.lookup_point(connection, *points[B])
     assert one["micro_grid"]["code"] == f"{B}00100100101" and one["status"] == "inside"
+    assert one["county"] == {"code": B, "name": f"{B}:嘉善县(测试)"}
