@@ -17,7 +17,9 @@ shape (``code_layer``): administrative codes are digits, 6 (county), 9 (town), 1
 boundaries in force, so a stored scope always names real areas.
 
 Rows outside the scope are treated as absent: details answer 404 like a missing id, lists and
-maps leave them out. A row with no assignment (outside the county) is only in the whole county.
+maps leave them out. A row with no assignment (outside every county) is in the whole deployment;
+a county's key also finds it in SQL selections (``where``, on county_code) when its county_code
+names that county (the home county unless the writer named one).
 """
 
 from __future__ import annotations
