@@ -221,9 +221,16 @@ def publish_draft(
 
 
 def restore_generation(
-    conn: Conn, generation: int, *, actor: str, note: str = "", snap_tolerance_m: float = 50.0
+    conn: Conn,
+    generation: int,
+    *,
+    actor: str,
+    note: str = "",
+    snap_tolerance_m: float = 50.0,
+    county: str | None = None,
 ) -> PublishResult:
-    """Roll back: publish the polygons of an earlier ``generation`` again, as a new generation."""
+    """Roll back: publish the polygons of an earlier ``generation`` again, as a new generation;
+    with ``county``, only that county's units (other counties keep what they have now)."""
     started = time.perf_counter()
     _lock(conn)
     current = current_generation(conn)
@@ -236,13 +243,15 @@ def restore_generation(
     plan: dict[str, tuple[gpd.GeoDataFrame, Changes, BaseGeometry | None]] = {}
     for layer in LAYERS:
         now, then = load_layer(conn, layer, current), load_layer(conn, layer, generation)
+        if county is not None:
+            now, then = (f[f["code"].str.startswith(county)].reset_index(drop=True) for f in (now, then))
         changes = compare_layers(now, then)
         if changes.any:
             plan[layer] = (then, changes, changed_extent(now, then, changes))
     if not plan:
         raise DraftError(f"generation {generation} has the same boundaries as generation {current}; nothing to restore")
     why = note or f"restore of generation {generation}"
-    new = new_generation(conn, plan.keys(), note=why, author=actor, based_on=current)
+    new = new_generation(conn, plan.keys(), note=why, author=actor, based_on=current, county=county)
     for layer, (then, changes, _) in plan.items():
         _apply(conn, layer, then, changes, new)
     mark_published(conn, new)

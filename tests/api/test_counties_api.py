@@ -77,3 +77,18 @@ def test_county_filter_and_an_unconfigured_county_is_a_422_naming_it(
     assert client.get("/incidents", params={"county": B}, headers=county_a).json()["items"] == []
     kpis_b = client.get("/kpis", params={"county": B, "period": "year"}, headers=province)
     assert kpis_b.status_code == 200, kpis_b.text
+
+
+def test_a_county_key_restores_only_its_own_county(
+    client: TestClient,
+    make_key: Any,
+    two_counties: int,  # noqa: F811 - the fixture
+) -> None:
+    planner_b = make_key("admin", "b-planner", B)
+    other = client.post(f"/boundaries/generations/{two_counties}/restore", json={"county": A}, headers=planner_b)
+    assert other.status_code == 403, other.text
+    province = make_key("admin", "province-planner")
+    unknown = client.post(
+        f"/boundaries/generations/{two_counties}/restore", json={"county": "330481"}, headers=province
+    )
+    assert unknown.status_code == 422 and "330481" in unknown.text

@@ -111,3 +111,21 @@ def test_trigger_and_lookups_across_counties(connection: Connection, two_countie
     one = service.lookup_point(connection, *points[B])
     assert one["micro_grid"]["code"] == f"{B}00100100101" and one["status"] == "inside"
     assert one["county"] == {"code": B, "name": f"{B}:嘉善县(测试)"}
+
+
+def test_restoring_one_county_keeps_the_others_later_changes(connection: Connection, two_counties: int) -> None:
+    from boundaries.publish import restore_generation
+
+    g1, h1 = f"{A}001001001", f"{B}001001001"
+    for code, scope in ((g1, f"{A}001"), (h1, f"{B}001")):
+        draft = create_draft(connection, "grid", scope, author="p")
+        edits.rename(connection, draft, code, actor="p", name=f"renamed {code}")
+        publish_draft(connection, draft, actor="p")
+    restored = restore_generation(connection, two_counties, actor="p", county=A)
+    assert restored.layers == {"grid": {"added": [], "removed": [], "changed": [g1]}}
+    names = dict(
+        connection.execute(
+            sa.text("SELECT code, name FROM areas WHERE code = ANY(:c) AND gen_to IS NULL"), {"c": [g1, h1]}
+        ).all()
+    )
+    assert names[h1] == f"renamed {h1}" and names[g1] != f"renamed {g1}"
