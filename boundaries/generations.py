@@ -58,13 +58,17 @@ def new_generation(
     county: str | None = None,
 ) -> int:
     names = ",".join(sorted({check_layer(layer) for layer in layers}))
+    params = {"l": names, "n": note, "a": author, "b": based_on, "c": _check_county(county)}
+    # county_code only when there is one: a deployment-wide generation is written as before
+    # migration 0032 (tests of older migrations publish with this function).
+    column, value = (", county_code", ", :c") if county is not None else ("", "")
     return int(
         conn.execute(
             sa.text(
-                "INSERT INTO generations (layers, note, author, based_on, county_code) "
-                "VALUES (:l, :n, :a, :b, :c) RETURNING id"
+                f"INSERT INTO generations (layers, note, author, based_on{column}) "  # noqa: S608 - constants
+                f"VALUES (:l, :n, :a, :b{value}) RETURNING id"
             ),
-            {"l": names, "n": note, "a": author, "b": based_on, "c": _check_county(county)},
+            params,
         ).scalar_one()
     )
 
