@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 ASSETS := maps/assets/node_modules/.installed-$(shell cat maps/assets/package-lock.json 2>/dev/null | md5sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: install system assets db demo serve test lint bench clean
+.PHONY: install system assets db demo demo-province serve test lint bench clean
 
 # OS packages the demo and tests use (PostgreSQL/PostGIS are installed by `gridmap db up` itself).
 system:
@@ -46,6 +46,12 @@ db: install
 
 demo: db
 	$(BIN)/gridmap demo
+
+# The province demo (issue #20): its own database (gridmap_province), Jiashan plus 9 synthetic
+# Zhejiang counties, a key for the province centre and one per county; COUNTIES=N for more.
+COUNTIES ?= 10
+demo-province: db
+	$(BIN)/gridmap demo-province --counties $(COUNTIES)
 
 serve: db
 	$(BIN)/gridmap serve

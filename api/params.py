@@ -53,6 +53,7 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 def incident_filter(
     principal: Annotated[Principal, Depends(current_principal)],
     times: _Window,
+    county: Values = None,
     town: Values = None,
     village: Values = None,
     grid: Values = None,
@@ -81,6 +82,7 @@ def incident_filter(
 ) -> IncidentFilter:
     try:
         flt = IncidentFilter(
+            county=_split(county),
             town=_split(town),
             village=_split(village),
             grid=_split(grid),

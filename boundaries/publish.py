@@ -91,6 +91,25 @@ def _superseded(conn: Conn, draft_id: int, base: int, current: int) -> StaleDraf
     return StaleDraftError(draft_id, base, current, f"published {when} by {info.author}: {info.note or 'no note'}")
 
 
+def draft_county(scope_code: str | None) -> str | None:
+    """The county a draft is confined to: its scope code's first six digits; None for a draft of
+    the whole deployment."""
+    if scope_code is None or len(scope_code) < 6 or not scope_code[:6].isdigit():
+        return None
+    return scope_code[:6]
+
+
+def _superseding(conn: Conn, base: int, county: str | None) -> int | None:
+    """The latest generation published after ``base`` that may have changed the draft's units:
+    any when the draft is deployment-wide, else one of its county or deployment-wide. Another
+    county's publication does not make a county's draft stale."""
+    sql = "SELECT max(id) FROM generations WHERE published_at IS NOT NULL AND id > :b"
+    if county is not None:
+        sql += " AND (county_code IS NULL OR county_code = :c)"
+    found = conn.execute(sa.text(sql), {"b": base, "c": county}).scalar()
+    return int(found) if found is not None else None
+
+
 def _subset(gdf: gpd.GeoDataFrame, codes: list[str]) -> gpd.GeoDataFrame:
     return gdf[gdf["code"].isin(set(codes))].reset_index(drop=True)
 
@@ -140,8 +159,10 @@ def publish_draft(
     _lock(conn)
     info = require_open(conn, draft_id, lock=True)
     current = current_generation(conn)
-    if current is not None and info.base_generation != current:
-        raise _superseded(conn, draft_id, info.base_generation, current)
+    county = draft_county(info.scope_code)
+    later = _superseding(conn, info.base_generation, county)
+    if later is not None:
+        raise _superseded(conn, draft_id, info.base_generation, later)
     report = validate_draft(conn, draft_id, rules)
     if not report.ok:
         raise PublishBlockedError(report)
@@ -151,16 +172,24 @@ def publish_draft(
         raise DraftError(f"draft {draft_id} changes nothing; there is nothing to publish")
     plan = posting_plan(conn, draft_id, features=features, base=base)
     extent = changed_extent(base, features, changes)
-    whole = load_layer(conn, info.layer, info.base_generation)
+    # The layer in force: other counties may have published since the draft's base (their units
+    # are not the draft's; its own county's are unchanged since the base, checked above).
+    in_force = current if current is not None else info.base_generation
+    whole = load_layer(conn, info.layer, in_force)
     assembled = gpd.GeoDataFrame(
         [*whole[~whole["code"].isin(set(base["code"]))].to_dict("records"), *features.to_dict("records")],
         geometry="geometry",
         crs=4326,
     )
-    children = _reparented_children(conn, info.layer, info.base_generation, assembled, extent)
+    children = _reparented_children(conn, info.layer, in_force, assembled, extent)
     layers = [info.layer] + ([CHILD_LAYER[info.layer]] if len(children) else [])
     generation = new_generation(
-        conn, layers, note=note or info.note or f"draft {draft_id}", author=actor, based_on=info.base_generation
+        conn,
+        layers,
+        note=note or info.note or f"draft {draft_id}",
+        author=actor,
+        based_on=info.base_generation,
+        county=county,
     )
     _apply(conn, info.layer, features, changes, generation)
     summary = {info.layer: _summary(changes)}
@@ -192,9 +221,16 @@ def publish_draft(
 
 
 def restore_generation(
-    conn: Conn, generation: int, *, actor: str, note: str = "", snap_tolerance_m: float = 50.0
+    conn: Conn,
+    generation: int,
+    *,
+    actor: str,
+    note: str = "",
+    snap_tolerance_m: float = 50.0,
+    county: str | None = None,
 ) -> PublishResult:
-    """Roll back: publish the polygons of an earlier ``generation`` again, as a new generation."""
+    """Roll back: publish the polygons of an earlier ``generation`` again, as a new generation;
+    with ``county``, only that county's units (other counties keep what they have now)."""
     started = time.perf_counter()
     _lock(conn)
     current = current_generation(conn)
@@ -207,13 +243,15 @@ def restore_generation(
     plan: dict[str, tuple[gpd.GeoDataFrame, Changes, BaseGeometry | None]] = {}
     for layer in LAYERS:
         now, then = load_layer(conn, layer, current), load_layer(conn, layer, generation)
+        if county is not None:
+            now, then = (f[f["code"].str.startswith(county)].reset_index(drop=True) for f in (now, then))
         changes = compare_layers(now, then)
         if changes.any:
             plan[layer] = (then, changes, changed_extent(now, then, changes))
     if not plan:
         raise DraftError(f"generation {generation} has the same boundaries as generation {current}; nothing to restore")
     why = note or f"restore of generation {generation}"
-    new = new_generation(conn, plan.keys(), note=why, author=actor, based_on=current)
+    new = new_generation(conn, plan.keys(), note=why, author=actor, based_on=current, county=county)
     for layer, (then, changes, _) in plan.items():
         _apply(conn, layer, then, changes, new)
     mark_published(conn, new)

@@ -89,3 +89,23 @@ def build_mini_county() -> dict[str, gpd.GeoDataFrame]:
         "station": _gdf(stations),
         "beat": _gdf(beats),
     }
+
+
+def shifted_county(code: str, dx: float, dy: float = 0.0) -> dict[str, gpd.GeoDataFrame]:
+    """The sample county moved by (dx, dy) degrees and recoded as county ``code`` (every code and
+    parent code starting with 330421 starts with ``code`` instead): another county beside the
+    first, for tests of a deployment of several counties."""
+    import shapely
+
+    out = {}
+    for layer, gdf in build_mini_county().items():
+        moved = gdf.copy()
+        moved["geometry"] = shapely.transform(
+            moved.geometry.values,
+            lambda xy: xy + [dx, dy],
+        )
+        for col in ("code", "parent_code"):
+            moved[col] = [c if not str(c).startswith("330421") else code + str(c)[6:] for c in moved[col]]
+        moved["name"] = [f"{code}:{n}" for n in moved["name"]]
+        out[layer] = gpd.GeoDataFrame(moved, geometry="geometry", crs="EPSG:4326")
+    return out

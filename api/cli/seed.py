@@ -140,3 +140,22 @@ def register(app: typer.Typer) -> None:
         """Generate the Jiashan demo and load it, replacing a previous demo (one transaction); a demo
         loaded earlier with the same seed and volume is topped up to the end instead."""
         run_seed(seed, incidents, force, end=parse_end(end), fresh=fresh)
+
+    @group.command("province")
+    def province(
+        counties: int = typer.Option(
+            10, min=1, max=90, help="counties of Zhejiang (Jiashan first, then its neighbours)"
+        ),
+        incidents_per_county: int | None = typer.Option(
+            None, min=0, help="incidents a year per county (default 2,000)"
+        ),
+        seed: int = typer.Option(42, min=0, help="random seed (same seed, same counties)"),
+        end: str | None = typer.Option(None, help="when the year ends, ISO 8601 (default: now; China time)"),
+        force: bool = typer.Option(False, "--force", help="replace data that is not the demo's"),
+    ) -> None:
+        """Seed the province demo (issue #20): Jiashan's real demo, then synthetic counties of
+        Zhejiang with their real outlines, each as a boundary generation of its own county. Serve
+        it with GRIDMAP_COUNTIES listing the seeded counties (``gridmap demo-province`` does)."""
+        from api.cli.province import run_seed_province
+
+        run_seed_province(counties, incidents_per_county, seed, force, end=parse_end(end))

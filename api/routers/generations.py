@@ -13,6 +13,7 @@ from api.routers.boundaries import PREFIX, _fail
 from api.schemas.boundaries import GenerationOut, RestoreIn
 from boundaries import history
 from boundaries.publish import restore_generation
+from gis.core.counties import CountyError, check_county
 
 router = APIRouter(tags=["boundaries"])
 
@@ -37,12 +38,27 @@ def restore(
     generation: int, body: RestoreIn, session: SessionDep, settings: SettingsDep, who: Planner
 ) -> dict[str, Any]:
     """Roll back: publish an earlier generation's polygons again, as a new generation."""
+    county = body.county
     if not who.scope.whole:
-        # A rollback republishes every layer county-wide: beyond any smaller scope.
-        raise HTTPException(403, "restoring a generation changes the whole county; a scoped key may not")
+        # A rollback republishes whole layers of a county: a key of exactly one county may restore
+        # its county; a smaller scope may not.
+        own = who.scope.codes[0] if len(who.scope.codes) == 1 and len(who.scope.codes[0]) == 6 else None
+        if own is None or county not in (None, own):
+            raise HTTPException(403, "restoring a generation changes whole counties; a key of one county is needed")
+        county = own
+    if county is not None:
+        try:
+            check_county(county)
+        except CountyError as exc:
+            raise HTTPException(422, [{"loc": ["body", "county"], "msg": str(exc), "type": "value_error"}]) from None
     try:
         return restore_generation(
-            session, generation, actor=who.name, note=body.note, snap_tolerance_m=settings.snap_tolerance_m
+            session,
+            generation,
+            actor=who.name,
+            note=body.note,
+            snap_tolerance_m=settings.snap_tolerance_m,
+            county=county,
         ).to_dict()
     except ValueError as exc:
         raise _fail(exc) from None

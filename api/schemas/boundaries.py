@@ -68,6 +68,11 @@ class PublishIn(BaseModel):
 
 class RestoreIn(BaseModel):
     note: str = ""
+    county: str | None = Field(
+        None,
+        pattern=r"^[0-9]{6}$",
+        description="restore only this county's units (a key of one county restores its own county)",
+    )
 
 
 class GenerationOut(BaseModel):

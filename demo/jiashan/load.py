@@ -227,9 +227,15 @@ def start_of_year(dataset: JiashanDataset) -> pd.Timestamp:
 
 
 def load_dataset(
-    engine: Engine, dataset: JiashanDataset, *, force: bool = False, progress: Progress | None = None
+    engine: Engine,
+    dataset: JiashanDataset,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    fieldwork: bool = True,
 ) -> LoadReport:
-    """Replace the demo in the database with ``dataset`` (one transaction); see the module docstring."""
+    """Replace the demo in the database with ``dataset`` (one transaction); see the module docstring.
+    Without ``fieldwork`` the visits, patrols and inspections are left out (the province demo)."""
 
     def tick(stage: str, done: int = 0, total: int = 1) -> None:
         if progress is not None:
@@ -279,12 +285,13 @@ def load_dataset(
             report.counts[kind] = result.inserted
             report.assign_status[kind] = result.assign_status
             lap(kind)
-        tick("field work")
-        report.fieldwork = add_fieldwork(conn, dataset.reference, dataset.seed)
-        lap("fieldwork")
-        tick("inspections")
-        report.fieldwork.update(add_inspections(conn, published.date(), dataset.reference, dataset.seed))
-        lap("inspections")
+        if fieldwork:
+            tick("field work")
+            report.fieldwork = add_fieldwork(conn, dataset.reference, dataset.seed)
+            lap("fieldwork")
+            tick("inspections")
+            report.fieldwork.update(add_inspections(conn, published.date(), dataset.reference, dataset.seed))
+            lap("inspections")
         audit.record(
             conn,
             DEMO_AUTHOR,
@@ -309,6 +316,7 @@ def seed_jiashan(
     end: pd.Timestamp | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    fieldwork: bool = True,
 ) -> tuple[LoadReport, dict[str, float]]:
     """Build the dataset (demo.jiashan.dataset) with its year ending at ``end`` (default: now) and
     load it; returns the report and build timings."""
@@ -330,7 +338,7 @@ def seed_jiashan(
     count = DEFAULT_INCIDENTS if incidents is None else incidents
     dataset = build_dataset(seed=seed, incidents=count, reference=reference)
     build_time = {"generate": round(time.perf_counter() - started, 2), **dataset.timings}
-    report = load_dataset(engine, dataset, force=force, progress=progress)
+    report = load_dataset(engine, dataset, force=force, progress=progress, fieldwork=fieldwork)
     return report, build_time
 
 

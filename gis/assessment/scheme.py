@@ -176,7 +176,11 @@ def normalise(value: float | None, target: float, floor: float) -> float | None:
 def county_code(conn: Conn) -> str:
     """The county of the boundaries in force (its six-digit code)."""
     code = conn.execute(
-        sa.text("SELECT left(code, 6) FROM areas WHERE gen_to IS NULL AND layer IN ('county', 'town') LIMIT 1")
+        # Several counties (issue #20): the home county's scheme until schemes are per caller's county.
+        sa.text(
+            "SELECT left(code, 6) FROM areas WHERE gen_to IS NULL AND layer IN ('county', 'town') "
+            "ORDER BY left(code, 6) = gridmap_home_county() DESC, code LIMIT 1"
+        )
     ).scalar()
     if code is None:
         raise AssessmentNotFound("county", "no boundaries are published")

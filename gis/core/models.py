@@ -74,6 +74,9 @@ class Generation(Base):
     based_on: Mapped[int | None] = mapped_column(ForeignKey("generations.id"))
     created_at: Mapped[dt.datetime] = _now()
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    county_code: Mapped[str | None] = mapped_column(
+        String(6), comment="the county whose units it replaced; NULL = any county (migration 0032)"
+    )
 
 
 class Area(Base):

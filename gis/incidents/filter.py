@@ -70,7 +70,18 @@ def _assignee(value: str) -> None:
         raise FilterError("assignee", value, "is not a person id or an organisation unit code")
 
 
+def _county(value: str) -> None:
+    # A county of this deployment (GRIDMAP_COUNTIES): another code would silently select nothing.
+    from gis.core.counties import CountyError, check_county
+
+    try:
+        check_county(value)
+    except CountyError as exc:
+        raise FilterError("county", value, str(exc).removeprefix(f"county {value!r} ")) from None
+
+
 _CHECKS = {
+    "county": _county,
     **{layer: _area_code(layer) for layer in ASSIGNED_LAYERS},
     "category": _known("category", rules.CATEGORIES),
     "source": _known("source", rules.SOURCES),
@@ -114,6 +125,7 @@ class IncidentFilter:
     only those, False only the others, None (``open_only``: False) does not filter. ``window`` only
     remembers how the map pages chose start/end (today, 7d, ...) for their forms."""
 
+    county: Codes = ()  # county_code: one of the deployment's counties (issue #20)
     town: Codes = ()
     village: Codes = ()
     grid: Codes = ()
@@ -217,10 +229,10 @@ class IncidentFilter:
         a = f"{alias}." if alias else ""
         conds: list[str] = []
         params: dict[str, Any] = {}
-        for field in (*ASSIGNED_LAYERS, "category", "source", "status", "assign_status"):
+        for field in ("county", *ASSIGNED_LAYERS, "category", "source", "status", "assign_status"):
             values = getattr(self, field)
             if values:
-                column = f"{field}_code" if field in ASSIGNED_LAYERS else field
+                column = f"{field}_code" if field in ("county", *ASSIGNED_LAYERS) else field
                 conds.append(f"{a}{column} = ANY(:{prefix}{field})")
                 params[f"{prefix}{field}"] = list(values)
         if self.risk_group:

@@ -3,9 +3,12 @@
 A scope is one or more area codes (town, village, grid, micro-grid; station or beat for the
 police overlay). Area codes are hierarchical: a unit's code starts with its parent's code
 (village 330421001001 is in town 330421001; beat 330421P0101 is in station 330421P01), so "inside
-the scope" is a prefix test (``Scope.contains``). An empty scope is the whole county (keys made
-before scopes existed mean that). The word ``lookup`` instead of codes makes a lookup-only scope:
-coordinate lookups answer (they are never scoped), nothing else is visible.
+the scope" is a prefix test (``Scope.contains``). A county (its six-digit code, one of the
+deployment's configured counties, GRIDMAP_COUNTIES) is a scope too: a county's key sees that
+county's rows, matched on their ``county_code``. An empty scope is the whole deployment: every
+configured county, the province for a province centre (keys made before scopes existed mean
+that). The word ``lookup`` instead of codes makes a lookup-only scope: coordinate lookups answer
+(they are never scoped), nothing else is visible.
 
 The layer of a code, which selects the column a point row is matched on, is read from the code's
 shape (``code_layer``): administrative codes are digits, 6 (county), 9 (town), 12 (village), 15
@@ -14,7 +17,9 @@ shape (``code_layer``): administrative codes are digits, 6 (county), 9 (town), 1
 boundaries in force, so a stored scope always names real areas.
 
 Rows outside the scope are treated as absent: details answer 404 like a missing id, lists and
-maps leave them out. A row with no assignment (outside the county) is only in the whole county.
+maps leave them out. A row with no assignment (outside every county) is in the whole deployment;
+a county's key also finds it in SQL selections (``where``, on county_code) when its county_code
+names that county (the home county unless the writer named one).
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ LOOKUP = "lookup"
 # Code length -> layer, for administrative (digits only) and police (with a letter) codes.
 _ADMIN_LENGTHS = {6: "county", 9: "town", 12: "village", 15: "grid", 17: "micro_grid"}
 _POLICE_LENGTHS = {9: "station", 11: "beat"}
-# The layers a scope may name (the county itself is the whole county: an empty scope).
-SCOPE_LAYERS = ("town", "village", "grid", "micro_grid", "station", "beat")
+# The layers a scope may name (the whole deployment is the empty scope).
+SCOPE_LAYERS = ("county", "town", "village", "grid", "micro_grid", "station", "beat")
 
 
 class ScopeError(ValueError):
@@ -117,13 +122,25 @@ class Scope:
         (ScopeError naming the first that is not)."""
         if not self.codes:
             return self
+        from gis.core.counties import configured
+
+        counties = configured()
+        for code in self.codes:
+            if code[:6] not in counties:
+                raise ScopeError(
+                    code, f"is not in a county of this deployment ({', '.join(counties)}; see GRIDMAP_COUNTIES)"
+                )
+        # A county is checked against the configuration; its outline need not be stored.
+        units = [c for c in self.codes if code_layer(c) != "county"]
+        if not units:
+            return self
         generation = current_generation(conn)
         rows = conn.execute(
             sa.text(f"SELECT layer, code FROM areas WHERE code = ANY(:codes) AND {IN_GENERATION}"),  # noqa: S608
-            {"codes": list(self.codes), "g": generation},
+            {"codes": units, "g": generation},
         ).all()
         found = {(r.layer, r.code) for r in rows}
-        for code in self.codes:
+        for code in units:
             if (code_layer(code), code) not in found:
                 raise ScopeError(code, f"is not a {code_layer(code)} in the boundaries in force")
         return self

@@ -41,6 +41,8 @@ class GenerationInfo:
     based_on: int | None
     created_at: dt.datetime
     published_at: dt.datetime | None
+    # The county whose units it replaced (migration 0032); None: any county (the whole deployment).
+    county_code: str | None = None
 
 
 def current_generation(conn: Conn) -> int | None:
@@ -54,7 +56,10 @@ def generation_at(conn: Conn, at: dt.datetime | None) -> int | None:
 
 def list_generations(conn: Conn) -> list[GenerationInfo]:
     rows = conn.execute(
-        sa.text("SELECT id, layers, note, author, based_on, created_at, published_at FROM generations ORDER BY id")
+        sa.text(
+            "SELECT id, layers, note, author, based_on, created_at, published_at, county_code "
+            "FROM generations ORDER BY id"
+        )
     ).all()
     return [GenerationInfo(*row) for row in rows]
 

@@ -54,6 +54,16 @@ class Directory:
         county = next(({"code": r.code, "name": r.name} for r in rows if r.layer == "county"), None)
         return cls(generation, names, county)
 
+    def county_of(self, *codes: object) -> dict[str, str] | None:
+        """The county of the first unit code given (its first six digits), as stored; the one
+        county row when none is named (a deployment of one county with no county outline)."""
+        for code in codes:
+            if code:
+                key = ("county", str(code)[:6])
+                if key in self.names:
+                    return {"code": key[1], "name": self.names[key]}
+        return self.county
+
     def unit(self, layer: str, code: object) -> dict[str, str] | None:
         if code is None:
             return None
@@ -288,7 +298,7 @@ class LookupService:
             "status": "inside",
             "snap_distance_m": None,
             "generation": generation,
-            "county": names.county,
+            "county": names.county_of(codes["town"], station),
             "town": names.unit("town", codes["town"]),
             "village": names.unit("village", codes["village"]),
             "grid": names.unit("grid", grid),
@@ -364,7 +374,7 @@ def _answer(
         "status": status,
         "snap_distance_m": None if math.isnan(snap) else round(snap, 1),
         "generation": int(a.generation_id[i]),
-        "county": names.county if status != "outside_jurisdiction" else None,
+        "county": names.county_of(a.town_code[i], a.station_code[i]) if status != "outside_jurisdiction" else None,
         "town": names.unit("town", a.town_code[i]),
         "village": names.unit("village", a.village_code[i]),
         "grid": names.unit("grid", grid),

@@ -1,6 +1,7 @@
 """county_code on every point row: the first step to many counties in one deployment (issue #20)
 
-Incidents, hazards, buildings, addresses and visits get ``county_code varchar(6) NOT NULL``: the
+Generations get ``county_code`` (NULL = any county): a generation of one county replaces only
+that county's units. Incidents, hazards, buildings, addresses and visits get ``county_code varchar(6) NOT NULL``: the
 county of the row's town (or police station), filled here for existing rows and by the assignment
 trigger from now on. A row outside every county gets the home county (the first of
 ``GRIDMAP_COUNTIES``, written into ``gridmap_home_county()``; see gis/core/counties.py), so the
@@ -74,6 +75,12 @@ $$;
 
 def upgrade() -> None:
     op.execute(home_county_function_sql(home_county()))
+    # A generation of one county replaces only that county's units (boundaries/generations.py).
+    op.execute("ALTER TABLE generations ADD COLUMN county_code varchar(6) CHECK (county_code ~ '^[0-9]{6}$')")
+    op.execute(
+        "COMMENT ON COLUMN generations.county_code IS "
+        "'the county whose units it replaced; NULL = any county (migration 0032)'"
+    )
     for table, columns in _INDEXES.items():
         op.execute(f"ALTER TABLE {table} ADD COLUMN county_code varchar(6)")
         op.execute(
@@ -103,3 +110,4 @@ def downgrade() -> None:
         op.drop_index(f"ix_{table}_county", table_name=table)
         op.execute(f"ALTER TABLE {table} DROP COLUMN county_code")
     op.execute("DROP FUNCTION IF EXISTS gridmap_home_county()")
+    op.execute("ALTER TABLE generations DROP COLUMN county_code")

@@ -1,0 +1,1 @@
+"""The province demo (issue #20): Jiashan's real demo plus synthetic counties of Zhejiang."""
