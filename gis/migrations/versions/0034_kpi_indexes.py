@@ -29,7 +29,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0034"
-down_revision = "0030"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 
