@@ -18,6 +18,9 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from gis.core.prepared import execute_prepared
 from gis.core.vocab import COUNTY_TZ
 from gis.fieldwork import checklists, inspections, inspectsql
 from gis.fieldwork.common import instant, position, text
@@ -173,7 +176,8 @@ def _store(
             for r in checked
         ],
     }  # fmt: skip
-    row = conn.execute(inspectsql.ONE_SQL, params).one()
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    row: Any = execute_prepared(connection, inspectsql.ONE, params).one()
     if row.checklist != checklist["id"]:
         with _versions_lock:
             _versions.pop((kind, version), None)
