@@ -158,7 +158,7 @@ def main() -> None:
             with engine.connect() as conn:
                 before = conn.execute(sa.text("SELECT count(*) FROM inspections")).scalar_one()
             ours = _wrk("gridmap POST /buildings/{id}/inspections", f"{base}/", args.seconds, args.connections,
-                        script, proc)  # fmt: skip
+                        script, proc, engine)  # fmt: skip
             results.append(ours)
             with engine.connect() as conn:
                 stored = conn.execute(sa.text("SELECT count(*) FROM inspections")).scalar_one() - before
@@ -167,7 +167,15 @@ def main() -> None:
                 extent = _extent(engine)
                 peer = _script(key, extent, "/incidents")
                 results.append(
-                    _wrk("peer: POST /incidents", f"{base}/incidents", args.peer_seconds, args.connections, peer, proc)
+                    _wrk(
+                        "peer: POST /incidents",
+                        f"{base}/incidents",
+                        args.peer_seconds,
+                        args.connections,
+                        peer,
+                        proc,
+                        engine,
+                    )  # fmt: skip
                 )
         finally:
             _stop(proc)

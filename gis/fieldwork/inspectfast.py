@@ -18,6 +18,9 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from gis.core.prepared import execute_prepared
 from gis.core.vocab import COUNTY_TZ
 from gis.fieldwork import checklists, inspections, inspectsql
 from gis.fieldwork.common import instant, position, text
@@ -98,14 +101,17 @@ def _checklist(conn: Conn, kind: str, version: int | None) -> dict[str, Any] | N
     return checklist
 
 
-def _scope_args(scope: Scope) -> dict[str, Any]:
+def _scope_args(scope: Scope) -> dict[str, Any] | None:
     """The scope as the function takes it: the whole county, or its codes by layer (the rows
-    ``Scope.where`` keeps: a code's layer column equal to it)."""
-    by_layer: dict[str, list[str]] = {layer: [] for layer in SCOPE_LAYERS}
+    ``Scope.where`` keeps: a code's layer column equal to it). None for a scope naming a county
+    (``county_code``, migration 0032), which the function does not take: ``record`` decides."""
+    by_layer: dict[str, list[str]] = {layer: [] for layer in _LAYER_ARGS}
     for code in scope.codes:
         layer = code_layer(code)
         if layer in by_layer:
             by_layer[layer].append(code)
+        elif layer in SCOPE_LAYERS:
+            return None
     return {"whole": scope.whole, **{_LAYER_ARGS[layer]: codes for layer, codes in by_layer.items()}}
 
 
@@ -117,6 +123,9 @@ def record_one(
     (a refused value, a missing or out-of-scope building, a posting not held, ...)."""
     if not well_formed(payload):
         return None
+    scope_args = _scope_args(scope)
+    if scope_args is None:
+        return None
     now = now or dt.datetime.now(dt.UTC)
     try:
         at = instant(payload, "at", now) or now
@@ -126,7 +135,7 @@ def record_one(
             "notes": text(payload, "notes", 4000), "client_id": text(payload, "client_id", 64),
             "postings": inspections._team(payload["inspectors"], True), "actor": actor,
             "day": at.astimezone(COUNTY_TZ).date(), "lon": lonlat[0] if lonlat else None,
-            "lat": lonlat[1] if lonlat else None, **_scope_args(scope),
+            "lat": lonlat[1] if lonlat else None, **scope_args,
         }  # fmt: skip
         kind, version = checklists.requested(payload)
         # A new version of the kind since it was cached: read the latest and try once more.
@@ -167,7 +176,8 @@ def _store(
             for r in checked
         ],
     }  # fmt: skip
-    row = conn.execute(inspectsql.ONE_SQL, params).one()
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    row: Any = execute_prepared(connection, inspectsql.ONE, params).one()
     if row.checklist != checklist["id"]:
         with _versions_lock:
             _versions.pop((kind, version), None)
