@@ -37,7 +37,6 @@ year) are counted once and answered for both names.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -70,42 +69,14 @@ COUNTS = (
 # microseconds) without NULLs: a missing time is sent as -infinity (the int64 minimum).
 _HEADER = struct.Struct(">iiiii")  # ndim 1 (array_agg over no rows gives NULL, not {})
 _ELEMENT = np.dtype([("length", ">i4"), ("value", ">i8")])
-_TIMESTAMPTZ, _INT8 = 1184, 20
+_FLAG = np.dtype([("length", ">i4"), ("value", ">i2")])
+_TIMESTAMPTZ, _INT8, _INT2 = 1184, 20, 21
 # A group's key as a 64-bit hash (its NULL as 0), so that each incident's group travels as 8 bytes
 # and not as its text; a collision among one window's groups is detected and the statement rerun
 # with the next seed (``window_rows``).
 _HASH = "coalesce(hashtextextended({key}, CAST(:kpi_seed AS bigint)), 0)"
 _SEEDS = 4
 _SLOTS = 2**20 - 1
-# The columns of the covering index ix_incidents_kpi (migration 0034).
-_COVERED = frozenset(
-    [
-        "reported_at",
-        "id",
-        "accepted_at",
-        "on_scene_at",
-        "handled_at",
-        "closed_at",
-        "deadline_at",
-        "escalated_at",
-        "was_reopened",
-        "status",
-        "closed_level",
-        "last_callback_result",
-        "town_code",
-        "village_code",
-        "grid_code",
-    ]
-)
-_COLUMN = re.compile(r"\b(\w+)\.(\w+)\b")
-
-
-def _index_only(key: str, join: str, where: str) -> bool:
-    """Whether the covering index answers the key and the filter alone (only its columns of ``i``)."""
-    used = _COLUMN.findall(f"{key} {where}")
-    return not join and all(alias == "i" and column in _COVERED for alias, column in used)
-
-
 _MISSING = np.iinfo(np.int64).min
 IntArray = npt.NDArray[np.int64]
 Percentiles = list[float] | None
@@ -113,12 +84,12 @@ Fetch = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 
 
 def _int64s(blob: bytes | None, element: int = _TIMESTAMPTZ) -> IntArray:
-    """The values of an array_send blob of int8 or timestamptz (int64 microseconds), as int64;
-    None (array_agg over no rows) is no values."""
+    """The values of an array_send blob of int2, int8 or timestamptz (int64 microseconds), as
+    int64; None (array_agg over no rows) is no values."""
     if blob is None:
         return np.zeros(0, np.int64)
     ndim, has_nulls, oid, count, _ = _HEADER.unpack_from(blob)
-    items = np.frombuffer(blob, _ELEMENT, offset=_HEADER.size)
+    items = np.frombuffer(blob, _FLAG if element == _INT2 else _ELEMENT, offset=_HEADER.size)
     if (ndim, has_nulls, oid) != (1, 0, element) or len(items) != count:
         raise ValueError("unexpected array layout from the KPI query")
     return items["value"].astype(np.int64)  # native and contiguous: the big-endian view is slow to compute on
@@ -170,78 +141,68 @@ def _window_from(join: str, where: str, n: int) -> str:
     return f"FROM incidents i {join} WHERE i.reported_at >= :kpi_s{n} AND i.reported_at < :kpi_e{n} AND ({where})"
 
 
-def _packed(n: int, source: str, hashed: str, times: list[str]) -> str:
-    """Window ``n``'s row of the packed arrays (the count columns empty) over ``source``."""
-    arrays = ", ".join(f"array_send(array_agg({t}))" for t in times)
-    return (
-        f"SELECT {n}, 1, NULL, NULL, count(*), {', '.join(['NULL'] * (len(COUNTS) - 1))}, {hashed}, {arrays} {source}"
-    )
+# Each incident's counted tests as one smallint (bits below; the closing level, when closed, as
+# its position in CLOSE_LEVELS + 1 in bits 7-9), counted per group in numpy (``_counts``).
+_LEVEL_SHIFT = 7
+_FLAGS = (
+    "CAST(CASE i.status WHEN 'rejected' THEN 1 WHEN 'closed' THEN 2"
+    " + CASE WHEN i.closed_at <= i.deadline_at THEN 4 ELSE 0 END"
+    " + CASE i.closed_level "
+    + " ".join(f"WHEN '{lv}' THEN {(n + 1) << _LEVEL_SHIFT}" for n, lv in enumerate(CLOSE_LEVELS))
+    + " ELSE 0 END ELSE 0 END"
+    " + CASE WHEN i.escalated_at IS NOT NULL THEN 8 ELSE 0 END"
+    " + CASE WHEN i.was_reopened THEN 16 ELSE 0 END"
+    " + CASE WHEN i.last_callback_result IS NULL THEN 0"
+    " WHEN i.last_callback_result IN ('satisfied', 'basically_satisfied') THEN 96 ELSE 32 END AS smallint)"
+)
+_CODES = 1 << (_LEVEL_SHIFT + 3)
 
 
-def _sql(windows: int, key: str, join: str, where: str, rescan: bool) -> str:
-    """One statement (one snapshot, so the two parts agree): the counts per (window, group), and
-    per window its incidents' group hashes and times as packed arrays. ``rescan``: each part reads
-    the windows itself (cheap when the covering index answers the key and the filter: an index-only
-    range scan, and the parts can run in parallel); else the rows are read once and kept."""
-    levels = ", ".join(f"count(*) FILTER (WHERE r.closed_level = '{lv}') AS closed_at_{lv}" for lv in CLOSE_LEVELS)
-    ts = [("reported_at", "i.reported_at")] + [
-        (f"{name}_at", f"coalesce(i.{column}, '-infinity')") for name, column, _ in DURATIONS
-    ]
+def _indicators() -> npt.NDArray[np.float64]:
+    """For every flags value, which of ``COUNTS`` it adds to (a 0/1 matrix, flags x COUNTS)."""
+    f = np.arange(_CODES)
+    level = (f >> _LEVEL_SHIFT) & 7
+    bit = {"reported": f >= 0, "rejected": f & 1, "closed": f & 2, "closed_on_time": f & 4}
+    bit |= {f"closed_at_{lv}": level == n + 1 for n, lv in enumerate(CLOSE_LEVELS)}
+    bit |= {"escalated": f & 8, "reopened": f & 16, "callbacks": f & 32, "satisfied": f & 64}
+    return np.stack([np.asarray(bit[c]) != 0 for c in COUNTS], axis=1).astype(np.float64)
+
+
+_INDICATORS = _indicators()
+
+
+def _sql(windows: int, key: str, join: str, where: str, keys: str) -> str:
+    """One statement (one snapshot): per window one row of its incidents' group key hashes, flags
+    and times as packed arrays (one range scan each, index-only when the covering index holds the
+    key and the filter's columns), then the candidate group keys (``keys``: SQL of one text
+    column) with their hashes, from which each incident's group is found."""
+    times = ["i.reported_at"] + [f"coalesce(i.{column}, '-infinity')" for _, column, _ in DURATIONS]
     text_key = f"CAST({key} AS text)"
-    hashed = "NULL" if key == "NULL" else "array_send(array_agg({}))"
-    columns = (
-        # Each incident's tests evaluated once, where its row is read (not once per count).
-        f"{{n}} AS win, {text_key} AS key, i.status = 'rejected' AS rejected, i.status = 'closed' AS closed, "
-        "i.closed_at <= i.deadline_at AS on_time, "
-        "CASE WHEN i.status = 'closed' THEN i.closed_level END AS closed_level, "
-        "i.escalated_at IS NOT NULL AS escalated, i.was_reopened, i.last_callback_result"
-    )
-    if rescan:
-        with_rows = ""
-        rows = (
-            "("
-            + " UNION ALL ".join(f"SELECT {columns.format(n=n)} {_window_from(join, where, n)}" for n in range(windows))
-            + ")"
-        )
-        packed = [
-            _packed(
-                n,
-                _window_from(join, where, n),
-                hashed.format(_HASH.format(key=text_key)),
-                [e for _, e in ts],
-            )
-            for n in range(windows)
-        ]
-    else:
-        kept = f"{columns}, {_HASH.format(key=text_key)} AS hash, " + ", ".join(f"{e} AS {c}" for c, e in ts)
-        scans = " UNION ALL ".join(f"SELECT {kept.format(n=n)} {_window_from(join, where, n)}" for n in range(windows))
-        with_rows, rows = f"WITH kept AS MATERIALIZED ({scans})", "kept"
-        packed = [
-            _packed(n, f"FROM kept WHERE kept.win = {n}", hashed.format("kept.hash"), [f"kept.{c}" for c, _ in ts])
-            for n in range(windows)
-        ]
+    hashed = "NULL" if key == "NULL" else f"array_send(array_agg({_HASH.format(key=text_key)}))"
+    arrays = ", ".join(f"array_send(array_agg({t}))" for t in times)
+    packed = [
+        f"SELECT {n}, 1, NULL, NULL, count(*), {hashed}, array_send(array_agg({_FLAGS})), {arrays} "
+        + _window_from(join, where, n)
+        for n in range(windows)
+    ]
     # Only constants and the filter's own text (values bound) are formatted in.
     return f"""
-        {with_rows}
-        SELECT r.win, 0 AS part, r.key, {_HASH.format(key="r.key")} AS hash,
-               count(*) AS reported,
-               count(*) FILTER (WHERE r.rejected) AS rejected,
-               count(*) FILTER (WHERE r.closed) AS closed,
-               count(*) FILTER (WHERE r.closed AND r.on_time) AS closed_on_time,
-               {levels},
-               count(*) FILTER (WHERE r.escalated) AS escalated,
-               count(*) FILTER (WHERE r.was_reopened) AS reopened,
-               count(r.last_callback_result) AS callbacks,
-               count(*) FILTER (WHERE r.last_callback_result IN ('satisfied', 'basically_satisfied')) AS satisfied,
-               CAST(NULL AS bytea) AS hashes,
-               {", ".join(f"CAST(NULL AS bytea) AS {c}" for c, _ in ts)}
-        -- The latest callback result and the reopening are kept on the incident (migration 0034's
-        -- triggers): no join of the callbacks and the event log to every incident of the windows.
-        FROM {rows} r
-        GROUP BY r.win, r.key
+        SELECT -1 AS win, 2 AS part, k.key, {_HASH.format(key="k.key")} AS hash,
+               CAST(NULL AS bigint) AS reported, CAST(NULL AS bytea) AS hashes, CAST(NULL AS bytea) AS flags,
+               {", ".join(f"CAST(NULL AS bytea) AS {c}" for c in _TIMES)}
+        FROM (SELECT DISTINCT CAST(c.key AS text) AS key FROM ({keys}) c(key)) k
         UNION ALL
         {" UNION ALL ".join(packed)}
     """  # noqa: S608
+
+
+_TIMES = ("reported_at", *(f"{name}_at" for name, _, _ in DURATIONS))
+
+
+def _scanned_keys(windows: int, key: str, join: str, where: str) -> str:
+    """The group keys of the windows' incidents themselves (a scan: when no cheaper candidate list
+    is given, or it misses a key)."""
+    return " UNION ".join(f"SELECT CAST({key} AS text) {_window_from(join, where, n)}" for n in range(windows))
 
 
 def _fetch_binary(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -260,13 +221,17 @@ def _fetch_binary(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str
 
 
 class _Collision(Exception):
-    """Two groups of a window share a key hash (with this seed)."""
+    """Two candidate group keys share a key hash (with this seed)."""
+
+
+class _Unresolved(ValueError):
+    """An incident's key hash is none of the candidate keys'."""
 
 
 def _group_of(hashes: IntArray, row_hashes: IntArray) -> IntArray:
-    """Each row's group: the position in ``hashes`` (the window's groups, in their order) of its
+    """Each row's group: the position in ``hashes`` (the candidate keys, in their order) of its
     hash. Looked up in a table indexed by 20 bits of the hash (some shift of it that tells the
-    groups apart; a binary search measured ~3x slower), else by that binary search; every row's
+    keys apart; a binary search measured ~3x slower), else by that binary search; every row's
     hash is checked against its group's."""
     if len(set(hashes.tolist())) != len(hashes):
         raise _Collision
@@ -274,7 +239,7 @@ def _group_of(hashes: IntArray, row_hashes: IntArray) -> IntArray:
     for shift in range(0, 45, 4):
         slots = (hashes >> shift) & _SLOTS
         if len(np.unique(slots)) == len(slots):
-            table = np.zeros(_SLOTS + 1, np.int32)  # zero pages: only the groups' slots are written
+            table = np.zeros(_SLOTS + 1, np.int32)  # zero pages: only the keys' slots are written
             table[slots] = np.arange(len(hashes))
             group = table[(row_hashes >> shift) & _SLOTS].astype(np.int64)
             break
@@ -282,43 +247,55 @@ def _group_of(hashes: IntArray, row_hashes: IntArray) -> IntArray:
         order = np.argsort(hashes)
         group = order[np.minimum(np.searchsorted(hashes[order], row_hashes), max(len(hashes) - 1, 0))]
     if len(row_hashes) and (len(hashes) == 0 or not np.array_equal(hashes[group], row_hashes)):
-        raise ValueError("an incident of the KPI query has no group")  # one statement: cannot happen
+        raise _Unresolved("an incident of the KPI query has no group among the candidate keys")
     return group
 
 
-def _window(mine: list[dict[str, Any]], packed: dict[str, Any], grouped: bool) -> dict[str | None, dict[str, Any]]:
-    """{group key: figures, None: the window's total} of one window: ``mine`` its rows of counts
-    per group, ``packed`` its incidents' group hashes and times."""
-    figures: list[dict[str, Any]] = [{c: row[c] for c in COUNTS} for row in mine]
-    total: dict[str, Any] = {c: sum(f[c] for f in figures) for c in COUNTS}
+def _counts(group: IntArray, flags: IntArray, groups: int) -> npt.NDArray[np.int64]:
+    """COUNTS per group (groups x COUNTS): the incidents counted per (group, flags value) in one
+    bincount, then summed per count over the flags values that add to it (exact in float64)."""
+    per_code = np.bincount(group * _CODES + flags, minlength=groups * _CODES).reshape(groups, _CODES)
+    return np.rint(per_code.astype(np.float64) @ _INDICATORS).astype(np.int64)
+
+
+def _window(
+    packed: dict[str, Any], candidates: list[str | None], hashes: IntArray | None
+) -> dict[str | None, dict[str, Any]]:
+    """{group key: figures, None: the window's total} of one window from its packed row;
+    ``candidates`` and their ``hashes`` the possible group keys (None: the totals only)."""
     since = _int64s(packed["reported_at"])
-    if len(since) != total["reported"]:
+    flags = _int64s(packed["flags"], _INT2)
+    if not len(since) == len(flags) == packed["reported"]:
         raise ValueError("the KPI query's counts and times disagree")  # one statement: cannot happen
-    group = (
-        _group_of(np.array([row["hash"] for row in mine], np.int64), _int64s(packed["hashes"], _INT8))
-        if grouped
-        else None
-    )
-    if group is not None:  # the incidents group after group (a radix sort of small numbers)
-        order = np.argsort(group.astype(np.uint16 if len(mine) <= 2**16 else np.int64), kind="stable")
+    keys: list[str | None] = [None]
+    if hashes is None:
+        group = np.zeros(len(since), np.int64)
+    else:
+        found = _group_of(hashes, _int64s(packed["hashes"], _INT8))
+        present = np.bincount(found, minlength=len(hashes)) > 0
+        dense = np.cumsum(present) - 1  # the groups present, numbered in the candidates' order
+        group = dense[found]
+        keys = [candidates[c] for c in np.flatnonzero(present).tolist()]
+    counts = _counts(group, flags, len(keys))
+    figures: list[dict[str, Any]] = [dict(zip(COUNTS, row, strict=True)) for row in counts.tolist()]
+    total: dict[str, Any] = dict(zip(COUNTS, counts.sum(axis=0).tolist(), strict=True))
+    order = np.argsort(group.astype(np.uint16 if len(keys) <= 2**16 else np.int64), kind="stable")
     for name, _, unit in DURATIONS:
         at = _int64s(packed[f"{name}_at"])
         known = at != _MISSING
-        if group is not None:
+        if hashes is not None:
             known = order[known[order]]  # the incidents with this time, group after group
         durations = at[known] - since[known]  # exact microseconds
-        if group is not None:
-            n = np.bincount(group[known], minlength=len(mine))
-            # The total first: the per-group selection below reorders durations within each group.
-            total[f"{name}_pcts"] = _total_percentiles(durations, unit)
+        # The total first: the per-group selection below reorders durations within each group.
+        total[f"{name}_pcts"] = _total_percentiles(durations, unit)
+        if hashes is not None:
+            n = np.bincount(group[known], minlength=len(keys))
             for f, pcts in zip(figures, _percentiles(durations, n, unit), strict=True):
                 f[f"{name}_pcts"] = pcts
-        else:
-            total[f"{name}_pcts"] = _total_percentiles(durations, unit)
     out: dict[str | None, dict[str, Any]] = {}
-    if grouped:
-        for row, f in zip(mine, figures, strict=True):
-            out[row["key"] if row["key"] is not None else ""] = f
+    if hashes is not None:
+        for k, f in zip(keys, figures, strict=True):
+            out[k if k is not None else ""] = f
     out[None] = total
     return out
 
@@ -331,40 +308,47 @@ def window_rows(
     where: str,
     params: dict[str, Any],
     fetch: Fetch | None = None,
+    keys: str | None = None,
 ) -> dict[tuple[str, str | None], dict[str, Any]]:
     """{(window name, group key): counts (``COUNTS``) and ``<duration>_pcts`` ([p50, p90] or None)}
     for every group present in a window, and under the key None the window's total. ``key`` is the
     grouping key's SQL (``NULL``: totals only), ``join`` the join it needs, ``where`` and ``params``
-    the filter's. ``fetch`` runs the statement and returns its rows (default: on ``conn``, binary);
-    gis.shards.fanout runs it on every shard at once and merges the rows of each (window, part, key)."""
+    the filter's; ``keys`` an SQL list of the keys the groups may have (one text column, its
+    values in ``params``): cheaper than finding them in the windows, which is done when it is not
+    given or misses one. ``fetch`` runs the statement and returns its rows (default: on ``conn``,
+    binary); gis.shards.fanout runs it on every shard at once and merges the rows of each (window,
+    part, key)."""
     distinct: dict[tuple[dt.datetime, dt.datetime], list[str]] = {}
     for name, span in windows.items():
         distinct.setdefault(span, []).append(name)
     bound = dict(params)
     for n, (ws, we) in enumerate(distinct):
         bound[f"kpi_s{n}"], bound[f"kpi_e{n}"] = ws, we
-    # The covering index (migration 0034) holds these keys: rereading the windows costs an
-    # index-only scan; a join (the lead holder) or a heap column is better read once.
-    rescan = _index_only(key, join, where)
-    sql = _sql(len(distinct), key, join, where, rescan)
     grouped = key != "NULL"
-    for seed in range(_SEEDS):
+    scanned = _scanned_keys(len(distinct), key, join, where)
+    candidates_sql = keys if keys is not None and grouped else scanned
+    seed = 0
+    while True:
+        sql = _sql(len(distinct), key, join, where, candidates_sql if grouped else "SELECT NULL")
         seeded = {**bound, "kpi_seed": seed}
         rows = fetch(sql, seeded) if fetch is not None else _fetch_binary(conn, sql, seeded)
+        named = [row for row in rows if row["part"] == 2 and row["key"] is not None]
+        candidates: list[str | None] = [None, *(row["key"] for row in named)]  # NULL's hash is 0
+        hashes = np.array([0, *(row["hash"] for row in named)], np.int64) if grouped else None
         try:
             answers = [
-                _window(
-                    [row for row in rows if row["win"] == n and row["part"] == 0],
-                    next(row for row in rows if row["win"] == n and row["part"] == 1),
-                    grouped,
-                )
+                _window(next(row for row in rows if row["win"] == n and row["part"] == 1), candidates, hashes)
                 for n in range(len(distinct))
             ]
             break
         except _Collision:
-            continue
-    else:
-        raise ValueError("the KPI groups' key hashes collide with every seed")
+            seed += 1
+            if seed == _SEEDS:
+                raise ValueError("the KPI groups' key hashes collide with every seed") from None
+        except _Unresolved:
+            if candidates_sql == scanned:
+                raise
+            candidates_sql = scanned
     out: dict[tuple[str, str | None], dict[str, Any]] = {}
     # The windows that are the same span answer the same figures (the same objects); a window
     # without incidents has no entry, not even a total.
