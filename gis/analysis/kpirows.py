@@ -37,6 +37,7 @@ year) are counted once and answered for both names.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -69,8 +70,7 @@ COUNTS = (
 # microseconds) without NULLs: a missing time is sent as -infinity (the int64 minimum).
 _HEADER = struct.Struct(">iiiii")  # ndim 1 (array_agg over no rows gives NULL, not {})
 _ELEMENT = np.dtype([("length", ">i4"), ("value", ">i8")])
-_FLAG = np.dtype([("length", ">i4"), ("value", ">i2")])
-_TIMESTAMPTZ, _INT8, _INT2 = 1184, 20, 21
+_TIMESTAMPTZ, _INT8 = 1184, 20
 # A group's key as a 64-bit hash (its NULL as 0), so that each incident's group travels as 8 bytes
 # and not as its text; a collision among one window's groups is detected and the statement rerun
 # with the next seed (``window_rows``).
@@ -84,12 +84,12 @@ Fetch = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 
 
 def _int64s(blob: bytes | None, element: int = _TIMESTAMPTZ) -> IntArray:
-    """The values of an array_send blob of int2, int8 or timestamptz (int64 microseconds), as
-    int64; None (array_agg over no rows) is no values."""
+    """The values of an array_send blob of int8 or timestamptz (int64 microseconds), as int64;
+    None (array_agg over no rows) is no values."""
     if blob is None:
         return np.zeros(0, np.int64)
     ndim, has_nulls, oid, count, _ = _HEADER.unpack_from(blob)
-    items = np.frombuffer(blob, _FLAG if element == _INT2 else _ELEMENT, offset=_HEADER.size)
+    items = np.frombuffer(blob, _ELEMENT, offset=_HEADER.size)
     if (ndim, has_nulls, oid) != (1, 0, element) or len(items) != count:
         raise ValueError("unexpected array layout from the KPI query")
     return items["value"].astype(np.int64)  # native and contiguous: the big-endian view is slow to compute on
@@ -136,13 +136,15 @@ def _total_percentiles(durations: IntArray, unit: float) -> Percentiles:
     return _interpolate(np.partition(durations, needed), np.zeros(1, np.int64), np.array([n]), unit)[0]
 
 
-def _window_from(join: str, where: str, n: int) -> str:
-    """The incidents of window ``n`` (its bounds bound as :kpi_s<n>, :kpi_e<n>) that the filter selects."""
+def _window_from(join: str, where: str, n: int | str) -> str:
+    """The incidents of window (or slice) ``n`` (its bounds bound as :kpi_s<n>, :kpi_e<n>) that
+    the filter selects."""
     return f"FROM incidents i {join} WHERE i.reported_at >= :kpi_s{n} AND i.reported_at < :kpi_e{n} AND ({where})"
 
 
-# Each incident's counted tests as one smallint (bits below; the closing level, when closed, as
-# its position in CLOSE_LEVELS + 1 in bits 7-9), counted per group in numpy (``_counts``).
+# Each incident's counted tests as 10 bits (below; the closing level, when closed, as its position
+# in CLOSE_LEVELS + 1 in bits 7-9), sent in the low bits of its group key hash (so one array, not
+# two) and counted per group in numpy (``_counts``).
 _LEVEL_SHIFT = 7
 _FLAGS = (
     "CAST(CASE i.status WHEN 'rejected' THEN 1 WHEN 'closed' THEN 2"
@@ -153,42 +155,49 @@ _FLAGS = (
     " + CASE WHEN i.escalated_at IS NOT NULL THEN 8 ELSE 0 END"
     " + CASE WHEN i.was_reopened THEN 16 ELSE 0 END"
     " + CASE WHEN i.last_callback_result IS NULL THEN 0"
-    " WHEN i.last_callback_result IN ('satisfied', 'basically_satisfied') THEN 96 ELSE 32 END AS smallint)"
+    " WHEN i.last_callback_result IN ('satisfied', 'basically_satisfied') THEN 96 ELSE 32 END AS bigint)"
 )
 _CODES = 1 << (_LEVEL_SHIFT + 3)
 
 
 def _indicators() -> npt.NDArray[np.float64]:
-    """For every flags value, which of ``COUNTS`` it adds to (a 0/1 matrix, flags x COUNTS)."""
-    f = np.arange(_CODES)
-    level = (f >> _LEVEL_SHIFT) & 7
-    bit = {"reported": f >= 0, "rejected": f & 1, "closed": f & 2, "closed_on_time": f & 4}
-    bit |= {f"closed_at_{lv}": level == n + 1 for n, lv in enumerate(CLOSE_LEVELS)}
-    bit |= {"escalated": f & 8, "reopened": f & 16, "callbacks": f & 32, "satisfied": f & 64}
-    return np.stack([np.asarray(bit[c]) != 0 for c in COUNTS], axis=1).astype(np.float64)
+    """Which of ``COUNTS`` each value of the flags' low 5 bits (rows 0-31) and of their level and
+    callback bits (``_high``: rows 32-63) adds to: a 0/1 matrix, 64 x COUNTS."""
+    f = np.arange(32)
+    level, callback = f >> 2, f & 3
+    low = {"reported": f >= 0, "rejected": f & 1, "closed": f & 2, "closed_on_time": f & 4}
+    low |= {"escalated": f & 8, "reopened": f & 16}
+    high = {f"closed_at_{lv}": level == n + 1 for n, lv in enumerate(CLOSE_LEVELS)}
+    high |= {"callbacks": callback & 1, "satisfied": callback & 2}
+    rows = [np.asarray(low.get(c, f < 0)) != 0 for c in COUNTS], [np.asarray(high.get(c, f < 0)) != 0 for c in COUNTS]
+    return np.concatenate([np.stack(rows[0], axis=1), np.stack(rows[1], axis=1)]).astype(np.float64)
 
 
 _INDICATORS = _indicators()
+# Each window is read in this many slices of equal time, each its own aggregate, so that
+# parallel workers share a window (array_agg has no parallel partial form before PostgreSQL 16).
+_SLICES = 4
 
 
-def _sql(windows: int, key: str, join: str, where: str, keys: str) -> str:
-    """One statement (one snapshot): per window one row of its incidents' group key hashes, flags
-    and times as packed arrays (one range scan each, index-only when the covering index holds the
-    key and the filter's columns), then the candidate group keys (``keys``: SQL of one text
-    column) with their hashes, from which each incident's group is found."""
+def _sql(slices: list[int], key: str, join: str, where: str, keys: str) -> str:
+    """One statement (one snapshot): per slice of each window (``slices``: each slice's window)
+    one row of its incidents' group key hashes with their flags, and their times, as packed
+    arrays (a range scan each, index-only when the covering index holds the key and the filter's
+    columns), then the candidate group keys (``keys``: SQL of one text column) with their hashes,
+    from which each incident's group is found."""
     times = ["i.reported_at"] + [f"coalesce(i.{column}, '-infinity')" for _, column, _ in DURATIONS]
     text_key = f"CAST({key} AS text)"
-    hashed = "NULL" if key == "NULL" else f"array_send(array_agg({_HASH.format(key=text_key)}))"
+    hashed = "0" if key == "NULL" else f"({_HASH.format(key=text_key)}) & {-_CODES}"
     arrays = ", ".join(f"array_send(array_agg({t}))" for t in times)
     packed = [
-        f"SELECT {n}, 1, NULL, NULL, count(*), {hashed}, array_send(array_agg({_FLAGS})), {arrays} "
-        + _window_from(join, where, n)
-        for n in range(windows)
+        f"SELECT {n}, 1, NULL, NULL, count(*), array_send(array_agg(({hashed}) | {_FLAGS})), {arrays} "
+        + _window_from(join, where, f"{n}x{j}")
+        for j, n in enumerate(slices)
     ]
     # Only constants and the filter's own text (values bound) are formatted in.
     return f"""
-        SELECT -1 AS win, 2 AS part, k.key, {_HASH.format(key="k.key")} AS hash,
-               CAST(NULL AS bigint) AS reported, CAST(NULL AS bytea) AS hashes, CAST(NULL AS bytea) AS flags,
+        SELECT -1 AS win, 2 AS part, k.key, ({_HASH.format(key="k.key")}) & {-_CODES} AS hash,
+               CAST(NULL AS bigint) AS reported, CAST(NULL AS bytea) AS hashes,
                {", ".join(f"CAST(NULL AS bytea) AS {c}" for c in _TIMES)}
         FROM (SELECT DISTINCT CAST(c.key AS text) AS key FROM ({keys}) c(key)) k
         UNION ALL
@@ -252,26 +261,34 @@ def _group_of(hashes: IntArray, row_hashes: IntArray) -> IntArray:
 
 
 def _counts(group: IntArray, flags: IntArray, groups: int) -> npt.NDArray[np.int64]:
-    """COUNTS per group (groups x COUNTS): the incidents counted per (group, flags value) in one
-    bincount, then summed per count over the flags values that add to it (exact in float64)."""
-    per_code = np.bincount(group * _CODES + flags, minlength=groups * _CODES).reshape(groups, _CODES)
-    return np.rint(per_code.astype(np.float64) @ _INDICATORS).astype(np.int64)
+    """COUNTS per group (groups x COUNTS): the incidents counted per (group, low 5 bits) and per
+    (group, level and callback bits) in two small bincounts, then summed per count over the values
+    that add to it (exact in float64)."""
+    high = ((flags >> _LEVEL_SHIFT) << 2) | ((flags >> 5) & 3)
+    per_low = np.bincount(group * 32 + (flags & 31), minlength=groups * 32).reshape(groups, 32)
+    per_high = np.bincount(group * 32 + high, minlength=groups * 32).reshape(groups, 32)
+    return np.rint(np.hstack([per_low, per_high]).astype(np.float64) @ _INDICATORS).astype(np.int64)
 
 
 def _window(
-    packed: dict[str, Any], candidates: list[str | None], hashes: IntArray | None
+    packed: list[dict[str, Any]], candidates: list[str | None], hashes: IntArray | None
 ) -> dict[str | None, dict[str, Any]]:
-    """{group key: figures, None: the window's total} of one window from its packed row;
-    ``candidates`` and their ``hashes`` the possible group keys (None: the totals only)."""
-    since = _int64s(packed["reported_at"])
-    flags = _int64s(packed["flags"], _INT2)
-    if not len(since) == len(flags) == packed["reported"]:
+    """{group key: figures, None: the window's total} of one window from its packed rows (its
+    slices'); ``candidates`` and their ``hashes`` the possible group keys (None: the totals only)."""
+
+    def values(column: str, element: int = _TIMESTAMPTZ) -> IntArray:
+        return np.concatenate([np.zeros(0, np.int64), *(_int64s(row[column], element) for row in packed)])
+
+    since = values("reported_at")
+    keyed = values("hashes", _INT8)
+    flags = keyed & (_CODES - 1)
+    if not len(since) == len(keyed) == sum(row["reported"] for row in packed):
         raise ValueError("the KPI query's counts and times disagree")  # one statement: cannot happen
     keys: list[str | None] = [None]
     if hashes is None:
         group = np.zeros(len(since), np.int64)
     else:
-        found = _group_of(hashes, _int64s(packed["hashes"], _INT8))
+        found = _group_of(hashes, keyed & -_CODES)
         present = np.bincount(found, minlength=len(hashes)) > 0
         dense = np.cumsum(present) - 1  # the groups present, numbered in the candidates' order
         group = dense[found]
@@ -281,7 +298,7 @@ def _window(
     total: dict[str, Any] = dict(zip(COUNTS, counts.sum(axis=0).tolist(), strict=True))
     order = np.argsort(group.astype(np.uint16 if len(keys) <= 2**16 else np.int64), kind="stable")
     for name, _, unit in DURATIONS:
-        at = _int64s(packed[f"{name}_at"])
+        at = values(f"{name}_at")
         known = at != _MISSING
         if hashes is not None:
             known = order[known[order]]  # the incidents with this time, group after group
@@ -322,14 +339,19 @@ def window_rows(
     for name, span in windows.items():
         distinct.setdefault(span, []).append(name)
     bound = dict(params)
+    slices: list[int] = []
     for n, (ws, we) in enumerate(distinct):
         bound[f"kpi_s{n}"], bound[f"kpi_e{n}"] = ws, we
+        cuts = [ws + (we - ws) * j / _SLICES for j in range(_SLICES)] + [we]
+        for j, (ss, se) in enumerate(itertools.pairwise(cuts), start=len(slices)):
+            bound[f"kpi_s{n}x{j}"], bound[f"kpi_e{n}x{j}"] = ss, se
+            slices.append(n)
     grouped = key != "NULL"
     scanned = _scanned_keys(len(distinct), key, join, where)
     candidates_sql = keys if keys is not None and grouped else scanned
     seed = 0
     while True:
-        sql = _sql(len(distinct), key, join, where, candidates_sql if grouped else "SELECT NULL")
+        sql = _sql(slices, key, join, where, candidates_sql if grouped else "SELECT NULL")
         seeded = {**bound, "kpi_seed": seed}
         rows = fetch(sql, seeded) if fetch is not None else _fetch_binary(conn, sql, seeded)
         named = [row for row in rows if row["part"] == 2 and row["key"] is not None]
@@ -337,7 +359,7 @@ def window_rows(
         hashes = np.array([0, *(row["hash"] for row in named)], np.int64) if grouped else None
         try:
             answers = [
-                _window(next(row for row in rows if row["win"] == n and row["part"] == 1), candidates, hashes)
+                _window([row for row in rows if row["win"] == n and row["part"] == 1], candidates, hashes)
                 for n in range(len(distinct))
             ]
             break
