@@ -296,13 +296,15 @@ def _window(
     counts = _counts(group, flags, len(keys))
     figures: list[dict[str, Any]] = [dict(zip(COUNTS, row, strict=True)) for row in counts.tolist()]
     total: dict[str, Any] = dict(zip(COUNTS, counts.sum(axis=0).tolist(), strict=True))
-    order = np.argsort(group.astype(np.uint16 if len(keys) <= 2**16 else np.int64), kind="stable")
+    if hashes is not None:  # the incidents group after group (a radix sort of small numbers), once
+        order = np.argsort(group.astype(np.uint16 if len(keys) <= 2**16 else np.int64), kind="stable")
+        since, group = since[order], group[order]
     for name, _, unit in DURATIONS:
         at = values(f"{name}_at")
-        known = at != _MISSING
         if hashes is not None:
-            known = order[known[order]]  # the incidents with this time, group after group
-        durations = at[known] - since[known]  # exact microseconds
+            at = at[order]
+        known = at != _MISSING
+        durations = at[known] - since[known]  # exact microseconds, still group after group
         # The total first: the per-group selection below reorders durations within each group.
         total[f"{name}_pcts"] = _total_percentiles(durations, unit)
         if hashes is not None:
