@@ -17,18 +17,25 @@ fetched from the heap. Now:
   index (migration 0034) when it holds the grouping key and no filter asks for another column;
 - the latest callback result and the reopening are read from the incident (kept there by
   migration 0034's triggers), not joined;
-- one part counts per (window, group) in a hashed aggregate (counts only, each incident's tests
-  evaluated once in its row); a second part, per window, hands over the incidents' group key
-  hashes and timestamps as packed arrays (array_send: 8 bytes and a length per value, appended in
-  scan order, one array state each). The parts are branches of one UNION ALL: one snapshot, so
-  they agree, and PostgreSQL may run them in parallel workers;
-- each incident's group is found from its key hash (``_group_of``: a 64-bit hash, collisions
-  detected and the statement rerun with another seed); the durations are differences in
+- each window is read once (a second pass counting per (window, group) in a hashed aggregate cost
+  as much as the arrays, issue 18 step 2), in time slices (``_SLICES``), each slice one aggregate
+  handing over its incidents as packed arrays (array_send: 8 bytes and a length per value,
+  appended in scan order, one array state each): its group key hash with the incident's counted
+  tests in the hash's low 10 bits (``_FLAGS``), and its timestamps. The slices are branches of one
+  UNION ALL: one snapshot, and PostgreSQL's parallel workers share them (array_agg has no partial
+  form before PostgreSQL 16, so one aggregate over a whole year ran in one process);
+- the group keys come from a short list of the keys the groups may have (the layer's codes, the
+  units, the people: ``keys``) with their hashes, in the same statement; when an incident's hash
+  is none of them, the statement is rerun with the keys found in the windows themselves;
+- each incident's group is found from its key hash (``_group_of``: a 54-bit hash, collisions
+  among the keys detected and the statement rerun with another seed); the counts are counted per
+  group from the flags in numpy (``_counts``); the durations are differences in
   microseconds, exact, and the minutes (hours) these divided by 60e6 (3.6e9) in one rounding, as
   the former numeric ``extract(epoch ...) / 60.0`` gave them; the percentiles are interpolated as
   ``percentile_cont`` does (``_interpolate``), from the order statistics selected in each group's
   run (``_percentiles``), so the figures are the former ones. The totals are the sums of the
-  groups' counts and the percentiles of all the window's durations.
+  groups' counts and the percentiles of all the window's durations. The previous windows' figures
+  are all needed (the answer's changes cover every KPI, percentiles included).
 
 Identical windows (the previous period and the same dates a year earlier coincide for a calendar
 year) are counted once and answered for both names.
