@@ -30,7 +30,7 @@ _OWN = {"last_callback_result": "NULL", "was_reopened": "FALSE"}
 def old_kpi_sql(group: str) -> str:
     """The former query (gis.analysis.kpis._sql up to issue 18), unchanged but for the name: the
     windows as bound :s_<name>/:e_<name>, no filter."""
-    key, join = _key(group)
+    key, join, _ = _key(group)
     levels = ", ".join(
         f"count(*) FILTER (WHERE i.status = 'closed' AND i.closed_level = '{lv}') AS closed_at_{lv}"
         for lv in CLOSE_LEVELS

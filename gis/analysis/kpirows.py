@@ -17,18 +17,25 @@ fetched from the heap. Now:
   index (migration 0034) when it holds the grouping key and no filter asks for another column;
 - the latest callback result and the reopening are read from the incident (kept there by
   migration 0034's triggers), not joined;
-- one part counts per (window, group) in a hashed aggregate (counts only, each incident's tests
-  evaluated once in its row); a second part, per window, hands over the incidents' group key
-  hashes and timestamps as packed arrays (array_send: 8 bytes and a length per value, appended in
-  scan order, one array state each). The parts are branches of one UNION ALL: one snapshot, so
-  they agree, and PostgreSQL may run them in parallel workers;
-- each incident's group is found from its key hash (``_group_of``: a 64-bit hash, collisions
-  detected and the statement rerun with another seed); the durations are differences in
+- each window is read once (a second pass counting per (window, group) in a hashed aggregate cost
+  as much as the arrays, issue 18 step 2), in time slices (``_SLICES``), each slice one aggregate
+  handing over its incidents as packed arrays (array_send: 8 bytes and a length per value,
+  appended in scan order, one array state each): its group key hash with the incident's counted
+  tests in the hash's low 10 bits (``_FLAGS``), and its timestamps. The slices are branches of one
+  UNION ALL: one snapshot, and PostgreSQL's parallel workers share them (array_agg has no partial
+  form before PostgreSQL 16, so one aggregate over a whole year ran in one process);
+- the group keys come from a short list of the keys the groups may have (the layer's codes, the
+  units, the people: ``keys``) with their hashes, in the same statement; when an incident's hash
+  is none of them, the statement is rerun with the keys found in the windows themselves;
+- each incident's group is found from its key hash (``_group_of``: a 54-bit hash, collisions
+  among the keys detected and the statement rerun with another seed); the counts are counted per
+  group from the flags in numpy (``_counts``); the durations are differences in
   microseconds, exact, and the minutes (hours) these divided by 60e6 (3.6e9) in one rounding, as
   the former numeric ``extract(epoch ...) / 60.0`` gave them; the percentiles are interpolated as
   ``percentile_cont`` does (``_interpolate``), from the order statistics selected in each group's
   run (``_percentiles``), so the figures are the former ones. The totals are the sums of the
-  groups' counts and the percentiles of all the window's durations.
+  groups' counts and the percentiles of all the window's durations. The previous windows' figures
+  are all needed (the answer's changes cover every KPI, percentiles included).
 
 Identical windows (the previous period and the same dates a year earlier coincide for a calendar
 year) are counted once and answered for both names.
@@ -37,7 +44,7 @@ year) are counted once and answered for both names.
 from __future__ import annotations
 
 import datetime as dt
-import re
+import itertools
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -77,35 +84,6 @@ _TIMESTAMPTZ, _INT8 = 1184, 20
 _HASH = "coalesce(hashtextextended({key}, CAST(:kpi_seed AS bigint)), 0)"
 _SEEDS = 4
 _SLOTS = 2**20 - 1
-# The columns of the covering index ix_incidents_kpi (migration 0034).
-_COVERED = frozenset(
-    [
-        "reported_at",
-        "id",
-        "accepted_at",
-        "on_scene_at",
-        "handled_at",
-        "closed_at",
-        "deadline_at",
-        "escalated_at",
-        "was_reopened",
-        "status",
-        "closed_level",
-        "last_callback_result",
-        "town_code",
-        "village_code",
-        "grid_code",
-    ]
-)
-_COLUMN = re.compile(r"\b(\w+)\.(\w+)\b")
-
-
-def _index_only(key: str, join: str, where: str) -> bool:
-    """Whether the covering index answers the key and the filter alone (only its columns of ``i``)."""
-    used = _COLUMN.findall(f"{key} {where}")
-    return not join and all(alias == "i" and column in _COVERED for alias, column in used)
-
-
 _MISSING = np.iinfo(np.int64).min
 IntArray = npt.NDArray[np.int64]
 Percentiles = list[float] | None
@@ -165,83 +143,82 @@ def _total_percentiles(durations: IntArray, unit: float) -> Percentiles:
     return _interpolate(np.partition(durations, needed), np.zeros(1, np.int64), np.array([n]), unit)[0]
 
 
-def _window_from(join: str, where: str, n: int) -> str:
-    """The incidents of window ``n`` (its bounds bound as :kpi_s<n>, :kpi_e<n>) that the filter selects."""
+def _window_from(join: str, where: str, n: int | str) -> str:
+    """The incidents of window (or slice) ``n`` (its bounds bound as :kpi_s<n>, :kpi_e<n>) that
+    the filter selects."""
     return f"FROM incidents i {join} WHERE i.reported_at >= :kpi_s{n} AND i.reported_at < :kpi_e{n} AND ({where})"
 
 
-def _packed(n: int, source: str, hashed: str, times: list[str]) -> str:
-    """Window ``n``'s row of the packed arrays (the count columns empty) over ``source``."""
-    arrays = ", ".join(f"array_send(array_agg({t}))" for t in times)
-    return (
-        f"SELECT {n}, 1, NULL, NULL, count(*), {', '.join(['NULL'] * (len(COUNTS) - 1))}, {hashed}, {arrays} {source}"
-    )
+# Each incident's counted tests as 10 bits (below; the closing level, when closed, as its position
+# in CLOSE_LEVELS + 1 in bits 7-9), sent in the low bits of its group key hash (so one array, not
+# two) and counted per group in numpy (``_counts``).
+_LEVEL_SHIFT = 7
+_FLAGS = (
+    "CAST(CASE i.status WHEN 'rejected' THEN 1 WHEN 'closed' THEN 2"
+    " + CASE WHEN i.closed_at <= i.deadline_at THEN 4 ELSE 0 END"
+    " + CASE i.closed_level "
+    + " ".join(f"WHEN '{lv}' THEN {(n + 1) << _LEVEL_SHIFT}" for n, lv in enumerate(CLOSE_LEVELS))
+    + " ELSE 0 END ELSE 0 END"
+    " + CASE WHEN i.escalated_at IS NOT NULL THEN 8 ELSE 0 END"
+    " + CASE WHEN i.was_reopened THEN 16 ELSE 0 END"
+    " + CASE WHEN i.last_callback_result IS NULL THEN 0"
+    " WHEN i.last_callback_result IN ('satisfied', 'basically_satisfied') THEN 96 ELSE 32 END AS bigint)"
+)
+_CODES = 1 << (_LEVEL_SHIFT + 3)
 
 
-def _sql(windows: int, key: str, join: str, where: str, rescan: bool) -> str:
-    """One statement (one snapshot, so the two parts agree): the counts per (window, group), and
-    per window its incidents' group hashes and times as packed arrays. ``rescan``: each part reads
-    the windows itself (cheap when the covering index answers the key and the filter: an index-only
-    range scan, and the parts can run in parallel); else the rows are read once and kept."""
-    levels = ", ".join(f"count(*) FILTER (WHERE r.closed_level = '{lv}') AS closed_at_{lv}" for lv in CLOSE_LEVELS)
-    ts = [("reported_at", "i.reported_at")] + [
-        (f"{name}_at", f"coalesce(i.{column}, '-infinity')") for name, column, _ in DURATIONS
-    ]
+def _indicators() -> npt.NDArray[np.float64]:
+    """Which of ``COUNTS`` each value of the flags' low 5 bits (rows 0-31) and of their level and
+    callback bits (``_high``: rows 32-63) adds to: a 0/1 matrix, 64 x COUNTS."""
+    f = np.arange(32)
+    level, callback = f >> 2, f & 3
+    low = {"reported": f >= 0, "rejected": f & 1, "closed": f & 2, "closed_on_time": f & 4}
+    low |= {"escalated": f & 8, "reopened": f & 16}
+    high = {f"closed_at_{lv}": level == n + 1 for n, lv in enumerate(CLOSE_LEVELS)}
+    high |= {"callbacks": callback & 1, "satisfied": callback & 2}
+    rows = [np.asarray(low.get(c, f < 0)) != 0 for c in COUNTS], [np.asarray(high.get(c, f < 0)) != 0 for c in COUNTS]
+    return np.concatenate([np.stack(rows[0], axis=1), np.stack(rows[1], axis=1)]).astype(np.float64)
+
+
+_INDICATORS = _indicators()
+# Each window is read in this many slices of equal time, each its own aggregate, so that
+# parallel workers share a window (array_agg has no parallel partial form before PostgreSQL 16).
+_SLICES = 4
+
+
+def _sql(slices: list[int], key: str, join: str, where: str, keys: str) -> str:
+    """One statement (one snapshot): per slice of each window (``slices``: each slice's window)
+    one row of its incidents' group key hashes with their flags, and their times, as packed
+    arrays (a range scan each, index-only when the covering index holds the key and the filter's
+    columns), then the candidate group keys (``keys``: SQL of one text column) with their hashes,
+    from which each incident's group is found."""
+    times = ["i.reported_at"] + [f"coalesce(i.{column}, '-infinity')" for _, column, _ in DURATIONS]
     text_key = f"CAST({key} AS text)"
-    hashed = "NULL" if key == "NULL" else "array_send(array_agg({}))"
-    columns = (
-        # Each incident's tests evaluated once, where its row is read (not once per count).
-        f"{{n}} AS win, {text_key} AS key, i.status = 'rejected' AS rejected, i.status = 'closed' AS closed, "
-        "i.closed_at <= i.deadline_at AS on_time, "
-        "CASE WHEN i.status = 'closed' THEN i.closed_level END AS closed_level, "
-        "i.escalated_at IS NOT NULL AS escalated, i.was_reopened, i.last_callback_result"
-    )
-    if rescan:
-        with_rows = ""
-        rows = (
-            "("
-            + " UNION ALL ".join(f"SELECT {columns.format(n=n)} {_window_from(join, where, n)}" for n in range(windows))
-            + ")"
-        )
-        packed = [
-            _packed(
-                n,
-                _window_from(join, where, n),
-                hashed.format(_HASH.format(key=text_key)),
-                [e for _, e in ts],
-            )
-            for n in range(windows)
-        ]
-    else:
-        kept = f"{columns}, {_HASH.format(key=text_key)} AS hash, " + ", ".join(f"{e} AS {c}" for c, e in ts)
-        scans = " UNION ALL ".join(f"SELECT {kept.format(n=n)} {_window_from(join, where, n)}" for n in range(windows))
-        with_rows, rows = f"WITH kept AS MATERIALIZED ({scans})", "kept"
-        packed = [
-            _packed(n, f"FROM kept WHERE kept.win = {n}", hashed.format("kept.hash"), [f"kept.{c}" for c, _ in ts])
-            for n in range(windows)
-        ]
+    hashed = "0" if key == "NULL" else f"({_HASH.format(key=text_key)}) & {-_CODES}"
+    arrays = ", ".join(f"array_send(array_agg({t}))" for t in times)
+    packed = [
+        f"SELECT {n}, 1, NULL, NULL, count(*), array_send(array_agg(({hashed}) | {_FLAGS})), {arrays} "
+        + _window_from(join, where, f"{n}x{j}")
+        for j, n in enumerate(slices)
+    ]
     # Only constants and the filter's own text (values bound) are formatted in.
     return f"""
-        {with_rows}
-        SELECT r.win, 0 AS part, r.key, {_HASH.format(key="r.key")} AS hash,
-               count(*) AS reported,
-               count(*) FILTER (WHERE r.rejected) AS rejected,
-               count(*) FILTER (WHERE r.closed) AS closed,
-               count(*) FILTER (WHERE r.closed AND r.on_time) AS closed_on_time,
-               {levels},
-               count(*) FILTER (WHERE r.escalated) AS escalated,
-               count(*) FILTER (WHERE r.was_reopened) AS reopened,
-               count(r.last_callback_result) AS callbacks,
-               count(*) FILTER (WHERE r.last_callback_result IN ('satisfied', 'basically_satisfied')) AS satisfied,
-               CAST(NULL AS bytea) AS hashes,
-               {", ".join(f"CAST(NULL AS bytea) AS {c}" for c, _ in ts)}
-        -- The latest callback result and the reopening are kept on the incident (migration 0034's
-        -- triggers): no join of the callbacks and the event log to every incident of the windows.
-        FROM {rows} r
-        GROUP BY r.win, r.key
+        SELECT -1 AS win, 2 AS part, k.key, ({_HASH.format(key="k.key")}) & {-_CODES} AS hash,
+               CAST(NULL AS bigint) AS reported, CAST(NULL AS bytea) AS hashes,
+               {", ".join(f"CAST(NULL AS bytea) AS {c}" for c in _TIMES)}
+        FROM (SELECT DISTINCT CAST(c.key AS text) AS key FROM ({keys}) c(key)) k
         UNION ALL
         {" UNION ALL ".join(packed)}
     """  # noqa: S608
+
+
+_TIMES = ("reported_at", *(f"{name}_at" for name, _, _ in DURATIONS))
+
+
+def _scanned_keys(windows: int, key: str, join: str, where: str) -> str:
+    """The group keys of the windows' incidents themselves (a scan: when no cheaper candidate list
+    is given, or it misses a key)."""
+    return " UNION ".join(f"SELECT CAST({key} AS text) {_window_from(join, where, n)}" for n in range(windows))
 
 
 def _fetch_binary(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -260,13 +237,17 @@ def _fetch_binary(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str
 
 
 class _Collision(Exception):
-    """Two groups of a window share a key hash (with this seed)."""
+    """Two candidate group keys share a key hash (with this seed)."""
+
+
+class _Unresolved(ValueError):
+    """An incident's key hash is none of the candidate keys'."""
 
 
 def _group_of(hashes: IntArray, row_hashes: IntArray) -> IntArray:
-    """Each row's group: the position in ``hashes`` (the window's groups, in their order) of its
+    """Each row's group: the position in ``hashes`` (the candidate keys, in their order) of its
     hash. Looked up in a table indexed by 20 bits of the hash (some shift of it that tells the
-    groups apart; a binary search measured ~3x slower), else by that binary search; every row's
+    keys apart; a binary search measured ~3x slower), else by that binary search; every row's
     hash is checked against its group's."""
     if len(set(hashes.tolist())) != len(hashes):
         raise _Collision
@@ -274,7 +255,7 @@ def _group_of(hashes: IntArray, row_hashes: IntArray) -> IntArray:
     for shift in range(0, 45, 4):
         slots = (hashes >> shift) & _SLOTS
         if len(np.unique(slots)) == len(slots):
-            table = np.zeros(_SLOTS + 1, np.int32)  # zero pages: only the groups' slots are written
+            table = np.zeros(_SLOTS + 1, np.int32)  # zero pages: only the keys' slots are written
             table[slots] = np.arange(len(hashes))
             group = table[(row_hashes >> shift) & _SLOTS].astype(np.int64)
             break
@@ -282,43 +263,65 @@ def _group_of(hashes: IntArray, row_hashes: IntArray) -> IntArray:
         order = np.argsort(hashes)
         group = order[np.minimum(np.searchsorted(hashes[order], row_hashes), max(len(hashes) - 1, 0))]
     if len(row_hashes) and (len(hashes) == 0 or not np.array_equal(hashes[group], row_hashes)):
-        raise ValueError("an incident of the KPI query has no group")  # one statement: cannot happen
+        raise _Unresolved("an incident of the KPI query has no group among the candidate keys")
     return group
 
 
-def _window(mine: list[dict[str, Any]], packed: dict[str, Any], grouped: bool) -> dict[str | None, dict[str, Any]]:
-    """{group key: figures, None: the window's total} of one window: ``mine`` its rows of counts
-    per group, ``packed`` its incidents' group hashes and times."""
-    figures: list[dict[str, Any]] = [{c: row[c] for c in COUNTS} for row in mine]
-    total: dict[str, Any] = {c: sum(f[c] for f in figures) for c in COUNTS}
-    since = _int64s(packed["reported_at"])
-    if len(since) != total["reported"]:
+def _counts(group: IntArray, flags: IntArray, groups: int) -> npt.NDArray[np.int64]:
+    """COUNTS per group (groups x COUNTS): the incidents counted per (group, low 5 bits) and per
+    (group, level and callback bits) in two small bincounts, then summed per count over the values
+    that add to it (exact in float64)."""
+    high = ((flags >> _LEVEL_SHIFT) << 2) | ((flags >> 5) & 3)
+    per_low = np.bincount(group * 32 + (flags & 31), minlength=groups * 32).reshape(groups, 32)
+    per_high = np.bincount(group * 32 + high, minlength=groups * 32).reshape(groups, 32)
+    return np.rint(np.hstack([per_low, per_high]).astype(np.float64) @ _INDICATORS).astype(np.int64)
+
+
+def _window(
+    packed: list[dict[str, Any]], candidates: list[str | None], hashes: IntArray | None
+) -> dict[str | None, dict[str, Any]]:
+    """{group key: figures, None: the window's total} of one window from its packed rows (its
+    slices'); ``candidates`` and their ``hashes`` the possible group keys (None: the totals only)."""
+
+    def values(column: str, element: int = _TIMESTAMPTZ) -> IntArray:
+        return np.concatenate([np.zeros(0, np.int64), *(_int64s(row[column], element) for row in packed)])
+
+    since = values("reported_at")
+    keyed = values("hashes", _INT8)
+    flags = keyed & (_CODES - 1)
+    if not len(since) == len(keyed) == sum(row["reported"] for row in packed):
         raise ValueError("the KPI query's counts and times disagree")  # one statement: cannot happen
-    group = (
-        _group_of(np.array([row["hash"] for row in mine], np.int64), _int64s(packed["hashes"], _INT8))
-        if grouped
-        else None
-    )
-    if group is not None:  # the incidents group after group (a radix sort of small numbers)
-        order = np.argsort(group.astype(np.uint16 if len(mine) <= 2**16 else np.int64), kind="stable")
+    keys: list[str | None] = [None]
+    if hashes is None:
+        group = np.zeros(len(since), np.int64)
+    else:
+        found = _group_of(hashes, keyed & -_CODES)
+        present = np.bincount(found, minlength=len(hashes)) > 0
+        dense = np.cumsum(present) - 1  # the groups present, numbered in the candidates' order
+        group = dense[found]
+        keys = [candidates[c] for c in np.flatnonzero(present).tolist()]
+    counts = _counts(group, flags, len(keys))
+    figures: list[dict[str, Any]] = [dict(zip(COUNTS, row, strict=True)) for row in counts.tolist()]
+    total: dict[str, Any] = dict(zip(COUNTS, counts.sum(axis=0).tolist(), strict=True))
+    if hashes is not None:  # the incidents group after group (a radix sort of small numbers), once
+        order = np.argsort(group.astype(np.uint16 if len(keys) <= 2**16 else np.int64), kind="stable")
+        since, group = since[order], group[order]
     for name, _, unit in DURATIONS:
-        at = _int64s(packed[f"{name}_at"])
+        at = values(f"{name}_at")
+        if hashes is not None:
+            at = at[order]
         known = at != _MISSING
-        if group is not None:
-            known = order[known[order]]  # the incidents with this time, group after group
-        durations = at[known] - since[known]  # exact microseconds
-        if group is not None:
-            n = np.bincount(group[known], minlength=len(mine))
-            # The total first: the per-group selection below reorders durations within each group.
-            total[f"{name}_pcts"] = _total_percentiles(durations, unit)
+        durations = at[known] - since[known]  # exact microseconds, still group after group
+        # The total first: the per-group selection below reorders durations within each group.
+        total[f"{name}_pcts"] = _total_percentiles(durations, unit)
+        if hashes is not None:
+            n = np.bincount(group[known], minlength=len(keys))
             for f, pcts in zip(figures, _percentiles(durations, n, unit), strict=True):
                 f[f"{name}_pcts"] = pcts
-        else:
-            total[f"{name}_pcts"] = _total_percentiles(durations, unit)
     out: dict[str | None, dict[str, Any]] = {}
-    if grouped:
-        for row, f in zip(mine, figures, strict=True):
-            out[row["key"] if row["key"] is not None else ""] = f
+    if hashes is not None:
+        for k, f in zip(keys, figures, strict=True):
+            out[k if k is not None else ""] = f
     out[None] = total
     return out
 
@@ -331,40 +334,52 @@ def window_rows(
     where: str,
     params: dict[str, Any],
     fetch: Fetch | None = None,
+    keys: str | None = None,
 ) -> dict[tuple[str, str | None], dict[str, Any]]:
     """{(window name, group key): counts (``COUNTS``) and ``<duration>_pcts`` ([p50, p90] or None)}
     for every group present in a window, and under the key None the window's total. ``key`` is the
     grouping key's SQL (``NULL``: totals only), ``join`` the join it needs, ``where`` and ``params``
-    the filter's. ``fetch`` runs the statement and returns its rows (default: on ``conn``, binary);
-    gis.shards.fanout runs it on every shard at once and merges the rows of each (window, part, key)."""
+    the filter's; ``keys`` an SQL list of the keys the groups may have (one text column, its
+    values in ``params``): cheaper than finding them in the windows, which is done when it is not
+    given or misses one. ``fetch`` runs the statement and returns its rows (default: on ``conn``,
+    binary); gis.shards.fanout runs it on every shard at once and merges the rows of each (window,
+    part, key)."""
     distinct: dict[tuple[dt.datetime, dt.datetime], list[str]] = {}
     for name, span in windows.items():
         distinct.setdefault(span, []).append(name)
     bound = dict(params)
+    slices: list[int] = []
     for n, (ws, we) in enumerate(distinct):
         bound[f"kpi_s{n}"], bound[f"kpi_e{n}"] = ws, we
-    # The covering index (migration 0034) holds these keys: rereading the windows costs an
-    # index-only scan; a join (the lead holder) or a heap column is better read once.
-    rescan = _index_only(key, join, where)
-    sql = _sql(len(distinct), key, join, where, rescan)
+        cuts = [ws + (we - ws) * j / _SLICES for j in range(_SLICES)] + [we]
+        for j, (ss, se) in enumerate(itertools.pairwise(cuts), start=len(slices)):
+            bound[f"kpi_s{n}x{j}"], bound[f"kpi_e{n}x{j}"] = ss, se
+            slices.append(n)
     grouped = key != "NULL"
-    for seed in range(_SEEDS):
+    scanned = _scanned_keys(len(distinct), key, join, where)
+    candidates_sql = keys if keys is not None and grouped else scanned
+    seed = 0
+    while True:
+        sql = _sql(slices, key, join, where, candidates_sql if grouped else "SELECT NULL")
         seeded = {**bound, "kpi_seed": seed}
         rows = fetch(sql, seeded) if fetch is not None else _fetch_binary(conn, sql, seeded)
+        named = [row for row in rows if row["part"] == 2 and row["key"] is not None]
+        candidates: list[str | None] = [None, *(row["key"] for row in named)]  # NULL's hash is 0
+        hashes = np.array([0, *(row["hash"] for row in named)], np.int64) if grouped else None
         try:
             answers = [
-                _window(
-                    [row for row in rows if row["win"] == n and row["part"] == 0],
-                    next(row for row in rows if row["win"] == n and row["part"] == 1),
-                    grouped,
-                )
+                _window([row for row in rows if row["win"] == n and row["part"] == 1], candidates, hashes)
                 for n in range(len(distinct))
             ]
             break
         except _Collision:
-            continue
-    else:
-        raise ValueError("the KPI groups' key hashes collide with every seed")
+            seed += 1
+            if seed == _SEEDS:
+                raise ValueError("the KPI groups' key hashes collide with every seed") from None
+        except _Unresolved:
+            if candidates_sql == scanned:
+                raise
+            candidates_sql = scanned
     out: dict[tuple[str, str | None], dict[str, Any]] = {}
     # The windows that are the same span answer the same figures (the same objects); a window
     # without incidents has no entry, not even a total.

@@ -124,16 +124,18 @@ _LEAD = """LEFT JOIN LATERAL (
         ORDER BY a.offered_at DESC, a.id DESC LIMIT 1) lead ON TRUE"""
 
 
-def _key(group: str) -> tuple[str, str]:
-    """The grouping key's SQL and the join it needs."""
+def _key(group: str) -> tuple[str, str, str | None]:
+    """The grouping key's SQL, the join it needs and the SQL listing the keys it may take (all
+    the layer's codes ever, the units, the people: a short read where finding the keys among the
+    incidents would be another scan of the period; its value is bound as :kpi_layer)."""
     if group == "county":
-        return "NULL", ""
+        return "NULL", "", None
     if group in ASSIGNED_LAYERS:
-        return f"i.{group}_code", ""
+        return f"i.{group}_code", "", "SELECT code FROM areas WHERE layer = :kpi_layer"
     if group == "org_unit":
-        return "CAST(lead.org_unit_id AS text)", _LEAD
+        return "CAST(lead.org_unit_id AS text)", _LEAD, "SELECT CAST(id AS text) FROM org_units"
     if group == "person":
-        return "CAST(lead.person_id AS text)", _LEAD
+        return "CAST(lead.person_id AS text)", _LEAD, "SELECT CAST(id AS text) FROM people"
     raise KpiInputError("group_by", group, f"is not one of {', '.join(GROUPS)}")
 
 
@@ -208,8 +210,8 @@ def compute_kpis(
         raise KpiInputError("end", end.isoformat(), f"must be after start {start.isoformat()}")
     windows = comparison_windows(start, end)
     where, params = flt.replace(start=None, end=None, window=None).where("i")
-    key, join = _key(group_by)
-    rows = window_rows(conn, windows, key, join, where, params, fetch)
+    key, join, candidates = _key(group_by)
+    rows = window_rows(conn, windows, key, join, where, {**params, "kpi_layer": group_by}, fetch, candidates)
     shaped: dict[int, dict[str, Any]] = {}  # identical windows share their row objects: shaped once
     for row in rows.values():
         if id(row) not in shaped:

@@ -38,7 +38,7 @@ from gis.shards.routing import ShardRouter, ShardUnavailable
 from gis.spatial.reassign import ReassignResult, reassign_extent_sql
 
 _HEADER = struct.Struct(">iiiii")
-# The packed arrays of the KPI statement (gis.analysis.kpirows: a window's group hashes and times).
+# The packed arrays of the KPI statement (gis.analysis.kpirows: a window's group hashes with flags, and times).
 _BLOBS = ("hashes", "reported_at", "accept_at", "arrive_at", "handle_at")
 # Columns that name a row (equal in the rows merged), not counts to add.
 _NAMING = ("win", "part", "key", "hash")

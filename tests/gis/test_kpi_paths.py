@@ -72,8 +72,6 @@ def incidents(connection: Connection, mini_county: object) -> None:
 
 def test_rescanned_and_kept_rows_answer_the_same(connection: Connection, incidents: None) -> None:
     rescanned = kpirows.window_rows(connection, WINDOWS, "i.grid_code", "", "TRUE", {})
-    assert kpirows._index_only("i.grid_code", "", "TRUE")
-    assert not kpirows._index_only("i.grid_code", "", "i.category IS NOT NULL")  # not in the covering index
     kept = kpirows.window_rows(connection, WINDOWS, "i.grid_code", "", "i.category IS NOT NULL", {})
     assert rescanned == kept
     assert {k for (_, k) in rescanned} >= {None, ""}  # the totals and the incidents outside every grid
@@ -179,3 +177,27 @@ def test_triggers_keep_the_latest_callback_and_the_reopening(connection: Connect
     callback(at, "satisfied")
     connection.execute(sa.text("DELETE FROM incidents WHERE id = :i"), {"i": incident})
     assert connection.execute(sa.text("SELECT count(*) FROM incidents WHERE id = :i"), {"i": incident}).scalar() == 0
+
+
+def test_a_candidate_list_missing_keys_falls_back_to_the_windows_keys(
+    connection: Connection, incidents: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = kpirows.window_rows(connection, WINDOWS, "i.grid_code", "", "TRUE", {})
+    statements: list[str] = []
+    fetch = kpirows._fetch_binary
+
+    def counting(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        statements.append(sql)
+        return fetch(conn, sql, params)
+
+    monkeypatch.setattr(kpirows, "_fetch_binary", counting)
+    # One candidate only: the other grids' incidents are unresolved, so the keys are found in the windows.
+    one = connection.execute(sa.text("SELECT min(grid_code) FROM incidents")).scalar_one()
+    found = kpirows.window_rows(connection, WINDOWS, "i.grid_code", "", "TRUE", {"g": one}, keys="SELECT :g")
+    assert found == expected
+    assert len(statements) == 2 and "SELECT :g" in statements[0] and "SELECT :g" not in statements[1]
+    # A full list answers in one statement.
+    statements.clear()
+    every = "SELECT DISTINCT grid_code FROM incidents"
+    assert kpirows.window_rows(connection, WINDOWS, "i.grid_code", "", "TRUE", {}, keys=every) == expected
+    assert len(statements) == 1
