@@ -127,17 +127,29 @@ _RUNNING = sa.text(
 )
 
 
+_UPCOMING = sa.text(
+    "SELECT CAST(j.args->>'incident_id' AS bigint) FROM procrastinate_jobs j "
+    "WHERE j.task_name = :deadline AND j.status = 'todo' AND CAST(j.args->>'incident_id' AS bigint) = ANY(:ids) "
+    "AND j.scheduled_at > now() + interval '300 milliseconds' ORDER BY j.scheduled_at LIMIT 2"
+)
+
+
 def kill_a_worker_mid_job(url: str, incidents: list[int], pool: Workers, first_id: int) -> list[int]:
     """kill -9 a worker while it runs deadline jobs, start another; return those jobs' ids. The
     first of the two workers has procrastinate id ``first_id``, the second a later one: whichever
     of them took the held jobs is killed.
 
-    The test holds the rows of the two incidents acknowledged last: when their handling and
+    The test holds the rows of the two incidents whose deadline jobs come next: when their handling and
     acceptance deadlines come (4 jobs, 2 per worker at most), the jobs start and wait inside their
     bodies for the rows, so the first worker is certainly in the middle of one when it is killed."""
     eng = db.make_engine(url, pool_size=2, max_overflow=0)
     try:
-        ids = sorted(incidents)[-2:]
+        # The two incidents whose deadline jobs are still to come (not the last two acknowledged:
+        # on a loaded machine an answer can arrive after its 2-s deadline job has already run,
+        # and a held row whose job is done is never waited on).
+        with eng.connect() as conn:
+            ids = list(conn.execute(_UPCOMING, {"ids": incidents, "deadline": DEADLINE_TASK}).scalars())
+        ids = ids or sorted(incidents)[-2:]
         params = {"ids": ids, "deadline": DEADLINE_TASK, "offer": OFFER_TASK}
         with eng.connect() as holder:
             held = holder.begin()
