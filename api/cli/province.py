@@ -108,19 +108,15 @@ def write_province_keys(settings: Settings, counties: list[tuple[str, str]]) -> 
 
 
 def _seeded_counties(settings: Settings) -> list[tuple[str, str]]:
-    import sqlalchemy as sa
-
     from gis.core import db
+    from gis.spatial.areas import current_counties
 
     engine = db.engine_from_settings(settings)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text("SELECT code, name FROM areas WHERE layer = 'county' AND gen_to IS NULL ORDER BY id")
-            ).all()
+            return current_counties(conn)
     finally:
         engine.dispose()
-    return [(str(r.code), str(r.name)) for r in rows]
 
 
 def register(app: typer.Typer) -> None:

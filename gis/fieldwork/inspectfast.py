@@ -190,19 +190,15 @@ def _store(
             return inspections.replay(conn, str(fields["client_id"]), building_id)
         except IncidentInputError:
             return {}
-    return {
-        "id": row.id,
-        "building_id": building_id,
-        "at": at,
-        "checklist_kind": checklist["kind"],
-        "checklist_version": checklist["version"],
-        "outcome": "fail" if failed else "pass",
-        "risk_level": risk,
-        "next_inspection_on": row.next_inspection_on,
-        "inspectors": fields["postings"],
-        "results": [{"code": r["code"], "result": r["result"], "note": r["note"]} for r in results],
-        "hazards_opened": list(row.opened),
-        "hazards_rectified": list(row.rectified),
-        "hazards_reopened": list(row.reopened),
-        "replayed": False,
-    }
+    return inspections.answer(
+        row.id,
+        building_id,
+        at,
+        checklist,
+        failed,
+        risk,
+        row.next_inspection_on,
+        fields["postings"],
+        results,
+        (list(row.opened), list(row.rectified), list(row.reopened)),
+    )

@@ -222,6 +222,27 @@ def record(
              **_opening(new, items, at)},
         ).all()  # fmt: skip
         opened = [int(r.id) for r in rows]
+    return answer(
+        inspection_id, building_id, at, checklist, failed, risk, next_on, team, results, (opened, rectified, reopened)
+    )
+
+
+def answer(
+    inspection_id: int,
+    building_id: int,
+    at: Any,
+    checklist: dict[str, Any],
+    failed: list[dict[str, Any]],
+    risk: Any,
+    next_on: Any,
+    team: Any,
+    results: list[dict[str, Any]],
+    hazards: tuple[list[int], list[int], list[int]],
+) -> dict[str, Any]:
+    """A recorded inspection as ``POST /buildings/{id}/inspections`` answers it (the route and the
+    fast path, gis.fieldwork.inspectfast); ``failed``: the failed results; ``hazards``: (opened,
+    rectified, reopened) ids."""
+    opened, rectified, reopened = hazards
     return {
         "id": inspection_id,
         "building_id": building_id,

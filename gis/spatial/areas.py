@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from gis.core.predicates import in_generation
+from gis.core.predicates import in_generation, is_current
 from gis.core.vocab import LAYERS, SRID
 
 if TYPE_CHECKING:
@@ -52,6 +52,14 @@ def current_generation(conn: Conn) -> int | None:
 def generation_at(conn: Conn, at: dt.datetime | None) -> int | None:
     """The generation in force at ``at`` (now when None); same rule as SQL ``gridmap_generation_at``."""
     return conn.execute(sa.text("SELECT gridmap_generation_at(:at)"), {"at": at}).scalar()
+
+
+def current_counties(conn: Conn) -> list[tuple[str, str]]:
+    """(code, name) of every county in force, in the order they were loaded."""
+    rows = conn.execute(
+        sa.text(f"SELECT code, name FROM areas WHERE layer = 'county' AND {is_current()} ORDER BY id")  # noqa: S608
+    ).all()
+    return [(str(r.code), str(r.name)) for r in rows]
 
 
 def list_generations(conn: Conn) -> list[GenerationInfo]:
