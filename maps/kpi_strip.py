@@ -139,7 +139,8 @@ _SCRIPT = """<script>
 </script>"""
 
 _STYLE = """<style>
-#gm-kpis { top: 64px; left: 54px; width: 340px; max-height: calc(100% - 200px); overflow-y: auto; }
+/* Ends above the event ticker (bottom 64px, about 160px tall), which it covered at 1366x768. */
+#gm-kpis { top: 64px; left: 54px; width: 340px; max-height: calc(100% - 300px); overflow-y: auto; }
 #gm-kpis summary { cursor: pointer; font-size: 13px; font-weight: 600; }
 #gm-kpis table { border-collapse: collapse; font-size: 12px; margin: 2px 0; }
 #gm-kpis th, #gm-kpis td { padding: 1px 6px 1px 0; text-align: left; white-space: nowrap; }
