@@ -7,7 +7,7 @@ like any other).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from sse_starlette import EventSourceResponse
@@ -18,6 +18,23 @@ from gis.work.events import BACKLOG_AGE, BACKLOG_EVENTS
 
 router = APIRouter(tags=["events"])
 PING_S = 15  # a comment line this often keeps proxies from closing an idle stream
+
+
+class _Stream(EventSourceResponse):
+    """sse-starlette's response without its per-write timeout scope when no timeout is set: that
+    scope (an anyio CancelScope entered and left for every chunk) was a sixth of a worker's CPU
+    under 500 streams (bench/bench_events.py, cProfile), for a timeout this route never sets. A
+    failed write is still marked so the response's closing logic skips further sends."""
+
+    async def _send_with_timeout(self, send: Any, message: Any) -> None:
+        if self.send_timeout is not None:
+            await super()._send_with_timeout(send, message)
+            return
+        try:
+            await send(message)
+        except BaseException:
+            self._send_interrupted = True
+            raise
 
 
 DESCRIPTION = f"""Events of the incidents in the caller's scope, as they are committed: `incident.created`,
@@ -66,4 +83,4 @@ async def events(
     hub: eventhub.EventHub = request.app.state.events
     settings = request.app.state.settings
     display_crs = str(settings.tile_crs) if settings.tile_url else "wgs84"
-    return EventSourceResponse(eventhub.stream(hub, principal, after, display_crs=display_crs), ping=PING_S)
+    return _Stream(eventhub.stream(hub, principal, after, display_crs=display_crs), ping=PING_S)

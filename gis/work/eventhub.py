@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from gis.core.privacy import role_sees_personal_data
 from gis.people.keys import Principal
+from gis.people.scope import Scope
 from gis.work import events as ev
 
 log = logging.getLogger("gridmap.events")
@@ -46,17 +47,23 @@ class Batch:
         self.events = events
         self.resync = resync  # the hub skipped history: every stream's client reloads
         self.ids = frozenset(e.id for e in events)
-        self._joined: dict[tuple[bool, str], bytes] = {}
+        self._joined: dict[tuple[Scope, bool, str], bytes] = {}
 
     def after(self, position: int | None) -> bool:
         return position is None or not self.ids or min(self.ids) > position
 
-    def joined(self, role: str, display_crs: str) -> bytes:
-        """All the batch's messages for a whole-county stream, built once per masking."""
-        key = (role_sees_personal_data(role), display_crs)
+    def joined(self, principal: Principal, display_crs: str) -> bytes:
+        """The batch's messages a stream of ``principal`` may see, built once per scope and masking
+        for every stream of the process that shares them: streams of one town, one grid or the
+        whole county then cost one dictionary look-up a batch, not a scope test per event."""
+        scope = principal.scope
+        key = (scope, role_sees_personal_data(principal.role), display_crs)
         hit = self._joined.get(key)
         if hit is None:
-            hit = self._joined[key] = b"".join(e.encoded(role, display_crs) for e in self.events)
+            role = principal.role
+            hit = self._joined[key] = b"".join(
+                e.encoded(role, display_crs) for e in self.events if scope.whole or ev.visible(e, principal)
+            )
         return hit
 
 
@@ -186,7 +193,6 @@ async def stream(
         # The worker process is named for diagnosis (which of uvicorn's workers holds the stream).
         ready = json.dumps({"last_event_id": position, "worker": os.getpid()})
         yield f"id: {position}\nevent: ready\ndata: {ready}\n\n".encode()
-        whole = principal.scope.whole
         while True:
             batch = await sub.queue.get()
             if sub.overflowed:
@@ -195,9 +201,9 @@ async def stream(
             if batch.resync:
                 yield _resync("history")
                 continue
-            if whole and batch.after(resume) and sent.isdisjoint(batch.ids):
-                # The common case: the whole batch, encoded once for every such stream of the process.
-                text = batch.joined(role, display_crs)
+            if batch.after(resume) and sent.isdisjoint(batch.ids):
+                # The common case: the batch's part in scope, built once for every such stream of the process.
+                text = batch.joined(principal, display_crs)
             else:
                 text = b"".join(
                     e.encoded(role, display_crs)
