@@ -1,15 +1,24 @@
 """Live push benchmark: intake -> every open SSE stream (``GET /events``), against the command
 centre's 10-second polling of ``/maps/data/incidents/live.geojson`` measured in the same run.
 
-    .venv/bin/python bench/bench_events.py [--streams 500] [--rate 200] [--seconds 60] [--workers 2]
+    .venv/bin/python bench/bench_events.py --demo [--streams 500] [--rate 200] [--seconds 60] [--workers 2]
+
+The issue's figure is ``--demo``: a copy of the demo database (dropped at the end), 490 grid
+workers' phones (keys of staff on duty, each scoped to their grid) and 10 command-centre screens
+(``--centres``); reports at the demo incidents' own positions, dispatched by the routing rules; the
+latency is read on the stream of each person the report was offered to ("intake -> the
+assignee's stream"), and over every stream. Without ``--demo`` the mini test county is used and
+every stream is a whole-county viewer (or, with ``--scoped``, county/town/grid viewers).
 
 What it does:
 1. A throwaway database with the mini test county (dropped at the end); a reporter and a viewer key.
 2. The API under uvicorn (``--workers``, rate limit off, escalation off).
 3. Opens ``--streams`` SSE streams with the viewer key (spread over the workers by the kernel) and
    waits until each has sent ``ready``.
-4. Posts reports open-loop at ``--rate`` a second for ``--seconds`` (each on its own schedule: a slow
-   answer does not slow the sending), while ``--pollers`` clients poll live.geojson every 10 s, each
+4. Posts reports open-loop at ``--rate`` a second for ``--warmup`` then ``--seconds`` (each on its
+   own schedule: a slow answer does not slow the sending; only the second part is measured, since
+   a fresh server's pool opens its connections and plans its statements in the first seconds),
+   while ``--pollers`` clients poll live.geojson every 10 s, each
    at its own phase, as the command-centre page does without the push.
 5. Reports, for the push: intake -> stream latency (the event's ``at``, stamped by the intake
    statement just before commit, to the moment the stream's bytes arrive), p50/p95/p99/max over
@@ -28,8 +37,8 @@ and a grid worker would. Every stream must then get every event of its scope and
 (checked against the incidents' assigned codes in the log), which the summary reports.
 
 The hold test of the issue (2,000 streams for 5 minutes, memory flat) is this benchmark with
-``--streams 2000 --seconds 300 --rate 20 --scoped``: the API's memory is sampled every
-``RSS_EVERY_S`` during the run and its growth over the second half is printed.
+``--demo --streams 2000 --seconds 300 --rate 50`` (or ``--scoped`` on the mini county): the API's
+memory is sampled every ``RSS_EVERY_S`` during the run and its growth over the second half is printed.
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_intake import _demo_copy  # noqa: E402
 from boundaries.generations import publish_layers  # noqa: E402
 from boundaries.sample import build_mini_county  # noqa: E402
 from gis.core import db  # noqa: E402
@@ -81,6 +91,8 @@ class Stream:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     error: str | None = None
     scope: str | None = None  # None: the whole county
+    person: int | None = None  # the grid worker whose key it is (--demo)
+    key: str = ""
 
 
 def _database() -> str:
@@ -102,20 +114,61 @@ def _drop(url: str) -> None:
     admin.dispose()
 
 
-def _seed(url: str) -> tuple[str, dict[str | None, str]]:
-    """The reporter's key, and a viewer key per stream scope (None: the whole county)."""
+Spec = tuple[str | None, int | None, str]  # a stream's scope (None: the whole county), person, key
+
+
+def _seed(url: str) -> tuple[str, list[Spec]]:
+    """The mini county; the reporter's key, and a viewer key per stream scope (None: the whole county)."""
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
     with engine.begin() as conn:
         publish_layers(
             conn, build_mini_county(), note="bench", author="bench", published_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
         )
         reporter = create_key(conn, "reporter", "bench-reporter")
-        viewers = {
+        viewers: dict[str | None, str] = {
             scope: create_key(conn, "viewer", f"bench-viewer-{scope}", scope) for scope in (TOWN_SCOPE, GRID_SCOPE)
         }
         viewers[None] = create_key(conn, "viewer", "bench-viewer")
     engine.dispose()
-    return reporter, viewers
+    return reporter, [(scope, None, key) for scope, key in viewers.items()]
+
+
+def _seed_demo(url: str, streams: int, centres: int) -> tuple[str, list[Spec], list[tuple[float, float]]]:
+    """The demo county's people: a key of each of ``streams - centres`` staff on duty today, full-time
+    grid workers first, each scoped to the area of their posting (their phones), and ``centres``
+    whole-county viewers (command centre screens); the reporter's key; and report positions drawn
+    from the demo's own incidents, so the reports fall where the county's matters do."""
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        # Full-time grid workers first (those the routing offers a grid's reports to), then the
+        # other staff on duty with an area: auxiliary police, micro-grid leaders, beat officers...
+        workers = conn.execute(
+            sa.text(
+                "SELECT area_code, person_id FROM (SELECT DISTINCT ON (po.person_id, po.area_code) po.area_code, "
+                "po.person_id, po.role = 'grid_worker' AND po.layer = 'grid' AS worker FROM postings po "
+                "WHERE po.layer IN ('town', 'village', 'grid', 'micro_grid', 'beat') AND po.starts_on <= current_date "
+                "AND (po.ends_on IS NULL OR po.ends_on >= current_date)) AS duty "
+                "ORDER BY NOT worker, area_code, person_id LIMIT :n"
+            ),
+            {"n": streams - centres},
+        ).all()
+        if len(workers) < streams - centres:
+            raise SystemExit(f"the demo has {len(workers)} staff with an area on duty, fewer than --streams asks")
+        specs: list[Spec] = [
+            (grid, person, create_key(conn, "reporter", f"bench-worker-{person}", grid, person_id=person))
+            for grid, person in workers
+        ]
+        specs += [(None, None, create_key(conn, "viewer", f"bench-centre-{n}")) for n in range(centres)]
+        reporter = create_key(conn, "reporter", "bench-reporter")
+        conn.execute(sa.text("SELECT setseed(0.42)"))
+        points = [
+            (float(x), float(y))
+            for x, y in conn.execute(
+                sa.text("SELECT ST_X(geom), ST_Y(geom) FROM incidents ORDER BY random() LIMIT 20000")
+            )
+        ]
+    engine.dispose()
+    return reporter, specs, points
 
 
 def _serve(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -233,7 +286,9 @@ class _Posts:
         return status, answer
 
 
-async def _intake(base: str, key: str, rate: float, seconds: float) -> list[int]:
+async def _intake(
+    base: str, key: str, rate: float, seconds: float, points: list[tuple[float, float]] | None = None
+) -> list[int]:
     """Open-loop reports: each is sent at its scheduled time whatever the answers before it do."""
     ids: list[int] = []
     failures = 0
@@ -243,9 +298,10 @@ async def _intake(base: str, key: str, rate: float, seconds: float) -> list[int]
 
     async def one(n: int) -> None:
         nonlocal failures
+        lon, lat = random.choice(points) if points else (random.uniform(BOX[0], BOX[2]), random.uniform(BOX[1], BOX[3]))
         body = {
-            "lon": random.uniform(BOX[0], BOX[2]),
-            "lat": random.uniform(BOX[1], BOX[3]),
+            "lon": lon,
+            "lat": lat,
             "category": random.choice(["dispute", "fire", "traffic"]),
             "source": "grid_patrol",
             "external_id": f"bench-{n}",
@@ -302,36 +358,52 @@ def _summary(name: str, ms: list[float]) -> str:
     )
 
 
-def _event_times(url: str) -> tuple[dict[int, float], dict[int, int], dict[int, set[str]]]:
-    """Each event's ``at`` (epoch seconds), incident, and the codes its incident is assigned to."""
+def _event_times(
+    url: str, posted: list[int]
+) -> tuple[dict[int, float], dict[int, int], dict[int, set[str]], dict[int, set[int]]]:
+    """Each event of the posted incidents: its ``at`` (epoch seconds), incident, and the codes its
+    incident is assigned to; and each incident's assignees (the people it was offered to)."""
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
                 "SELECT e.id, e.incident_id, extract(epoch FROM e.at), "
                 "ARRAY[i.town_code, i.village_code, i.grid_code, i.micro_grid_code, i.beat_code] "
-                "FROM incident_events e JOIN incidents i ON i.id = e.incident_id"
-            )
+                "FROM incident_events e JOIN incidents i ON i.id = e.incident_id WHERE i.id = ANY(:ids)"
+            ),
+            {"ids": posted},
+        ).all()
+        offers = conn.execute(
+            sa.text(
+                "SELECT incident_id, person_id FROM incident_assignments "
+                "WHERE incident_id = ANY(:ids) AND person_id IS NOT NULL"
+            ),
+            {"ids": posted},
         ).all()
     engine.dispose()
     codes = {r[0]: {c for c in r[3] if c} for r in rows}
-    return {r[0]: float(r[2]) for r in rows}, {r[0]: r[1] for r in rows}, codes
+    assignees: dict[int, set[int]] = {}
+    for incident, person in offers:
+        assignees.setdefault(incident, set()).add(person)
+    return {r[0]: float(r[2]) for r in rows}, {r[0]: r[1] for r in rows}, codes, assignees
 
 
 def _driver(base: str, reporter: str, viewer: str, args: argparse.Namespace, out: Connection) -> None:
     """The intake and the polling pages, in a process of their own (the streams' reader is busy)."""
 
-    async def drive() -> tuple[list[int], list[dict[int, float]]]:
+    async def drive() -> tuple[list[int], list[dict[int, float]], float]:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
         async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            until = time.monotonic() + args.seconds + POLL_S + 1
+            started = time.time()
+            seconds = args.warmup + args.seconds
+            until = time.monotonic() + seconds + POLL_S + 1
             seen: list[dict[int, float]] = [{} for _ in range(args.pollers)]  # per page: incident -> shown
             live_url = f"{base}/maps/data/incidents/live.geojson?key={viewer}"
             pollers = [asyncio.create_task(_poll(client, live_url, until, page)) for page in seen]
-            ids = await _intake(base, reporter, args.rate, args.seconds)
+            ids = await _intake(base, reporter, args.rate, seconds, args.points)
             await asyncio.gather(*pollers)
         offset = time.time() - time.monotonic()
-        return ids, [{k: v + offset for k, v in page.items()} for page in seen]
+        return ids, [{k: v + offset for k, v in page.items()} for page in seen], started
 
     out.send(asyncio.run(drive()))
 
@@ -343,14 +415,17 @@ async def _sample_rss(pgid: int, samples: list[float]) -> None:
 
 
 async def run(
-    args: argparse.Namespace, base: str, reporter: str, viewers: dict[str | None, str], pgid: int
-) -> tuple[list[Stream], list[int], list[dict[int, float]], list[float]]:
-    scopes: list[str | None] = [None, TOWN_SCOPE, GRID_SCOPE] if args.scoped else [None]
-    streams = [Stream(scope=scopes[n % len(scopes)]) for n in range(args.streams)]
-    viewer = viewers[None]
+    args: argparse.Namespace, base: str, reporter: str, specs: list[Spec], pgid: int
+) -> tuple[list[Stream], list[int], list[dict[int, float]], list[float], float]:
+    if args.demo:
+        streams = [Stream(scope=scope, person=person, key=key) for scope, person, key in specs]
+    else:
+        used = specs if args.scoped else [spec for spec in specs if spec[0] is None]
+        streams = [Stream(scope=used[n % len(used)][0], key=used[n % len(used)][2]) for n in range(args.streams)]
+    viewer = next(key for scope, _, key in specs if scope is None)
     tasks = []
     for s in streams:
-        tasks.append(asyncio.create_task(_follow(base, f"/events?key={viewers[s.scope]}", s)))
+        tasks.append(asyncio.create_task(_follow(base, f"/events?key={s.key}", s)))
         await asyncio.sleep(0.002)  # a connection storm is another benchmark
     await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in streams)), 120)
     errors = [s.error for s in streams if s.error]
@@ -367,7 +442,7 @@ async def run(
     driver.start()
     while not receiving.poll():
         await asyncio.sleep(0.2)
-    ids, seen = receiving.recv()
+    ids, seen, started_at = receiving.recv()
     driver.join()
     print(f"  intake and polling done: {len(ids):,} reports stored, {time.monotonic() - started:.1f} s")
     await asyncio.sleep(3)  # the last events in flight
@@ -381,7 +456,7 @@ async def run(
     offset = time.time() - time.monotonic()  # monotonic receive times onto the log's wall clock
     for s in streams:
         s.received = [(i, t + offset) for i, t in s.received]
-    return streams, ids, seen, rss
+    return streams, ids, seen, rss, started_at
 
 
 def _scope_check(streams: list[Stream], created: set[int], codes: dict[int, set[str]]) -> str:
@@ -393,6 +468,8 @@ def _scope_check(streams: list[Stream], created: set[int], codes: dict[int, set[
         got = {e for e, _ in s.received if e in created}
         short += not mine <= got
         extra += bool(got - mine)
+        if os.environ.get("BENCH_DEBUG") and not mine <= got:
+            print("  missed", s.scope, sorted(mine - got)[:5], "got", len(got), "of", len(mine), file=sys.stderr)
     return (
         f"  scope: {len(streams) - short}/{len(streams)} streams got every event in scope; {extra} got any outside it"
     )
@@ -413,43 +490,87 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--rate", type=float, default=200.0, help="reports a second")
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="the measured part of the run")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=10.0,
+        help="seconds of reports at --rate before the measured part: a fresh server's new pool connections "
+        "plan the intake statement and the assignment functions on first use",
+    )
     parser.add_argument("--pollers", type=int, default=5, help="simulated 10-s polling pages (the peer)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scoped", action="store_true", help="streams of county, town and grid keys, checked")
+    parser.add_argument(
+        "--demo", action="store_true", help="a copy of the demo: grid workers' streams and --centres county screens"
+    )
+    parser.add_argument("--centres", type=int, default=10, help="whole-county streams among --streams (--demo)")
     args = parser.parse_args()
 
     print(f"load before: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
-    url = _database()
-    reporter, viewers = _seed(url)
+    args.points = None
+    if args.demo:
+        url = _demo_copy(db.database_url(get_settings()), name=THROWAWAY)
+        reporter, specs, args.points = _seed_demo(url, args.streams, args.centres)
+    else:
+        url = _database()
+        reporter, specs = _seed(url)
     proc, base = _serve(url, args.workers)
     try:
-        streams, ids, seen, rss = asyncio.run(run(args, base, reporter, viewers, proc.pid))
+        streams, ids, seen, rss, started_at = asyncio.run(run(args, base, reporter, specs, proc.pid))
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    at, incident_of, codes = _event_times(url)
-    _drop(url)
+    at, incident_of, codes, assignees = _event_times(url, ids)
+    if not os.environ.get("BENCH_KEEP"):
+        _drop(url)
     print(f"load after: {os.getloadavg()[0]:.2f} (1 min)")
 
-    posted = set(ids)
-    created = {e for e, i in incident_of.items() if i in posted}
+    created = set(incident_of)  # every event of the run: the scope check covers the warm-up too
+    measured = {e for e in created if at[e] >= started_at + args.warmup}
+    reports: dict[int, int] = {}  # incident -> its first event (the report) in the measured window
+    for e in sorted(measured):
+        reports.setdefault(incident_of[e], e)
     push_ms: list[float] = []
     for s in streams:
-        push_ms.extend((t - at[e]) * 1000 for e, t in s.received if e in created)
-    print(f"push (SSE), {len(streams)} streams, {args.rate:g} reports/s for {args.seconds:g} s:")
-    print(_summary("intake -> stream", push_ms))
+        push_ms.extend((t - at[e]) * 1000 for e, t in s.received if e in measured)
+    print(
+        f"push (SSE), {len(streams)} streams, {args.rate:g} reports/s for {args.seconds:g} s "
+        f"after {args.warmup:g} s of warm-up at that rate:"
+    )
+    if args.demo:
+        # The issue's figure: each incident's events on the streams of the people it was offered to.
+        mine = [
+            (t - at[e]) * 1000
+            for s in streams
+            if s.person is not None
+            for e, t in s.received
+            if e in measured and s.person in assignees.get(incident_of[e], ())
+        ]
+        reached = {incident_of[e] for s in streams for e, _ in s.received if e in measured and s.person is not None}
+        print(_summary("intake -> the assignee's stream", mine))
+        print(f"  incidents offered to a streamed worker: {len(reached):,} of {len(reports):,} measured")
+    print(_summary("intake -> stream (every stream)", push_ms))
+    if os.environ.get("BENCH_DEBUG"):  # the latency over the run, by 5-s window of the events' times
+        start = min(at[e] for e in created)
+        windows: dict[int, list[float]] = {}
+        for s in streams:
+            for e, t in s.received:
+                if e in created:
+                    windows.setdefault(int((at[e] - start) // 5), []).append((t - at[e]) * 1000)
+        for w in sorted(windows):
+            p50, p99 = _pct(windows[w], 50), _pct(windows[w], 99)
+            print(f"    {w * 5:4d} s: p50 {p50:5.0f}  p99 {p99:5.0f}", file=sys.stderr)
     print(_scope_check(streams, created, codes))
     print(_memory(rss))
-    reports = {i: e for e, i in incident_of.items() if e in created}
     poll_ms = [(page[i] - at[e]) * 1000 for page in seen for i, e in reports.items() if i in page]
-    missed = sum(1 for page in seen for i in posted if i not in page)
+    missed = sum(1 for page in seen for i in reports if i not in page)
     print(f"peer: 10-s polling of live.geojson, {args.pollers} pages:")
     print(_summary("event -> screen", poll_ms))
-    print(f"  (incident, page) pairs never shown: {missed:,} of {len(posted) * len(seen):,}")
+    print(f"  (incident, page) pairs never shown: {missed:,} of {len(reports) * len(seen):,}")
 
 
 if __name__ == "__main__":

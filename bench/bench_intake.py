@@ -200,21 +200,21 @@ def _throwaway(dev_url: str) -> str:
     return scratch
 
 
-def _demo_copy(dev_url: str, wait_s: float = 120.0) -> str:
-    """A copy of the dev database under the name ``DEMO_COPY``: the run posts tens of thousands of
+def _demo_copy(dev_url: str, wait_s: float = 120.0, name: str = DEMO_COPY) -> str:
+    """A copy of the dev database under ``name``: the run posts tens of thousands of
     reports, offers and jobs, which must not land in the shared dev database (nor weigh on the next
     run). PostgreSQL copies a template only while nobody else is connected to it, so a session of
     another user makes it wait and retry, up to ``wait_s``."""
     url = make_url(dev_url)
     source = url.database
-    _drop(dev_url, DEMO_COPY)
+    _drop(dev_url, name)
     admin = db.make_engine(url.set(database="postgres"), pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
     deadline = time.monotonic() + wait_s
     try:
         with admin.connect() as conn:
             while True:
                 try:
-                    conn.execute(sa.text(f'CREATE DATABASE "{DEMO_COPY}" TEMPLATE "{source}"'))
+                    conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{source}"'))
                     break
                 except sa.exc.OperationalError as exc:
                     if "being accessed by other users" not in str(exc):
@@ -227,7 +227,7 @@ def _demo_copy(dev_url: str, wait_s: float = 120.0) -> str:
                     time.sleep(2.0)
     finally:
         admin.dispose()
-    copy = url.set(database=DEMO_COPY).render_as_string(hide_password=False)
+    copy = url.set(database=name).render_as_string(hide_password=False)
     db.migrate(copy)  # the schema of the code under test (the dev database may be behind it)
     return copy
 

@@ -2,8 +2,10 @@
 
 One ``EventHub`` per process (``app.state.events``), started by its first subscriber: ONE asyncio
 task reads the log from its ``Cursor`` every ``POLL_S`` while the process has streams, and hands
-each batch to every subscription of the process; each stream then filters in memory (scope) and
-sends. Nothing is read while the process has no streams.
+each batch to the subscriptions that may see something in it: the part of a batch in a scope is
+built once (``Batch.joined``) and shared by every stream of that scope and masking, so a stream
+costs a look-up per batch and is woken only for its own events. Nothing is read while the process
+has no streams.
 
 Why a poll and not ``LISTEN``/``NOTIFY``: a transaction that has sent a NOTIFY takes a lock global
 to the database cluster's notification queue at commit, held through the commit's WAL flush, so
@@ -48,30 +50,51 @@ class Batch:
         self.resync = resync  # the hub skipped history: every stream's client reloads
         self.ids = frozenset(e.id for e in events)
         self._joined: dict[tuple[Scope, bool, str], bytes] = {}
+        # Code prefix -> positions of the events assigned under it, for the prefix lengths asked so
+        # far: a scope of N codes then costs N look-ups a batch, not a test per event per stream.
+        self._under: dict[str, list[int]] = {}
+        self._lengths: set[int] = set()
 
     def after(self, position: int | None) -> bool:
         return position is None or not self.ids or min(self.ids) > position
 
+    def in_scope(self, scope: Scope) -> list[ev.Event]:
+        """The batch's events inside ``scope``: the same as ``ev.visible`` event by event (a code is
+        inside when it starts with one of the scope's codes; tests/gis/test_event_batch.py)."""
+        if scope.whole:
+            return self.events
+        if scope.lookup_only or not self.events:
+            return []
+        for length in {len(c) for c in scope.codes} - self._lengths:
+            for pos, event in enumerate(self.events):
+                for code in event.codes.values():
+                    if code is not None and len(code) >= length:
+                        self._under.setdefault(code[:length], []).append(pos)
+            self._lengths.add(length)
+        hits: set[int] = set()
+        for code in scope.codes:
+            hits.update(self._under.get(code, ()))
+        return [self.events[pos] for pos in sorted(hits)]
+
     def joined(self, principal: Principal, display_crs: str) -> bytes:
         """The batch's messages a stream of ``principal`` may see, built once per scope and masking
-        for every stream of the process that shares them: streams of one town, one grid or the
-        whole county then cost one dictionary look-up a batch, not a scope test per event."""
+        for every stream of the process that shares them (empty: nothing for that stream)."""
         scope = principal.scope
         key = (scope, role_sees_personal_data(principal.role), display_crs)
         hit = self._joined.get(key)
         if hit is None:
             role = principal.role
-            hit = self._joined[key] = b"".join(
-                e.encoded(role, display_crs) for e in self.events if scope.whole or ev.visible(e, principal)
-            )
+            hit = self._joined[key] = b"".join(e.encoded(role, display_crs) for e in self.in_scope(scope))
         return hit
 
 
 class Subscription:
-    """One stream's mailbox: the batches read since it subscribed."""
+    """One stream's mailbox: the batches read since it subscribed that hold something it may see."""
 
-    def __init__(self, start_id: int) -> None:
+    def __init__(self, start_id: int, principal: Principal, display_crs: str) -> None:
         self.start_id = start_id  # the hub's position when the stream joined
+        self.principal = principal
+        self.display_crs = display_crs
         self.queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=QUEUE_BATCHES)
         self.overflowed = False
 
@@ -80,6 +103,11 @@ class Subscription:
             self.queue.put_nowait(batch)
         except asyncio.QueueFull:
             self.overflowed = True  # the stream tells its client to reload, and carries on
+
+    def wants(self, batch: Batch) -> bool:
+        """Whether the batch holds anything for this stream: a grid worker's phone is not woken
+        (one task switch and one socket write) for the other 759 grids' reports."""
+        return bool(batch.joined(self.principal, self.display_crs))
 
 
 class EventHub:
@@ -139,9 +167,10 @@ class EventHub:
             if batch:
                 shared = Batch(batch)
                 for sub in list(self.subscribers):
-                    sub.offer(shared)
+                    if sub.wants(shared):
+                        sub.offer(shared)
 
-    async def subscribe(self) -> Subscription:
+    async def subscribe(self, principal: Principal, display_crs: str = "wgs84") -> Subscription:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -150,7 +179,7 @@ class EventHub:
                 self._task = asyncio.get_running_loop().create_task(self._run(), name="gridmap-events")
             if self._cursor is None:
                 self._cursor = ev.Cursor(await asyncio.to_thread(self._latest))
-            sub = Subscription(self._cursor.last_id)
+            sub = Subscription(self._cursor.last_id, principal, display_crs)
             self.subscribers.add(sub)
             assert self._wake is not None
             self._wake.set()  # an idle loop reads again
@@ -175,7 +204,7 @@ async def stream(
     """The SSE messages of one client: the missed events when it resumes (``resume`` = its
     Last-Event-ID), a ``ready`` event carrying the position it now follows from, then every new
     event it may see (``gis.work.events.visible``), each batch in one write."""
-    sub = await hub.subscribe()
+    sub = await hub.subscribe(principal, display_crs)
     role = principal.role
     try:
         yield f"retry: {RETRY_MS}\n\n".encode()

@@ -47,3 +47,48 @@ def test_masking_is_part_of_what_is_shared() -> None:
     dispatcher = batch.joined(Principal(2, "d", "dispatcher"), "wgs84")
     assert b"Zhang San" in dispatcher
     assert b"Zhang San" not in viewer
+
+
+def test_prefix_index_agrees_with_visible_for_every_scope_shape() -> None:
+    """``Batch.in_scope`` (look-ups by code prefix) and ``events.visible`` (the scope's own test)
+    choose the same events for scopes of every layer, several codes, a beat and lookup-only."""
+    events = [
+        _event(1, TOWN_A, TOWN_A + "001001"),
+        _event(2, TOWN_A, TOWN_A + "002003"),
+        _event(3, TOWN_B, TOWN_B + "001001"),
+        _event(4, TOWN_B, TOWN_B + "004002"),
+    ]
+    events[3].codes["beat_code"] = "330421J0101"
+    scopes = [
+        TOWN_A,
+        TOWN_B + "001",
+        TOWN_A + "002003",
+        f"{TOWN_A}001001,{TOWN_B}004",
+        "330421J0101",
+        "330421J01",
+        TOWN_B + "009",  # a village with nothing in the batch
+        "lookup",
+        "",
+    ]
+    for text in scopes:
+        principal = Principal(1, "p", "viewer", Scope.parse(text))
+        batch = Batch(events)  # fresh: the index is built for this scope's lengths alone
+        expected = [e.id for e in events if ev.visible(e, principal)]
+        assert [e.id for e in batch.in_scope(principal.scope)] == expected, text
+    # One batch asked in turn by every scope (the index grows length by length) answers the same.
+    shared = Batch(events)
+    for text in scopes:
+        principal = Principal(1, "p", "viewer", Scope.parse(text))
+        assert [e.id for e in shared.in_scope(principal.scope)] == [e.id for e in events if ev.visible(e, principal)]
+
+
+def test_a_stream_is_offered_only_batches_with_something_in_its_scope() -> None:
+    from gis.work.eventhub import Subscription
+
+    grid = Subscription(0, Principal(1, "g", "reporter", Scope.parse(TOWN_B + "001001")), "wgs84")
+    county = Subscription(0, Principal(2, "c", "viewer"), "wgs84")
+    elsewhere = Batch([_event(1, TOWN_A, TOWN_A + "001001")])
+    mine = Batch([_event(2, TOWN_B, TOWN_B + "001001")])
+    assert not grid.wants(elsewhere)
+    assert grid.wants(mine)
+    assert county.wants(elsewhere) and county.wants(mine)

@@ -10,9 +10,12 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from gis.people.keys import Principal
 from gis.work import eventhub
 from gis.work.eventhub import EventHub
 from tests.gis.test_event_log import _events, committed  # noqa: F401 - the fixture is used by name
+
+WHOLE = Principal(1, "command centre", "viewer")  # a whole-county stream: every event
 
 
 def test_no_notify_trigger_is_left_on_the_log(engine: Engine) -> None:
@@ -27,7 +30,7 @@ def test_a_committed_event_reaches_the_subscription_within_the_poll(engine: Engi
     hub = EventHub(engine)
 
     async def run() -> tuple[list[int], list[int], float, int, int]:
-        sub = await hub.subscribe()
+        sub = await hub.subscribe(WHOLE)
         await asyncio.sleep(2 * eventhub.POLL_S)  # the hub is polling
         started = time.monotonic()
 

@@ -104,6 +104,36 @@ def test_the_cursor_waits_for_an_id_committed_after_a_later_one(engine: Engine, 
         assert early not in cursor.gaps and cursor.read(conn) == []
 
 
+def test_a_wide_hole_in_the_ids_does_not_stop_the_waiting_for_late_commits(
+    engine: Engine, committed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids that never come (here: rolled back) just above the cursor's start once filled every gap
+    place, and an id committed out of order later was never read."""
+    monkeypatch.setattr(ev, "GAP_SPAN", 20)
+    monkeypatch.setattr(ev, "MAX_GAPS", 50)
+    with engine.connect() as conn:
+        cursor = ev.Cursor(ev.latest_id(conn))
+    with engine.connect() as conn, conn.begin() as tx:
+        _events(conn, committed, 200)  # a hole of 200 ids, wider than MAX_GAPS
+        tx.rollback()
+    with engine.begin() as conn:
+        first = _events(conn, committed, 1)[0]
+    with engine.connect() as conn:
+        assert [e.id for e in cursor.read(conn)] == [first]
+    assert len(cursor.gaps) <= 20  # only the hole's top is waited for
+    slow = engine.connect()
+    slow_tx = slow.begin()
+    early = _events(slow, committed, 1)[0]
+    with engine.begin() as conn:
+        late = _events(conn, committed, 1)[0]
+    with engine.connect() as conn:
+        assert [e.id for e in cursor.read(conn)] == [late]
+    slow_tx.commit()
+    slow.close()
+    with engine.connect() as conn:
+        assert [e.id for e in cursor.read(conn)] == [early]
+
+
 def test_the_cursor_skips_history_rather_than_push_it(
     engine: Engine, committed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
