@@ -57,7 +57,11 @@ OPEN_OFFERS = sa.text(
     "SELECT a.id AS assignment_id, a.incident_id, a.kind, a.role, a.person_id, a.org_unit_id, a.level, "
     "a.offered_at, a.accept_by, i.source, i.category, i.external_id, i.grid_code, i.village_code, i.town_code, "
     "CASE WHEN a.person_id IS NOT NULL THEN 'p:' || coalesce(hp.id_card, hp.name || '/' || coalesce(hp.phone, '')) "
-    "ELSE 'u:' || hu.code END AS holder "
+    "ELSE 'u:' || hu.code END AS holder, "
+    # How many offers of this incident the holder had before: a re-dispatch to the same holder is
+    # a new decision (the same key would repeat an ignored offer's fate at every re-dispatch).
+    "(SELECT count(*) FROM incident_assignments b WHERE b.incident_id = a.incident_id AND b.id < a.id "
+    "AND b.person_id IS NOT DISTINCT FROM a.person_id AND b.org_unit_id IS NOT DISTINCT FROM a.org_unit_id) AS nth "
     "FROM incident_assignments a JOIN incidents i ON i.id = a.incident_id "
     "LEFT JOIN people hp ON hp.id = a.person_id LEFT JOIN org_units hu ON hu.id = a.org_unit_id "
     "WHERE a.state = 'offered' AND a.accept_by IS NOT NULL AND i.external_id LIKE :p "
@@ -109,7 +113,8 @@ def _key(row: dict[str, Any], *parts: object) -> str:
 def offer_plan(seed: int, row: dict[str, Any]) -> Plan:
     from demo.simulator.play import fate
 
-    rng = fate(seed, _key(row, "offer", row["kind"], row["role"]))
+    again = (row["nth"],) if row.get("nth") else ()  # a first offer keeps the key it always had
+    rng = fate(seed, _key(row, "offer", row["kind"], row["role"], *again))
     window = (row["accept_by"] - row["offered_at"]).total_seconds()
     u = float(rng.random())
     if row["kind"] == "summon" or row["role"] == "co":

@@ -199,3 +199,21 @@ def test_the_day_does_not_depend_on_database_ids(connection, mini_county) -> Non
     (first_ids, first), (again_ids, again) = day(), day()
     assert set(first_ids).isdisjoint(again_ids)  # the second roster got other ids
     assert first and first == again
+
+
+def test_a_holder_offered_the_same_incident_again_decides_afresh() -> None:
+    """An ignored offer re-dispatched to the same holder is a new decision: with one key per
+    (report, holder, level) an ignored unit offer was ignored again at every re-dispatch."""
+    from demo.simulator import steps
+
+    at = dt.datetime(2024, 5, 1, 8, tzinfo=dt.UTC)
+    base = {"holder": "u:330421001000", "level": "town", "kind": "dispatch", "role": "lead", "person_id": None}
+    base |= {"offered_at": at, "accept_by": at + dt.timedelta(minutes=15)}
+    rows = [base | {"external_id": f"SIM{n:08d}", "nth": 0} for n in range(400)]
+    ignored = [r for r in rows if steps.offer_plan(7, r).action == "ignore"]
+    assert ignored  # 3% of unit offers are ignored
+    # The first offer's fate is what it always was (no nth in its key) ...
+    assert all(steps.offer_plan(7, r | {"nth": None}).action == "ignore" for r in ignored)
+    # ... and a second offer of the same incident to the same unit is mostly taken.
+    again = [steps.offer_plan(7, r | {"nth": 1}).action for r in ignored]
+    assert again.count("ignore") < len(again)
