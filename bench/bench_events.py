@@ -1,17 +1,19 @@
 """Live push benchmark: intake -> every open SSE stream (``GET /events``), against the command
 centre's 10-second polling of ``/maps/data/incidents/live.geojson`` measured in the same run.
 
-    .venv/bin/python bench/bench_events.py --demo [--streams 500] [--rate 200] [--seconds 60] [--workers 2]
+    .venv/bin/python bench/bench_events.py [--demo | --mini [--scoped]] [--streams 500] [--rate 200]
+        [--seconds 60] [--warmup 10] [--workers 2]
 
-The issue's figure is ``--demo``: a copy of the demo database (dropped at the end), 490 grid
-workers' phones (keys of staff on duty, each scoped to their grid) and 10 command-centre screens
-(``--centres``); reports at the demo incidents' own positions, dispatched by the routing rules; the
-latency is read on the stream of each person the report was offered to ("intake -> the
-assignee's stream"), and over every stream. Without ``--demo`` the mini test county is used and
-every stream is a whole-county viewer (or, with ``--scoped``, county/town/grid viewers).
+The issue's figure is ``--demo`` (the default when the dev database holds the demo's staff): a
+copy of the demo database (dropped at the end), 490 grid workers' phones (keys of staff on duty,
+each scoped to their grid) and 10 command-centre screens (``--centres``); reports at the demo
+incidents' own positions, dispatched by the routing rules; the latency is read on the stream of
+each person the report was offered to ("intake -> the assignee's stream"), and over every stream.
+With ``--mini`` (or without the demo) the mini test county is used and every stream is a
+whole-county viewer (with ``--scoped``: county, town and grid viewers in turn).
 
 What it does:
-1. A throwaway database with the mini test county (dropped at the end); a reporter and a viewer key.
+1. The database (above) and its keys.
 2. The API under uvicorn (``--workers``, rate limit off, escalation off).
 3. Opens ``--streams`` SSE streams with the viewer key (spread over the workers by the kernel) and
    waits until each has sent ``ready``.
@@ -131,6 +133,17 @@ def _seed(url: str) -> tuple[str, list[Spec]]:
         viewers[None] = create_key(conn, "viewer", "bench-viewer")
     engine.dispose()
     return reporter, [(scope, None, key) for scope, key in viewers.items()]
+
+
+def _has_staff(url: str) -> bool:
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM postings WHERE role = 'grid_worker')")))
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def _seed_demo(url: str, streams: int, centres: int) -> tuple[str, list[Spec], list[tuple[float, float]]]:
@@ -502,13 +515,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scoped", action="store_true", help="streams of county, town and grid keys, checked")
     parser.add_argument(
-        "--demo", action="store_true", help="a copy of the demo: grid workers' streams and --centres county screens"
+        "--demo",
+        action="store_true",
+        help="a copy of the demo: staff's streams and --centres county screens (the default when the dev "
+        "database holds the demo's staff)",
     )
+    parser.add_argument("--mini", action="store_true", help="the mini county even when the demo is there")
     parser.add_argument("--centres", type=int, default=10, help="whole-county streams among --streams (--demo)")
     args = parser.parse_args()
 
     print(f"load before: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
     args.points = None
+    args.demo = args.demo or (not args.mini and not args.scoped and _has_staff(db.database_url(get_settings())))
     if args.demo:
         url = _demo_copy(db.database_url(get_settings()), name=THROWAWAY)
         reporter, specs, args.points = _seed_demo(url, args.streams, args.centres)
