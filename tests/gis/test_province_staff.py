@@ -160,3 +160,30 @@ def test_nothing_of_one_county_is_offered_to_the_staff_of_another(connection: Co
     ).all()
     assert len(crossed) >= 2 * len(made)  # a lead at the grid and the village station at least
     assert {(r.county_code, r.holder) for r in crossed} == {(SYNTHETIC, SYNTHETIC), (HOME, HOME)}
+
+
+def test_the_simulators_centres_and_departments_are_of_the_incidents_county(
+    connection: Connection, province: CountyData
+) -> None:
+    from demo.simulator.cast import Cast
+
+    cast = Cast()
+    found = {
+        (kind, area): (cast.find_unit(connection, kind, area) or (0, None))[1]
+        for kind, area in (
+            ("county_centre", SYNTHETIC),
+            ("county_centre", HOME),
+            ("department", f"{SYNTHETIC}-ZHZF"),
+            ("department", f"{HOME}-ZHZF"),
+        )
+    }
+    assert found == {
+        ("county_centre", SYNTHETIC): f"{SYNTHETIC}-SZZX",
+        ("county_centre", HOME): f"{HOME}-SZZX",
+        ("department", f"{SYNTHETIC}-ZHZF"): f"{SYNTHETIC}-ZHZF",
+        ("department", f"{HOME}-ZHZF"): f"{HOME}-ZHZF",
+    }
+    # An incident of Binjiang outside its towns is verified by Binjiang's centre, not Jiashan's.
+    account = cast.centre(connection, None, SYNTHETIC)
+    unit = connection.execute(sa.text("SELECT org_unit_id FROM accounts WHERE name = :n"), {"n": account}).scalar()
+    assert unit == _unit(connection, f"{SYNTHETIC}-SZZX")
