@@ -11,7 +11,11 @@ exactly and siblings share their edges as stored (projected cells would not: a s
 edge bends slightly in degrees); areas are converted to km² at the county's latitude for the
 densities. Incidents are placed in EPSG:4549 metres, as Jiashan's. Incidents come from Jiashan's
 generator (demo.jiashan.incidents) with hot spots placed in the synthetic towns and villages.
-Everything here is labelled synthetic (``attrs.synthetic``) except the county outline.
+Everything here is labelled synthetic (``attrs.synthetic``) except the county outline. Each county
+also gets Jiashan's organisation units and staff roster, from Jiashan's own generators at its
+ratios (``build_county_staff``), so that the routing rules dispatch its reports to its own people
+and units: unit names carry 合成 (the county centre and departments a "(合成)" suffix) and every
+posting's note says it is synthetic; the people's ID numbers carry the county's code.
 """
 
 from __future__ import annotations

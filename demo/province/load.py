@@ -1,8 +1,11 @@
 """``gridmap seed province``: Jiashan's real demo (demo.jiashan.load, the first county), then
 synthetic counties of Zhejiang (demo.province.generate), each loaded in its own transaction as a
 boundary generation of that county (boundaries.generations.publish_layers with ``county``), so
-loading one county never closes another's units. Buildings and incidents go through the bulk
-importer, which assigns them and fills county_code like the trigger.
+loading one county never closes another's units. Its organisation units and staff go through the
+same functions as Jiashan's (``gridmap import org-units`` / ``import staff``), with twins of
+Jiashan's routing rules that name one unit (``copy_unit_rules``); the other rules are global and
+apply to every county. Buildings and incidents go through the bulk importer, which assigns them and
+fills county_code like the trigger.
 
 All counties' generations are published at the start of the demo's year (Jiashan's), so closed
 incidents of the past year find their county's units in the generation in force at their time.

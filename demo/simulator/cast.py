@@ -8,8 +8,10 @@ incidents, and an integration account for each hotline or app that reports. The 
 is the account's name, as it is for calls through the API.
 
 Positions: recent stored incidents of the same category (the demo's geography of hotspots and
-people), else any recent incident, else a point inside a grid of the boundaries in force; each
-jittered a little so that no two reports sit on the same spot.
+people), each county's own recent ones (the province demo loads its counties one after another:
+the newest incidents overall would all be the last county's), else any recent incident, else a
+point inside a grid of the boundaries in force; each jittered a little so that no two reports sit
+on the same spot.
 """
 
 from __future__ import annotations
@@ -67,9 +69,9 @@ class Cast:
         rows = conn.execute(
             sa.text(
                 "SELECT category, lon, lat, grid_code FROM ("
-                "  SELECT category, ST_X(geom) AS lon, ST_Y(geom) AS lat, grid_code,"
-                "         row_number() OVER (PARTITION BY category ORDER BY id DESC) AS rn"
-                "  FROM incidents WHERE grid_code IS NOT NULL) x WHERE rn <= :n ORDER BY category, rn"
+                "  SELECT category, county_code, ST_X(geom) AS lon, ST_Y(geom) AS lat, grid_code,"
+                "         row_number() OVER (PARTITION BY county_code, category ORDER BY id DESC) AS rn"
+                "  FROM incidents WHERE grid_code IS NOT NULL) x WHERE rn <= :n ORDER BY category, county_code, rn"
             ),
             {"n": POOL_PER_CATEGORY},
         ).all()
