@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         table: list[str] = typer.Option([], "--table", help=f"only these tables ({', '.join(POINT_TABLES)})"),
         show: int = typer.Option(20, min=0, help="how many disagreeing rows to list per table"),
     ) -> None:
-        """Re-derive every point's town, village, grid, micro-grid, station and beat; report rows that disagree.
+        """Re-derive every point's town, village, grid, micro-grid, station, beat and county; report rows that disagree.
 
         Exits 1 whenever a row disagreed, 0 only when none did. With --repair the rows are rewritten
         and it still exits 1, so that a nightly repair run is noticed; a second run exits 0."""

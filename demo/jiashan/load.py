@@ -207,14 +207,19 @@ def incident_columns(incidents: pd.DataFrame, reference: pd.Timestamp | None = N
     return pd.concat([out, loop_columns(out, when)], axis=1)
 
 
-def _staff(conn: Connection, dataset: JiashanDataset) -> dict[str, int]:
-    """Organisation units, then the roster through the staff import (validated like a file)."""
+def store_staff(conn: Connection, org_units: pd.DataFrame, staff: pd.DataFrame, name: str) -> dict[str, int]:
+    """Organisation units, then the roster through the staff import (validated like a file); the
+    province demo stores each synthetic county's the same way."""
     from gis.people.orgunits import create_org_units
     from gis.people.staffimport import import_staff_frame
 
-    units = create_org_units(conn, DEMO_AUTHOR, dataset.org_units) if len(dataset.org_units) else 0
-    result = import_staff_frame(conn, dataset.staff, ImportOptions(actor=DEMO_AUTHOR), name="jiashan demo staff")
+    units = create_org_units(conn, DEMO_AUTHOR, org_units) if len(org_units) else 0
+    result = import_staff_frame(conn, staff, ImportOptions(actor=DEMO_AUTHOR), name=name)
     return {"org_units": units, "staff": result.inserted}
+
+
+def _staff(conn: Connection, dataset: JiashanDataset) -> dict[str, int]:
+    return store_staff(conn, dataset.org_units, dataset.staff, "jiashan demo staff")
 
 
 def start_of_year(dataset: JiashanDataset) -> pd.Timestamp:
@@ -351,4 +356,5 @@ __all__ = [
     "load_dataset",
     "seed_jiashan",
     "store_demo_roads",
+    "store_staff",
 ]

@@ -109,10 +109,12 @@ def random_id_cards(count: int, rng: np.random.Generator, region: str = COUNTY_C
 
 
 class PersonFactory:
-    """Draws synthetic people; phones and ID numbers never repeat within one factory."""
+    """Draws synthetic people; phones and ID numbers never repeat within one factory. ID numbers
+    carry ``region`` (the county's code), so the people of different counties never share one."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, region: str = COUNTY_CODE) -> None:
         self._rng = rng
+        self._region = region
         self._phones: set[str] = set()
         self._ids: set[str] = set()
 
@@ -131,6 +133,6 @@ class PersonFactory:
             {
                 "name": random_names(count, self._rng),
                 "phone": self._fresh(count, random_phones, self._phones),
-                "id_card": self._fresh(count, random_id_cards, self._ids),
+                "id_card": self._fresh(count, lambda k, rng: random_id_cards(k, rng, self._region), self._ids),
             }
         )

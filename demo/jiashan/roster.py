@@ -23,9 +23,14 @@ import numpy as np
 import pandas as pd
 
 from demo.jiashan.names import PersonFactory
-from demo.jiashan.outline import COUNTY_CODE
+from demo.jiashan.outline import COUNTY_CODE, COUNTY_NAME
 
-COUNTY_CENTRE = f"{COUNTY_CODE}-SZZX"
+
+def county_centre_code(county: str) -> str:
+    return f"{county}-SZZX"
+
+
+COUNTY_CENTRE = county_centre_code(COUNTY_CODE)
 DEPARTMENTS = (
     ("SJJ", "嘉善县市场监督管理局"),
     ("YJJ", "嘉善县应急管理局"),
@@ -44,17 +49,31 @@ def village_station(code: str) -> str:
 
 
 def build_org_units(
-    towns: pd.DataFrame, villages: pd.DataFrame, stations: pd.DataFrame, key_villages: set[str]
+    towns: pd.DataFrame,
+    villages: pd.DataFrame,
+    stations: pd.DataFrame,
+    key_villages: set[str],
+    *,
+    county: str = COUNTY_CODE,
+    county_name: str = COUNTY_NAME,
+    label: str = "",
 ) -> pd.DataFrame:
-    """Organisation units, parents first: code, name, kind, layer, area_code, parent_code, is_key."""
+    """Organisation units, parents first: code, name, kind, layer, area_code, parent_code, is_key.
+    ``county`` and ``county_name``: whose units (the province demo's synthetic counties have the
+    same set as Jiashan); ``label`` ends the names of the county's own units (the synthetic
+    counties' 合成: their towns, villages and stations carry it in their names already)."""
+    centre = county_centre_code(county)
     rows: list[tuple[str, str, str, str, str, str | None, bool]] = [
-        (COUNTY_CENTRE, "嘉善县社会治理中心", "county_centre", "county", COUNTY_CODE, None, False)
+        (centre, f"{county_name}社会治理中心{label}", "county_centre", "county", county, None, False)
     ]
+    # Jiashan's department names start with its own name; another county's take that county's.
     rows += [
-        (f"{COUNTY_CODE}-{c}", n, "department", "county", COUNTY_CODE, COUNTY_CENTRE, False) for c, n in DEPARTMENTS
-    ]
+        (f"{county}-{c}", county_name + n.removeprefix(COUNTY_NAME) + label, "department", "county", county, centre,
+         False)
+        for c, n in DEPARTMENTS
+    ]  # fmt: skip
     rows += [
-        (f"{t.code}-ZHZX", f"{t.name}综合信息指挥室", "town_centre", "town", t.code, COUNTY_CENTRE, False)
+        (f"{t.code}-ZHZX", f"{t.name}综合信息指挥室", "town_centre", "town", t.code, centre, False)
         for t in towns.itertuples()
     ]
     rows += [
@@ -63,7 +82,7 @@ def build_org_units(
         for v in villages.itertuples()
     ]  # fmt: skip
     rows += [
-        (f"{s.code}-PCS", str(s.name), "police_station", "station", s.code, COUNTY_CENTRE, False)
+        (f"{s.code}-PCS", str(s.name), "police_station", "station", s.code, centre, False)
         for s in stations.itertuples()
     ]
     columns = ["code", "name", "kind", "layer", "area_code", "parent_code", "is_key"]
@@ -88,11 +107,15 @@ def build_roster(
     rng: np.random.Generator,
     people: PersonFactory,
     reference: pd.Timestamp,
+    county: str = COUNTY_CODE,
+    county_name: str = COUNTY_NAME,
+    label: str = "",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(postings, organisation units): ``staff`` (demo.jiashan.people) with dates and units, and
-    the rest of the roster (see the module docstring)."""
+    the rest of the roster (see the module docstring); ``county``, ``county_name`` and ``label``
+    as for ``build_org_units``."""
     key = set(staff.loc[staff["role"] == "chief_grid_leader", "area_code"])
-    units = build_org_units(towns, villages, stations, key)
+    units = build_org_units(towns, villages, stations, key, county=county, county_name=county_name, label=label)
     village_of = dict(zip(grids["code"], grids["parent_code"], strict=True))
     parts: list[pd.DataFrame] = []
 
@@ -116,11 +139,12 @@ def build_roster(
     parts.append(posted("chief_grid_leader", "village", others, [village_station(v) for v in others]))
     all_villages = villages["code"].tolist()
     liaison = posted("liaison_cadre", "village", all_villages, [None] * len(all_villages))
-    ending = rng.choice(len(liaison), ENDING_SOON, replace=False)
+    soon = min(ENDING_SOON, len(liaison))  # a small synthetic county may have fewer villages
+    ending = rng.choice(len(liaison), soon, replace=False)
     day = reference.tz_convert("Asia/Shanghai").normalize().tz_localize(None)
     liaison["ends_on"] = None
     liaison.loc[ending, "ends_on"] = [
-        (day + pd.Timedelta(days=int(d))).date().isoformat() for d in rng.integers(1, 30, ENDING_SOON)
+        (day + pd.Timedelta(days=int(d))).date().isoformat() for d in rng.integers(1, 30, soon)
     ]
     parts.append(liaison)
     grid_codes = grids["code"].to_numpy()

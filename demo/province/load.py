@@ -1,8 +1,11 @@
 """``gridmap seed province``: Jiashan's real demo (demo.jiashan.load, the first county), then
 synthetic counties of Zhejiang (demo.province.generate), each loaded in its own transaction as a
 boundary generation of that county (boundaries.generations.publish_layers with ``county``), so
-loading one county never closes another's units. Buildings and incidents go through the bulk
-importer, which assigns them and fills county_code like the trigger.
+loading one county never closes another's units. Its organisation units and staff go through the
+same functions as Jiashan's (``gridmap import org-units`` / ``import staff``), with twins of
+Jiashan's routing rules that name one unit (``copy_unit_rules``); the other rules are global and
+apply to every county. Buildings and incidents go through the bulk importer, which assigns them and
+fills county_code like the trigger.
 
 All counties' generations are published at the start of the demo's year (Jiashan's), so closed
 incidents of the past year find their county's units in the generation in force at their time.
@@ -19,11 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from boundaries.generations import publish_layers
-from demo.jiashan.load import DEMO_AUTHOR, demo_now, incident_columns, seed_jiashan
+from demo.jiashan.load import DEMO_AUTHOR, demo_now, incident_columns, seed_jiashan, store_staff
+from demo.jiashan.outline import COUNTY_CODE
 from demo.province.counties import County, first_counties
 from demo.province.generate import CountyData, build_county
 from gis.bulk import ImportOptions, import_frame
 from gis.core import audit
+from gis.dispatch.rules import create_rule
 from gis.spatial.assign import AssignerCache
 
 Progress = Callable[[str, int, int], None]
@@ -53,8 +58,9 @@ class ProvinceReport:
 
 
 def load_county(conn: Connection, data: CountyData, *, published_at: pd.Timestamp, reference: pd.Timestamp) -> int:
-    """Publish one synthetic county as its own generation and import its buildings and incidents
-    (in the caller's transaction)."""
+    """Publish one synthetic county as its own generation, store its organisation units and staff
+    (as Jiashan's: the routing rules, which are global, then dispatch its reports to them) and
+    import its buildings and incidents (in the caller's transaction)."""
     code = data.county.code
     gen = publish_layers(
         conn,
@@ -64,6 +70,8 @@ def load_county(conn: Connection, data: CountyData, *, published_at: pd.Timestam
         published_at=published_at.to_pydatetime(),
         county=code,
     )
+    staffed = store_staff(conn, data.org_units, data.staff, f"province demo {code} staff") if len(data.staff) else {}
+    staffed["routing_rules"] = copy_unit_rules(conn, code)
     cache = AssignerCache()
     options = ImportOptions(actor=DEMO_AUTHOR, cache=cache)
     import_frame(conn, "buildings", data.buildings, options, name=f"province demo {code} buildings")
@@ -77,8 +85,40 @@ def load_county(conn: Connection, data: CountyData, *, published_at: pd.Timestam
         county=code,
         buildings=len(data.buildings),
         incidents=len(incidents),
+        **staffed,
     )
     return gen
+
+
+def copy_unit_rules(conn: Connection, county: str, model: str = COUNTY_CODE) -> int:
+    """The routing rules are global (every county's reports follow them) except those naming one
+    unit (target ``org_unit``), which serve that unit's county only (gis.dispatch.routing): each
+    enabled rule naming a unit of ``model`` (Jiashan, e.g. its law enforcement bureau 330421-ZHZF)
+    gets a twin naming ``county``'s unit of the same role (330108-ZHZF), when that unit exists and
+    no such twin is there yet (a reload adds none). Returns how many were added."""
+    rules = conn.execute(
+        sa.text(
+            "SELECT source, category, level, org_unit_code, role, priority, pick, note FROM routing_rules "
+            "WHERE enabled AND target = 'org_unit' AND org_unit_code LIKE :p ORDER BY id"
+        ),
+        {"p": f"{model}-%"},
+    ).all()
+    added = 0
+    for rule in rules:
+        twin = county + rule.org_unit_code[len(model) :]
+        exists = conn.execute(
+            sa.text(
+                "SELECT EXISTS (SELECT 1 FROM org_units WHERE code = :u) AND NOT EXISTS (SELECT 1 FROM routing_rules "
+                "WHERE target = 'org_unit' AND org_unit_code = :u AND source IS NOT DISTINCT FROM :s "
+                "AND category IS NOT DISTINCT FROM :c AND level IS NOT DISTINCT FROM :l AND role = :r)"
+            ),
+            {"u": twin, "s": rule.source, "c": rule.category, "l": rule.level, "r": rule.role},
+        ).scalar()
+        if exists:
+            data = {**rule._mapping, "target": "org_unit", "org_unit_code": twin, "note": f"{rule.note} ({county})"}
+            create_rule(conn, DEMO_AUTHOR, data)
+            added += 1
+    return added
 
 
 def _counts(engine: Engine, code: str) -> dict[str, int]:
@@ -88,7 +128,9 @@ def _counts(engine: Engine, code: str) -> dict[str, int]:
                 "SELECT (SELECT count(*) FROM areas WHERE layer = 'micro_grid' AND gen_to IS NULL "
                 "        AND left(code, 6) = :c) AS micro_grids, "
                 "(SELECT count(*) FROM buildings WHERE county_code = :c) AS buildings, "
-                "(SELECT count(*) FROM incidents WHERE county_code = :c) AS incidents"
+                "(SELECT count(*) FROM incidents WHERE county_code = :c) AS incidents, "
+                "(SELECT count(*) FROM org_units WHERE left(area_code, 6) = :c) AS org_units, "
+                "(SELECT count(*) FROM postings WHERE left(area_code, 6) = :c) AS postings"
             ),
             {"c": code},
         ).one()

@@ -8,8 +8,10 @@ incidents, and an integration account for each hotline or app that reports. The 
 is the account's name, as it is for calls through the API.
 
 Positions: recent stored incidents of the same category (the demo's geography of hotspots and
-people), else any recent incident, else a point inside a grid of the boundaries in force; each
-jittered a little so that no two reports sit on the same spot.
+people), each county's own recent ones (the province demo loads its counties one after another:
+the newest incidents overall would all be the last county's), else any recent incident, else a
+point inside a grid of the boundaries in force; each jittered a little so that no two reports sit
+on the same spot.
 """
 
 from __future__ import annotations
@@ -67,9 +69,9 @@ class Cast:
         rows = conn.execute(
             sa.text(
                 "SELECT category, lon, lat, grid_code FROM ("
-                "  SELECT category, ST_X(geom) AS lon, ST_Y(geom) AS lat, grid_code,"
-                "         row_number() OVER (PARTITION BY category ORDER BY id DESC) AS rn"
-                "  FROM incidents WHERE grid_code IS NOT NULL) x WHERE rn <= :n ORDER BY category, rn"
+                "  SELECT category, county_code, ST_X(geom) AS lon, ST_Y(geom) AS lat, grid_code,"
+                "         row_number() OVER (PARTITION BY county_code, category ORDER BY id DESC) AS rn"
+                "  FROM incidents WHERE grid_code IS NOT NULL) x WHERE rn <= :n ORDER BY category, county_code, rn"
             ),
             {"n": POOL_PER_CATEGORY},
         ).all()
@@ -160,13 +162,12 @@ class Cast:
 
     # --- units -----------------------------------------------------------------------------
     def find_unit(self, conn: Conn, kind: str, area: str) -> tuple[int, str] | None:
-        """(id, code) of the unit of ``kind`` responsible for ``area`` (a department: whose code
-        ends with ``area``), or None."""
+        """(id, code) of the unit of ``kind`` responsible for ``area`` (a county centre: the county's
+        code; a department: its code, the county's code and its suffix, e.g. 330421-ZHZF), or None.
+        Always of one county: with several counties a report is handled by its own county's units."""
         if (kind, area) not in self._units:
             if kind == "department":
-                sql, params = "kind = 'department' AND code LIKE :a", {"a": f"%-{area}"}
-            elif kind == "county_centre":
-                sql, params = "kind = 'county_centre'", {}
+                sql, params = "kind = 'department' AND code = :a", {"a": area}
             else:
                 sql, params = "kind = :k AND area_code = :a", {"k": kind, "a": area}
             row = conn.execute(
@@ -176,14 +177,24 @@ class Cast:
             self._units[(kind, area)] = (int(row.id), str(row.code)) if row is not None else None
         return self._units[(kind, area)]
 
-    def centre(self, conn: Conn, town_code: str | None) -> str:
-        """The dispatching and verifying account for an incident: its town's command room, else the
-        county centre, else the fallback duty account."""
-        for kind, area in (("town_centre", town_code or ""), ("county_centre", "")):
-            unit = self.find_unit(conn, kind, area) if area or kind == "county_centre" else None
+    def centre(self, conn: Conn, town_code: str | None, county_code: str | None = None) -> str:
+        """The dispatching and verifying account for an incident: its town's command room, else its
+        county's centre (``county_code``, else its town's county, else the home county), else the
+        fallback duty account."""
+        county = county_of(town_code, county_code)
+        for kind, area in (("town_centre", town_code or ""), ("county_centre", county)):
+            unit = self.find_unit(conn, kind, area) if area else None
             if unit is not None:
                 return self.unit(conn, unit[0])
         return self.integration(conn, CENTRE_FALLBACK, role="dispatcher")
 
 
-__all__ = ["DEPARTMENT_FOR", "SOURCE_ACCOUNTS", "Cast", "Place"]
+def county_of(town_code: str | None, county_code: str | None = None) -> str:
+    """An incident's county: its ``county_code``, else its town's (the first six digits), else
+    the home county (gis.core.counties)."""
+    from gis.core.counties import home_county
+
+    return county_code or (town_code[:6] if town_code else "") or home_county()
+
+
+__all__ = ["DEPARTMENT_FOR", "SOURCE_ACCOUNTS", "Cast", "Place", "county_of"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from demo.simulator.cast import DEPARTMENT_FOR, Cast
+from demo.simulator.cast import DEPARTMENT_FOR, Cast, county_of
 from gis.core.vocab import COUNTY_TZ
 from gis.dispatch import assignments, manual, orders
 from gis.dispatch.assignments import Holder, IncidentGone
@@ -56,6 +56,7 @@ NEXT_CENTRE = {"village": "village_station", "town": "town_centre", "county": "c
 OPEN_OFFERS = sa.text(
     "SELECT a.id AS assignment_id, a.incident_id, a.kind, a.role, a.person_id, a.org_unit_id, a.level, "
     "a.offered_at, a.accept_by, i.source, i.category, i.external_id, i.grid_code, i.village_code, i.town_code, "
+    "i.county_code, "
     "CASE WHEN a.person_id IS NOT NULL THEN 'p:' || coalesce(hp.id_card, hp.name || '/' || coalesce(hp.phone, '')) "
     "ELSE 'u:' || hu.code END AS holder, "
     # How many offers of this incident the holder had before: a re-dispatch to the same holder is
@@ -71,7 +72,7 @@ OPEN_OFFERS = sa.text(
 WORKING_LEADS = sa.text(
     "SELECT a.id AS assignment_id, a.incident_id, a.person_id, a.org_unit_id, a.level, a.accepted_at, i.status, "
     "i.escalation_level, i.category, i.source, i.external_id, i.reported_at, i.deadline_at, i.grid_code, "
-    "i.village_code, i.town_code, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, EXISTS (SELECT 1 FROM "
+    "i.village_code, i.town_code, i.county_code, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, EXISTS (SELECT 1 FROM "
     "incident_assignments s WHERE s.incident_id = i.id AND s.kind = 'summon') AS summoned, "
     "CASE WHEN a.person_id IS NOT NULL THEN 'p:' || coalesce(hp.id_card, hp.name || '/' || coalesce(hp.phone, '')) "
     "ELSE 'u:' || hu.code END AS holder "
@@ -82,7 +83,7 @@ WORKING_LEADS = sa.text(
     "ORDER BY a.accepted_at, a.id LIMIT :limit"
 )
 TO_CHECK = sa.text(
-    "SELECT i.id AS incident_id, i.status, i.handled_at, i.verified_at, i.external_id, i.town_code "
+    "SELECT i.id AS incident_id, i.status, i.handled_at, i.verified_at, i.external_id, i.town_code, i.county_code "
     "FROM incidents i WHERE i.id IN (SELECT incident_id FROM incident_assignments WHERE role = 'lead' "
     "AND state = 'done') AND i.status IN ('handled', 'verified') AND i.external_id LIKE :p ORDER BY i.id LIMIT :limit"
 )
@@ -91,6 +92,7 @@ TO_CHECK = sa.text(
 # to take over): the centre dispatches them by hand. ``:floor``: no older incident is the simulator's.
 UNHELD = sa.text(
     "SELECT i.id AS incident_id, i.external_id, i.reported_at, i.grid_code, i.village_code, i.town_code, "
+    "i.county_code, "
     "CAST(NULL AS bigint) AS person_id FROM incidents i WHERE i.id >= :floor AND i.external_id LIKE :p "
     "AND i.status IN ('reported', 'accepted', 'dispatched', 'in_progress') AND NOT EXISTS (SELECT 1 FROM "
     "incident_assignments a WHERE a.incident_id = i.id AND a.role = 'lead' AND a.kind = 'dispatch' "
@@ -189,7 +191,7 @@ def _redispatch(conn: Conn, cast: Cast, row: dict[str, Any], now: dt.datetime, s
     """The town's centre offers the incident to a person of the grid on duty other than the one
     who declined (the grid leader first), else to the village station, the town's command room or
     the county centre, the first that exists."""
-    centre = cast.centre(conn, row["town_code"])
+    centre = cast.centre(conn, row["town_code"], row["county_code"])
     other = conn.execute(
         sa.text(
             "SELECT po.person_id FROM postings po JOIN people pe ON pe.id = po.person_id WHERE po.layer = 'grid' "
@@ -203,7 +205,7 @@ def _redispatch(conn: Conn, cast: Cast, row: dict[str, Any], now: dt.datetime, s
         manual.dispatch(conn, row["incident_id"], centre, person_id=int(other), now=now, settings=settings, note=why)
         return True
     for kind, area in (("village_station", row["village_code"]), ("town_centre", row["town_code"]),
-                       ("county_centre", "county")):  # fmt: skip
+                       ("county_centre", county_of(row["town_code"], row["county_code"]))):  # fmt: skip
         unit = cast.find_unit(conn, kind, area or "") if area else None
         if unit is not None:
             manual.dispatch(conn, row["incident_id"], centre, org_unit=unit[1], now=now, settings=settings, note=why)
@@ -235,7 +237,7 @@ def act(
     elif action == "redispatch":
         return _redispatch(conn, cast, row, now, settings, "no one held it: dispatched by hand")
     elif action == "register":
-        centre = cast.centre(conn, row["town_code"])
+        centre = cast.centre(conn, row["town_code"], row["county_code"])
         if row["status"] == "reported":
             workflow.transition(conn, iid, "accepted", centre, now=now)
         workflow.transition(conn, iid, "dispatched", centre, now=now)
@@ -250,26 +252,31 @@ def act(
         moved = workflow.escalate(conn, iid, holder.actor, note="超出本级处置能力，提请上级协调", now=now)
         unit = cast.find_unit(conn, NEXT_CENTRE[moved["escalation_level"]], _area(row, moved["escalation_level"]))
         if unit is not None:
-            manual.dispatch(conn, iid, cast.centre(conn, row["town_code"]), org_unit=unit[1], now=now,
-                            settings=settings, note="escalated by the holder")  # fmt: skip
+            centre = cast.centre(conn, row["town_code"], row["county_code"])
+            manual.dispatch(conn, iid, centre, org_unit=unit[1], now=now, settings=settings,
+                            note="escalated by the holder")  # fmt: skip
     elif action == "summon":
-        dept = cast.find_unit(conn, "department", DEPARTMENT_FOR[row["category"]])
+        county = county_of(row["town_code"], row["county_code"])
+        dept = cast.find_unit(conn, "department", f"{county}-{DEPARTMENT_FOR[row['category']]}")
         if dept is None:
             return False
-        orders.summon(conn, iid, cast.centre(conn, row["town_code"]), [dept[1]], now + wall(2 * 3600),
-                      note="吹哨报到：请派员到场协同处置", now=now)  # fmt: skip
+        centre = cast.centre(conn, row["town_code"], row["county_code"])
+        orders.summon(conn, iid, centre, [dept[1]], now + wall(2 * 3600), note="吹哨报到：请派员到场协同处置",
+                      now=now)  # fmt: skip
     elif action == "handle":
         workflow.transition(conn, iid, "handled", _holder(conn, cast, row).actor, now=now)
     elif action in ("verify", "close"):
         target = "verified" if action == "verify" else "closed"
-        workflow.transition(conn, iid, target, cast.centre(conn, row["town_code"]), now=now)
+        workflow.transition(conn, iid, target, cast.centre(conn, row["town_code"], row["county_code"]), now=now)
     else:
         raise ValueError(f"unknown simulator step {action!r}")
     return True
 
 
 def _area(row: dict[str, Any], level: str) -> str:
-    return str(row.get(f"{level}_code") or "") if level in ("village", "town") else "county"
+    if level in ("village", "town"):
+        return str(row.get(f"{level}_code") or "")
+    return county_of(row.get("town_code"), row.get("county_code"))
 
 
 def play_worker(conn: Conn, now: dt.datetime) -> Iterator[str]:

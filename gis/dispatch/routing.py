@@ -3,8 +3,13 @@
 A rule matches an incident by source, category and escalation level (NULL = any) and names a
 target (gis.core.vocab.ROUTING_TARGETS): the on-duty holder of a posting of the incident's grid
 (grid_worker, aux_police) or beat (beat_officer), the unit responsible for its village, town or the
-county (village_centre = the village's work station, town_centre, county_centre), or a fixed unit
-(``org_unit``, by code). On duty = an active person with a posting in force today (county date).
+county (village_centre = the village's work station, town_centre, county_centre: the centre of the
+incident's own county, its ``county_code``, so that with several counties in one deployment an
+escalation never lands at another county's centre), or a fixed unit (``org_unit``, by code), for
+the incidents of that unit's own county only (a unit's area is inside one county: its area code
+starts with the county's): a rule naming county A's law enforcement bureau never offers county B's
+reports to it; county B names its own bureau in a rule of its own. On duty = an active person with
+a posting in force today (county date).
 
 The lead is the matching lead rule of smallest priority that finds someone (ties: the smallest rule
 id, then the smallest person or unit id), so a rule for 110 reports (priority 10) beats the default
@@ -80,9 +85,12 @@ _CANDIDATES = f"""
         WHERE ru.target = 'town_centre' AND ou.layer = 'town' AND ou.area_code = r0.town_code
           AND ou.kind = 'town_centre'
         UNION ALL
-        SELECT NULL, ou.id FROM org_units ou WHERE ru.target = 'county_centre' AND ou.kind = 'county_centre'
+        SELECT NULL, ou.id FROM org_units ou
+        WHERE ru.target = 'county_centre' AND ou.layer = 'county' AND ou.area_code = r0.county_code
+          AND ou.kind = 'county_centre'
         UNION ALL
         SELECT NULL, ou.id FROM org_units ou WHERE ru.target = 'org_unit' AND ou.code = ru.org_unit_code
+          AND left(ou.area_code, 6) = r0.county_code
     ) h ON true
     {{exclude}}"""  # noqa: S608 - constants only
 # A holder already holding the incident is not offered it again.

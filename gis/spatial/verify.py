@@ -3,7 +3,10 @@
 This is the check behind "every point carries its units": whatever wrote a row (API, bulk import,
 a plain SQL INSERT, or a writer that set ``gridmap.bulk`` and so bypassed the trigger), the row's
 town, village, grid, micro-grid, station, beat and status must equal what the in-process assigner
-(gis/spatial/assign.py, the SQL function's twin) derives from the boundaries.
+(gis/spatial/assign.py, the SQL function's twin) derives from the boundaries, and its ``county_code``
+(migration 0032) the county of those units as the trigger computes it (gis.core.counties: the
+county of its town, else of its station, else the home county ``gridmap_home_county()``), so a row
+filed under the wrong county (a writer that set it by hand, or moved a row without it) is found.
 
 Which boundaries a row answers to is the rule of gis/spatial/genrule.py, the one the trigger, the
 bulk importer and publishing follow:
@@ -37,12 +40,14 @@ from gis.bulk import copybin
 from gis.bulk.copybin import Column
 from gis.bulk.store import bulk_mode, restore_mode
 from gis.core import audit
+from gis.core.counties import county_codes
 from gis.spatial.assign import AssignerCache, Assignment, generations_for_times
 from gis.spatial.genrule import LIFECYCLES, final_time_sql, is_final
 
 POINT_TABLES = ("incidents", "buildings", "addresses", "hazards")
 CODE_COLUMNS = ("town_code", "village_code", "grid_code", "micro_grid_code", "station_code", "beat_code")
-COMPARED = (*CODE_COLUMNS, "assign_status")
+COMPARED = (*CODE_COLUMNS, "assign_status", "county_code")
+_REPAIRED = (*CODE_COLUMNS, "assign_status", "county_code")  # the text columns a repair rewrites
 Progress = Callable[[str, int, int], None]
 
 
@@ -166,6 +171,8 @@ def check_table(
     stored = points.merge(stored, on="id", how="inner", validate="one_to_one")
     gens = expected_generations(conn, table, stored)
     derived = _derive(conn, stored, gens, cache)
+    home = str(conn.execute(sa.text("SELECT gridmap_home_county()")).scalar_one())
+    derived["county_code"] = pd.Series(county_codes(derived["town_code"], derived["station_code"], home), dtype=object)
     differs = np.zeros(len(stored), dtype=bool)
     per_column: dict[str, npt.NDArray[np.bool_]] = {}
     for c in COMPARED:
@@ -218,7 +225,7 @@ def _repair(conn: Connection, table: str, ids: npt.NDArray[np.int64], derived: p
         sa.text(
             "CREATE TEMP TABLE gridmap_fix (id bigint, generation_id int, snap_distance_m float8, town_code text, "
             "village_code text, grid_code text, micro_grid_code text, station_code text, beat_code text, "
-            "assign_status text) ON COMMIT DROP"
+            "assign_status text, county_code text) ON COMMIT DROP"
         )
     )
     gen = pd.array(derived["generation_id"].to_numpy(), dtype="Int64")
@@ -227,12 +234,12 @@ def _repair(conn: Connection, table: str, ids: npt.NDArray[np.int64], derived: p
         Column("id", "int8", ids),
         Column("generation_id", "int4", gen),
         Column("snap_distance_m", "float8", derived["snap_distance_m"].to_numpy()),
-        *[Column(c, "text", derived[c].to_numpy(dtype=object)) for c in (*CODE_COLUMNS, "assign_status")],
+        *[Column(c, "text", derived[c].to_numpy(dtype=object)) for c in _REPAIRED],
     ]
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy("COPY gridmap_fix FROM STDIN (FORMAT BINARY)") as copy:  # type: ignore[union-attr]
         copy.write(copybin.encode(columns))
-    sets = ", ".join(f"{c} = f.{c}" for c in ("generation_id", "snap_distance_m", *CODE_COLUMNS, "assign_status"))
+    sets = ", ".join(f"{c} = f.{c}" for c in ("generation_id", "snap_distance_m", *_REPAIRED))
     done = conn.execute(sa.text(f"UPDATE {table} t SET {sets} FROM gridmap_fix f WHERE t.id = f.id")).rowcount  # noqa: S608
     conn.execute(sa.text("DROP TABLE gridmap_fix"))
     restore_mode(conn, previous)
