@@ -70,7 +70,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_intake import _demo_copy  # noqa: E402
+from bench.bench_intake import _demo_copy, has_rows  # noqa: E402
 from boundaries.generations import publish_layers  # noqa: E402
 from boundaries.sample import build_mini_county  # noqa: E402
 from gis.core import db  # noqa: E402
@@ -136,14 +136,7 @@ def _seed(url: str) -> tuple[str, list[Spec]]:
 
 
 def _has_staff(url: str) -> bool:
-    engine = db.make_engine(url, pool_size=1, max_overflow=0)
-    try:
-        with engine.connect() as conn:
-            return bool(conn.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM postings WHERE role = 'grid_worker')")))
-    except sa.exc.SQLAlchemyError:
-        return False
-    finally:
-        engine.dispose()
+    return has_rows(url, "SELECT EXISTS (SELECT 1 FROM postings WHERE role = 'grid_worker')")
 
 
 def _seed_demo(url: str, streams: int, centres: int) -> tuple[str, list[Spec], list[tuple[float, float]]]:

@@ -174,10 +174,15 @@ def naive_app() -> Any:
 
 
 def _has_grids(url: str) -> bool:
+    return has_rows(url, "SELECT EXISTS (SELECT 1 FROM areas WHERE layer = 'grid')")
+
+
+def has_rows(url: str, exists_sql: str) -> bool:
+    """Whether the database at ``url`` answers true to ``exists_sql`` (false when it is unreachable)."""
     engine = db.make_engine(url, pool_size=1, max_overflow=0)
     try:
         with engine.connect() as conn:
-            return bool(conn.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM areas WHERE layer = 'grid')")))
+            return bool(conn.scalar(sa.text(exists_sql)))
     except sa.exc.SQLAlchemyError:
         return False
     finally:
